@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from interactions.models import Organization
+from interactions.pms import import_pms_customers
+
+
+class Command(BaseCommand):
+    help = "Create or update customers and their PMS phone numbers from a CSV export (safe to run again)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("file", type=Path, help="CSV with facility, pms_id, first_name, last_name, unit, "
+                            "balance_due, phone, phone_home, phone_work")
+        parser.add_argument("--organization", help="slug of the organization (needed when there are several)")
+
+    def handle(self, *args, file: Path, organization: str | None, **options):
+        orgs = Organization.objects.all()
+        if organization:
+            orgs = orgs.filter(slug=organization)
+        if orgs.count() != 1:
+            raise CommandError("Name the organization with --organization SLUG (known: "
+                               + ", ".join(Organization.objects.values_list("slug", flat=True)) + ").")
+        if not file.exists():
+            raise CommandError(f"{file} does not exist.")
+        with file.open(newline="", encoding="utf-8-sig") as stream:
+            report = import_pms_customers(organization=orgs.get(), stream=stream)
+        for line, reason in report.errors:
+            self.stderr.write(f"line {line}: {reason}")
+        self.stdout.write(
+            f"{report.created} created, {report.updated} updated, {report.unchanged} unchanged, "
+            f"{len(report.errors)} rejected."
+        )

@@ -1,0 +1,310 @@
+"""Tenancy, CRM records, phone numbers, the consent ledger and interaction history."""
+
+from __future__ import annotations
+
+import zoneinfo
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from phonenumber_field.modelfields import PhoneNumberField
+
+
+def validate_time_zone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(f"“{value}” is not an IANA time zone such as America/Chicago.")
+
+
+class Organization(models.Model):
+    """A self-storage operator: the tenant every other row belongs to."""
+
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(unique=True)
+    # Quiet hours, in the recipient's local time: texts go out only between these.
+    quiet_hours_start = models.TimeField(default="08:00")
+    quiet_hours_end = models.TimeField(default="21:00")
+    help_text = models.CharField(
+        max_length=320,
+        blank=True,
+        help_text="Reply to HELP/INFO. Defaults to the organization's name and how to opt out.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        if self.quiet_hours_start and self.quiet_hours_end and self.quiet_hours_start >= self.quiet_hours_end:
+            raise ValidationError({"quiet_hours_end": "The end of the sending window must be after its start."})
+
+    @property
+    def help_reply(self) -> str:
+        return self.help_text or f"{self.name}: texts about your storage. Reply STOP to opt out, START to opt back in."
+
+
+class Facility(models.Model):
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="facilities")
+    name = models.CharField(max_length=200)
+    address = models.CharField(max_length=300, blank=True)
+    time_zone = models.CharField(max_length=64, default="America/Chicago", validators=[validate_time_zone])
+    phone = PhoneNumberField(blank=True, help_text="The facility's phone number, shown to customers.")
+    sms_sender_number = PhoneNumberField(
+        blank=True, help_text="Twilio number texts are sent from. Blank: the messaging service is used."
+    )
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "facilities"
+        constraints = [models.UniqueConstraint(fields=["organization", "name"], name="facility_name_unique_per_org")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    class Role(models.TextChoices):
+        AGENT = "agent", "Agent"
+        MANAGER = "manager", "Manager"
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="membership")
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.AGENT)
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.get_role_display()}, {self.organization})"
+
+    @property
+    def is_manager(self) -> bool:
+        return self.role == self.Role.MANAGER
+
+
+class Person(models.Model):
+    """What a lead and a customer share: the organization, the facility, the name."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE)
+    facility = models.ForeignKey(Facility, on_delete=models.PROTECT)
+    first_name = models.CharField(max_length=100)
+    last_name = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    kind: str = ""
+
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return self.full_name
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+    def clean(self) -> None:
+        if self.facility_id and self.organization_id and self.facility.organization_id != self.organization_id:
+            raise ValidationError({"facility": "This facility belongs to another organization."})
+
+
+class Lead(Person):
+    class Status(models.TextChoices):
+        NEW = "new", "New"
+        CONTACTED = "contacted", "Contacted"
+        RESERVED = "reserved", "Reserved"
+        CONVERTED = "converted", "Converted"
+        LOST = "lost", "Lost"
+
+    email = models.EmailField(blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.NEW)
+    source = models.CharField(max_length=100, blank=True, help_text="Where the lead came from: web, phone, walk-in…")
+
+    kind = "lead"
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["organization", "updated_at"])]
+
+
+class Customer(Person):
+    pms_id = models.CharField("PMS id", max_length=64)
+    unit = models.CharField(max_length=32, blank=True)
+    balance_due = models.DecimalField(max_digits=10, decimal_places=2, default=Decimal("0.00"))
+
+    kind = "customer"
+
+    class Meta:
+        ordering = ["last_name", "first_name"]
+        constraints = [models.UniqueConstraint(fields=["facility", "pms_id"], name="customer_pms_id_unique_per_facility")]
+        indexes = [models.Index(fields=["organization", "updated_at"])]
+
+    @property
+    def status(self) -> str:
+        return "Balance due" if self.balance_due > 0 else "Current"
+
+
+class PhoneNumber(models.Model):
+    """A number saved on exactly one lead or customer. Consent is tracked per number, not here."""
+
+    class Label(models.TextChoices):
+        MOBILE = "mobile", "Mobile"
+        HOME = "home", "Home"
+        WORK = "work", "Work"
+        OTHER = "other", "Other"
+
+    class Source(models.TextChoices):
+        PMS = "pms", "Property management system"
+        LOCAL = "local", "Added here (not sent to the PMS)"
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE)
+    lead = models.ForeignKey(Lead, null=True, blank=True, on_delete=models.CASCADE, related_name="phone_numbers")
+    customer = models.ForeignKey(
+        Customer, null=True, blank=True, on_delete=models.CASCADE, related_name="phone_numbers"
+    )
+    number = PhoneNumberField()
+    label = models.CharField(max_length=16, choices=Label.choices, default=Label.MOBILE)
+    is_primary = models.BooleanField(default=False)
+    source = models.CharField(max_length=8, choices=Source.choices, default=Source.LOCAL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-is_primary", "created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(lead__isnull=False) & Q(customer__isnull=True))
+                | (Q(lead__isnull=True) & Q(customer__isnull=False)),
+                name="phone_number_has_exactly_one_owner",
+            ),
+            models.UniqueConstraint(fields=["lead", "number"], name="phone_number_unique_per_lead"),
+            models.UniqueConstraint(fields=["customer", "number"], name="phone_number_unique_per_customer"),
+            models.UniqueConstraint(
+                fields=["lead"], condition=Q(is_primary=True), name="one_primary_phone_number_per_lead"
+            ),
+            models.UniqueConstraint(
+                fields=["customer"], condition=Q(is_primary=True), name="one_primary_phone_number_per_customer"
+            ),
+        ]
+        indexes = [models.Index(fields=["organization", "number"])]
+
+    def __str__(self) -> str:
+        return f"{self.e164} ({self.get_label_display()})"
+
+    @property
+    def e164(self) -> str:
+        return self.number.as_e164 if self.number else ""
+
+    @property
+    def owner(self) -> Lead | Customer:
+        return self.lead if self.lead_id else self.customer
+
+    @property
+    def national(self) -> str:
+        return self.number.as_national if self.number else ""
+
+
+class ConsentEvent(models.Model):
+    """One entry of the append-only consent ledger for a number within an organization."""
+
+    class Action(models.TextChoices):
+        GRANT = "grant", "Granted"
+        REVOKE = "revoke", "Revoked"
+
+    class Source(models.TextChoices):
+        AGENT = "agent", "Agent (verbal)"
+        API = "api", "API"
+        WEB_FORM = "web_form", "Web form"
+        PMS_IMPORT = "pms_import", "PMS import"
+        SMS_KEYWORD = "sms_keyword", "Text keyword (STOP/START)"
+        UNSUBSCRIBE_LINK = "unsubscribe_link", "Unsubscribe link"
+        CARRIER = "carrier", "Carrier (unsubscribed number)"
+
+    # A revoke from one of these was the person's own doing: only their START undoes it.
+    PERSON_OPT_OUT_SOURCES = frozenset({Source.SMS_KEYWORD, Source.UNSUBSCRIBE_LINK, Source.CARRIER})
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="consent_events")
+    number = PhoneNumberField(db_index=True)
+    action = models.CharField(max_length=8, choices=Action.choices)
+    source = models.CharField(max_length=20, choices=Source.choices)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    evidence = models.TextField(blank=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=400, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.number} {self.action} via {self.source}"
+
+    @property
+    def is_person_opt_out(self) -> bool:
+        return self.action == self.Action.REVOKE and self.source in self.PERSON_OPT_OUT_SOURCES
+
+
+class Consent(models.Model):
+    """The current consent state of a number, kept in step with the ledger in one transaction."""
+
+    class Status(models.TextChoices):
+        GRANTED = "granted", "Granted"
+        REVOKED = "revoked", "Revoked"
+        NONE = "none", "No permission recorded"
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="consents")
+    number = PhoneNumberField()
+    status = models.CharField(max_length=8, choices=Status.choices)
+    last_event = models.ForeignKey(ConsentEvent, on_delete=models.PROTECT, related_name="+")
+    # Set while the person's own opt-out (STOP, link, carrier) is in force.
+    person_opted_out_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["organization", "number"], name="consent_unique_per_number")]
+
+    def __str__(self) -> str:
+        return f"{self.number}: {self.status}"
+
+    @property
+    def is_granted(self) -> bool:
+        return self.status == self.Status.GRANTED
+
+
+class History(models.Model):
+    """A past interaction with a lead or customer; one History card shows one of these."""
+
+    class Kind(models.TextChoices):
+        CALL = "call", "Call"
+        TEXT = "text", "Text"
+        NOTE = "note", "Note"
+        CONSENT = "consent", "Consent change"
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE)
+    lead = models.ForeignKey(Lead, null=True, blank=True, on_delete=models.CASCADE, related_name="history")
+    customer = models.ForeignKey(Customer, null=True, blank=True, on_delete=models.CASCADE, related_name="history")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    occurred_at = models.DateTimeField(db_index=True)
+    agent = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    summary = models.TextField()
+    phone_number = models.ForeignKey(PhoneNumber, null=True, blank=True, on_delete=models.SET_NULL)
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        verbose_name_plural = "history"
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(lead__isnull=False) & Q(customer__isnull=True))
+                | (Q(lead__isnull=True) & Q(customer__isnull=False)),
+                name="history_has_exactly_one_owner",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} on {self.occurred_at:%Y-%m-%d}"
+
+    @property
+    def owner(self) -> Lead | Customer:
+        return self.lead if self.lead_id else self.customer

@@ -1,0 +1,287 @@
+"""Every write to CRM records, phone numbers, consent and history goes through here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import phonenumbers
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from phonenumber_field.phonenumber import PhoneNumber as ParsedNumber
+from phonenumber_field.phonenumber import to_python
+
+from .errors import ServiceError
+from .models import Consent, ConsentEvent, Customer, History, Lead, Organization, PhoneNumber
+
+Owner = Lead | Customer
+
+
+# --- phone numbers -------------------------------------------------------------------------
+
+
+def phone_number_parse(raw: str | ParsedNumber, *, field: str = "number") -> ParsedNumber:
+    """Parse what a person typed into an E.164 number, or raise a ``ServiceError`` naming why."""
+    if isinstance(raw, ParsedNumber) and raw.is_valid():
+        return raw
+    text = str(raw or "").strip()
+    if not text:
+        raise ServiceError("invalid_number", "Enter a phone number.", field=field)
+    parsed = to_python(text, region="US")
+    if not isinstance(parsed, ParsedNumber) or not parsed.is_valid():
+        reason = "it is not a valid phone number"
+        try:
+            possible = phonenumbers.is_possible_number_with_reason(phonenumbers.parse(text, "US"))
+            reason = {
+                phonenumbers.ValidationResult.TOO_SHORT: "it has too few digits",
+                phonenumbers.ValidationResult.TOO_LONG: "it has too many digits",
+                phonenumbers.ValidationResult.INVALID_COUNTRY_CODE: "its country code is not valid",
+            }.get(possible, reason)
+        except phonenumbers.NumberParseException:
+            reason = "it is not a phone number"
+        raise ServiceError(
+            "invalid_number", f"“{text}” can’t be texted: {reason}. Use a format like (512) 555-0142 or +15125550142.",
+            field=field,
+        )
+    return parsed
+
+
+def _owner_kwargs(owner: Owner) -> dict[str, Owner]:
+    return {"lead": owner} if isinstance(owner, Lead) else {"customer": owner}
+
+
+@transaction.atomic
+def phone_number_add(
+    *,
+    owner: Owner,
+    number: str | ParsedNumber,
+    label: str = PhoneNumber.Label.MOBILE,
+    source: str = PhoneNumber.Source.LOCAL,
+    make_primary: bool = False,
+) -> PhoneNumber:
+    """Save a number on a lead or customer. The first number becomes primary.
+
+    Numbers added here for a customer are ``local``: they stay in this system and are never
+    sent to the property management system.
+    """
+    parsed = phone_number_parse(number)
+    if label not in PhoneNumber.Label.values:
+        raise ServiceError("invalid_label", f"Choose a label: {', '.join(PhoneNumber.Label.values)}.", field="label")
+    existing = PhoneNumber.objects.select_for_update().filter(**_owner_kwargs(owner))
+    if any(p.number == parsed for p in existing):
+        raise ServiceError(
+            "duplicate_number", f"{parsed.as_national} is already saved on {owner.full_name}’s record.", field="number"
+        )
+    has_numbers = existing.exists()
+    if make_primary and has_numbers:
+        existing.filter(is_primary=True).update(is_primary=False)
+    try:
+        with transaction.atomic():
+            return PhoneNumber.objects.create(
+                organization_id=owner.organization_id,
+                number=parsed,
+                label=label,
+                source=source,
+                is_primary=make_primary or not has_numbers,
+                **_owner_kwargs(owner),
+            )
+    except IntegrityError as exc:  # a concurrent add of the same number
+        raise ServiceError(
+            "duplicate_number", f"{parsed.as_national} is already saved on this record.", field="number"
+        ) from exc
+
+
+@transaction.atomic
+def phone_number_set_primary(*, phone_number: PhoneNumber) -> PhoneNumber:
+    siblings = PhoneNumber.objects.select_for_update().filter(**_owner_kwargs(phone_number.owner))
+    siblings.exclude(pk=phone_number.pk).filter(is_primary=True).update(is_primary=False)
+    siblings.filter(pk=phone_number.pk).update(is_primary=True)
+    phone_number.is_primary = True
+    return phone_number
+
+
+@transaction.atomic
+def phone_number_delete(*, phone_number: PhoneNumber) -> None:
+    """Delete a local number; if it was primary, the oldest remaining number becomes primary."""
+    if phone_number.source == PhoneNumber.Source.PMS:
+        raise ServiceError(
+            "pms_number", "This number comes from the property management system; change it there.", field="number"
+        )
+    owner_kwargs = _owner_kwargs(phone_number.owner)
+    list(PhoneNumber.objects.select_for_update().filter(**owner_kwargs))
+    was_primary = phone_number.is_primary
+    phone_number.delete()
+    if was_primary:
+        successor = PhoneNumber.objects.filter(**owner_kwargs).order_by("created_at", "id").first()
+        if successor:
+            PhoneNumber.objects.filter(pk=successor.pk).update(is_primary=True)
+
+
+# --- consent ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConsentState:
+    """The consent of one number, as cards, the API and the messaging service read it."""
+
+    number: str
+    status: str  # granted | revoked | none
+    source: str | None = None
+    at: datetime | None = None
+    person_opted_out_at: datetime | None = None
+
+    @property
+    def is_granted(self) -> bool:
+        return self.status == Consent.Status.GRANTED
+
+    @property
+    def person_opted_out(self) -> bool:
+        return self.person_opted_out_at is not None
+
+
+def consent_status(*, organization: Organization, number: str | ParsedNumber) -> ConsentState:
+    """The current consent of ``number`` in ``organization`` (``none`` if nothing was recorded)."""
+    parsed = phone_number_parse(number)
+    row = (
+        Consent.objects.filter(organization=organization, number=parsed).select_related("last_event").first()
+    )
+    if row is None:
+        return ConsentState(number=parsed.as_e164, status=Consent.Status.NONE)
+    return consent_state_from_row(row)
+
+
+def consent_state_from_row(row: Consent) -> ConsentState:
+    return ConsentState(
+        number=row.number.as_e164,
+        status=row.status,
+        source=row.last_event.source,
+        at=row.last_event.created_at,
+        person_opted_out_at=row.person_opted_out_at,
+    )
+
+
+def _record(
+    *,
+    organization: Organization,
+    number: ParsedNumber,
+    action: str,
+    source: str,
+    actor: AbstractBaseUser | None,
+    evidence: str,
+    ip_address: str | None,
+    user_agent: str,
+) -> tuple[ConsentEvent, Consent]:
+    current = Consent.objects.select_for_update().filter(organization=organization, number=number).first()
+    event = ConsentEvent.objects.create(
+        organization=organization,
+        number=number,
+        action=action,
+        source=source,
+        actor=actor if actor is not None and actor.is_authenticated else None,
+        evidence=evidence,
+        ip_address=ip_address or None,
+        user_agent=(user_agent or "")[:400],
+    )
+    status = Consent.Status.GRANTED if action == ConsentEvent.Action.GRANT else Consent.Status.REVOKED
+    if event.is_person_opt_out:
+        opted_out_at = current.person_opted_out_at if current and current.person_opted_out_at else event.created_at
+    elif action == ConsentEvent.Action.GRANT:
+        opted_out_at = None
+    else:
+        opted_out_at = current.person_opted_out_at if current else None
+    if current is None:
+        current = Consent.objects.create(
+            organization=organization, number=number, status=status, last_event=event, person_opted_out_at=opted_out_at
+        )
+    else:
+        current.status, current.last_event, current.person_opted_out_at = status, event, opted_out_at
+        current.save(update_fields=["status", "last_event", "person_opted_out_at", "updated_at"])
+    return event, current
+
+
+@transaction.atomic
+def consent_grant(
+    *,
+    organization: Organization,
+    number: str | ParsedNumber,
+    source: str,
+    actor: AbstractBaseUser | None = None,
+    evidence: str = "",
+    ip_address: str | None = None,
+    user_agent: str = "",
+) -> ConsentEvent:
+    """Record text permission for a number.
+
+    After the person opted out themselves (STOP, the unsubscribe link, or the carrier telling
+    us the number unsubscribed) only their own START may grant again.
+    """
+    parsed = phone_number_parse(number, field="phone_number")
+    if source not in ConsentEvent.Source.values:
+        raise ServiceError("invalid_source", f"Unknown consent source “{source}”.", field="source")
+    if source in (ConsentEvent.Source.AGENT, ConsentEvent.Source.API) and not evidence.strip():
+        raise ServiceError(
+            "evidence_required", "Say how the person gave permission (for example “verbal on call, 3:10 pm”).",
+            field="evidence",
+        )
+    current = Consent.objects.select_for_update().filter(organization=organization, number=parsed).first()
+    if current and current.person_opted_out_at and source != ConsentEvent.Source.SMS_KEYWORD:
+        when = timezone.localtime(current.person_opted_out_at).strftime("%b %-d, %Y")
+        raise ServiceError(
+            "opted_out",
+            f"{parsed.as_national} opted out on {when}. Only the person can opt back in, by texting START to us.",
+            field="phone_number",
+            status=409,
+            opted_out_at=current.person_opted_out_at,
+        )
+    event, _ = _record(
+        organization=organization, number=parsed, action=ConsentEvent.Action.GRANT, source=source, actor=actor,
+        evidence=evidence, ip_address=ip_address, user_agent=user_agent,
+    )
+    return event
+
+
+@transaction.atomic
+def consent_revoke(
+    *,
+    organization: Organization,
+    number: str | ParsedNumber,
+    source: str,
+    actor: AbstractBaseUser | None = None,
+    evidence: str = "",
+    ip_address: str | None = None,
+    user_agent: str = "",
+) -> ConsentEvent:
+    """Record that a number must not be texted. Always allowed; repeated revokes are logged too."""
+    parsed = phone_number_parse(number, field="phone_number")
+    if source not in ConsentEvent.Source.values:
+        raise ServiceError("invalid_source", f"Unknown consent source “{source}”.", field="source")
+    event, _ = _record(
+        organization=organization, number=parsed, action=ConsentEvent.Action.REVOKE, source=source, actor=actor,
+        evidence=evidence, ip_address=ip_address, user_agent=user_agent,
+    )
+    return event
+
+
+# --- history ------------------------------------------------------------------------------
+
+
+def history_record(
+    *,
+    owner: Owner,
+    kind: str,
+    summary: str,
+    agent: AbstractBaseUser | None = None,
+    phone_number: PhoneNumber | None = None,
+    occurred_at: datetime | None = None,
+) -> History:
+    """Add an entry to a lead's or customer's history."""
+    return History.objects.create(
+        organization_id=owner.organization_id,
+        kind=kind,
+        summary=summary,
+        agent=agent if agent is not None and agent.is_authenticated else None,
+        phone_number=phone_number,
+        occurred_at=occurred_at or timezone.now(),
+        **_owner_kwargs(owner),
+    )

@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand
+
+from interactions.demo import DEMO_PASSWORD, seed_interactions
+
+
+class Command(BaseCommand):
+    help = "Load demo data: one organization, three facilities, users agent and manager. Safe to run again."
+
+    def handle(self, *args, **options):
+        org = seed_interactions()
+        self.stdout.write(
+            f"Demo data ready for {org.name}. Sign in as agent or manager, password {DEMO_PASSWORD}."
+        )

@@ -1,0 +1,161 @@
+"""Templates, the message outbox and unsubscribe links."""
+
+from __future__ import annotations
+
+import secrets
+import string
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from phonenumber_field.modelfields import PhoneNumberField
+
+from interactions.models import Customer, Facility, Lead, Organization, PhoneNumber
+
+
+class MessageTemplate(models.Model):
+    class Category(models.TextChoices):
+        GENERAL = "general", "General"
+        COLLECTIONS = "collections", "Collections"
+        LEAD_FOLLOW_UP = "lead_follow_up", "Lead follow-up"
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="templates")
+    name = models.CharField(max_length=120)
+    category = models.CharField(max_length=20, choices=Category.choices, default=Category.GENERAL)
+    body = models.TextField(help_text="Merge fields: {{ first_name }}, {{ last_name }}, {{ facility_name }}, "
+                            "{{ facility_phone }}, {{ agent_name }}, {{ balance_due }}, {{ unit }}.")
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["category", "name"]
+        constraints = [models.UniqueConstraint(fields=["organization", "name"], name="template_name_unique_per_org")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Message(models.Model):
+    """One text, inbound or outbound. Outbound rows are the outbox the worker drains."""
+
+    class Direction(models.TextChoices):
+        OUTBOUND = "outbound", "Outbound"
+        INBOUND = "inbound", "Inbound"
+
+    class Status(models.TextChoices):
+        SCHEDULED = "scheduled", "Scheduled"
+        QUEUED = "queued", "Queued"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        DELIVERED = "delivered", "Delivered"
+        UNDELIVERED = "undelivered", "Undelivered"
+        FAILED = "failed", "Failed"
+        NEEDS_RECONCILIATION = "needs_reconciliation", "Needs reconciliation"
+        RECEIVED = "received", "Received"
+
+    # Status only moves forward (DESIGN rule 8): a transition to a lower rank is ignored.
+    RANK = {
+        Status.SCHEDULED: 0,
+        Status.QUEUED: 1,
+        Status.SENDING: 2,
+        Status.NEEDS_RECONCILIATION: 3,
+        Status.SENT: 4,
+        Status.DELIVERED: 5,
+        Status.UNDELIVERED: 5,
+        Status.FAILED: 5,
+        Status.RECEIVED: 5,
+    }
+    TERMINAL = frozenset({Status.DELIVERED, Status.UNDELIVERED, Status.FAILED, Status.RECEIVED})
+
+    class Encoding(models.TextChoices):
+        GSM7 = "GSM-7", "GSM-7"
+        UCS2 = "UCS-2", "UCS-2"
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="messages")
+    direction = models.CharField(max_length=8, choices=Direction.choices, default=Direction.OUTBOUND)
+    lead = models.ForeignKey(Lead, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages")
+    customer = models.ForeignKey(Customer, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages")
+    phone_number = models.ForeignKey(
+        PhoneNumber, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages"
+    )
+    facility = models.ForeignKey(Facility, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    to_number = PhoneNumberField(db_index=True)
+    from_number = PhoneNumberField(blank=True, db_index=True)
+    body = models.TextField(help_text="The final text as sent, merge fields filled and the link appended.")
+    template = models.ForeignKey(MessageTemplate, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    status = models.CharField(max_length=24, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    provider_sid = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    error_code = models.CharField(max_length=32, blank=True)
+    error_message = models.CharField(max_length=500, blank=True)
+    segments = models.PositiveSmallIntegerField(default=1)
+    encoding = models.CharField(max_length=5, choices=Encoding.choices, default=Encoding.GSM7)
+    sent_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    # An inbound text asking, in plain words, not to be texted: for an agent to act on.
+    flagged_opt_out_request = models.BooleanField(default=False)
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    send_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    sending_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
+    received_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="message_idempotency_key_unique_per_org",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "queued_at"]),
+            models.Index(fields=["organization", "to_number", "created_at"]),
+            models.Index(fields=["organization", "from_number", "created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_direction_display()} {self.to_number} ({self.status})"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in self.TERMINAL
+
+    def can_move_to(self, status: str) -> bool:
+        return self.RANK[status] > self.RANK[self.status]
+
+
+def _new_token() -> str:
+    alphabet = string.ascii_letters + string.digits
+    return "".join(secrets.choice(alphabet) for _ in range(22))
+
+
+class UnsubscribeLink(models.Model):
+    """``/u/<token>`` for one number in one organization; the token carries no personal data."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE)
+    number = PhoneNumberField()
+    token = models.CharField(max_length=32, unique=True, default=_new_token)
+    created_at = models.DateTimeField(auto_now_add=True)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "number"], name="unsubscribe_link_unique_per_number")
+        ]
+
+    def __str__(self) -> str:
+        return f"/u/{self.token}"
+
+    @property
+    def url(self) -> str:
+        return f"{settings.PUBLIC_BASE_URL}/u/{self.token}"

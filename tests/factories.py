@@ -1,0 +1,125 @@
+"""factory-boy factories for every model; one organization per factory chain."""
+
+from __future__ import annotations
+
+import factory
+from django.contrib.auth import get_user_model
+
+from interactions.models import Customer, Facility, History, Lead, Membership, Organization, PhoneNumber
+from messaging.models import Message, MessageTemplate
+
+
+class OrganizationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Organization
+        django_get_or_create = ("slug",)
+
+    name = factory.Sequence(lambda n: f"Storage Org {n}")
+    slug = factory.Sequence(lambda n: f"storage-org-{n}")
+
+
+class FacilityFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Facility
+
+    organization = factory.SubFactory(OrganizationFactory)
+    name = factory.Sequence(lambda n: f"Facility {n}")
+    time_zone = "America/Chicago"
+    phone = "+15125550100"
+    sms_sender_number = "+15125550199"
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    first_name = "Alex"
+    last_name = "Agent"
+    is_staff = True
+    password = factory.PostGenerationMethodCall("set_password", "pw-12345!")
+
+
+class MembershipFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Membership
+
+    user = factory.SubFactory(UserFactory)
+    organization = factory.SubFactory(OrganizationFactory)
+    role = Membership.Role.AGENT
+
+
+class LeadFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Lead
+
+    facility = factory.SubFactory(FacilityFactory)
+    organization = factory.SelfAttribute("facility.organization")
+    first_name = factory.Sequence(lambda n: f"Lee{n}")
+    last_name = "Lead"
+    email = factory.LazyAttribute(lambda o: f"{o.first_name.lower()}@example.com")
+
+
+class CustomerFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Customer
+
+    facility = factory.SubFactory(FacilityFactory)
+    organization = factory.SelfAttribute("facility.organization")
+    pms_id = factory.Sequence(lambda n: f"PMS-{n}")
+    first_name = factory.Sequence(lambda n: f"Cass{n}")
+    last_name = "Customer"
+    unit = "B204"
+
+
+class PhoneNumberFactory(factory.django.DjangoModelFactory):
+    """A primary number on a new lead unless ``lead``/``customer`` is given."""
+
+    class Meta:
+        model = PhoneNumber
+
+    lead = factory.SubFactory(LeadFactory)
+    customer = None
+    organization = factory.LazyAttribute(lambda o: (o.lead or o.customer).organization)
+    number = factory.Sequence(lambda n: f"+1512555{n % 10000:04d}")
+    label = PhoneNumber.Label.MOBILE
+    is_primary = True
+    source = PhoneNumber.Source.LOCAL
+
+
+class HistoryFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = History
+
+    lead = factory.SubFactory(LeadFactory)
+    customer = None
+    organization = factory.LazyAttribute(lambda o: (o.lead or o.customer).organization)
+    kind = History.Kind.CALL
+    occurred_at = factory.Faker("date_time_this_month", tzinfo=__import__("datetime").UTC)
+    summary = "Asked about unit sizes."
+
+
+class MessageTemplateFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = MessageTemplate
+
+    organization = factory.SubFactory(OrganizationFactory)
+    name = factory.Sequence(lambda n: f"Template {n}")
+    category = MessageTemplate.Category.GENERAL
+    body = "Hi {{ first_name }}, this is {{ facility_name }}."
+
+
+class MessageFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Message
+
+    phone_number = factory.SubFactory(PhoneNumberFactory)
+    organization = factory.SelfAttribute("phone_number.organization")
+    lead = factory.LazyAttribute(lambda o: o.phone_number.lead)
+    customer = factory.LazyAttribute(lambda o: o.phone_number.customer)
+    to_number = factory.LazyAttribute(lambda o: o.phone_number.number)
+    from_number = "+15125550199"
+    body = "Hello"
+    status = Message.Status.QUEUED
