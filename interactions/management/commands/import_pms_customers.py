@@ -12,8 +12,11 @@ class Command(BaseCommand):
     help = "Create or update customers and their PMS phone numbers from a CSV export (safe to run again)."
 
     def add_arguments(self, parser):
-        parser.add_argument("file", type=Path, help="CSV with facility, pms_id, first_name, last_name, unit, "
-                            "balance_due, phone, phone_home, phone_work")
+        parser.add_argument(
+            "file",
+            type=Path,
+            help="CSV with facility, pms_id, first_name, last_name, unit, balance_due, phone, phone_home, phone_work",
+        )
         parser.add_argument("--organization", help="slug of the organization (needed when there are several)")
 
     def handle(self, *args, file: Path, organization: str | None, **options):
@@ -21,8 +24,11 @@ class Command(BaseCommand):
         if organization:
             orgs = orgs.filter(slug=organization)
         if orgs.count() != 1:
-            raise CommandError("Name the organization with --organization SLUG (known: "
-                               + ", ".join(Organization.objects.values_list("slug", flat=True)) + ").")
+            raise CommandError(
+                "Name the organization with --organization SLUG (known: "
+                + ", ".join(Organization.objects.values_list("slug", flat=True))
+                + ")."
+            )
         if not file.exists():
             raise CommandError(f"{file} does not exist.")
         with file.open(newline="", encoding="utf-8-sig") as stream:
