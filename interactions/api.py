@@ -6,12 +6,14 @@ scoped to the caller's organization, so another organization's id answers 404.
 
 from __future__ import annotations
 
+from datetime import UTC
 from functools import cached_property
 from typing import Any
 
 from django import forms
 from django.db.models import QuerySet
 from django_filters import rest_framework as filters
+from django_filters.fields import IsoDateTimeField
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import mixins, status, viewsets
@@ -108,6 +110,30 @@ class IdFilter(filters.NumberFilter):
     field_class = IdFormField
 
 
+class UtcDateTimeField(IsoDateTimeField):
+    def to_python(self, value):
+        value = super().to_python(value)
+        if value is None:
+            return None
+        try:
+            # PostgreSQL refuses odd offsets (-22:54); in UTC any representable time is fine.
+            return value.astimezone(UTC)
+        except (OverflowError, ValueError) as exc:
+            raise forms.ValidationError("Give a date and time between the years 1 and 9999.", code="invalid") from exc
+
+
+class SinceFilter(filters.IsoDateTimeFilter):
+    """``updated_since``: rows changed at or after this time (ISO 8601)."""
+
+    field_class = UtcDateTimeField
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("field_name", "updated_at")
+        kwargs.setdefault("lookup_expr", "gte")
+        kwargs.setdefault("help_text", "Changed at or after this time (ISO 8601, e.g. 2030-05-01T00:00:00Z).")
+        super().__init__(**kwargs)
+
+
 def _consents_for(organization: Organization, people: list[Lead | Customer]) -> dict:
     """Consent of every number on a page of people, in one query (no N+1)."""
     numbers = [number for person in people for number in person.phone_numbers.all()]
@@ -120,9 +146,7 @@ def _consents_for(organization: Organization, people: list[Lead | Customer]) -> 
 class LeadFilter(filters.FilterSet):
     facility = IdFilter(field_name="facility_id", help_text="Only this facility's leads.")
     status = filters.ChoiceFilter(choices=Lead.Status.choices)
-    updated_since = filters.IsoDateTimeFilter(
-        field_name="updated_at", lookup_expr="gte", help_text="Changed at or after this time (ISO 8601)."
-    )
+    updated_since = SinceFilter()
 
     class Meta:
         model = Lead
@@ -132,9 +156,7 @@ class LeadFilter(filters.FilterSet):
 class CustomerFilter(filters.FilterSet):
     facility = IdFilter(field_name="facility_id", help_text="Only this facility's customers.")
     status = filters.ChoiceFilter(choices=CUSTOMER_STATUSES, method="filter_status")
-    updated_since = filters.IsoDateTimeFilter(
-        field_name="updated_at", lookup_expr="gte", help_text="Changed at or after this time (ISO 8601)."
-    )
+    updated_since = SinceFilter()
 
     class Meta:
         model = Customer

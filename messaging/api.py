@@ -12,7 +12,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from config.api_errors import error_responses, service_error_body
-from interactions.api import IdFilter, IsManagerOrReadOnly, IsOrganizationMember, OrganizationAPIMixin
+from interactions.api import IdFilter, IsManagerOrReadOnly, IsOrganizationMember, OrganizationAPIMixin, SinceFilter
 from interactions.errors import ServiceError
 
 from .idempotency import (
@@ -93,9 +93,7 @@ class MessageFilter(filters.FilterSet):
     facility = IdFilter(field_name="facility_id", help_text="Only texts of this facility.")
     status = filters.ChoiceFilter(choices=Message.Status.choices)
     direction = filters.ChoiceFilter(choices=Message.Direction.choices)
-    updated_since = filters.IsoDateTimeFilter(
-        field_name="updated_at", lookup_expr="gte", help_text="Changed at or after this time (ISO 8601)."
-    )
+    updated_since = SinceFilter()
 
     class Meta:
         model = Message
