@@ -12,6 +12,7 @@ import math
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions, serializers
@@ -42,7 +43,9 @@ def _first_error(errors: Any, path: str = "") -> tuple[str, str]:
     if isinstance(errors, dict):
         for key, value in errors.items():
             if value:
-                name = key if key != api_settings.NON_FIELD_ERRORS_KEY else ""
+                name = str(key) if key != api_settings.NON_FIELD_ERRORS_KEY else ""
+                if name.isdigit():  # DRF keys a list's item errors by index
+                    return _first_error(value, f"{path}[{name}]")
                 return _first_error(value, f"{path}.{name}" if path and name else (name or path))
     elif isinstance(errors, list):
         for index, value in enumerate(errors):
@@ -80,7 +83,7 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     detail = response.data.get("detail", response.data) if isinstance(response.data, dict) else response.data
     code = getattr(detail, "code", None) or getattr(exc, "default_code", "error")
     body: dict[str, Any] = {"code": code, "detail": str(detail)}
-    if isinstance(exc, exceptions.NotFound):
+    if isinstance(exc, exceptions.NotFound | Http404):
         body = {"code": "not_found", "detail": "Not found: nothing with this id in your organization."}
         if "page" in str(detail).lower():
             body = {"code": "invalid_page", "detail": "That page does not exist; follow the next/previous links."}

@@ -131,6 +131,7 @@ CELERY_BEAT_SCHEDULE = {
     "release-scheduled-messages": {"task": "messaging.tasks.release_scheduled", "schedule": timedelta(seconds=30)},
     "requeue-stuck-messages": {"task": "messaging.tasks.requeue_stuck", "schedule": timedelta(minutes=1)},
     "materialise-workflow-steps": {"task": "messaging.tasks.materialise_workflows", "schedule": crontab(minute="*")},
+    "purge-idempotency-keys": {"task": "messaging.tasks.purge_idempotency_keys", "schedule": crontab(minute=17)},
 }
 
 # --- Messaging ----------------------------------------------------------------------------

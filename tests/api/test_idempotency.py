@@ -190,3 +190,15 @@ def test_fifty_parallel_duplicates_create_exactly_one_message(http_server, facil
     created = [r.json()["id"] for r in responses if r.status_code == 201]
     assert created and set(created) == {Message.objects.get().pk}
     assert all(r.json()["code"] == "idempotency_key_in_flight" for r in responses if r.status_code == 409)
+
+
+@pytest.mark.django_db
+def test_purge_forgets_keys_older_than_a_day(api, sendable):
+    from messaging.tasks import purge_idempotency_keys
+
+    send(api, {"phone_number": sendable.pk, "body": "Hi"}, "old-key")
+    with freeze_time(timezone.now() + timedelta(hours=23)):
+        assert purge_idempotency_keys.apply().get() == 0
+    with freeze_time(timezone.now() + timedelta(hours=25)):
+        assert purge_idempotency_keys.apply().get() == 1
+    assert not IdempotencyKey.objects.exists()

@@ -218,3 +218,38 @@ def test_revoked_consent_is_shown_as_revoked(api, facility):
 
     assert body["phone_numbers"][0]["consent"]["status"] == "revoked"
     assert body["phone_numbers"][0]["consent"]["source"] == "agent"
+
+
+def test_error_in_a_nested_number_names_its_position(api, facility):
+    response = api.post(
+        "/api/v1/leads/",
+        {"facility": facility.pk, "first_name": "Maria", "phone_numbers": [{"number": "+15125550142"}, {"label": "x"}]},
+        format="json",
+    )
+
+    assert response.status_code == 400
+    assert response.json()["field"] == "phone_numbers[1].number"  # missing; "x" is not a label either
+    assert set(response.json()["errors"]["phone_numbers"]["1"]) == {"number", "label"}
+
+
+@pytest.mark.parametrize(
+    "payload, content_type, status, code",
+    [
+        ("{not json", "application/json", 400, "parse_error"),
+        ("[1, 2]", "application/json", 400, "invalid"),
+        ("first_name=Maria", "application/x-www-form-urlencoded", 415, "unsupported_media_type"),
+    ],
+)
+def test_malformed_bodies_get_a_4xx_in_the_error_shape(api, payload, content_type, status, code):
+    response = api.generic("POST", "/api/v1/leads/", payload, content_type=content_type)
+
+    assert response.status_code == status
+    assert response.json()["code"] == code
+    assert response.json()["detail"]
+
+
+def test_unknown_ids_and_urls_answer_json_404(api):
+    for url in ("/api/v1/leads/99999999999999999999/", "/api/v1/leads/abc/", "/api/v1/nothing/"):
+        response = api.get(url)
+        assert response.status_code == 404
+        assert response.json()["code"] == "not_found"

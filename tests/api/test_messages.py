@@ -173,3 +173,41 @@ def test_list_filters_by_lead_customer_number_and_status(api, sendable, facility
 
 def test_quiet_hours_fixture_really_opens_the_whole_day(open_all_day):
     assert (open_all_day.quiet_hours_start, open_all_day.quiet_hours_end) == (clock(0), clock(23, 59, 59, 999999))
+
+
+def test_integrator_journey_customer_consent_idempotent_template_send_and_status(
+    api, manager_api, other_api, facility, open_all_day, outbox, django_capture_on_commit_callbacks
+):
+    customer = api.post(
+        "/api/v1/customers/",
+        {
+            "facility": facility.pk,
+            "pms_id": "T-1042",
+            "first_name": "James",
+            "unit": "B204",
+            "phone_numbers": [{"number": "+15125550142"}, {"number": "+15125550143", "label": "home"}],
+        },
+        format="json",
+    ).json()
+    mobile = customer["phone_numbers"][0]
+    api.post("/api/v1/consent/", {"phone_number": mobile["id"], "action": "grant", "evidence": "signup"}, format="json")
+    template = manager_api.post(
+        "/api/v1/templates/", {"name": "Ready", "body": "Hi {{ first_name }}, unit {{ unit }} is ready."}, format="json"
+    ).json()
+
+    payload = {"phone_number": mobile["id"], "template": template["id"]}
+    with django_capture_on_commit_callbacks(execute=True):
+        sent = api.post("/api/v1/messages/", payload, format="json", HTTP_IDEMPOTENCY_KEY="ready-T-1042")
+    retried = api.post("/api/v1/messages/", payload, format="json", HTTP_IDEMPOTENCY_KEY="ready-T-1042")
+    status = api.get(f"/api/v1/messages/{sent.json()['id']}/").json()
+
+    assert sent.status_code == retried.status_code == 201
+    assert retried.json()["id"] == sent.json()["id"]
+    assert len(outbox) == 1 and outbox[0]["body"].startswith("Hi James, unit B204 is ready.")
+    assert (status["status"], status["to"]) == ("sent", "+15125550142")
+    assert api.get(f"/api/v1/customers/{customer['id']}/").json()["phone_numbers"][0]["consent"]["status"] == "granted"
+    # the other organization sees none of it
+    assert other_api.get(f"/api/v1/messages/{sent.json()['id']}/").status_code == 404
+    assert other_api.get(f"/api/v1/customers/{customer['id']}/").status_code == 404
+    assert other_api.get("/api/v1/messages/").json()["count"] == 0
+    assert other_api.get("/api/v1/consent/", {"number": "+15125550142"}).json()["status"] == "none"
