@@ -1,0 +1,64 @@
+"""``manage.py seed_demo``: the demo data of ``make run``, safe to load again."""
+
+from __future__ import annotations
+
+from io import StringIO
+
+from django.apps import apps
+from django.core.management import call_command
+from django.test import Client
+
+from interactions.models import Consent, Customer, Lead, Membership, PhoneNumber
+
+
+def seed() -> str:
+    out = StringIO()
+    call_command("seed_demo", stdout=out)
+    return out.getvalue()
+
+
+def counts() -> dict[str, int]:
+    project_models = [m for m in apps.get_models() if m._meta.app_label in ("interactions", "messaging", "auth")]
+    return {m._meta.label: m._default_manager.count() for m in project_models}
+
+
+def test_seed_demo_twice_leaves_every_count_unchanged(db):
+    seed()
+    first = counts()
+
+    output = seed()
+
+    assert counts() == first
+    assert "agent or manager, password demo12345" in output
+    assert first["interactions.Lead"] == 20 and first["interactions.Customer"] == 20
+    assert first["interactions.Facility"] == 3
+
+
+def test_seeded_records_each_have_one_primary_number(db):
+    seed()
+
+    for person in [*Lead.objects.all(), *Customer.objects.all()]:
+        assert person.phone_numbers.filter(is_primary=True).count() == 1, person
+    assert PhoneNumber.objects.filter(customer__isnull=False).exclude(source="pms").count() == 0
+
+
+def test_the_demo_shows_granted_missing_and_opted_out_consent(db):
+    seed()
+
+    statuses = set(Consent.objects.values_list("status", flat=True))
+    assert statuses == {"granted", "revoked"}
+    assert Consent.objects.filter(person_opted_out_at__isnull=False).exists()
+    primaries = PhoneNumber.objects.filter(is_primary=True).count()
+    assert Consent.objects.count() < primaries  # some numbers have no permission on record
+
+
+def test_demo_users_sign_in_with_the_documented_password(db):
+    seed()
+
+    for username, role in (("agent", "agent"), ("manager", "manager")):
+        client = Client()
+        response = client.post("/accounts/login/", {"username": username, "password": "demo12345"})
+        assert response.status_code == 302, username
+        assert client.get("/").status_code == 200
+        assert client.get("/admin/").status_code == 200
+        assert Membership.objects.get(user__username=username).role == role
