@@ -7,7 +7,7 @@ import os
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/textdesk")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
 
-from .settings import *  # noqa: E402,F403
+from .settings import *  # noqa: F403
 from .settings import STORAGES
 
 DEBUG = False

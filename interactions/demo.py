@@ -21,10 +21,50 @@ FACILITIES = [
 ]
 # Area codes inside each facility's time zone, so quiet hours read naturally in the demo.
 AREA_CODES = {"America/Chicago": "512", "America/New_York": "813", "America/Los_Angeles": "916"}
-FIRST = ["Maria", "James", "Aisha", "Robert", "Linda", "Carlos", "Emily", "David", "Sofia", "Michael",
-         "Grace", "Daniel", "Olivia", "Ethan", "Priya", "Noah", "Hannah", "Lucas", "Chloe", "Samuel"]
-LAST = ["Garcia", "Smith", "Khan", "Johnson", "Nguyen", "Lopez", "Brown", "Miller", "Rossi", "Davis",
-        "Kim", "Wilson", "Martin", "Clark", "Patel", "Lewis", "Young", "Hall", "Allen", "Wright"]
+FIRST = [
+    "Maria",
+    "James",
+    "Aisha",
+    "Robert",
+    "Linda",
+    "Carlos",
+    "Emily",
+    "David",
+    "Sofia",
+    "Michael",
+    "Grace",
+    "Daniel",
+    "Olivia",
+    "Ethan",
+    "Priya",
+    "Noah",
+    "Hannah",
+    "Lucas",
+    "Chloe",
+    "Samuel",
+]
+LAST = [
+    "Garcia",
+    "Smith",
+    "Khan",
+    "Johnson",
+    "Nguyen",
+    "Lopez",
+    "Brown",
+    "Miller",
+    "Rossi",
+    "Davis",
+    "Kim",
+    "Wilson",
+    "Martin",
+    "Clark",
+    "Patel",
+    "Lewis",
+    "Young",
+    "Hall",
+    "Allen",
+    "Wright",
+]
 LABELS = [PhoneNumber.Label.MOBILE, PhoneNumber.Label.HOME, PhoneNumber.Label.WORK]
 
 
@@ -40,17 +80,21 @@ def seed_interactions() -> Organization:
     facilities = []
     for name, address, tz, phone in FACILITIES:
         facility, _ = Facility.objects.get_or_create(
-            organization=org, name=name,
+            organization=org,
+            name=name,
             defaults={"address": address, "time_zone": tz, "phone": phone, "sms_sender_number": phone},
         )
         facilities.append(facility)
 
     User = get_user_model()
     users = {}
-    for username, role, first in (("agent", Membership.Role.AGENT, "Alex"), ("manager", Membership.Role.MANAGER, "Morgan")):
+    for username, role, first in (
+        ("agent", Membership.Role.AGENT, "Alex"),
+        ("manager", Membership.Role.MANAGER, "Morgan"),
+    ):
         user, created = User.objects.get_or_create(
-            username=username, defaults={"first_name": first, "last_name": "Demo", "is_staff": True,
-                                         "email": f"{username}@example.com"}
+            username=username,
+            defaults={"first_name": first, "last_name": "Demo", "is_staff": True, "email": f"{username}@example.com"},
         )
         if created:
             user.set_password(DEMO_PASSWORD)
@@ -59,7 +103,7 @@ def seed_interactions() -> Organization:
         users[username] = user
     agent = users["agent"]
 
-    serial = 100
+    serial = 200
     now = timezone.now()
     for i in range(40):
         facility = facilities[i % 3]
@@ -67,17 +111,27 @@ def seed_interactions() -> Organization:
         first, last = FIRST[i % 20], LAST[(i * 7) % 20]
         if i < 20:
             person, created = Lead.objects.get_or_create(
-                organization=org, facility=facility, first_name=first, last_name=last,
-                defaults={"email": f"{first.lower()}.{last.lower()}@example.com",
-                          "status": rng.choice([Lead.Status.NEW, Lead.Status.CONTACTED, Lead.Status.RESERVED]),
-                          "source": rng.choice(["web", "phone", "walk-in", "referral"])},
+                organization=org,
+                facility=facility,
+                first_name=first,
+                last_name=last,
+                defaults={
+                    "email": f"{first.lower()}.{last.lower()}@example.com",
+                    "status": rng.choice([Lead.Status.NEW, Lead.Status.CONTACTED, Lead.Status.RESERVED]),
+                    "source": rng.choice(["web", "phone", "walk-in", "referral"]),
+                },
             )
         else:
             person, created = Customer.objects.get_or_create(
-                facility=facility, pms_id=f"PMS-{1000 + i}",
-                defaults={"organization": org, "first_name": first, "last_name": last,
-                          "unit": f"{rng.choice('ABC')}{rng.randint(100, 399)}",
-                          "balance_due": Decimal(rng.choice([0, 0, 0, 45, 89, 129])).quantize(Decimal("0.01"))},
+                facility=facility,
+                pms_id=f"PMS-{1000 + i}",
+                defaults={
+                    "organization": org,
+                    "first_name": first,
+                    "last_name": last,
+                    "unit": f"{rng.choice('ABC')}{rng.randint(100, 399)}",
+                    "balance_due": Decimal(rng.choice([0, 0, 0, 45, 89, 129])).quantize(Decimal("0.01")),
+                },
             )
         count = 1 + (i % 3)
         numbers = [_number(area, serial + k) for k in range(count)]
@@ -89,18 +143,36 @@ def seed_interactions() -> Organization:
             phone_number_add(owner=person, number=number, label=LABELS[k], source=source)
         primary = numbers[0]
         if consent_status(organization=org, number=primary).status == "none" and i % 7 != 3:
-            consent_grant(organization=org, number=primary,
-                          source="pms_import" if isinstance(person, Customer) else "web_form",
-                          evidence="Opted in on the rental agreement" if isinstance(person, Customer)
-                          else "Checked 'text me' on the quote form")
+            consent_grant(
+                organization=org,
+                number=primary,
+                source="pms_import" if isinstance(person, Customer) else "web_form",
+                evidence="Opted in on the rental agreement"
+                if isinstance(person, Customer)
+                else "Checked 'text me' on the quote form",
+            )
             if i % 9 == 5:
                 consent_revoke(organization=org, number=primary, source="sms_keyword", evidence="STOP")
                 history_record(owner=person, kind=History.Kind.CONSENT, summary="Replied STOP: opted out of texts.")
-        history_record(owner=person, kind=History.Kind.CALL, agent=agent,
-                       summary=rng.choice(["Asked about 10x10 climate-controlled units.",
-                                           "Called about gate hours.", "Left a voicemail about the move-in date.",
-                                           "Discussed autopay options."]),
-                       occurred_at=now - timedelta(days=rng.randint(1, 30), hours=rng.randint(0, 8)))
-        history_record(owner=person, kind=History.Kind.NOTE, agent=agent, summary="Prefers texts after 5 pm.",
-                       occurred_at=now - timedelta(days=rng.randint(0, 3)))
+        history_record(
+            owner=person,
+            kind=History.Kind.CALL,
+            agent=agent,
+            summary=rng.choice(
+                [
+                    "Asked about 10x10 climate-controlled units.",
+                    "Called about gate hours.",
+                    "Left a voicemail about the move-in date.",
+                    "Discussed autopay options.",
+                ]
+            ),
+            occurred_at=now - timedelta(days=rng.randint(1, 30), hours=rng.randint(0, 8)),
+        )
+        history_record(
+            owner=person,
+            kind=History.Kind.NOTE,
+            agent=agent,
+            summary="Prefers texts after 5 pm.",
+            occurred_at=now - timedelta(days=rng.randint(0, 3)),
+        )
     return org

@@ -138,7 +138,9 @@ class Customer(Person):
 
     class Meta:
         ordering = ["last_name", "first_name"]
-        constraints = [models.UniqueConstraint(fields=["facility", "pms_id"], name="customer_pms_id_unique_per_facility")]
+        constraints = [
+            models.UniqueConstraint(fields=["facility", "pms_id"], name="customer_pms_id_unique_per_facility")
+        ]
         indexes = [models.Index(fields=["organization", "updated_at"])]
 
     @property

@@ -19,8 +19,11 @@ from .models import Customer, Facility, Organization, PhoneNumber
 from .services import phone_number_parse
 
 REQUIRED_COLUMNS = ("facility", "pms_id", "first_name")
-PHONE_COLUMNS = (("phone", PhoneNumber.Label.MOBILE), ("phone_home", PhoneNumber.Label.HOME),
-                 ("phone_work", PhoneNumber.Label.WORK))
+PHONE_COLUMNS = (
+    ("phone", PhoneNumber.Label.MOBILE),
+    ("phone_home", PhoneNumber.Label.HOME),
+    ("phone_work", PhoneNumber.Label.WORK),
+)
 
 
 @dataclass
@@ -44,14 +47,23 @@ def _clean_row(row: dict[str, str], facilities: dict[str, Facility]) -> dict[str
             raise ServiceError("missing", f"{name} is empty", field=name)
     facility = facilities.get(value("facility").casefold())
     if facility is None:
-        raise ServiceError("facility", f"facility “{value('facility')}” is not one of this organization’s", field="facility")
+        raise ServiceError(
+            "facility", f"facility “{value('facility')}” is not one of this organization’s", field="facility"
+        )
     try:
         balance = Decimal(value("balance_due") or "0")
     except InvalidOperation as exc:
-        raise ServiceError("balance", f"balance_due “{value('balance_due')}” is not a number", field="balance_due") from exc
+        raise ServiceError(
+            "balance", f"balance_due “{value('balance_due')}” is not a number", field="balance_due"
+        ) from exc
     # The model's own limits (lengths, digits): a row past them is reported, not a database error.
-    for name, raw in (("pms_id", value("pms_id")), ("first_name", value("first_name")),
-                      ("last_name", value("last_name")), ("unit", value("unit")), ("balance_due", balance)):
+    for name, raw in (
+        ("pms_id", value("pms_id")),
+        ("first_name", value("first_name")),
+        ("last_name", value("last_name")),
+        ("unit", value("unit")),
+        ("balance_due", balance),
+    ):
         try:
             Customer._meta.get_field(name).clean(raw, None)
         except ValidationError as exc:
@@ -89,7 +101,10 @@ def _sync_pms_numbers(customer: Customer, numbers: list) -> bool:
         phone = existing.get(e164)
         if phone is None:
             PhoneNumber.objects.create(
-                organization_id=customer.organization_id, customer=customer, number=parsed, label=label,
+                organization_id=customer.organization_id,
+                customer=customer,
+                number=parsed,
+                label=label,
                 source=PhoneNumber.Source.PMS,
             )
             changed = True
@@ -100,8 +115,11 @@ def _sync_pms_numbers(customer: Customer, numbers: list) -> bool:
     remaining = list(customer.phone_numbers.order_by("created_at", "id"))
     if remaining and not any(p.is_primary for p in remaining):
         # The PMS's first number leads; otherwise the oldest one.
-        first_pms = next((p for p in remaining if p.source == PhoneNumber.Source.PMS and p.number == numbers[0][0]),
-                         None) if numbers else None
+        first_pms = (
+            next((p for p in remaining if p.source == PhoneNumber.Source.PMS and p.number == numbers[0][0]), None)
+            if numbers
+            else None
+        )
         PhoneNumber.objects.filter(pk=(first_pms or remaining[0]).pk).update(is_primary=True)
         changed = True
     return changed
@@ -129,9 +147,7 @@ def import_pms_customers(*, organization: Organization, stream: IO[str]) -> Impo
             continue
         with transaction.atomic():
             customer = (
-                Customer.objects.select_for_update()
-                .filter(facility=data["facility"], pms_id=data["pms_id"])
-                .first()
+                Customer.objects.select_for_update().filter(facility=data["facility"], pms_id=data["pms_id"]).first()
             )
             if customer is None:
                 customer = Customer.objects.create(

@@ -47,7 +47,8 @@ def phone_number_parse(raw: str | ParsedNumber, *, field: str = "number") -> Par
                 phonenumbers.NumberParseException.TOO_LONG: "it has too many digits",
             }.get(exc.error_type, "it is not a phone number")
         raise ServiceError(
-            "invalid_number", f"“{text}” can’t be texted: {reason}. Use a format like (512) 555-0142 or +15125550142.",
+            "invalid_number",
+            f"“{text}” can’t be texted: {reason}. Use a format like (512) 555-0142 or +15125550142.",
             field=field,
         )
     return parsed
@@ -149,9 +150,7 @@ class ConsentState:
 def consent_status(*, organization: Organization, number: str | ParsedNumber) -> ConsentState:
     """The current consent of ``number`` in ``organization`` (``none`` if nothing was recorded)."""
     parsed = phone_number_parse(number)
-    row = (
-        Consent.objects.filter(organization=organization, number=parsed).select_related("last_event").first()
-    )
+    row = Consent.objects.filter(organization=organization, number=parsed).select_related("last_event").first()
     if row is None:
         return ConsentState(number=parsed.as_e164, status=Consent.Status.NONE)
     return consent_state_from_row(row)
@@ -236,7 +235,8 @@ def consent_grant(
     _check_source(source, ConsentEvent.GRANT_SOURCES, "granted")
     if source in (ConsentEvent.Source.AGENT, ConsentEvent.Source.API) and not evidence.strip():
         raise ServiceError(
-            "evidence_required", "Say how the person gave permission (for example “verbal on call, 3:10 pm”).",
+            "evidence_required",
+            "Say how the person gave permission (for example “verbal on call, 3:10 pm”).",
             field="evidence",
         )
     current = Consent.objects.select_for_update().filter(organization=organization, number=parsed).first()
@@ -250,8 +250,14 @@ def consent_grant(
             opted_out_at=current.person_opted_out_at,
         )
     event, _ = _record(
-        organization=organization, number=parsed, action=ConsentEvent.Action.GRANT, source=source, actor=actor,
-        evidence=evidence, ip_address=ip_address, user_agent=user_agent,
+        organization=organization,
+        number=parsed,
+        action=ConsentEvent.Action.GRANT,
+        source=source,
+        actor=actor,
+        evidence=evidence,
+        ip_address=ip_address,
+        user_agent=user_agent,
     )
     return event
 
@@ -271,8 +277,14 @@ def consent_revoke(
     parsed = phone_number_parse(number, field="phone_number")
     _check_source(source, ConsentEvent.REVOKE_SOURCES, "revoked")
     event, _ = _record(
-        organization=organization, number=parsed, action=ConsentEvent.Action.REVOKE, source=source, actor=actor,
-        evidence=evidence, ip_address=ip_address, user_agent=user_agent,
+        organization=organization,
+        number=parsed,
+        action=ConsentEvent.Action.REVOKE,
+        source=source,
+        actor=actor,
+        evidence=evidence,
+        ip_address=ip_address,
+        user_agent=user_agent,
     )
     return event
 

@@ -22,8 +22,10 @@ class MessageTemplate(models.Model):
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="templates")
     name = models.CharField(max_length=120)
     category = models.CharField(max_length=20, choices=Category.choices, default=Category.GENERAL)
-    body = models.TextField(help_text="Merge fields: {{ first_name }}, {{ last_name }}, {{ facility_name }}, "
-                            "{{ facility_phone }}, {{ agent_name }}, {{ balance_due }}, {{ unit }}.")
+    body = models.TextField(
+        help_text="Merge fields: {{ first_name }}, {{ last_name }}, {{ facility_name }}, "
+        "{{ facility_phone }}, {{ agent_name }}, {{ balance_due }}, {{ unit }}."
+    )
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -134,9 +136,12 @@ class Message(models.Model):
         return self.RANK[status] > self.RANK[self.status]
 
 
+TOKEN_LENGTH = 16  # base62: ~95 bits, unguessable and not enumerable
+
+
 def _new_token() -> str:
     alphabet = string.ascii_letters + string.digits
-    return "".join(secrets.choice(alphabet) for _ in range(22))
+    return "".join(secrets.choice(alphabet) for _ in range(TOKEN_LENGTH))
 
 
 class UnsubscribeLink(models.Model):

@@ -193,7 +193,9 @@ def test_history_agent_dropdown_lists_only_own_organizations_users(world, manage
     assert world["theirs"][Membership].user not in users
 
 
-@pytest.mark.parametrize("model", sorted(MANAGER_ONLY, key=lambda m: m._meta.model_name), ids=lambda m: m._meta.model_name)
+@pytest.mark.parametrize(
+    "model", sorted(MANAGER_ONLY, key=lambda m: m._meta.model_name), ids=lambda m: m._meta.model_name
+)
 def test_agent_can_view_but_not_edit_manager_only_admins(model, world, agent_client):
     mine = world["mine"][model]
     mine.refresh_from_db()
@@ -230,7 +232,13 @@ def test_manager_can_edit_own_facility(world, manager_client):
 
 
 def test_manager_adds_a_facility_into_own_organization(org, manager_client):
-    data = {"name": "Lakeside South", "address": "", "time_zone": "America/Chicago", "phone": "", "sms_sender_number": ""}
+    data = {
+        "name": "Lakeside South",
+        "address": "",
+        "time_zone": "America/Chicago",
+        "phone": "",
+        "sms_sender_number": "",
+    }
 
     response = manager_client.post(admin_url(Facility, "add"), data)
 
@@ -239,7 +247,13 @@ def test_manager_adds_a_facility_into_own_organization(org, manager_client):
 
 
 def test_duplicate_facility_name_is_a_form_error_not_a_500(world, manager_client):
-    data = {"name": "Lakeside Facility", "address": "", "time_zone": "America/Chicago", "phone": "", "sms_sender_number": ""}
+    data = {
+        "name": "Lakeside Facility",
+        "address": "",
+        "time_zone": "America/Chicago",
+        "phone": "",
+        "sms_sender_number": "",
+    }
 
     response = manager_client.post(admin_url(Facility, "add"), data)
 
@@ -313,9 +327,7 @@ def test_agent_saves_a_lead_with_numbers_in_admin(agent_client, facility, org):
     assert saved == {"+15125550142": (True, org.pk), "+15125550143": (False, org.pk)}
 
 
-@pytest.mark.parametrize(
-    "primaries", [(True, True), (False, False)], ids=["two primaries", "no primary"]
-)
+@pytest.mark.parametrize("primaries", [(True, True), (False, False)], ids=["two primaries", "no primary"])
 def test_lead_numbers_need_exactly_one_primary(agent_client, facility, primaries):
     numbers = [
         {"number": "(512) 555-0142", "is_primary": primaries[0]},

@@ -30,11 +30,21 @@ def test_a_number_without_events_has_no_permission(org):
 
 
 def test_grant_writes_a_ledger_event_and_the_state_row(org, agent):
-    event = grant(org, source="agent", evidence="Verbal on call, 3:10 pm", actor=agent, ip_address="203.0.113.9",
-                  user_agent="Mozilla/5.0")
+    event = grant(
+        org,
+        source="agent",
+        evidence="Verbal on call, 3:10 pm",
+        actor=agent,
+        ip_address="203.0.113.9",
+        user_agent="Mozilla/5.0",
+    )
 
-    assert (event.action, event.source, event.actor, event.evidence) == ("grant", "agent", agent,
-                                                                          "Verbal on call, 3:10 pm")
+    assert (event.action, event.source, event.actor, event.evidence) == (
+        "grant",
+        "agent",
+        agent,
+        "Verbal on call, 3:10 pm",
+    )
     assert (event.ip_address, event.user_agent) == ("203.0.113.9", "Mozilla/5.0")
     row = Consent.objects.get(organization=org, number=E164)
     assert (row.status, row.last_event) == (Consent.Status.GRANTED, event)

@@ -49,7 +49,11 @@ def test_import_creates_customers_with_their_pms_numbers(facility, write_csv):
     assert err == ""
     maria = Customer.objects.get(pms_id="C-100")
     assert (maria.facility, maria.organization, maria.unit, maria.balance_due) == (
-        facility, facility.organization, "A101", Decimal("45.00"))
+        facility,
+        facility.organization,
+        "A101",
+        Decimal("45.00"),
+    )
     assert numbers(maria) == {"+15125550142": ("mobile", True, "pms"), "+15125550143": ("home", False, "pms")}
 
 

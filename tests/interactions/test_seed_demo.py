@@ -22,7 +22,7 @@ def counts() -> dict[str, int]:
     return {m._meta.label: m._default_manager.count() for m in project_models}
 
 
-def test_seed_demo_twice_leaves_every_count_unchanged(db):
+def test_seed_demo_twice_changes_nothing_and_the_demo_users_sign_in(db):
     seed()
     first = counts()
 
@@ -30,35 +30,22 @@ def test_seed_demo_twice_leaves_every_count_unchanged(db):
 
     assert counts() == first
     assert "agent or manager, password demo12345" in output
-    assert first["interactions.Lead"] == 20 and first["interactions.Customer"] == 20
-    assert first["interactions.Facility"] == 3
-
-
-def test_seeded_records_each_have_one_primary_number(db):
-    seed()
-
-    for person in [*Lead.objects.all(), *Customer.objects.all()]:
-        assert person.phone_numbers.filter(is_primary=True).count() == 1, person
-    assert PhoneNumber.objects.filter(customer__isnull=False).exclude(source="pms").count() == 0
-
-
-def test_the_demo_shows_granted_missing_and_opted_out_consent(db):
-    seed()
-
-    statuses = set(Consent.objects.values_list("status", flat=True))
-    assert statuses == {"granted", "revoked"}
-    assert Consent.objects.filter(person_opted_out_at__isnull=False).exists()
-    primaries = PhoneNumber.objects.filter(is_primary=True).count()
-    assert Consent.objects.count() < primaries  # some numbers have no permission on record
-
-
-def test_demo_users_sign_in_with_the_documented_password(db):
-    seed()
-
-    for username, role in (("agent", "agent"), ("manager", "manager")):
+    assert (first["interactions.Lead"], first["interactions.Customer"], first["interactions.Facility"]) == (20, 20, 3)
+    for username in ("agent", "manager"):
         client = Client()
         response = client.post("/accounts/login/", {"username": username, "password": "demo12345"})
         assert response.status_code == 302, username
         assert client.get("/").status_code == 200
         assert client.get("/admin/").status_code == 200
-        assert Membership.objects.get(user__username=username).role == role
+        assert Membership.objects.get(user__username=username).role == username
+
+
+def test_the_demo_has_one_primary_per_record_and_every_kind_of_consent(db):
+    seed()
+
+    for person in [*Lead.objects.all(), *Customer.objects.all()]:
+        assert person.phone_numbers.filter(is_primary=True).count() == 1, person
+    assert not PhoneNumber.objects.filter(customer__isnull=False).exclude(source="pms").exists()
+    assert set(Consent.objects.values_list("status", flat=True)) == {"granted", "revoked"}
+    assert Consent.objects.filter(person_opted_out_at__isnull=False).exists()
+    assert Consent.objects.count() < PhoneNumber.objects.filter(is_primary=True).count()  # some have none on record

@@ -12,8 +12,11 @@ class Command(BaseCommand):
     help = "Create or update customers and their PMS phone numbers from a CSV export (safe to run again)."
 
     def add_arguments(self, parser):
-        parser.add_argument("file", type=Path, help="CSV with facility, pms_id, first_name, last_name, unit, "
-                            "balance_due, phone, phone_home, phone_work")
+        parser.add_argument(
+            "file",
+            type=Path,
+            help="CSV with facility, pms_id, first_name, last_name, unit, balance_due, phone, phone_home, phone_work",
+        )
         parser.add_argument("--organization", help="slug of the organization (needed when there are several)")
 
     def handle(self, *args, file: Path, organization: str | None, **options):
@@ -21,8 +24,11 @@ class Command(BaseCommand):
         if organization:
             orgs = orgs.filter(slug=organization)
         if orgs.count() != 1:
-            raise CommandError("Name the organization with --organization SLUG (known: "
-                               + ", ".join(Organization.objects.values_list("slug", flat=True)) + ").")
+            raise CommandError(
+                "Name the organization with --organization SLUG (known: "
+                + ", ".join(Organization.objects.values_list("slug", flat=True))
+                + ")."
+            )
         if not file.exists():
             raise CommandError(f"{file} does not exist.")
         try:
@@ -30,8 +36,10 @@ class Command(BaseCommand):
                 report = import_pms_customers(organization=orgs.get(), stream=stream)
         except UnicodeDecodeError as exc:
             # Rows before the bad byte were imported (one transaction per row); running again is safe.
-            raise CommandError(f"{file} is not UTF-8 text ({exc.reason} at byte {exc.start}). "
-                               "Export it from the PMS as UTF-8 CSV and run the import again.") from exc
+            raise CommandError(
+                f"{file} is not UTF-8 text ({exc.reason} at byte {exc.start}). "
+                "Export it from the PMS as UTF-8 CSV and run the import again."
+            ) from exc
         for line, reason in report.errors:
             self.stderr.write(f"line {line}: {reason}")
         self.stdout.write(

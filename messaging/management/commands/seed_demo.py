@@ -10,6 +10,4 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         org = seed_interactions()
-        self.stdout.write(
-            f"Demo data ready for {org.name}. Sign in as agent or manager, password {DEMO_PASSWORD}."
-        )
+        self.stdout.write(f"Demo data ready for {org.name}. Sign in as agent or manager, password {DEMO_PASSWORD}.")

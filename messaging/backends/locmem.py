@@ -1,0 +1,24 @@
+"""Keeps texts in ``outbox`` for tests, like Django's locmem email backend."""
+
+from __future__ import annotations
+
+import uuid
+
+from .base import BaseSmsBackend, SendResult
+
+outbox: list = []
+
+
+class LocmemBackend(BaseSmsBackend):
+    def send(self, message) -> SendResult:
+        sid = f"SMlocmem{uuid.uuid4().hex[:24]}"
+        outbox.append(
+            {
+                "sid": sid,
+                "to": str(message.to_number),
+                "from": str(message.from_number or ""),
+                "body": message.body,
+                "message_id": message.pk,
+            }
+        )
+        return SendResult(sid=sid, status="sent")

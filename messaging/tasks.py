@@ -1,0 +1,25 @@
+"""Celery tasks: thin wrappers that load ids, call a service and decide on retries."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from . import services
+
+
+@shared_task(bind=True, acks_late=True, max_retries=None, ignore_result=True)
+def send_message(self, message_id: int) -> None:
+    """Send one outbound text; safe to run twice (the claim skips a text already past ``queued``)."""
+    outcome = services.message_send(message_id=message_id)
+    if outcome is not None and outcome.retry_in is not None:
+        raise self.retry(countdown=outcome.retry_in)
+
+
+@shared_task(ignore_result=True)
+def release_scheduled() -> int:
+    return services.messages_release_scheduled()
+
+
+@shared_task(ignore_result=True)
+def requeue_stuck() -> int:
+    return services.messages_requeue_stuck()

@@ -1,0 +1,1 @@
+"""Messaging views: ``panel`` (the card's text panel), ``unsubscribe`` (/u/<token>), ``webhooks`` (Twilio)."""
