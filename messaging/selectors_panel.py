@@ -6,7 +6,9 @@ lands on main; the two are to be reconciled then.
 
 from __future__ import annotations
 
-from django.db.models import Count, Max, Q
+import hashlib
+
+from django.db.models import Q
 
 from interactions.models import Organization, PhoneNumber
 from interactions.selectors import numbers_with_consent, owner_numbers
@@ -50,15 +52,18 @@ def conversation_for_number(*, organization: Organization, number, limit: int = 
     return list(reversed(latest))
 
 
-def conversation_version(*, organization: Organization, number) -> str:
-    """A short fingerprint that changes whenever a text of the conversation is added or updated.
+def conversation_version(*, organization: Organization, number, limit: int = CONVERSATION_LIMIT) -> str:
+    """A short fingerprint of what the conversation shows: it changes when a text is added or changes status.
 
-    The card polls with it, and an unchanged conversation answers 204 without rendering.
+    The card polls with it, and an unchanged conversation answers 204 without rendering. It
+    reads the status itself rather than ``updated_at``, which a queryset ``update()`` leaves alone.
     """
-    row = Message.objects.filter(_conversation_filter(organization=organization, number=number)).aggregate(
-        count=Count("id"), last=Max("updated_at")
+    rows = list(
+        Message.objects.filter(_conversation_filter(organization=organization, number=number))
+        .order_by("-created_at", "-id")
+        .values_list("id", "status", "error_code", "updated_at")[:limit]
     )
-    return f"{row['count']}-{row['last'].timestamp() if row['last'] else 0:.6f}"
+    return hashlib.blake2b(repr(rows).encode(), digest_size=8).hexdigest()
 
 
 def active_templates_for(*, organization: Organization) -> list[MessageTemplate]:

@@ -51,7 +51,7 @@ def test_history_card_shows_the_interaction_and_its_persons_ribbon(agent_client,
     assert "Asked about a 5x10 near the gate." in html
     assert 'aria-label="Information ribbon"' in html
     assert consented_number.lead.full_name in html
-    assert 'data-text-button' in html
+    assert "data-text-button" in html
 
 
 def test_text_icon_is_disabled_with_the_reason_and_permission_can_be_recorded(agent_client, facility):
