@@ -67,8 +67,9 @@
       focusCompose();
     } else if (target.id === "text-panel" || target.closest && target.closest("#text-dock")) {
       restoreSize();
-      const alert = panel() && panel().querySelector("[role=alert] button, [role=alert]");
-      if (alert && alert.tagName === "BUTTON") alert.focus();
+      // A refusal with a way forward ("Schedule for …") gets focus; otherwise back to the message.
+      const action = panel() && panel().querySelector("[role=alert] button");
+      if (action) action.focus();
       else focusCompose();
     } else if (target.id === "text-controls") {
       const field = target.querySelector("[aria-invalid=true]") || target.querySelector(".ok-line");
@@ -111,6 +112,7 @@
     const h = Math.max(MIN_H, Math.min(height, window.innerHeight - 16));
     p.style.width = w + "px";
     p.style.height = h + "px";
+    document.body.style.setProperty("--panel-w", w + "px"); // the card makes room for the panel
     try { localStorage.setItem(SIZE_KEY, JSON.stringify([w, h])); } catch (e) { /* private mode */ }
   }
 
