@@ -4,6 +4,7 @@ conversation fragment, Add New and "record text permission"."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from django.test import Client
@@ -11,13 +12,14 @@ from django.urls import reverse
 from django.utils import timezone
 
 from interactions.models import ConsentEvent, PhoneNumber
-from interactions.services import consent_revoke
+from interactions.services import consent_grant, consent_revoke
 from messaging.models import Message
 from messaging.quiet_hours import next_allowed_at, recipient_time_zone
 from messaging.services import message_preview
 from tests.conftest import close_texting_window
 from tests.factories import (
     CustomerFactory,
+    FacilityFactory,
     MessageFactory,
     MessageTemplateFactory,
     PhoneNumberFactory,
@@ -318,3 +320,13 @@ def test_record_permission_after_the_persons_opt_out_is_refused(agent_client, or
     html = agent_client.post(url("text_consent_record", consented_number), {"note": "said yes"}, **HX)
     assert "Only the person can opt back in, by texting START" in html.content.decode()
     assert not ConsentEvent.objects.filter(source="agent").exists()
+
+
+def test_schedule_button_shows_the_recipients_local_time_not_the_facilitys(agent_client, org):
+    facility = FacilityFactory(organization=org, time_zone="America/New_York")  # the 512 area code is Central
+    phone = PhoneNumberFactory(lead__facility=facility, number="+15125550175")
+    consent_grant(organization=org, number=phone.number, source="web_form", evidence="quote form")
+    close_texting_window(org)
+    html = agent_client.post(url("text_send", phone), {"body": "Hello"}, **HX).content.decode()
+    button = html.split('name="send_at"')[1].split("</button>")[0]
+    assert re.search(r"Schedule for \w{3} \w{3} \d+, \d+:\d\d [AP]M C[SD]T", button)
