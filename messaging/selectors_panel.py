@@ -22,7 +22,9 @@ def phone_number_for(*, organization: Organization, pk: int | str) -> PhoneNumbe
     """A phone number of ``organization`` with its owner and ``consent`` loaded, or ``None``."""
     phone = (
         PhoneNumber.objects.filter(organization=organization, pk=pk)
-        .select_related("organization", "lead__facility", "customer__facility")
+        .select_related(
+            "organization", "lead__facility", "lead__organization", "customer__facility", "customer__organization"
+        )
         .first()
     )
     if phone is None:

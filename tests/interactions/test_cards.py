@@ -130,3 +130,11 @@ def test_compose_param_for_a_number_not_on_the_record_falls_back_to_the_primary(
 def test_home_search_by_number_links_to_the_card(agent_client, consented_number):
     html = agent_client.get("/", {"q": "555-0142"}).content.decode()
     assert f'href="/leads/{consented_number.lead.pk}/"' in html
+
+
+def test_a_record_without_numbers_shows_no_text_icon_but_offers_add_new(agent_client, facility):
+    lead = LeadFactory(facility=facility)
+    html = agent_client.get(f"/leads/{lead.pk}/").content.decode()
+    assert "None saved" in html
+    assert "Add New" in html
+    assert "data-text-button" not in html and 'id="conversation"' not in html
