@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from django.urls import reverse
 from phonenumber_field.modelfields import PhoneNumberField
 
 
@@ -128,6 +129,9 @@ class Lead(Person):
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["organization", "updated_at"])]
 
+    def get_absolute_url(self) -> str:
+        return reverse("lead_card", args=[self.pk])
+
 
 class Customer(Person):
     pms_id = models.CharField("PMS id", max_length=64)
@@ -142,6 +146,9 @@ class Customer(Person):
             models.UniqueConstraint(fields=["facility", "pms_id"], name="customer_pms_id_unique_per_facility")
         ]
         indexes = [models.Index(fields=["organization", "updated_at"])]
+
+    def get_absolute_url(self) -> str:
+        return reverse("customer_card", args=[self.pk])
 
     @property
     def status(self) -> str:
@@ -226,6 +233,9 @@ class ConsentEvent(models.Model):
 
     # A revoke from one of these was the person's own doing: only their START undoes it.
     PERSON_OPT_OUT_SOURCES = frozenset({Source.SMS_KEYWORD, Source.UNSUBSCRIBE_LINK, Source.CARRIER})
+    # DESIGN rule 2: which sources may grant and which may revoke.
+    GRANT_SOURCES = frozenset({Source.AGENT, Source.API, Source.WEB_FORM, Source.PMS_IMPORT, Source.SMS_KEYWORD})
+    REVOKE_SOURCES = frozenset({Source.SMS_KEYWORD, Source.UNSUBSCRIBE_LINK, Source.CARRIER, Source.AGENT, Source.API})
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="consent_events")
     number = PhoneNumberField(db_index=True)
@@ -306,6 +316,9 @@ class History(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} on {self.occurred_at:%Y-%m-%d}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("history_card", args=[self.pk])
 
     @property
     def owner(self) -> Lead | Customer:

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import pytest
-from django.test import Client
 from rest_framework.test import APIClient
 
 from interactions.models import ConsentEvent, Lead, PhoneNumber
@@ -175,12 +174,8 @@ def test_no_or_wrong_token_gets_401(world, method, path):
         assert response["WWW-Authenticate"] == "Token"
 
 
-def test_browser_session_works_too(agent, world):
-    client = Client()
-    # Log in the user as stored (the factory's in-memory password hash is never saved).
-    client.force_login(type(agent).objects.get(pk=agent.pk))
-
-    response = client.get("/api/v1/leads/", HTTP_ACCEPT="application/json")
+def test_browser_session_works_too(agent_client, world):
+    response = agent_client.get("/api/v1/leads/", HTTP_ACCEPT="application/json")
 
     assert response.status_code == 200
     assert response.json()["count"] == 1
