@@ -1,0 +1,76 @@
+"""Where a Send API request spends its time: SQL queries per request and a pyinstrument profile.
+
+    python -m bench.profile_api [--requests 300] [--endpoint api|baseline|key]
+
+In-process (Django's test client through the whole middleware stack), production settings, the
+benchmark database, a private Redis broker. Writes the HTML profile to bench/out/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import uuid
+
+from . import harness as h
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--endpoint", choices=["api", "baseline", "key"], default="api")
+    args = parser.parse_args(argv)
+
+    redis_port = h.free_port()
+    env = h.production_env(redis_url=f"redis://127.0.0.1:{redis_port}/0")
+    h.django_setup(env)
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+    from pyinstrument import Profiler
+
+    from .data import bench_org_create
+
+    h.database_prepare()
+    org = bench_org_create(people=200)
+    client = Client(HTTP_AUTHORIZATION=f"Token {org.token}", HTTP_HOST="127.0.0.1")
+
+    def one(i: int):
+        extra = {}
+        if args.endpoint == "baseline":
+            path, data = "/bench/baseline/", {"to": org.numbers[i % len(org.numbers)], "body": "Your unit is ready."}
+        else:
+            path, data = "/api/v1/messages/", {"phone_number": org.phone_ids[i % len(org.phone_ids)], "body": "Hi."}
+            if args.endpoint == "key":
+                extra["HTTP_IDEMPOTENCY_KEY"] = str(uuid.uuid4())
+        response = client.post(path, json.dumps(data), content_type="application/json", **extra)
+        assert response.status_code == 201, response.content
+        return response
+
+    with h.redis_start(redis_port, name="redis-profile"):
+        for i in range(20):  # warm-up
+            one(i)
+        with CaptureQueriesContext(connection) as queries:
+            one(1000)
+        print(f"SQL queries per request: {len(queries)}")
+        for q in queries.captured_queries:
+            print(f"  {q['time']}s  {q['sql'][:160]}")
+        profiler = Profiler(interval=0.0005)
+        started = time.perf_counter()
+        profiler.start()
+        for i in range(args.requests):
+            one(i)
+        profiler.stop()
+        elapsed = time.perf_counter() - started
+        print(f"\n{args.requests} requests in {elapsed:.2f}s: {elapsed / args.requests * 1000:.2f} ms each (profiled)")
+        h.OUT.mkdir(exist_ok=True)
+        html = h.OUT / f"profile-{args.endpoint}.html"
+        html.write_text(profiler.output_html())
+        print(profiler.output_text(unicode=True, color=False, show_all=False))
+        print(f"HTML profile: {html}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
