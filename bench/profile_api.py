@@ -20,6 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--endpoint", choices=["api", "baseline", "key"], default="api")
+    parser.add_argument("--cprofile", action="store_true", help="also print cProfile's top functions by own time")
     args = parser.parse_args(argv)
 
     redis_port = h.free_port()
@@ -56,6 +57,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"SQL queries per request: {len(queries)}")
         for q in queries.captured_queries:
             print(f"  {q['time']}s  {q['sql'][:160]}")
+        started = time.perf_counter()
+        cpu = time.process_time()
+        for i in range(args.requests):
+            one(i)
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+        print(f"\nunprofiled: {elapsed / args.requests * 1000:.2f} ms wall, {cpu / args.requests * 1000:.2f} ms CPU "
+              "of this process per request")  # fmt: skip
         profiler = Profiler(interval=0.0005)
         started = time.perf_counter()
         profiler.start()
@@ -69,6 +77,18 @@ def main(argv: list[str] | None = None) -> int:
         html.write_text(profiler.output_html())
         print(profiler.output_text(unicode=True, color=False, show_all=False))
         print(f"HTML profile: {html}")
+        if args.cprofile:
+            import cProfile
+            import pstats
+
+            profile = cProfile.Profile(time.process_time)  # CPU time: waits on the database do not count
+            profile.enable()
+            for i in range(args.requests):
+                one(i)
+            profile.disable()
+            stats = pstats.Stats(profile).strip_dirs()
+            stats.sort_stats("tottime").print_stats(25)
+            stats.sort_stats("cumulative").print_stats(60)
     return 0
 
 

@@ -32,7 +32,10 @@ class OrganizationScopedField(serializers.PrimaryKeyRelatedField):
     def to_internal_value(self, data):
         if isinstance(data, bool) or not isinstance(data, int | str):
             self.fail("incorrect_type", data_type=type(data).__name__)
-        return super().to_internal_value(data)
+        instance = super().to_internal_value(data)
+        # The organization is known (the queryset is scoped to it): hand it over instead of a join.
+        instance.organization = self.context["organization"]
+        return instance
 
 
 # --- phone numbers and consent -------------------------------------------------------------

@@ -86,7 +86,7 @@ MessageSerializer._declared_fields["from"] = serializers.SerializerMethodField(
 class MessageCreateSerializer(serializers.Serializer):
     phone_number = OrganizationScopedField(
         PhoneNumber,
-        select_related=("organization", "lead__facility", "customer__facility"),
+        select_related=("lead__facility", "customer__facility"),
         help_text="The id of a saved number (on a lead or customer) to text.",
     )
     body = serializers.CharField(
