@@ -89,10 +89,11 @@ def main(argv: list[str] | None = None) -> int:
                         f"{h.median(ratios):.2f}×",
                     ]
                 )
+                samples = "; ".join(s for r in runs for s in r.samples)[:300]
                 raw.append(
                     f"- {label}, {name}: "
                     + ", ".join(f"{r.rps:.0f} req/s p99 {r.p99_ms:.0f} ms" for r in runs)
-                    + (f" (errors: {'; '.join(s for r in runs for s in r.samples)[:300]})" if any(r.errors for r in runs) else "")
+                    + (f" (errors: {samples})" if samples else "")
                 )
                 if name != ENDPOINTS[0][0]:
                     ratio, p99 = h.median(ratios), h.median(r.p99_ms for r in runs)
@@ -127,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _measure(base: str, org, args) -> dict[str, list[h.WrkResult]]:
     run = str(int(time.time()))
-    for name, path, lua in ENDPOINTS:  # warm-up: connections, imports, caches
+    for _name, path, lua in ENDPOINTS:  # warm-up: connections, imports, caches
         h.wrk(base + path, script="post_json.lua", args=lua(org, run + "w"), duration=args.warmup,
               connections=args.connections)  # fmt: skip
     results: dict[str, list[h.WrkResult]] = {name: [] for name, _, _ in ENDPOINTS}

@@ -110,7 +110,8 @@ def main(argv: list[str] | None = None) -> int:
                     f"{len(response.content) / 1024:.0f} KiB",
                 ]
             )
-            print(f"  {name}, {size:,} rows: {len(queries)} queries, p50 {h.percentile(timings, 50):.1f} ms", flush=True)
+            p50 = h.percentile(timings, 50)
+            print(f"  {name}, {size:,} rows: {len(queries)} queries, p50 {p50:.1f} ms", flush=True)
 
     same = all(len(set(by_size.values())) == 1 for by_size in query_counts.values())
     verdict = (
