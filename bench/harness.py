@@ -363,6 +363,35 @@ def results_write(name: str, *, title: str, command: str, body: str, started: st
     print(f"\nwritten to {RESULTS.relative_to(ROOT)} (section '{name}')")
 
 
+class QueryCounter:
+    """Counts SQL statements sent on ``connection`` (across requests, unlike ``connection.queries``,
+    which Django empties when a request starts)."""
+
+    def __init__(self, connection) -> None:
+        self.connection, self.count = connection, 0
+        self.timings: list[tuple[float, str]] = []  # (ms, sql)
+
+    def __call__(self, execute, sql, params, many, context):
+        self.count += 1
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            self.timings.append(((time.perf_counter() - started) * 1000, sql))
+
+    @property
+    def slowest(self) -> tuple[float, str]:
+        return max(self.timings, default=(0.0, ""))
+
+    def __enter__(self) -> QueryCounter:
+        self._wrapper = self.connection.execute_wrapper(self)
+        self._wrapper.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._wrapper.__exit__(*exc)
+
+
 @contextlib.contextmanager
 def step(text: str) -> Iterator[None]:
     started = time.monotonic()

@@ -52,9 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     with h.redis_start(redis_port, name="redis-profile"):
         for i in range(20):  # warm-up
             one(i)
-        with CaptureQueriesContext(connection) as queries:
+        with CaptureQueriesContext(connection) as queries, h.QueryCounter(connection) as counted:
             one(1000)
-        print(f"SQL queries per request: {len(queries)}")
+        print(f"SQL queries per request: {counted.count}")
         for q in queries.captured_queries:
             print(f"  {q['time']}s  {q['sql'][:160]}")
         started = time.perf_counter()
