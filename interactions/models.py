@@ -30,10 +30,26 @@ class Organization(models.Model):
         blank=True,
         help_text="Reply to HELP/INFO. Defaults to the organization's name and how to opt out.",
     )
+    # Inbound texts reach an organization through the receiving number (a facility's sender
+    # number) or, for a messaging-service setup, through the service they were sent to.
+    twilio_messaging_service_sid = models.CharField(
+        "Twilio messaging service SID",
+        max_length=34,
+        blank=True,
+        help_text="This organization's own Twilio messaging service (MG…), if it has one: replies to it are "
+        "filed here. Blank: the install-wide service, if any, is shared.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["twilio_messaging_service_sid"],
+                condition=~Q(twilio_messaging_service_sid=""),
+                name="messaging_service_sid_unique",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name
