@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from interactions.errors import ServiceError
-from interactions.models import ConsentEvent
+from interactions.models import ConsentEvent, PhoneNumber
 from interactions.services import consent_status
 from messaging.models import Message
 from messaging.services import message_queue
@@ -77,7 +77,12 @@ def test_failed_21610_revokes_consent_as_carrier_and_refuses_the_next_text(clien
     assert state.source == ConsentEvent.Source.CARRIER
     assert state.person_opted_out
     with pytest.raises(ServiceError) as refused:
-        message_queue(phone_number=consented_number, sent_by=None, body="Your gate code", now=NOON_IN_AUSTIN)
+        message_queue(
+            phone_number=PhoneNumber.objects.get(pk=consented_number.pk),
+            sent_by=None,
+            body="Your gate code",
+            now=NOON_IN_AUSTIN,
+        )
     assert refused.value.code == "opted_out"
 
 
