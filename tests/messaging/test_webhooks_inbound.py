@@ -376,3 +376,13 @@ def test_inbound_lists_never_show_another_organization_texts(client, consented_n
     assert inbound_flagged(other_org).count() == 0
     assert inbound_unmatched(other_org).count() == 0
     assert conversation_for(other_org, PERSON).count() == 0
+
+
+def test_text_from_a_short_code_is_kept_as_unmatched_and_its_keyword_changes_nothing(client, consented_number):
+    response = post_inbound(client, "inbound_stop", From="72345")
+
+    assert response.status_code == 200
+    message = inbound_messages().get()
+    assert str(message.from_number) == "72345"
+    assert list(inbound_unmatched(consented_number.organization)) == [message]
+    assert consent_status(organization=consented_number.organization, number=PERSON).is_granted
