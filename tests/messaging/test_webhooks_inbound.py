@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.test import Client
+from django.urls import reverse
 
 from interactions.errors import ServiceError
 from interactions.models import ConsentEvent, History, PhoneNumber
@@ -386,3 +388,13 @@ def test_text_from_a_short_code_is_kept_as_unmatched_and_its_keyword_changes_not
     assert str(message.from_number) == "72345"
     assert list(inbound_unmatched(consented_number.organization)) == [message]
     assert consent_status(organization=consented_number.organization, number=PERSON).is_granted
+
+
+def test_only_a_superuser_sets_where_a_messaging_service_replies_are_filed(org, manager_client):
+    url = reverse("admin:interactions_organization_change", args=[org.pk])
+    superuser = UserFactory(username="root", is_superuser=True)
+    root_client = Client()
+    root_client.force_login(superuser)
+
+    assert 'name="twilio_messaging_service_sid"' not in manager_client.get(url).content.decode()
+    assert 'name="twilio_messaging_service_sid"' in root_client.get(url).content.decode()

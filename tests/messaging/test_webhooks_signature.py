@@ -127,3 +127,10 @@ def test_webhooks_need_no_csrf_token(consented_number):
 
     strict = Client(enforce_csrf_checks=True)
     assert post(strict, INBOUND_URL, payload("inbound_sms")).status_code == 200
+
+
+def test_webhooks_are_not_redirected_to_https_when_the_proxy_forgets_the_scheme(client, sent_message, settings):
+    # Twilio does not repeat a POST after a redirect; the signature already pins the https URL.
+    settings.SECURE_SSL_REDIRECT = True
+    assert client.get("/accounts/login/").status_code == 301
+    assert post(client, STATUS_URL, payload("status_delivered")).status_code == 200
