@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Prefetch, Q, QuerySet
 
-from .models import Consent, Customer, History, Lead, Organization, PhoneNumber
+from .models import Consent, ConsentEvent, Customer, History, Lead, Organization, PhoneNumber
 from .services import ConsentState, consent_state_from_row
 
 
@@ -171,3 +171,27 @@ def history_card(*, organization: Organization, pk: int) -> Card | None:
     if entry is None:
         return None
     return _card(organization=organization, person=entry.owner, focus=entry)
+
+
+# --- API lists ------------------------------------------------------------------------------
+
+
+def leads_with_numbers(*, organization: Organization) -> QuerySet[Lead]:
+    """Leads of ``organization`` with their numbers prefetched, in a stable order for paging."""
+    return _with_numbers(leads_for(organization=organization)).order_by("-created_at", "-id")
+
+
+def customers_with_numbers(*, organization: Organization) -> QuerySet[Customer]:
+    return _with_numbers(customers_for(organization=organization)).order_by("last_name", "first_name", "id")
+
+
+def phone_numbers_for(*, organization: Organization) -> QuerySet[PhoneNumber]:
+    return PhoneNumber.objects.filter(organization=organization).select_related(
+        "lead__facility", "customer__facility", "organization"
+    )
+
+
+def consent_history(*, organization: Organization, number, limit: int = 200) -> list[ConsentEvent]:
+    """The ledger of one number, newest first (at most ``limit`` entries)."""
+    events = ConsentEvent.objects.filter(organization=organization, number=number).select_related("actor")
+    return list(events.order_by("-created_at", "-id")[:limit])

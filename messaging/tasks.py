@@ -23,3 +23,11 @@ def release_scheduled() -> int:
 @shared_task(ignore_result=True)
 def requeue_stuck() -> int:
     return services.messages_requeue_stuck()
+
+
+@shared_task(ignore_result=True)
+def purge_idempotency_keys() -> int:
+    """Forget API ``Idempotency-Key``s older than 24 hours."""
+    from .idempotency import idempotency_keys_purge
+
+    return idempotency_keys_purge()
