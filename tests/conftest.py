@@ -53,3 +53,44 @@ def consented_number(facility):
     phone = PhoneNumberFactory(lead__facility=facility, number="+15125550142")
     consent_grant(organization=facility.organization, number=phone.number, source="web_form", evidence="quote form")
     return phone
+
+
+@pytest.fixture
+def sms_outbox():
+    """The locmem SMS backend's outbox, emptied for this test."""
+    from messaging.backends import locmem
+
+    locmem.outbox.clear()
+    yield locmem.outbox
+    locmem.outbox.clear()
+
+
+@pytest.fixture
+def twilio_server(settings):
+    """A Twilio-compatible HTTP server on 127.0.0.1 (tests/twilio_server.py); sends go to it.
+
+    Sets ``SMS_BACKEND=twilio`` and ``TWILIO_API_BASE_URL`` for the test, so the real twilio SDK
+    talks to it. Its ``url`` can be given to other processes (a Celery worker) too.
+    """
+    from tests.twilio_server import TwilioServer
+
+    server = TwilioServer(
+        account_sid=settings.TWILIO_ACCOUNT_SID,
+        auth_token=settings.TWILIO_AUTH_TOKEN,
+        public_base_url=settings.PUBLIC_BASE_URL,
+    ).start()
+    settings.SMS_BACKEND = "twilio"
+    settings.TWILIO_API_BASE_URL = server.url
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def open_all_day(org):
+    """Quiet hours that never close for ``org``, so wall-clock sends do not depend on the time of day."""
+    import datetime as dt
+
+    org.quiet_hours_start = dt.time(0, 0)
+    org.quiet_hours_end = dt.time(23, 59, 59, 999999)
+    org.save(update_fields=["quiet_hours_start", "quiet_hours_end"])
+    return org
