@@ -7,6 +7,7 @@ import random
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -97,7 +98,7 @@ def template_sample_person(*, organization: Organization) -> Customer:
         first_name="Jordan",
         last_name="Sample",
         unit="A101",
-        balance_due="129.00",
+        balance_due=Decimal("129.00"),
     )
 
 

@@ -65,6 +65,17 @@ def sms_outbox():
     locmem.outbox.clear()
 
 
+def _reset_sms_throttle(redis_url: str) -> None:
+    """Forget earlier tests' sends, so the per-sender rate limit starts fresh."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    keys = list(client.scan_iter("textdesk:sms-throttle:*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
 @pytest.fixture
 def twilio_server(settings):
     """A Twilio-compatible HTTP server on 127.0.0.1 (tests/twilio_server.py); sends go to it.
@@ -81,6 +92,7 @@ def twilio_server(settings):
     ).start()
     settings.SMS_BACKEND = "twilio"
     settings.TWILIO_API_BASE_URL = server.url
+    _reset_sms_throttle(settings.REDIS_URL)
     yield server
     server.stop()
 
