@@ -34,16 +34,6 @@ class MessageTemplateForm(forms.ModelForm):
             raise ValidationError(exc.message, code=exc.code) from exc
         return body
 
-    def validate_unique(self) -> None:
-        # The organization is set in save_model (it is not a form field), so check the name here.
-        super().validate_unique()
-        org = getattr(self, "organization", None) or (self.instance.organization if self.instance.pk else None)
-        name = self.cleaned_data.get("name")
-        if org is not None and name:
-            clash = MessageTemplate.objects.filter(organization=org, name__iexact=name).exclude(pk=self.instance.pk)
-            if clash.exists():
-                self.add_error("name", "A template with this name already exists.")
-
 
 @admin.register(MessageTemplate)
 class MessageTemplateAdmin(OrganizationScopedAdmin):
@@ -59,15 +49,6 @@ class MessageTemplateAdmin(OrganizationScopedAdmin):
         if request.user.is_superuser:
             fields.insert(0, "organization")
         return fields
-
-    def get_form(self, request, obj=None, change=False, **kwargs):
-        form_class = super().get_form(request, obj, change=change, **kwargs)
-        org = self._org(request)
-
-        class ScopedForm(form_class):
-            organization = org
-
-        return ScopedForm
 
     def _draft(self, obj):
         if obj is None or not obj.pk:

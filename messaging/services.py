@@ -22,7 +22,7 @@ from interactions.services import ConsentState, consent_revoke, consent_status, 
 
 from .backends import LookupUnsupported, SendError, get_backend
 from .models import Message, MessageTemplate, UnsubscribeLink
-from .quiet_hours import next_allowed_at, recipient_time_zone
+from .quiet_hours import next_allowed_at, recipient_time_zone, window_of
 from .rendering import merge_context, render, template_validate
 from .segments import MAX_CHARACTERS, Measure, measure
 from .throttle import throttle_acquire
@@ -162,7 +162,7 @@ def _check_send_time(
     at = send_at or now
     allowed = next_allowed_at(now=at, organization=organization, tz=tz)
     if allowed is not None:
-        start, end = organization.quiet_hours_start, organization.quiet_hours_end
+        start, end = window_of(organization)
         local = allowed.strftime("%a %b %-d, %-I:%M %p ") + allowed.tzname()
         raise ServiceError(
             "quiet_hours",

@@ -118,7 +118,9 @@ class TwilioServer:
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="twilio-server", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="twilio-server", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -165,6 +167,11 @@ class TwilioServer:
         """Accept the next sends (the text is created), then close the connection without an answer."""
         with self._lock:
             self._script.extend([("hang_up", None)] * times)
+
+    def answer_normally(self) -> None:
+        """Forget scripted errors and delays: answer every next send at once."""
+        with self._lock:
+            self._script.clear()
 
     def _next_action(self) -> tuple[str, object]:
         with self._lock:

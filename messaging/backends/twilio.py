@@ -125,6 +125,9 @@ class TwilioBackend(BaseSmsBackend):
         self.client = Client(
             self.account_sid, self.auth_token, http_client=_HttpClient(base_url=base_url, timeout=timeout)
         )
+        # Resolve the SDK's lazily imported resources now, not between taking a rate-limit slot
+        # and the request (a first send would otherwise arrive late and bunch up with the next).
+        self.messages = self.client.api.v2010.account.messages
 
     def sender_for(self, message) -> str:
         """The throttle key: the sender number, or the messaging service that picks one."""
@@ -144,7 +147,7 @@ class TwilioBackend(BaseSmsBackend):
     def send(self, message) -> SendResult:
         params = self._sender_params(message)
         try:
-            created = self.client.messages.create(
+            created = self.messages.create(
                 to=str(message.to_number), body=message.body, status_callback=status_callback_url(), **params
             )
         except TwilioRestException as exc:
@@ -174,7 +177,7 @@ class TwilioBackend(BaseSmsBackend):
         if message.from_number:
             filters["from_"] = str(message.from_number)
         # Newest first; a lost send is recent, so the first page is enough.
-        candidates = self.client.messages.list(limit=100, **filters)
+        candidates = self.messages.list(limit=100, **filters)
         earliest = since - RECONCILE_CLOCK_SKEW
         matches = [
             m
