@@ -80,7 +80,7 @@ def message_preview(
 
 
 def template_sample_person(*, organization: Organization) -> Customer:
-    """The record a template preview is rendered for: the organization's newest customer, else a made-up one."""
+    """The record a template preview is rendered for: the customer owing most (so every field shows), else a sample."""
     customer = (
         Customer.objects.filter(organization=organization)
         .select_related("facility")

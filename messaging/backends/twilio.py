@@ -23,7 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 import urllib3.exceptions
 from django.conf import settings
-from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioServiceException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
@@ -80,11 +80,11 @@ def _sent_before_failure(exc: requests.RequestException) -> bool:
     return False
 
 
-def classify_twilio_error(exc: TwilioRestException) -> SendError:
-    """Map a Twilio REST error to a ``SendError`` the worker acts on."""
+def classify_twilio_error(exc: TwilioRestException | TwilioServiceException) -> SendError:
+    """Map a Twilio API error (an answer with an HTTP status and a Twilio code) to a ``SendError``."""
     code = int(exc.code) if str(exc.code or "").isdigit() else None
     status = int(exc.status or 0)
-    text = (exc.msg or str(exc)).strip()
+    text = (getattr(exc, "msg", None) or getattr(exc, "detail", None) or getattr(exc, "title", "") or "").strip()
     label = str(code or status)
     if code in INVALID_NUMBER_CODES:
         return SendError(f"Not a number that can receive texts ({text})", kind=SendError.PERMANENT, code=label)
@@ -150,7 +150,7 @@ class TwilioBackend(BaseSmsBackend):
             created = self.messages.create(
                 to=str(message.to_number), body=message.body, status_callback=status_callback_url(), **params
             )
-        except TwilioRestException as exc:
+        except (TwilioRestException, TwilioServiceException) as exc:
             raise classify_twilio_error(exc) from exc
         except requests.RequestException as exc:
             if _sent_before_failure(exc):

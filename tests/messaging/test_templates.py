@@ -139,3 +139,11 @@ def test_admin_preview_shows_text_encoding_and_segments(manager_client, facility
     assert "Unsubscribe: https://textdesk.test/u/" in page
     assert "UCS-2" in page
     assert "2 segments" in page  # ~75 UTF-16 units with the link: over 70
+
+
+def test_a_superuser_picks_the_organization_of_a_template(admin_client, org):
+    response = admin_client.post(
+        ADD_URL, {"organization": org.pk, "name": "HQ note", "category": "general", "body": "Hi", "active": "on"}
+    )
+    assert response.status_code == 302
+    assert MessageTemplate.objects.get().organization == org
