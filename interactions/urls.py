@@ -6,4 +6,7 @@ from . import views
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("leads/<int:pk>/", views.lead_detail, name="lead_card"),
+    path("customers/<int:pk>/", views.customer_detail, name="customer_card"),
+    path("history/<int:pk>/", views.history_detail, name="history_card"),
 ]

@@ -40,3 +40,11 @@ def requeue_stuck() -> int:
 def reconcile_stuck() -> int:
     """Settle texts stuck in ``sending`` or marked ``needs_reconciliation`` against the provider (every minute)."""
     return services.messages_reconcile_stuck()
+
+
+@shared_task(ignore_result=True)
+def purge_idempotency_keys() -> int:
+    """Forget API ``Idempotency-Key``s older than 24 hours."""
+    from .idempotency import idempotency_keys_purge
+
+    return idempotency_keys_purge()

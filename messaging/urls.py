@@ -1,11 +1,19 @@
 from __future__ import annotations
 
-from django.urls import re_path
+from django.urls import path, re_path
 
-from .views import unsubscribe
+from .views import panel, unsubscribe
 
 # Sections: unsubscribe links, Twilio webhooks, the card's text panel.
 urlpatterns: list = [
     # /u/<token> as printed in texts; a trailing slash some phones add is accepted too.
     re_path(r"^u/(?P<token>[A-Za-z0-9]+)/?$", unsubscribe.unsubscribe, name="unsubscribe"),
+    # The card's text panel (templates/messaging/panel.html and friends).
+    path("text/panel/<int:phone_id>/", panel.panel, name="text_panel"),
+    path("text/panel/<int:phone_id>/preview/", panel.preview, name="text_preview"),
+    path("text/panel/<int:phone_id>/template/", panel.template_choose, name="text_template"),
+    path("text/panel/<int:phone_id>/send/", panel.send, name="text_send"),
+    path("text/conversation/<int:phone_id>/", panel.conversation, name="text_conversation"),
+    path("text/consent/<int:phone_id>/", panel.consent_record, name="text_consent_record"),
+    path("text/<str:kind>/<int:pk>/numbers/", panel.number_add, name="text_number_add"),
 ]
