@@ -112,6 +112,7 @@ def celery_workers(transactional_db, twilio_server, settings):
     yield start
     for worker in started:
         worker.stop()
+        worker.log.unlink(missing_ok=True)
     app.conf.task_always_eager = was_eager
     broker.delete("celery", "unacked", "unacked_index", "unacked_mutex")
     broker.close()
