@@ -1,4 +1,4 @@
-"""Reads of texts for cards and lists, always inside one organization."""
+"""Reads for the messaging side: texts for cards and lists (inside one organization), unsubscribe links."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from phonenumber_field.phonenumber import to_python
 
 from interactions.models import ConsentEvent, Organization, PhoneNumber
 
-from .models import Message
+from .models import Message, UnsubscribeLink
 
 
 def _inbound(organization: Organization) -> QuerySet[Message]:
@@ -59,3 +59,10 @@ def conversation_for(organization: Organization, number: str | ParsedNumber) -> 
         .select_related("sent_by")
         .order_by("created_at", "id")
     )
+
+
+def unsubscribe_link_by_token(*, token: str) -> UnsubscribeLink | None:
+    """The link behind ``/u/<token>``, with its organization, or ``None``."""
+    if not token or len(token) > 32:
+        return None
+    return UnsubscribeLink.objects.select_related("organization").filter(token=token).first()
