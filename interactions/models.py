@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zoneinfo
+from datetime import time
 from decimal import Decimal
 
 from django.conf import settings
@@ -24,8 +25,8 @@ class Organization(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(unique=True)
     # Quiet hours, in the recipient's local time: texts go out only between these.
-    quiet_hours_start = models.TimeField(default="08:00")
-    quiet_hours_end = models.TimeField(default="21:00")
+    quiet_hours_start = models.TimeField(default=time(8, 0))
+    quiet_hours_end = models.TimeField(default=time(21, 0))
     help_text = models.CharField(
         max_length=320,
         blank=True,
