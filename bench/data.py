@@ -34,7 +34,7 @@ def bench_numbers(count: int, *, area: str = "512", start: int = 0) -> list[str]
     return found
 
 
-def bench_org_create(*, people: int = 500, facilities: int = 1, slug: str = "bench") -> BenchOrg:
+def bench_org_create(*, people: int = 500, facilities: int = 1, slug: str = "bench", sender_start: int = 0) -> BenchOrg:
     """Create the benchmark organization (in an emptied database)."""
     from django.contrib.auth import get_user_model
     from rest_framework.authtoken.models import Token
@@ -44,7 +44,7 @@ def bench_org_create(*, people: int = 500, facilities: int = 1, slug: str = "ben
     organization = Organization.objects.create(
         name="Bench Storage", slug=slug, quiet_hours_start=dt.time(0, 0), quiet_hours_end=dt.time(23, 59)
     )
-    senders = bench_numbers(facilities, area="737")
+    senders = bench_numbers(facilities, area="737", start=sender_start)
     sites = [
         Facility.objects.create(
             organization=organization,

@@ -154,6 +154,11 @@ class Process:
             _RUNNING.remove(self)
         self.popen = None
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the process has used so far (Linux /proc)."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def kill(self) -> None:
         """SIGKILL the process and its group at once (no clean shutdown)."""
         self.signal(signal.SIGKILL)

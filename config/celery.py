@@ -5,9 +5,26 @@ from __future__ import annotations
 import os
 
 from celery import Celery
+from celery.signals import task_postrun, task_prerun
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("textdesk")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@task_prerun.connect
+@task_postrun.connect
+def _recycle_database_connections(task=None, **kwargs) -> None:
+    """Treat each task like a request: drop a connection that broke or outlived ``CONN_MAX_AGE``.
+
+    Celery's fix-up would close them all after every task (see ``CELERY_DB_REUSE_MAX``); this keeps
+    healthy connections across tasks and still recovers from a terminated one. Eager tasks run
+    inside the caller's request or transaction, whose connection is not ours to touch.
+    """
+    if task is not None and getattr(task.request, "is_eager", False):
+        return
+    from django.db import close_old_connections
+
+    close_old_connections()

@@ -129,6 +129,10 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Celery's Django fix-up closes every database connection before and after each task unless this
+# is set (a new PostgreSQL connection per text: bench/ measured it as the worker's largest cost).
+# config/celery.py applies Django's own rule instead (CONN_MAX_AGE, health checks, broken connections).
+CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1_000_000)
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # An unacknowledged task (its worker died) is delivered again after this many seconds.

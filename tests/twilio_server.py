@@ -116,7 +116,7 @@ class TwilioServer:
         class Handler(_Handler):
             twilio = server
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd = _Server(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="twilio-server", daemon=True
@@ -325,6 +325,12 @@ class TwilioServer:
 
     def _public(self, resource: dict) -> dict:
         return {k: v for k, v in resource.items() if k != "status_callback"}
+
+
+class _Server(ThreadingHTTPServer):
+    # socketserver's default listen backlog is 5: under load (a worker with dozens of threads,
+    # bench/) connections beyond it wait for a SYN retransmission, or are reset mid-request.
+    request_queue_size = 256
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -1,0 +1,184 @@
+"""Workers benchmark: texts sent per second by one worker host through the Twilio-compatible
+server answering every send after 100 ms, with the per-sender limit set high and then low.
+
+    python -m bench.workers [--runs 3] [--count 2000] [--concurrency 64]
+
+One ``celery -A config worker --pool threads --concurrency 64`` process (production settings,
+a private Redis, the benchmark database). Each run queues ``--count`` texts spread over
+``--senders`` sender numbers, starts the worker and waits until every text is ``sent``.
+Sends per second = texts completed / (last ``sent_at`` − first ``sending_at``). The per-sender
+check reads the provider's recorded request times per ``From`` number.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import redis
+
+from . import harness as h
+from .rig import Rig, most_in_one_second
+
+TARGET_PER_SECOND = 200
+
+
+def _run(rig: Rig, org, *, rate: float, count: int, args, tag: str) -> dict:
+    from django.db.models import Max, Min
+
+    from messaging.models import Message
+
+    rig.twilio.reset()
+    client = redis.Redis.from_url(rig.redis_url)
+    client.flushdb()  # the private Redis: throttle slots of the previous run
+    client.close()
+    rig.twilio.slow_next(args.latency, times=count * 3)  # every send: accepted, answered after 100 ms
+    ids = rig.queue(org, count=count, tag=tag)
+    extra = dict(item.split("=", 1) for item in args.worker_env.split(",") if item)
+    workers = [
+        rig.worker_start(
+            concurrency=args.concurrency, name=f"bench-{tag}-{n}", SMS_RATE_PER_SENDER=f"{rate:g}", **extra
+        )
+        for n in range(args.processes)
+    ]
+    import resource
+
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    done = rig.wait_done(ids, timeout=max(120.0, count / 20))
+    worker_cpu = sum(worker.cpu_seconds() for worker in workers)
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    driver_cpu = (after.ru_utime + after.ru_stime) - (own.ru_utime + own.ru_stime)
+    for worker in workers:
+        worker.stop(timeout=20)
+    statuses = rig.statuses(ids)
+    span = Message.objects.filter(pk__gte=ids[0], pk__lte=ids[-1], status="sent").aggregate(
+        first=Min("sending_at"), last=Max("sent_at")
+    )
+    seconds = (span["last"] - span["first"]).total_seconds() if span["first"] else float("nan")
+    sent = statuses.get("sent", 0)
+    by_sender = rig.send_times_by_sender()
+    worst = max((most_in_one_second(times) for times in by_sender.values()), default=0)
+    duplicates = sum(n - 1 for n in rig.accepted_by_body().values() if n > 1)
+    result = {
+        "done": done,
+        "sent": sent,
+        "seconds": seconds,
+        "per_second": sent / seconds if seconds else float("nan"),
+        "worst": worst,
+        "duplicates": duplicates,
+        "statuses": dict(statuses),
+        "worker_cpu_ms": worker_cpu * 1000 / max(sent, 1),
+        "driver_cpu_ms": driver_cpu * 1000 / max(sent, 1),
+    }
+    print(f"  {tag}: {sent}/{count} sent in {seconds:.1f}s = {result['per_second']:.0f}/s; busiest sender "
+          f"second {worst} (limit {rate:g}); duplicates {duplicates}; {dict(statuses)}; CPU per send: worker "
+          f"{result['worker_cpu_ms']:.1f} ms, fake Twilio + driver {result['driver_cpu_ms']:.1f} ms", flush=True)  # fmt: skip
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--count", type=int, default=2000, help="texts per run with the high limit")
+    parser.add_argument("--low-count", type=int, default=600, help="texts per run with the low limit")
+    parser.add_argument("--senders-high", type=int, default=50, help="sender numbers with the high limit")
+    parser.add_argument("--senders-low", type=int, default=10, help="sender numbers with the low limit")
+    parser.add_argument("--high", type=float, default=1000, help="per-sender limit, texts/s")
+    parser.add_argument("--low", type=float, default=5, help="per-sender limit, texts/s")
+    parser.add_argument("--processes", type=int, default=1, help="worker processes on this host")
+    parser.add_argument("--concurrency", type=int, default=64, help="threads per worker process")
+    parser.add_argument("--latency", type=float, default=0.1, help="the provider's answer time, seconds")
+    parser.add_argument("--worker-env", default="", help="extra worker settings, e.g. SMS_THROTTLE_GUARD_SECONDS=0")
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args(argv)
+
+    started = h.machine()
+    scenarios = [("high", args.high, args.count), ("low", args.low, args.low_count)]
+    results: dict[str, list[dict]] = {name: [] for name, _, _ in scenarios}
+    with Rig() as rig:
+        h.django_setup(rig.env())
+        from .data import bench_org_create
+
+        with h.step("preparing the benchmark database"):
+            h.database_prepare()
+            orgs = {
+                "high": bench_org_create(people=500, facilities=args.senders_high, slug="bench-high"),
+                "low": bench_org_create(people=200, facilities=args.senders_low, slug="bench-low", sender_start=5000),
+            }
+        for name, rate, count in scenarios:
+            for i in range(args.runs):
+                results[name].append(_run(rig, orgs[name], rate=rate, count=count, args=args, tag=f"{name}{i + 1}"))
+                time.sleep(1)
+
+    rows, notes = [], []
+    for name, rate, count in scenarios:
+        runs = results[name]
+        per_second = h.median(r["per_second"] for r in runs)
+        worst = max(r["worst"] for r in runs)
+        duplicates = sum(r["duplicates"] for r in runs)
+        unfinished = sum(count - r["sent"] for r in runs)
+        senders = args.senders_high if name == "high" else args.senders_low
+        ceiling = rate * senders
+        rows.append(
+            [
+                f"{name}: {rate:g}/s per sender",
+                f"{senders} × {rate:g} = {ceiling:g}/s",
+                count,
+                f"{per_second:.0f}",
+                ", ".join(f"{r['per_second']:.0f}" for r in runs),
+                f"{worst} (limit {rate:g})",
+                duplicates,
+                unfinished,
+            ]
+        )
+        if name == "high":
+            verdict = "meets" if per_second >= TARGET_PER_SECOND else "misses"
+            gap = "" if per_second >= TARGET_PER_SECOND else f" by {TARGET_PER_SECOND - per_second:.0f}/s"
+            notes.append(
+                f"- Limit high: {per_second:.0f} sends/s — {verdict} the target of ≥ {TARGET_PER_SECOND}/s{gap}."
+            )
+        else:
+            verdict = "never exceeded" if worst <= rate else f"EXCEEDED ({worst} > {rate:g})"
+            notes.append(
+                f"- Limit low: the per-sender limit was {verdict} in any one-second window (provider-side "
+                f"timestamps per From number); throughput {per_second:.0f}/s against a ceiling of {ceiling:g}/s."
+            )
+    body = "\n".join(
+        [
+            h.table(
+                [
+                    "per-sender limit",
+                    "ceiling",
+                    "texts/run",
+                    "sends/s (median)",
+                    "each run",
+                    "busiest sender-second",
+                    "duplicates",
+                    "not sent",
+                ],
+                rows,
+            ),
+            "",
+            *notes,
+            f"- {args.processes} worker process(es), `--pool threads --concurrency {args.concurrency}` each; every "
+            "provider call answered "
+            f"after {args.latency * 1000:.0f} ms; {args.runs} runs each. With the limit high the ceiling is the "
+            "throttle's 50 ms guard between two sends of one number (about 19.6/s per number), hence 50 numbers.",
+        ]
+    )
+    print()
+    print(body)
+    if not args.no_write:
+        h.results_write(
+            "workers",
+            title="Workers",
+            command=f"make bench-workers  # {args.processes} × celery --pool threads --concurrency {args.concurrency}, "
+            f"{args.latency * 1000:.0f} ms provider latency, {args.runs} runs",
+            body=body,
+            started=started,
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
