@@ -70,9 +70,10 @@ def _run(rig: Rig, org, *, rate: float, count: int, args, tag: str) -> dict:
         "worker_cpu_ms": worker_cpu * 1000 / max(sent, 1),
         "driver_cpu_ms": driver_cpu * 1000 / max(sent, 1),
     }
+    cpu = f"worker {result['worker_cpu_ms']:.1f} ms, fake Twilio + driver {result['driver_cpu_ms']:.1f} ms"
     print(f"  {tag}: {sent}/{count} sent in {seconds:.1f}s = {result['per_second']:.0f}/s; busiest sender "
-          f"second {worst} (limit {rate:g}); duplicates {duplicates}; {dict(statuses)}; CPU per send: worker "
-          f"{result['worker_cpu_ms']:.1f} ms, fake Twilio + driver {result['driver_cpu_ms']:.1f} ms", flush=True)  # fmt: skip
+          f"second {worst} (limit {rate:g}); duplicates {duplicates}; {dict(statuses)}; CPU per send: {cpu}",
+          flush=True)  # fmt: skip
     return result
 
 
