@@ -31,10 +31,24 @@ def most_in_one_second(times: list[float]) -> int:
 
 
 class Rig:
-    def __init__(self, *, redis_port: int | None = None, public_base_url: str = "http://127.0.0.1:9") -> None:
+    """``redis_url``/``database_url``: use these (the test suite's) instead of a private Redis and
+    the benchmark database; a Rig without its own Redis cannot restart it."""
+
+    def __init__(
+        self,
+        *,
+        redis_port: int | None = None,
+        redis_url: str | None = None,
+        database_url: str | None = None,
+        public_base_url: str = "http://127.0.0.1:9",
+        settings_module: str = "bench.settings",
+    ) -> None:
+        self.own_redis = redis_url is None
         self.redis_port = redis_port or h.free_port()
-        self.redis_url = f"redis://127.0.0.1:{self.redis_port}/0"
+        self.redis_url = redis_url or f"redis://127.0.0.1:{self.redis_port}/0"
+        self.database_url = database_url or h.DATABASE_URL
         self.public_base_url = public_base_url
+        self.settings_module = settings_module
         self.redis: h.Process | None = None
         self.twilio = None
         self.workers: list[h.Process] = []
@@ -51,13 +65,16 @@ class Rig:
             TWILIO_ACCOUNT_SID=ACCOUNT_SID,
             TWILIO_AUTH_TOKEN=AUTH_TOKEN,
             TWILIO_MESSAGING_SERVICE_SID="",
+            DATABASE_URL=self.database_url,
+            DJANGO_SETTINGS_MODULE=self.settings_module,
             **extra,
         )
 
     def start(self) -> Rig:
         from tests.twilio_server import TwilioServer
 
-        self.redis = h.redis_start(self.redis_port, name=f"redis-{self.redis_port}")
+        if self.own_redis:
+            self.redis = h.redis_start(self.redis_port, name=f"redis-{self.redis_port}")
         self.twilio = TwilioServer(
             account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, public_base_url=self.public_base_url
         ).start()
@@ -80,12 +97,13 @@ class Rig:
 
     def redis_restart(self, *, down_for: float = 1.0) -> None:
         """Stop the private Redis (its queue is lost: no persistence), wait, start it again."""
-        assert self.redis is not None
+        assert self.own_redis and self.redis is not None, "only a private Redis may be restarted"
         self.redis.kill()
         time.sleep(down_for)
         self.redis = h.redis_start(self.redis_port, name=f"redis-{self.redis_port}")
 
     def worker_start(self, *, concurrency: int = 64, name: str = "worker", **env: str) -> h.Process:
+        """A ``celery -A config worker`` process with the threads pool (``env``: extra settings)."""
         worker = h.Process(
             f"celery-{name}",
             [
@@ -141,9 +159,13 @@ class Rig:
                 )
             )
         ids = [m.pk for m in Message.objects.bulk_create(rows, batch_size=1000)]
+        self.unpublished = 0
         if publish:
             for pk in ids:
-                send_message.delay(pk)
+                try:
+                    send_message.delay(pk)
+                except Exception:  # the broker is down: the row is committed, the sweeper will queue it
+                    self.unpublished += 1
         return ids
 
     def statuses(self, ids: list[int]) -> Counter:
