@@ -123,14 +123,16 @@ def chaos_run(
     workers = [rig.worker_start(concurrency=concurrency, name=f"chaos{n}", **CHAOS_SETTINGS) for n in range(processes)]
     scale = max(1, count // 2000)
     faults = [
-        (1, lambda: (rig.twilio.fail_next(500, times=60 * scale), "provider answers 500 to the next sends")),
-        (2, lambda: _redis_restart(rig) if restart_redis else None),
-        (3, lambda: _kill_worker(rig, workers, concurrency)),
-        (4, lambda: (rig.twilio.fail_next(20429, times=60 * scale), "provider answers 429 to the next sends")),
-        (5, lambda: (rig.twilio.slow_next(3.0, times=15 * scale), "provider takes the next sends but answers late")),
-        (6, lambda: f"pg_terminate_backend on {_terminate_worker_connections()} worker connections"),
-        (8, lambda: f"pg_terminate_backend on {_terminate_worker_connections()} worker connections"),
+        lambda: (rig.twilio.fail_next(500, times=60 * scale), "provider answers 500 to the next sends")[1],
+        *([lambda: _redis_restart(rig)] if restart_redis else []),
+        lambda: _kill_worker(rig, workers, concurrency),
+        lambda: (rig.twilio.fail_next(20429, times=60 * scale), "provider answers 429 to the next sends")[1],
+        lambda: (rig.twilio.slow_next(3.0, times=15 * scale), "provider takes the next sends but answers late")[1],
+        lambda: f"pg_terminate_backend on {_terminate_worker_connections()} worker connections",
+        lambda: f"pg_terminate_backend on {_terminate_worker_connections()} worker connections",
     ]
+    # Spread over the batches after the first, in this order, so each fault meets texts in flight.
+    schedule = [(1 + k * max(1, batches - 1) // len(faults), fault) for k, fault in enumerate(faults)]
     ids: list[int] = []
     per_batch = -(-count // batches)
     for batch in range(batches):
@@ -141,11 +143,9 @@ def chaos_run(
         ids += rig.queue(org, count=n, tag=f"chaos{batch}")
         event(f"batch {batch + 1}: {n} texts committed" + (f", {rig.unpublished} not published (broker down)"
                                                             if rig.unpublished else ""))  # fmt: skip
-        for at, action in faults:
+        for at, fault in schedule:
             if at == batch:
-                outcome = action()
-                if outcome:
-                    event(outcome if isinstance(outcome, str) else outcome[1])
+                event(fault())
         _sweep(log)
         time.sleep(1.0)
     report.committed = len(ids)
@@ -181,7 +181,9 @@ def _in_flight() -> int:
 
 def _kill_worker(rig: Rig, workers: list[h.Process], concurrency: int) -> str:
     victim = workers[0]
-    in_flight = _in_flight()
+    deadline = time.monotonic() + 3
+    while (in_flight := _in_flight()) == 0 and time.monotonic() < deadline:  # strike with sends under way
+        time.sleep(0.05)
     victim.kill()
     replacement = rig.worker_start(concurrency=concurrency, name="chaos-replacement", **CHAOS_SETTINGS)
     workers[0] = replacement
