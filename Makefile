@@ -10,7 +10,7 @@ PORT ?= 8000
 RUN_ENV := DEBUG=1 DATABASE_URL=sqlite:///db.sqlite3 CELERY_TASK_ALWAYS_EAGER=1 SMS_BACKEND=console \
 	PUBLIC_BASE_URL=http://$(HOST):$(PORT)
 
-.PHONY: run test lint format bench chaos clean
+.PHONY: run test lint format bench bench-api bench-workers bench-card bench-webhooks bench-profile bench-wrk chaos clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,36 @@ lint: $(VENV)/.installed-dev
 format: $(VENV)/.installed-dev
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# --- benchmarks and fault injection (bench/README.md) -----------------------------------------
+# Each prints its table and writes its section of bench/RESULTS.md. They use their own database
+# (BENCH_DATABASE_URL, default textdesk_benchrun) and a private redis-server, only 127.0.0.1, and
+# stop everything they started. `timeout` bounds each; BENCH_ARGS passes options (see --help).
+BENCH_TIMEOUT ?= 1500
+BENCH_RUN = timeout --signal=TERM --kill-after=30 $(BENCH_TIMEOUT) $(BIN)/python -m
+
+bench: bench-api bench-workers bench-card bench-webhooks
+
+bench-wrk:
+	@command -v wrk >/dev/null || { echo "installing Debian's wrk"; apt-get update -qq && apt-get install -y -qq wrk; }
+
+bench-api: $(VENV)/.installed-dev bench-wrk
+	$(BENCH_RUN) bench.api $(BENCH_ARGS)
+
+bench-workers: $(VENV)/.installed-dev
+	$(BENCH_RUN) bench.workers $(BENCH_ARGS)
+
+bench-card: $(VENV)/.installed-dev
+	$(BENCH_RUN) bench.card $(BENCH_ARGS)
+
+bench-webhooks: $(VENV)/.installed-dev bench-wrk
+	$(BENCH_RUN) bench.webhooks $(BENCH_ARGS)
+
+bench-profile: $(VENV)/.installed-dev
+	$(BENCH_RUN) bench.profile_api $(BENCH_ARGS)
+
+chaos: $(VENV)/.installed-dev
+	$(BENCH_RUN) bench.chaos $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles .pytest_cache

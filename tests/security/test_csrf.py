@@ -1,0 +1,103 @@
+"""CSRF is enforced on every form: each non-API, non-webhook URL refuses a POST without a token.
+
+The URLconf is walked, so a view added later is checked too; the one deliberate exemption
+(``/u/<token>``, whose unguessable token is the credential) is named with its reason.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.contrib import admin
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from messaging.services import unsubscribe_link_get_or_create
+
+# Token-authenticated or signed, not cookie-authenticated: CSRF does not apply.
+SKIPPED_PREFIXES = ("api/", "admin/")  # admin: checked through its registry below
+SIGNED_WEBHOOKS = {"twilio_status", "twilio_inbound"}
+EXEMPT = {
+    "unsubscribe": "the link's unguessable token is the credential; phones' in-app browsers drop cookies",
+    "healthz": "GET-only probe, answered before the CSRF middleware (no state to change)",
+}
+
+
+def _walk(patterns, prefix: str = ""):
+    for entry in patterns:
+        if isinstance(entry, URLResolver):
+            yield from _walk(entry.url_patterns, prefix + str(entry.pattern))
+        elif isinstance(entry, URLPattern):
+            yield prefix + str(entry.pattern), entry
+
+
+def _site_routes() -> list[tuple[str, URLPattern]]:
+    routes = []
+    for route, pattern in _walk(get_resolver().url_patterns):
+        if route.lstrip("^").startswith(SKIPPED_PREFIXES) or pattern.name in SIGNED_WEBHOOKS:
+            continue
+        routes.append((route, pattern))
+    return routes
+
+
+SITE_ROUTES = _site_routes()
+
+
+def _url(pattern: URLPattern, objects: dict) -> str:
+    kwargs = {}
+    for name in re.findall(r"<(?:\w+:)?(\w+)>|\(\?P<(\w+)>", str(pattern.pattern)):
+        name = next(n for n in name if n)
+        kwargs[name] = objects[name]
+    return reverse(pattern.name, kwargs=kwargs)
+
+
+@pytest.fixture
+def objects(consented_number):
+    link = unsubscribe_link_get_or_create(organization=consented_number.organization, number=consented_number.number)
+    return {"phone_id": consented_number.pk, "pk": consented_number.lead_id, "kind": "lead", "token": link.token}
+
+
+@pytest.fixture
+def csrf_client(agent) -> Client:
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(agent)
+    return client
+
+
+def test_the_walk_finds_the_forms_agents_use():
+    names = {pattern.name for _, pattern in SITE_ROUTES}
+    assert {"text_send", "text_consent_record", "text_number_add", "login", "logout", "unsubscribe"} <= names
+
+
+@pytest.mark.parametrize("route, pattern", SITE_ROUTES, ids=[route for route, _ in SITE_ROUTES])
+def test_a_post_without_a_csrf_token_is_refused(route, pattern, csrf_client, objects):
+    if pattern.name in EXEMPT:
+        pytest.skip(f"exempt on purpose: {EXEMPT[pattern.name]}")
+    response = csrf_client.post(_url(pattern, objects), {"body": "Hi", "number": "+15125550199"})
+    assert response.status_code == 403, f"{route} answered {response.status_code} to a POST without a CSRF token"
+    assert "CSRF verification failed" in response.content.decode()
+
+
+def test_the_exemptions_are_still_the_named_ones():
+    names = {pattern.name for _, pattern in SITE_ROUTES}
+    assert set(EXEMPT) <= names, "an exempted route is gone: drop it from EXEMPT"
+
+
+def _admin_urls() -> list[str]:
+    urls = [reverse("admin:login"), reverse("admin:logout"), reverse("admin:password_change")]
+    for model in admin.site._registry:
+        name = f"admin:{model._meta.app_label}_{model._meta.model_name}"
+        urls += [reverse(f"{name}_changelist"), reverse(f"{name}_add")]
+    return urls
+
+
+@pytest.mark.parametrize("url", _admin_urls())
+def test_admin_forms_refuse_a_post_without_a_csrf_token(url, db):
+    from tests.factories import UserFactory
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(UserFactory(username="root", is_superuser=True, is_staff=True))
+    response = client.post(url, {"name": "x"})
+    assert response.status_code == 403
+    assert "CSRF verification failed" in response.content.decode()
