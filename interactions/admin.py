@@ -2,13 +2,30 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
+from django.db.models import Count
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 
-from .models import Consent, ConsentEvent, Customer, Facility, History, Lead, Membership, Organization, PhoneNumber
+from .models import (
+    Consent,
+    ConsentEvent,
+    Customer,
+    Enrollment,
+    Facility,
+    History,
+    Lead,
+    Membership,
+    Organization,
+    PhoneNumber,
+    Task,
+    Workflow,
+    WorkflowStep,
+)
 from .selectors import organization_for_user
+from .workflows import workflow_reschedule
 
 
 class OrganizationScopedAdmin(admin.ModelAdmin):
@@ -212,3 +229,83 @@ class HistoryAdmin(OrganizationScopedAdmin):
     list_display = ["occurred_at", "kind", "lead", "customer", "agent"]
     list_filter = ["kind"]
     list_select_related = ["lead", "customer", "agent"]
+
+
+# --- workflows --------------------------------------------------------------------------------
+
+
+class WorkflowStepInline(admin.TabularInline):
+    model = WorkflowStep
+    extra = 1
+    fields = ["day_offset", "time_of_day", "action", "template", "instructions"]
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "template" and not request.user.is_superuser:
+            org = organization_for_user(request.user)
+            kwargs["queryset"] = db_field.related_model._default_manager.filter(organization=org, active=True)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+class WorkflowForm(forms.ModelForm):
+    """Checks the name against the organization's other workflows (the organization is not a form field)."""
+
+    organization: Organization | None = None
+
+    class Meta:
+        model = Workflow
+        fields = ["organization", "kind", "name", "active", "is_default"]
+
+    def clean_name(self):
+        name = self.cleaned_data["name"]
+        org = self.cleaned_data.get("organization") or self.organization
+        if org and Workflow.objects.filter(organization=org, name__iexact=name).exclude(pk=self.instance.pk).exists():
+            raise ValidationError("Another workflow already has this name.")
+        return name
+
+
+@admin.register(Workflow)
+class WorkflowAdmin(OrganizationScopedAdmin):
+    """Managers keep workflows here; steps are edited inline. Agents see them read-only."""
+
+    manager_only = True
+    form = WorkflowForm
+    list_display = ["name", "kind", "active", "is_default", "step_count"]
+    list_filter = ["kind", "active"]
+    inlines = [WorkflowStepInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(_steps=Count("steps"))
+
+    @admin.display(description="steps", ordering="_steps")
+    def step_count(self, obj):
+        return obj._steps
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        form.organization = obj.organization if obj is not None else self._org(request)
+        return form
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if obj.is_default:  # one default per kind: this one replaces the previous default
+            Workflow.objects.filter(organization=obj.organization, kind=obj.kind, is_default=True).exclude(
+                pk=obj.pk
+            ).update(is_default=False)
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        workflow_reschedule(workflow=form.instance)
+
+
+@admin.register(Enrollment)
+class EnrollmentAdmin(ReadOnlyScopedAdmin):
+    list_display = ["__str__", "status", "source", "started_at", "next_due_at", "end_reason"]
+    list_filter = ["status", "workflow"]
+    list_select_related = ["workflow", "lead", "customer"]
+
+
+@admin.register(Task)
+class TaskAdmin(ReadOnlyScopedAdmin):
+    list_display = ["__str__", "kind", "status", "due_at", "completed_by", "completed_at"]
+    list_filter = ["status", "kind"]
+    list_select_related = ["lead", "customer", "completed_by"]

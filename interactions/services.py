@@ -258,7 +258,10 @@ def consent_revoke(
     ip_address: str | None = None,
     user_agent: str = "",
 ) -> ConsentEvent:
-    """Record that a number must not be texted. Always allowed; repeated revokes are logged too."""
+    """Record that a number must not be texted. Always allowed; repeated revokes are logged too.
+
+    The follow-up workflows of everyone the number belongs to end with it.
+    """
     parsed = phone_number_parse(number, field="phone_number")
     if source not in ConsentEvent.Source.values:
         raise ServiceError("invalid_source", f"Unknown consent source “{source}”.", field="source")
@@ -272,6 +275,9 @@ def consent_revoke(
         ip_address=ip_address,
         user_agent=user_agent,
     )
+    from .workflows import enrollments_stop_for_number  # workflows builds on this module
+
+    enrollments_stop_for_number(organization=organization, number=parsed)
     return event
 
 

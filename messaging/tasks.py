@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from . import services
+from . import services, workflows
 
 
 @shared_task(bind=True, acks_late=True, max_retries=None, ignore_result=True)
@@ -23,3 +23,9 @@ def release_scheduled() -> int:
 @shared_task(ignore_result=True)
 def requeue_stuck() -> int:
     return services.messages_requeue_stuck()
+
+
+@shared_task(ignore_result=True)
+def materialise_workflows() -> int:
+    """Run the workflow steps that came due (beat, every minute); overlapping runs skip each other's rows."""
+    return workflows.workflows_materialise().steps
