@@ -263,7 +263,9 @@ def message_claim(*, message_id: int) -> Message | None:
     """
     now = timezone.now()
     with transaction.atomic():
-        message = Message.objects.select_for_update().select_related("phone_number").filter(pk=message_id).first()
+        message = (
+            Message.objects.select_for_update(of=("self",)).select_related("phone_number").filter(pk=message_id).first()
+        )
         if message is None or message.status != Message.Status.QUEUED:
             return None
         state = consent_status(organization=message.organization, number=message.to_number)
