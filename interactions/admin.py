@@ -235,9 +235,26 @@ class HistoryAdmin(OrganizationScopedAdmin):
 
 
 class WorkflowStepInline(admin.TabularInline):
+    """Steps are part of the workflow: whoever may edit the workflow may edit its steps."""
+
     model = WorkflowStep
     extra = 1
     fields = ["day_offset", "time_of_day", "action", "template", "instructions"]
+
+    def _workflow_admin(self) -> OrganizationScopedAdmin:
+        return self.admin_site._registry[Workflow]
+
+    def has_view_permission(self, request, obj=None):
+        return self._workflow_admin().has_view_permission(request, obj)
+
+    def has_add_permission(self, request, obj=None):
+        return self._workflow_admin().has_change_permission(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return self._workflow_admin().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return self._workflow_admin().has_change_permission(request, obj)
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "template" and not request.user.is_superuser:
@@ -286,11 +303,13 @@ class WorkflowAdmin(OrganizationScopedAdmin):
         return form
 
     def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
+        if not request.user.is_superuser:
+            obj.organization = self._org(request)
         if obj.is_default:  # one default per kind: this one replaces the previous default
             Workflow.objects.filter(organization=obj.organization, kind=obj.kind, is_default=True).exclude(
                 pk=obj.pk
             ).update(is_default=False)
+        super().save_model(request, obj, form, change)
 
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)

@@ -22,6 +22,7 @@ from .models import (
     Task,
     Workflow,
 )
+from .workflows import task_card_url
 
 
 def organization_for_user(user: AbstractBaseUser) -> Organization | None:
@@ -108,6 +109,7 @@ def tasks_outstanding(
     for task in tasks:
         tz = zoneinfo.ZoneInfo(task.owner.facility.time_zone)
         task.overdue = task.due_at.astimezone(tz).date() < now.astimezone(tz).date()
+        task.card_url = task_card_url(task)
     return tasks
 
 

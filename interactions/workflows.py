@@ -54,6 +54,24 @@ def card_url(owner: Owner, **params: object) -> str:
     return f"/{owner.kind}s/{owner.pk}/" + (f"?{query}" if query else "")
 
 
+def task_card_url(task: Task) -> str:
+    """Where a task is done: the person's card; for a manual text, with the text panel open and pre-filled.
+
+    Numbers are read through ``owner.phone_numbers.all()`` so a prefetch (primary first) is used.
+    """
+    owner = task.owner
+    if task.kind != Task.Kind.MANUAL_TEXT:
+        return card_url(owner, task=task.pk)
+    numbers = sorted(owner.phone_numbers.all(), key=lambda n: (not n.is_primary, n.pk))
+    return card_url(
+        owner,
+        compose=1,
+        phone=numbers[0].pk if numbers else None,
+        template=task.step.template_id,
+        task=task.pk,
+    )
+
+
 # --- scheduling -----------------------------------------------------------------------------
 
 

@@ -51,7 +51,7 @@ class UserFactory(factory.django.DjangoModelFactory):
     first_name = "Alex"
     last_name = "Agent"
     is_staff = True
-    password = factory.PostGenerationMethodCall("set_password", "pw-12345!")
+    password = factory.django.Password("pw-12345!")
 
 
 class MembershipFactory(factory.django.DjangoModelFactory):
