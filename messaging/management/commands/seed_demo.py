@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand
 
 from interactions.demo import DEMO_PASSWORD, seed_interactions
+from messaging.demo_workflows import seed_workflows
 
 
 class Command(BaseCommand):
@@ -10,4 +11,5 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         org = seed_interactions()
+        seed_workflows(org)
         self.stdout.write(f"Demo data ready for {org.name}. Sign in as agent or manager, password {DEMO_PASSWORD}.")
