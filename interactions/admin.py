@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.forms.models import BaseInlineFormSet
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest
 
 from .models import (
     Consent,
@@ -28,17 +29,12 @@ from .selectors import organization_for_user
 from .workflows import workflow_reschedule
 
 
-class OrganizationScopedAdmin(admin.ModelAdmin):
-    """Shows and edits only the rows of the user's organization; fills it in on save.
+class OrganizationScopeMixin:
+    """Who may use an admin page, and which rows its dropdowns offer, for the signed-in user."""
 
-    ``manager_only`` admins are read-only for agents. Another organization's row is simply
-    not in the queryset, so its change page answers 404 like everywhere else.
-    """
-
-    organization_field = "organization"
     manager_only = False
 
-    def _org(self, request: HttpRequest):
+    def _org(self, request: HttpRequest) -> Organization | None:
         return organization_for_user(request.user)
 
     def _member(self, request: HttpRequest) -> bool:
@@ -49,6 +45,29 @@ class OrganizationScopedAdmin(admin.ModelAdmin):
             return True
         membership = getattr(request.user, "membership", None)
         return membership is not None and (membership.is_manager or not self.manager_only)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        related = db_field.related_model
+        if not request.user.is_superuser and related is not None:
+            org = self._org(request)
+            if related is Organization:
+                kwargs["queryset"] = Organization.objects.filter(pk=getattr(org, "pk", None))
+            elif related is get_user_model():
+                # Agents and managers pick among their own organization's people only.
+                kwargs["queryset"] = related._default_manager.filter(membership__organization=org)
+            elif any(f.name == "organization" for f in related._meta.fields):
+                kwargs["queryset"] = related._default_manager.filter(organization=org)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+class OrganizationScopedAdmin(OrganizationScopeMixin, admin.ModelAdmin):
+    """Shows and edits only the rows of the user's organization; fills it in on save.
+
+    ``manager_only`` admins are read-only for agents. Another organization's row is simply
+    not in the queryset, so its change, delete and history pages answer 404 like everywhere else.
+    """
+
+    organization_field = "organization"
 
     def has_module_permission(self, request):
         return self._member(request)
@@ -72,11 +91,38 @@ class OrganizationScopedAdmin(admin.ModelAdmin):
         org = self._org(request)
         return qs.filter(**{self.organization_field: org}) if org else qs.none()
 
+    def get_object(self, request, object_id, from_field=None):
+        # Django's admin redirects to its index when the row is missing; another
+        # organization's id must answer 404 (DESIGN rule 1), and so does a missing one.
+        obj = super().get_object(request, object_id, from_field)
+        if obj is None:
+            raise Http404(f"No {self.opts.verbose_name} with id “{object_id}”.")
+        return obj
+
     def get_exclude(self, request, obj=None):
         exclude = list(super().get_exclude(request, obj) or [])
         if not request.user.is_superuser and self.organization_field == "organization":
             exclude.append("organization")
         return exclude
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        if request.user.is_superuser or self.organization_field != "organization":
+            return form
+        organization = self._org(request)
+
+        class OrganizationForm(form):
+            # The organization is not on the form (it is the user's own), but constraints that
+            # include it (a facility name unique per organization) must still be checked, so a
+            # clash is a form error rather than an IntegrityError.
+            def _post_clean(self):
+                self.instance.organization = organization
+                super()._post_clean()
+
+            def _get_validation_exclusions(self):
+                return set(super()._get_validation_exclusions()) - {"organization"}
+
+        return OrganizationForm
 
     def save_model(self, request, obj, form, change):
         if not request.user.is_superuser and self.organization_field == "organization":
@@ -90,22 +136,29 @@ class OrganizationScopedAdmin(admin.ModelAdmin):
                 instance.organization_id = form.instance.organization_id
         super().save_formset(request, form, formset, change)
 
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        related = db_field.related_model
-        if not request.user.is_superuser and related is not None:
-            org = self._org(request)
-            if related is Organization:
-                kwargs["queryset"] = Organization.objects.filter(pk=getattr(org, "pk", None))
-            elif any(f.name == "organization" for f in related._meta.fields):
-                kwargs["queryset"] = related._default_manager.filter(organization=org)
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
+class OrganizationScopedInline(OrganizationScopeMixin, admin.TabularInline):
+    """An inline on a scoped admin: members use it without Django model permissions.
 
-class OrganizationScopedInline(admin.TabularInline):
+    Its rows come through the parent record, which is already scoped to the organization.
+    """
+
     extra = 0
 
     def get_exclude(self, request, obj=None):
         return [*(super().get_exclude(request, obj) or []), "organization"]
+
+    def has_view_permission(self, request, obj=None):
+        return self._member(request)
+
+    def has_add_permission(self, request, obj):
+        return self._member(request) and self._can_edit(request)
+
+    def has_change_permission(self, request, obj=None):
+        return self._member(request) and self._can_edit(request)
+
+    def has_delete_permission(self, request, obj=None):
+        return self._member(request) and self._can_edit(request)
 
 
 @admin.register(Organization)
@@ -144,12 +197,11 @@ class MembershipAdmin(OrganizationScopedAdmin):
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "user" and not request.user.is_superuser:
-            from django.contrib.auth import get_user_model
-
+            # A manager adds people who have no organization yet, or edits their own.
             org = self._org(request)
-            kwargs["queryset"] = get_user_model().objects.filter(membership__organization=org) | (
-                get_user_model().objects.filter(membership__isnull=True)
-            )
+            User = get_user_model()
+            kwargs["queryset"] = User.objects.filter(Q(membership__organization=org) | Q(membership__isnull=True))
+            return admin.ModelAdmin.formfield_for_foreignkey(self, db_field, request, **kwargs)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
@@ -178,11 +230,21 @@ class HistoryInline(OrganizationScopedInline):
     show_change_link = True
     max_num = 0
 
+    def has_add_permission(self, request, obj):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
 
 @admin.register(Lead)
 class LeadAdmin(OrganizationScopedAdmin):
     list_display = ["full_name", "facility", "status", "source", "created_at"]
-    list_filter = ["status", "facility"]
+    # RelatedOnlyFieldListFilter: the plain one would list every organization's facilities.
+    list_filter = ["status", ("facility", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["first_name", "last_name", "email", "phone_numbers__number"]
     inlines = [PhoneNumberInline, HistoryInline]
     list_select_related = ["facility"]
@@ -191,7 +253,7 @@ class LeadAdmin(OrganizationScopedAdmin):
 @admin.register(Customer)
 class CustomerAdmin(OrganizationScopedAdmin):
     list_display = ["full_name", "pms_id", "facility", "unit", "balance_due"]
-    list_filter = ["facility"]
+    list_filter = [("facility", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["first_name", "last_name", "pms_id", "phone_numbers__number"]
     inlines = [PhoneNumberInline, HistoryInline]
     list_select_related = ["facility"]
@@ -234,50 +296,29 @@ class HistoryAdmin(OrganizationScopedAdmin):
 # --- workflows --------------------------------------------------------------------------------
 
 
-class WorkflowStepInline(admin.TabularInline):
-    """Steps are part of the workflow: whoever may edit the workflow may edit its steps."""
+class WorkflowStepInline(OrganizationScopedInline):
+    """Steps are part of the workflow: managers edit them with it, agents read them."""
 
     model = WorkflowStep
+    manager_only = True
     extra = 1
     fields = ["day_offset", "time_of_day", "action", "template", "instructions"]
 
-    def _workflow_admin(self) -> OrganizationScopedAdmin:
-        return self.admin_site._registry[Workflow]
-
-    def has_view_permission(self, request, obj=None):
-        return self._workflow_admin().has_view_permission(request, obj)
-
-    def has_add_permission(self, request, obj=None):
-        return self._workflow_admin().has_change_permission(request, obj)
-
-    def has_change_permission(self, request, obj=None):
-        return self._workflow_admin().has_change_permission(request, obj)
-
-    def has_delete_permission(self, request, obj=None):
-        return self._workflow_admin().has_change_permission(request, obj)
-
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        if db_field.name == "template" and not request.user.is_superuser:
-            org = organization_for_user(request.user)
-            kwargs["queryset"] = db_field.related_model._default_manager.filter(organization=org, active=True)
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if db_field.name == "template":
+            field.queryset = field.queryset.filter(active=True)
+        return field
 
 
 class WorkflowForm(forms.ModelForm):
-    """Checks the name against the organization's other workflows (the organization is not a form field)."""
-
-    organization: Organization | None = None
-
     class Meta:
         model = Workflow
         fields = ["organization", "kind", "name", "active", "is_default"]
 
-    def clean_name(self):
-        name = self.cleaned_data["name"]
-        org = self.cleaned_data.get("organization") or self.organization
-        if org and Workflow.objects.filter(organization=org, name__iexact=name).exclude(pk=self.instance.pk).exists():
-            raise ValidationError("Another workflow already has this name.")
-        return name
+    def _get_validation_exclusions(self):
+        # Ticking "default" replaces the previous default (``save_model``) instead of clashing with it.
+        return {*super()._get_validation_exclusions(), "is_default"}
 
 
 @admin.register(Workflow)
@@ -297,11 +338,6 @@ class WorkflowAdmin(OrganizationScopedAdmin):
     def step_count(self, obj):
         return obj._steps
 
-    def get_form(self, request, obj=None, change=False, **kwargs):
-        form = super().get_form(request, obj, change=change, **kwargs)
-        form.organization = obj.organization if obj is not None else self._org(request)
-        return form
-
     def save_model(self, request, obj, form, change):
         if not request.user.is_superuser:
             obj.organization = self._org(request)
@@ -319,7 +355,7 @@ class WorkflowAdmin(OrganizationScopedAdmin):
 @admin.register(Enrollment)
 class EnrollmentAdmin(ReadOnlyScopedAdmin):
     list_display = ["__str__", "status", "source", "started_at", "next_due_at", "end_reason"]
-    list_filter = ["status", "workflow"]
+    list_filter = ["status", ("workflow", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["workflow", "lead", "customer"]
 
 

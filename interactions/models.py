@@ -226,6 +226,9 @@ class ConsentEvent(models.Model):
 
     # A revoke from one of these was the person's own doing: only their START undoes it.
     PERSON_OPT_OUT_SOURCES = frozenset({Source.SMS_KEYWORD, Source.UNSUBSCRIBE_LINK, Source.CARRIER})
+    # DESIGN rule 2: which sources may grant and which may revoke.
+    GRANT_SOURCES = frozenset({Source.AGENT, Source.API, Source.WEB_FORM, Source.PMS_IMPORT, Source.SMS_KEYWORD})
+    REVOKE_SOURCES = frozenset({Source.SMS_KEYWORD, Source.UNSUBSCRIBE_LINK, Source.CARRIER, Source.AGENT, Source.API})
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="consent_events")
     number = PhoneNumberField(db_index=True)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import IO, Any
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from .errors import ServiceError
@@ -56,6 +57,18 @@ def _clean_row(row: dict[str, str], facilities: dict[str, Facility]) -> dict[str
         raise ServiceError(
             "balance", f"balance_due “{value('balance_due')}” is not a number", field="balance_due"
         ) from exc
+    # The model's own limits (lengths, digits): a row past them is reported, not a database error.
+    for name, raw in (
+        ("pms_id", value("pms_id")),
+        ("first_name", value("first_name")),
+        ("last_name", value("last_name")),
+        ("unit", value("unit")),
+        ("balance_due", balance),
+    ):
+        try:
+            Customer._meta.get_field(name).clean(raw, None)
+        except ValidationError as exc:
+            raise ServiceError("invalid", f"{name} “{raw}”: {' '.join(exc.messages)}", field=name) from exc
     numbers = []
     for column, label in PHONE_COLUMNS:
         if value(column):

@@ -37,9 +37,15 @@ def phone_number_parse(raw: str | ParsedNumber, *, field: str = "number") -> Par
                 phonenumbers.ValidationResult.TOO_SHORT: "it has too few digits",
                 phonenumbers.ValidationResult.TOO_LONG: "it has too many digits",
                 phonenumbers.ValidationResult.INVALID_COUNTRY_CODE: "its country code is not valid",
+                phonenumbers.ValidationResult.IS_POSSIBLE_LOCAL_ONLY: "it needs an area code",
             }.get(possible, reason)
-        except phonenumbers.NumberParseException:
-            reason = "it is not a phone number"
+        except phonenumbers.NumberParseException as exc:
+            reason = {
+                phonenumbers.NumberParseException.INVALID_COUNTRY_CODE: "its country code is not valid",
+                phonenumbers.NumberParseException.TOO_SHORT_NSN: "it has too few digits",
+                phonenumbers.NumberParseException.TOO_SHORT_AFTER_IDD: "it has too few digits",
+                phonenumbers.NumberParseException.TOO_LONG: "it has too many digits",
+            }.get(exc.error_type, "it is not a phone number")
         raise ServiceError(
             "invalid_number",
             f"“{text}” can’t be texted: {reason}. Use a format like (512) 555-0142 or +15125550142.",
@@ -199,6 +205,16 @@ def _record(
     return event, current
 
 
+def _check_source(source: str, allowed: frozenset[str], done: str) -> None:
+    if source not in ConsentEvent.Source.values:
+        raise ServiceError("invalid_source", f"Unknown consent source “{source}”.", field="source")
+    if source not in allowed:
+        choices = ", ".join(sorted(allowed))
+        raise ServiceError(
+            "invalid_source", f"Consent can’t be {done} by “{source}”; use one of: {choices}.", field="source"
+        )
+
+
 @transaction.atomic
 def consent_grant(
     *,
@@ -216,8 +232,7 @@ def consent_grant(
     us the number unsubscribed) only their own START may grant again.
     """
     parsed = phone_number_parse(number, field="phone_number")
-    if source not in ConsentEvent.Source.values:
-        raise ServiceError("invalid_source", f"Unknown consent source “{source}”.", field="source")
+    _check_source(source, ConsentEvent.GRANT_SOURCES, "granted")
     if source in (ConsentEvent.Source.AGENT, ConsentEvent.Source.API) and not evidence.strip():
         raise ServiceError(
             "evidence_required",
@@ -263,8 +278,7 @@ def consent_revoke(
     The follow-up workflows of everyone the number belongs to end with it.
     """
     parsed = phone_number_parse(number, field="phone_number")
-    if source not in ConsentEvent.Source.values:
-        raise ServiceError("invalid_source", f"Unknown consent source “{source}”.", field="source")
+    _check_source(source, ConsentEvent.REVOKE_SOURCES, "revoked")
     event, _ = _record(
         organization=organization,
         number=parsed,

@@ -45,12 +45,13 @@ class UserFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = get_user_model()
         django_get_or_create = ("username",)
-        skip_postgeneration_save = True
 
     username = factory.Sequence(lambda n: f"user{n}")
     first_name = "Alex"
     last_name = "Agent"
     is_staff = True
+    # Hashed before the row is saved: a post-generation set_password would leave the stored
+    # hash stale, and force_login()'s session would not match it.
     password = factory.django.Password("pw-12345!")
 
 

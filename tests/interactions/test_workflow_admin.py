@@ -69,7 +69,7 @@ def test_a_duplicate_workflow_name_is_a_form_error(manager_client, org, welcome)
     )
 
     assert response.status_code == 200
-    assert "Another workflow already has this name." in response.content.decode()
+    assert "Workflow with this Organization and Name already exists." in response.content.decode()
 
 
 def test_another_organizations_template_cannot_be_picked(manager_client, other_org):

@@ -31,8 +31,15 @@ class Command(BaseCommand):
             )
         if not file.exists():
             raise CommandError(f"{file} does not exist.")
-        with file.open(newline="", encoding="utf-8-sig") as stream:
-            report = import_pms_customers(organization=orgs.get(), stream=stream)
+        try:
+            with file.open(newline="", encoding="utf-8-sig") as stream:
+                report = import_pms_customers(organization=orgs.get(), stream=stream)
+        except UnicodeDecodeError as exc:
+            # Rows before the bad byte were imported (one transaction per row); running again is safe.
+            raise CommandError(
+                f"{file} is not UTF-8 text ({exc.reason} at byte {exc.start}). "
+                "Export it from the PMS as UTF-8 CSV and run the import again."
+            ) from exc
         for line, reason in report.errors:
             self.stderr.write(f"line {line}: {reason}")
         self.stdout.write(

@@ -1,0 +1,51 @@
+"""``manage.py seed_demo``: the demo data of ``make run``, safe to load again."""
+
+from __future__ import annotations
+
+from io import StringIO
+
+from django.apps import apps
+from django.core.management import call_command
+from django.test import Client
+
+from interactions.models import Consent, Customer, Lead, Membership, PhoneNumber
+
+
+def seed() -> str:
+    out = StringIO()
+    call_command("seed_demo", stdout=out)
+    return out.getvalue()
+
+
+def counts() -> dict[str, int]:
+    project_models = [m for m in apps.get_models() if m._meta.app_label in ("interactions", "messaging", "auth")]
+    return {m._meta.label: m._default_manager.count() for m in project_models}
+
+
+def test_seed_demo_twice_changes_nothing_and_the_demo_users_sign_in(db):
+    seed()
+    first = counts()
+
+    output = seed()
+
+    assert counts() == first
+    assert "agent or manager, password demo12345" in output
+    assert (first["interactions.Lead"], first["interactions.Customer"], first["interactions.Facility"]) == (20, 20, 3)
+    for username in ("agent", "manager"):
+        client = Client()
+        response = client.post("/accounts/login/", {"username": username, "password": "demo12345"})
+        assert response.status_code == 302, username
+        assert client.get("/").status_code == 200
+        assert client.get("/admin/").status_code == 200
+        assert Membership.objects.get(user__username=username).role == username
+
+
+def test_the_demo_has_one_primary_per_record_and_every_kind_of_consent(db):
+    seed()
+
+    for person in [*Lead.objects.all(), *Customer.objects.all()]:
+        assert person.phone_numbers.filter(is_primary=True).count() == 1, person
+    assert not PhoneNumber.objects.filter(customer__isnull=False).exclude(source="pms").exists()
+    assert set(Consent.objects.values_list("status", flat=True)) == {"granted", "revoked"}
+    assert Consent.objects.filter(person_opted_out_at__isnull=False).exists()
+    assert Consent.objects.count() < PhoneNumber.objects.filter(is_primary=True).count()  # some have none on record
