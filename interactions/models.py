@@ -474,7 +474,8 @@ class StepRun(models.Model):
         TASK_CREATED = "task_created", "Task created"
 
     enrollment = models.ForeignKey(Enrollment, on_delete=models.CASCADE, related_name="step_runs")
-    step = models.ForeignKey(WorkflowStep, on_delete=models.CASCADE, related_name="runs")
+    # Kept (step emptied) when a manager deletes the step later: the record of what happened stays.
+    step = models.ForeignKey(WorkflowStep, null=True, on_delete=models.SET_NULL, related_name="runs")
     due_at = models.DateTimeField()
     ran_at = models.DateTimeField()
     outcome = models.CharField(max_length=16, choices=Outcome.choices)
@@ -508,7 +509,7 @@ class Task(models.Model):
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.OPEN)
     due_at = models.DateTimeField()
     enrollment = models.ForeignKey(Enrollment, on_delete=models.CASCADE, related_name="tasks")
-    step = models.ForeignKey(WorkflowStep, on_delete=models.CASCADE, related_name="tasks")
+    step = models.ForeignKey(WorkflowStep, null=True, on_delete=models.SET_NULL, related_name="tasks")
     lead = models.ForeignKey(Lead, null=True, blank=True, on_delete=models.CASCADE, related_name="tasks")
     customer = models.ForeignKey(Customer, null=True, blank=True, on_delete=models.CASCADE, related_name="tasks")
     skip_reason = models.CharField(max_length=300, blank=True)

@@ -67,7 +67,7 @@ def task_card_url(task: Task) -> str:
         owner,
         compose=1,
         phone=numbers[0].pk if numbers else None,
-        template=task.step.template_id,
+        template=task.step.template_id if task.step_id else None,
         task=task.pk,
     )
 
@@ -384,7 +384,7 @@ def task_complete(*, task: Task, user: AbstractBaseUser | None, message_id: int 
             owner=locked.owner,
             kind=History.Kind.NOTE,
             agent=user,
-            summary=f"Call reminder done ({locked.enrollment.workflow.name}, {locked.step}).",
+            summary=f"Call reminder done ({locked.enrollment.workflow.name}).",
         )
     return locked
 

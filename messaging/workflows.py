@@ -140,8 +140,11 @@ def workflows_materialise(*, now: datetime | None = None, limit: int = 500) -> M
             if enrollment is None:
                 continue
             report.enrollments += 1
-            while enrollment.is_active and enrollment.next_step_id and enrollment.next_due_at <= now:
-                step = WorkflowStep.objects.select_related("template").get(pk=enrollment.next_step_id)
+            while enrollment.is_active and enrollment.next_due_at and enrollment.next_due_at <= now:
+                step = WorkflowStep.objects.select_related("template").filter(pk=enrollment.next_step_id).first()
+                if step is None:  # the step was deleted since: look again at what is left
+                    enrollment_advance(enrollment=enrollment, now=now)
+                    continue
                 _run_step(enrollment=enrollment, step=step, due_at=enrollment.next_due_at, now=now, report=report)
                 enrollment_advance(enrollment=enrollment, now=now)
     return report

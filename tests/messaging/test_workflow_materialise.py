@@ -263,3 +263,25 @@ def test_two_workers_at_once_create_nothing_twice(sms_outbox):
     assert Task.objects.count() == people * 2
     assert Message.objects.count() == people
     assert len(sms_outbox) == people
+
+
+def test_a_step_deleted_after_it_ran_keeps_its_task_and_the_workflow_goes_on(org, consented_number, sms_outbox, run):
+    workflow = WorkflowFactory(organization=org, kind=Workflow.Kind.LEAD_FOLLOW_UP)
+    call = WorkflowStepFactory(workflow=workflow, day_offset=0, time_of_day=time(10, 0), action="call_reminder")
+    doomed = WorkflowStepFactory(workflow=workflow, day_offset=1, time_of_day=time(10, 0), action="manual_text")
+    WorkflowStepFactory(workflow=workflow, day_offset=2, time_of_day=time(10, 0))
+    with freeze_time(MONDAY_9AM):
+        enrollment = enrollment_start(workflow=workflow, owner=consented_number.lead, source="agent")
+    run(_at(0, 10))
+    enrollment.refresh_from_db()
+    assert enrollment.next_step == doomed
+
+    call.delete()
+    doomed.delete()
+    report = run(_at(2, 10))
+
+    assert report.texts_queued == 1
+    task = Task.objects.get()
+    assert (task.kind, task.step) == ("call_reminder", None)
+    enrollment.refresh_from_db()
+    assert enrollment.status == Enrollment.Status.COMPLETED
