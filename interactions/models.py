@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from django.urls import reverse
 from phonenumber_field.modelfields import PhoneNumberField
 
 
@@ -128,6 +129,9 @@ class Lead(Person):
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["organization", "updated_at"])]
 
+    def get_absolute_url(self) -> str:
+        return reverse("lead_card", args=[self.pk])
+
 
 class Customer(Person):
     pms_id = models.CharField("PMS id", max_length=64)
@@ -142,6 +146,9 @@ class Customer(Person):
             models.UniqueConstraint(fields=["facility", "pms_id"], name="customer_pms_id_unique_per_facility")
         ]
         indexes = [models.Index(fields=["organization", "updated_at"])]
+
+    def get_absolute_url(self) -> str:
+        return reverse("customer_card", args=[self.pk])
 
     @property
     def status(self) -> str:
@@ -309,6 +316,9 @@ class History(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} on {self.occurred_at:%Y-%m-%d}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("history_card", args=[self.pk])
 
     @property
     def owner(self) -> Lead | Customer:

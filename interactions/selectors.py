@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from .models import (
     Consent,
+    ConsentEvent,
     Customer,
     Enrollment,
     History,
@@ -22,6 +23,7 @@ from .models import (
     Task,
     Workflow,
 )
+from .services import ConsentState, consent_state_from_row
 from .workflows import task_card_url
 
 
@@ -82,6 +84,133 @@ def consents_by_number(*, organization: Organization, numbers: list[PhoneNumber]
 
 def history_for(*, owner: Lead | Customer, limit: int = 50) -> QuerySet[History]:
     return owner.history.select_related("agent").order_by("-occurred_at", "-id")[:limit]
+
+
+# --- cards ---------------------------------------------------------------------------------
+
+CARD_HISTORY_LIMIT = 50
+
+
+@dataclass(frozen=True)
+class Card:
+    """Everything an interaction card shows, read in a fixed number of queries.
+
+    ``numbers`` are the person's phone numbers, primary first, each carrying its ``consent``
+    (a ``ConsentState``). ``focus`` is the past interaction a History card is about.
+    """
+
+    person: Lead | Customer
+    numbers: list[PhoneNumber]
+    history: list[History]
+    history_more: bool  # older entries exist beyond ``CARD_HISTORY_LIMIT``
+    focus: History | None = None
+
+    @property
+    def primary(self) -> PhoneNumber | None:
+        return self.numbers[0] if self.numbers else None
+
+    @property
+    def others(self) -> list[PhoneNumber]:
+        return self.numbers[1:]
+
+    def number(self, pk: int | str | None) -> PhoneNumber | None:
+        """One of the person's numbers by id (``None`` for a foreign or missing id)."""
+        return next((n for n in self.numbers if str(n.pk) == str(pk)), None)
+
+
+def numbers_with_consent(*, organization: Organization, numbers: list[PhoneNumber]) -> list[PhoneNumber]:
+    """Attach each number's ``consent`` state (one query for all) and put the primary first."""
+    rows = consents_by_number(organization=organization, numbers=numbers)
+    for phone in numbers:
+        row = rows.get(phone.e164)
+        phone.consent = (
+            consent_state_from_row(row) if row else ConsentState(number=phone.e164, status=Consent.Status.NONE)
+        )
+    return sorted(numbers, key=lambda p: (not p.is_primary, p.created_at, p.pk))
+
+
+def _attach_owner(numbers: list[PhoneNumber], person: Lead | Customer) -> list[PhoneNumber]:
+    """Point each number at its already-loaded owner, sparing templates a query per number."""
+    for phone in numbers:
+        phone.organization = person.organization
+        setattr(phone, "lead" if isinstance(person, Lead) else "customer", person)
+    return numbers
+
+
+def owner_numbers(*, owner: Lead | Customer) -> list[PhoneNumber]:
+    """A lead's or customer's numbers with consent, primary first."""
+    numbers = _attach_owner(list(owner.phone_numbers.all()), owner)
+    return numbers_with_consent(organization=owner.organization, numbers=numbers)
+
+
+def _card(*, organization: Organization, person: Lead | Customer, focus: History | None = None) -> Card:
+    # One row past the limit tells whether older entries exist, without a COUNT query.
+    history = list(
+        person.history.select_related("agent", "phone_number").order_by("-occurred_at", "-id")[: CARD_HISTORY_LIMIT + 1]
+    )
+    numbers = owner_numbers(owner=person)
+    return Card(
+        person=person,
+        numbers=numbers,
+        history=history[:CARD_HISTORY_LIMIT],
+        history_more=len(history) > CARD_HISTORY_LIMIT,
+        focus=focus,
+    )
+
+
+def lead_card(*, organization: Organization, pk: int) -> Card | None:
+    """A lead's card, or ``None`` when no such lead exists in ``organization``."""
+    person = leads_for(organization=organization).select_related("organization").filter(pk=pk).first()
+    return _card(organization=organization, person=person) if person else None
+
+
+def customer_card(*, organization: Organization, pk: int) -> Card | None:
+    """A customer's card, or ``None`` when no such customer exists in ``organization``."""
+    person = customers_for(organization=organization).select_related("organization").filter(pk=pk).first()
+    return _card(organization=organization, person=person) if person else None
+
+
+def history_card(*, organization: Organization, pk: int) -> Card | None:
+    """The card of one past interaction: the interaction, and its person's card around it."""
+    entry = (
+        History.objects.filter(organization=organization, pk=pk)
+        .select_related(
+            "agent",
+            "phone_number",
+            "lead__facility",
+            "lead__organization",
+            "customer__facility",
+            "customer__organization",
+        )
+        .first()
+    )
+    if entry is None:
+        return None
+    return _card(organization=organization, person=entry.owner, focus=entry)
+
+
+# --- API lists ------------------------------------------------------------------------------
+
+
+def leads_with_numbers(*, organization: Organization) -> QuerySet[Lead]:
+    """Leads of ``organization`` with their numbers prefetched, in a stable order for paging."""
+    return _with_numbers(leads_for(organization=organization)).order_by("-created_at", "-id")
+
+
+def customers_with_numbers(*, organization: Organization) -> QuerySet[Customer]:
+    return _with_numbers(customers_for(organization=organization)).order_by("last_name", "first_name", "id")
+
+
+def phone_numbers_for(*, organization: Organization) -> QuerySet[PhoneNumber]:
+    return PhoneNumber.objects.filter(organization=organization).select_related(
+        "lead__facility", "customer__facility", "organization"
+    )
+
+
+def consent_history(*, organization: Organization, number, limit: int = 200) -> list[ConsentEvent]:
+    """The ledger of one number, newest first (at most ``limit`` entries)."""
+    events = ConsentEvent.objects.filter(organization=organization, number=number).select_related("actor")
+    return list(events.order_by("-created_at", "-id")[:limit])
 
 
 # --- workflows and the outstanding list -----------------------------------------------------

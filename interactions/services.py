@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -317,3 +318,122 @@ def history_record(
         occurred_at=occurred_at or timezone.now(),
         **_owner_kwargs(owner),
     )
+
+
+# --- leads and customers --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NewNumber:
+    """A number to save with a new lead or customer (``phone_numbers`` of a create call)."""
+
+    number: str | ParsedNumber
+    label: str = PhoneNumber.Label.MOBILE
+    is_primary: bool = False
+
+
+def _check_facility(*, organization_id: int, facility) -> None:
+    if facility is None or facility.organization_id != organization_id:
+        raise ServiceError("invalid_facility", "Pick one of your organization’s facilities.", field="facility")
+
+
+def _add_numbers(*, owner: Owner, numbers: Sequence[NewNumber]) -> None:
+    primaries = [n for n in numbers if n.is_primary]
+    if len(primaries) > 1:
+        raise ServiceError("several_primary", "Mark at most one number as primary.", field="phone_numbers")
+    for index, new in enumerate(numbers):
+        try:
+            phone_number_add(
+                owner=owner,
+                number=new.number,
+                label=new.label,
+                source=PhoneNumber.Source.LOCAL,
+                make_primary=new.is_primary,
+            )
+        except ServiceError as exc:
+            exc.field = f"phone_numbers[{index}].{exc.field or 'number'}"
+            raise
+
+
+_LEAD_FIELDS = ("facility", "first_name", "last_name", "email", "status", "source")
+_CUSTOMER_FIELDS = ("facility", "pms_id", "first_name", "last_name", "unit", "balance_due")
+
+
+def _apply(instance: Owner, allowed: tuple[str, ...], changes: dict) -> list[str]:
+    unknown = set(changes) - set(allowed)
+    if unknown:
+        raise ServiceError("unknown_field", f"These fields can’t be set here: {', '.join(sorted(unknown))}.")
+    for name, value in changes.items():
+        setattr(instance, name, value)
+    if not (instance.first_name or "").strip():
+        raise ServiceError("required", "Enter a first name.", field="first_name")
+    return list(changes)
+
+
+@transaction.atomic
+def lead_create(
+    *, organization: Organization, facility, first_name: str, numbers: Sequence[NewNumber] = (), **fields
+) -> Lead:
+    """Create a lead in ``organization``, with its phone numbers (all ``local``), in one transaction."""
+    _check_facility(organization_id=organization.pk, facility=facility)
+    lead = Lead(organization=organization)
+    _apply(lead, _LEAD_FIELDS, {"facility": facility, "first_name": first_name, **fields})
+    if lead.status not in Lead.Status.values:
+        raise ServiceError("invalid_status", f"Choose a status: {', '.join(Lead.Status.values)}.", field="status")
+    lead.save()
+    _add_numbers(owner=lead, numbers=numbers)
+    return lead
+
+
+@transaction.atomic
+def lead_update(*, lead: Lead, **changes) -> Lead:
+    """Change a lead's details (its numbers change through the phone-number services)."""
+    if "facility" in changes:
+        _check_facility(organization_id=lead.organization_id, facility=changes["facility"])
+    fields = _apply(lead, _LEAD_FIELDS, changes)
+    if lead.status not in Lead.Status.values:
+        raise ServiceError("invalid_status", f"Choose a status: {', '.join(Lead.Status.values)}.", field="status")
+    lead.save(update_fields=[*fields, "updated_at"] if fields else None)
+    return lead
+
+
+def _save_customer(customer: Customer, update_fields: list[str] | None = None) -> None:
+    try:
+        with transaction.atomic():
+            customer.save(update_fields=update_fields)
+    except IntegrityError as exc:
+        raise ServiceError(
+            "duplicate_pms_id",
+            f"Another customer of {customer.facility.name} already has PMS id “{customer.pms_id}”.",
+            field="pms_id",
+        ) from exc
+
+
+@transaction.atomic
+def customer_create(
+    *, organization: Organization, facility, first_name: str, pms_id: str, numbers: Sequence[NewNumber] = (), **fields
+) -> Customer:
+    """Create a customer with its phone numbers in one transaction.
+
+    Numbers given here are ``local``: they stay in this system and are not sent to the PMS.
+    """
+    _check_facility(organization_id=organization.pk, facility=facility)
+    if not (pms_id or "").strip():
+        raise ServiceError("required", "Enter the customer’s id in the property management system.", field="pms_id")
+    customer = Customer(organization=organization)
+    _apply(customer, _CUSTOMER_FIELDS, {"facility": facility, "first_name": first_name, "pms_id": pms_id, **fields})
+    _save_customer(customer)
+    _add_numbers(owner=customer, numbers=numbers)
+    return customer
+
+
+@transaction.atomic
+def customer_update(*, customer: Customer, **changes) -> Customer:
+    """Change a customer's details (its numbers change through the phone-number services)."""
+    if "facility" in changes:
+        _check_facility(organization_id=customer.organization_id, facility=changes["facility"])
+    if "pms_id" in changes and not (changes["pms_id"] or "").strip():
+        raise ServiceError("required", "Enter the customer’s id in the property management system.", field="pms_id")
+    fields = _apply(customer, _CUSTOMER_FIELDS, changes)
+    _save_customer(customer, [*fields, "updated_at"] if fields else None)
+    return customer

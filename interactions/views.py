@@ -5,13 +5,14 @@ from __future__ import annotations
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from .selectors import organization_for_user, people_search
+from .models import Organization, PhoneNumber
+from .selectors import Card, customer_card, history_card, lead_card, organization_for_user, people_search
 
 
-def require_organization(request: HttpRequest):
+def require_organization(request: HttpRequest) -> Organization:
     organization = organization_for_user(request.user)
     if organization is None:
         raise PermissionDenied("Your account is not part of an organization yet. Ask a manager to add you.")
@@ -29,3 +30,45 @@ def home(request: HttpRequest) -> HttpResponse:
     page = Paginator(people, 25).get_page(request.GET.get("page"))
     template = "interactions/_people_rows.html" if request.htmx else "interactions/home.html"
     return render(request, template, {"page": page, "query": query, "kind": kind, "organization": organization})
+
+
+def _render_card(request: HttpRequest, card: Card | None) -> HttpResponse:
+    """Render a card; ``?compose=1&phone=&template=&task=`` opens the text panel pre-filled.
+
+    The workflow list links here with those parameters; an unknown ``phone`` falls back to
+    the primary number, and ``template``/``task`` are passed on to the panel untouched (the
+    panel checks them inside the organization).
+    """
+    if card is None:
+        raise Http404("No such record in your organization.")
+    chosen = card.number(request.GET.get("phone"))
+    if chosen is None and card.focus is not None and card.focus.phone_number_id:
+        chosen = card.number(card.focus.phone_number_id)
+    chosen = chosen or card.primary
+    compose = request.GET.get("compose") == "1" and chosen is not None
+    context = {
+        "card": card,
+        "person": card.person,
+        "numbers": card.numbers,
+        "labels": PhoneNumber.Label.choices,
+        "chosen": chosen,
+        "compose": compose,
+        "compose_template": request.GET.get("template", "") if compose else "",
+        "compose_task": request.GET.get("task", "") if compose else "",
+    }
+    return render(request, "interactions/card.html", context)
+
+
+@login_required
+def lead_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    return _render_card(request, lead_card(organization=require_organization(request), pk=pk))
+
+
+@login_required
+def customer_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    return _render_card(request, customer_card(organization=require_organization(request), pk=pk))
+
+
+@login_required
+def history_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    return _render_card(request, history_card(organization=require_organization(request), pk=pk))

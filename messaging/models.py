@@ -6,8 +6,10 @@ import secrets
 import string
 
 from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from phonenumber_field.modelfields import PhoneNumberField
 
 from interactions.models import Customer, Facility, Lead, Organization, PhoneNumber
@@ -164,3 +166,35 @@ class UnsubscribeLink(models.Model):
     @property
     def url(self) -> str:
         return f"{settings.PUBLIC_BASE_URL}/u/{self.token}"
+
+
+class IdempotencyKey(models.Model):
+    """An ``Idempotency-Key`` an API client sent with ``POST /api/v1/messages/``.
+
+    The row is claimed (inserted, committed) before the work starts, so a concurrent duplicate
+    finds it and is told to wait (409); once the work is done it holds the response to replay.
+    Keys live 24 hours.
+    """
+
+    class Status(models.TextChoices):
+        IN_FLIGHT = "in_flight", "In flight"
+        DONE = "done", "Done"
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of the method, path and request body.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.IN_FLIGHT)
+    response_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
+    message = models.ForeignKey(Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # When the current holder took the key; an in-flight claim older than a minute was abandoned.
+    locked_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "key"], name="idempotency_key_unique_per_org"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.status})"

@@ -29,3 +29,11 @@ def requeue_stuck() -> int:
 def materialise_workflows() -> int:
     """Run the workflow steps that came due (beat, every minute); overlapping runs skip each other's rows."""
     return workflows.workflows_materialise().steps
+
+
+@shared_task(ignore_result=True)
+def purge_idempotency_keys() -> int:
+    """Forget API ``Idempotency-Key``s older than 24 hours."""
+    from .idempotency import idempotency_keys_purge
+
+    return idempotency_keys_purge()

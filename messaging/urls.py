@@ -2,9 +2,18 @@ from __future__ import annotations
 
 from django.urls import path
 
-from .views import outstanding
+from .views import outstanding, panel
 
 # Sections: unsubscribe links, Twilio webhooks, the card's text panel.
 urlpatterns: list = [
+    # The card's text panel (templates/messaging/panel.html and friends).
+    path("text/panel/<int:phone_id>/", panel.panel, name="text_panel"),
+    path("text/panel/<int:phone_id>/preview/", panel.preview, name="text_preview"),
+    path("text/panel/<int:phone_id>/template/", panel.template_choose, name="text_template"),
+    path("text/panel/<int:phone_id>/send/", panel.send, name="text_send"),
+    path("text/conversation/<int:phone_id>/", panel.conversation, name="text_conversation"),
+    path("text/consent/<int:phone_id>/", panel.consent_record, name="text_consent_record"),
+    path("text/<str:kind>/<int:pk>/numbers/", panel.number_add, name="text_number_add"),
+    # The outstanding list's inbound section, loaded into /outstanding/ by htmx.
     path("outstanding/inbound/", outstanding.outstanding_inbound, name="outstanding_inbound"),
 ]

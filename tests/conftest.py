@@ -53,3 +53,31 @@ def consented_number(facility):
     phone = PhoneNumberFactory(lead__facility=facility, number="+15125550142")
     consent_grant(organization=facility.organization, number=phone.number, source="web_form", evidence="quote form")
     return phone
+
+
+# --- cards and the text panel (ui) --------------------------------------------------------
+
+
+def close_texting_window(organization, tz: str = "America/Chicago") -> None:
+    """Set the organization's texting window to an hour that excludes the current time in ``tz``.
+
+    Tests of the quiet-hours refusal use this instead of faking the clock, so a live server
+    thread sees the same "now" as the test.
+    """
+    import datetime as dt
+    import zoneinfo
+
+    from django.utils import timezone
+
+    local = timezone.now().astimezone(zoneinfo.ZoneInfo(tz))
+    start, end = (dt.time(13), dt.time(14)) if local.hour < 12 else (dt.time(1), dt.time(2))
+    organization.quiet_hours_start, organization.quiet_hours_end = start, end
+    organization.save(update_fields=["quiet_hours_start", "quiet_hours_end"])
+
+
+@pytest.fixture
+def other_org_number(other_org):
+    """A consented number on a lead of another organization (for tenancy checks)."""
+    phone = PhoneNumberFactory(lead__facility__organization=other_org, number="+15125550999")
+    consent_grant(organization=other_org, number=phone.number, source="web_form", evidence="quote form")
+    return phone

@@ -1,0 +1,430 @@
+"""REST API (``/api/v1/``) for leads, customers, phone numbers and consent.
+
+Views parse input, call the same services the web UI calls, and render. Every queryset is
+scoped to the caller's organization, so another organization's id answers 404.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC
+from functools import cached_property
+from typing import Any
+
+from django import forms
+from django.db.models import QuerySet
+from django_filters import rest_framework as filters
+from django_filters.fields import IsoDateTimeField
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_field, extend_schema_view
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.parsers import JSONParser
+from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from config.api_errors import error_responses
+
+from .models import ConsentEvent, Customer, Lead, Membership, Organization, PhoneNumber
+from .selectors import (
+    consent_history,
+    consents_by_number,
+    customers_with_numbers,
+    leads_with_numbers,
+    organization_for_user,
+    phone_numbers_for,
+    role_for_user,
+)
+from .serializers import (
+    CUSTOMER_STATUSES,
+    ConsentQuerySerializer,
+    ConsentRequestSerializer,
+    ConsentStateSerializer,
+    CustomerCreateSerializer,
+    CustomerSerializer,
+    CustomerUpdateSerializer,
+    LeadCreateSerializer,
+    LeadSerializer,
+    LeadUpdateSerializer,
+    PhoneNumberCreateSerializer,
+    PhoneNumberDetailSerializer,
+)
+from .services import (
+    NewNumber,
+    consent_grant,
+    consent_revoke,
+    consent_status,
+    customer_create,
+    customer_update,
+    lead_create,
+    lead_update,
+    phone_number_add,
+    phone_number_delete,
+    phone_number_parse,
+    phone_number_set_primary,
+)
+
+# --- tenancy, shared by every API view -----------------------------------------------------
+
+
+class IsOrganizationMember(BasePermission):
+    message = "Your account is not part of an organization yet. Ask a manager to add you."
+    code = "no_organization"
+
+    def has_permission(self, request, view) -> bool:
+        return organization_for_user(request.user) is not None
+
+
+class IsManagerOrReadOnly(BasePermission):
+    message = "Only managers can create or change this. Ask a manager of your organization."
+    code = "manager_required"
+
+    def has_permission(self, request, view) -> bool:
+        return request.method in SAFE_METHODS or role_for_user(request.user) == Membership.Role.MANAGER
+
+
+class OrganizationAPIMixin:
+    """Resolves the caller's organization once and hands it to serializers."""
+
+    permission_classes = [IsAuthenticated, IsOrganizationMember]
+    parser_classes = [JSONParser]
+
+    @cached_property
+    def organization(self) -> Organization | None:
+        return organization_for_user(self.request.user)
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        return {**super().get_serializer_context(), "organization": self.organization}
+
+
+class IdFormField(forms.IntegerField):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", 2**63 - 1)  # PostgreSQL bigint: larger ids would be a database error
+        super().__init__(*args, **kwargs)
+
+
+@extend_schema_field(OpenApiTypes.INT)
+class IdFilter(filters.NumberFilter):
+    field_class = IdFormField
+
+
+class UtcDateTimeField(IsoDateTimeField):
+    def to_python(self, value):
+        value = super().to_python(value)
+        if value is None:
+            return None
+        try:
+            # PostgreSQL refuses odd offsets (-22:54); in UTC any representable time is fine.
+            return value.astimezone(UTC)
+        except (OverflowError, ValueError) as exc:
+            raise forms.ValidationError("Give a date and time between the years 1 and 9999.", code="invalid") from exc
+
+
+class SinceFilter(filters.IsoDateTimeFilter):
+    """``updated_since``: rows changed at or after this time (ISO 8601)."""
+
+    field_class = UtcDateTimeField
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("field_name", "updated_at")
+        kwargs.setdefault("lookup_expr", "gte")
+        kwargs.setdefault("help_text", "Changed at or after this time (ISO 8601, e.g. 2030-05-01T00:00:00Z).")
+        super().__init__(**kwargs)
+
+
+def _consents_for(organization: Organization, people: list[Lead | Customer]) -> dict:
+    """Consent of every number on a page of people, in one query (no N+1)."""
+    numbers = [number for person in people for number in person.phone_numbers.all()]
+    return consents_by_number(organization=organization, numbers=numbers)
+
+
+# --- leads and customers -------------------------------------------------------------------
+
+
+class LeadFilter(filters.FilterSet):
+    facility = IdFilter(field_name="facility_id", help_text="Only this facility's leads.")
+    status = filters.ChoiceFilter(choices=Lead.Status.choices)
+    updated_since = SinceFilter()
+
+    class Meta:
+        model = Lead
+        fields = ["facility", "status", "updated_since"]
+
+
+class CustomerFilter(filters.FilterSet):
+    facility = IdFilter(field_name="facility_id", help_text="Only this facility's customers.")
+    status = filters.ChoiceFilter(choices=CUSTOMER_STATUSES, method="filter_status")
+    updated_since = SinceFilter()
+
+    class Meta:
+        model = Customer
+        fields = ["facility", "status", "updated_since"]
+
+    def filter_status(self, queryset: QuerySet[Customer], name: str, value: str) -> QuerySet[Customer]:
+        return queryset.filter(balance_due__gt=0) if value == "balance_due" else queryset.filter(balance_due__lte=0)
+
+
+class PersonViewSet(OrganizationAPIMixin, viewsets.GenericViewSet):
+    # List, create, read and update (no delete); numbers are rendered with their consent.
+
+    http_method_names = ["get", "post", "put", "patch", "head", "options"]
+    create_serializer_class: type
+    update_serializer_class: type
+
+    def create_person(self, *, numbers: list[NewNumber], **fields) -> Lead | Customer:
+        raise NotImplementedError
+
+    def update_person(self, person, **changes) -> Lead | Customer:
+        raise NotImplementedError
+
+    def render(self, people: list[Lead | Customer]) -> list[dict]:
+        context = {**self.get_serializer_context(), "consents": _consents_for(self.organization, people)}
+        return self.get_serializer_class()(people, many=True, context=context).data
+
+    def list(self, request, *args, **kwargs):
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response(self.render(page))
+
+    def retrieve(self, request, *args, **kwargs):
+        return Response(self.render([self.get_object()])[0])
+
+    def create(self, request, *args, **kwargs):
+        serializer = self.create_serializer_class(data=request.data, context=self.get_serializer_context())
+        serializer.is_valid(raise_exception=True)
+        fields = dict(serializer.validated_data)
+        numbers = [NewNumber(**number) for number in fields.pop("phone_numbers", [])]
+        person = self.create_person(numbers=numbers, **fields)
+        return Response(self.render([self.get_queryset().get(pk=person.pk)])[0], status=status.HTTP_201_CREATED)
+
+    def update(self, request, *args, partial: bool = False, **kwargs):
+        person = self.get_object()
+        if isinstance(request.data, dict) and "phone_numbers" in request.data:
+            raise ValidationError(
+                {"phone_numbers": ["Numbers change through /api/v1/phone-numbers/ (add, set primary, delete)."]}
+            )
+        serializer = self.update_serializer_class(
+            person, data=request.data, partial=partial, context=self.get_serializer_context()
+        )
+        serializer.is_valid(raise_exception=True)
+        self.update_person(person, **serializer.validated_data)
+        return Response(self.render([self.get_queryset().get(pk=person.pk)])[0])
+
+    def partial_update(self, request, *args, **kwargs):
+        return self.update(request, *args, partial=True, **kwargs)
+
+
+def _person_schema(name: str, serializer, create_serializer, update_serializer, example: dict):
+    return extend_schema_view(
+        list=extend_schema(summary=f"List {name}s", description=f"{name.capitalize()}s of your organization."),
+        retrieve=extend_schema(summary=f"Read a {name}"),
+        create=extend_schema(
+            summary=f"Create a {name}",
+            description=f"Create a {name}, optionally with its phone numbers, in one call (all or nothing).",
+            request=create_serializer,
+            responses={201: serializer},
+            examples=[OpenApiExample(f"A {name} with two numbers", value=example, request_only=True)],
+        ),
+        update=extend_schema(summary=f"Replace a {name}'s details", request=update_serializer, responses=serializer),
+        partial_update=extend_schema(
+            summary=f"Change some of a {name}'s details", request=update_serializer, responses=serializer
+        ),
+    )
+
+
+_TWO_NUMBERS = [
+    {"number": "+15125550142", "label": "mobile", "is_primary": True},
+    {"number": "+15125550143", "label": "home"},
+]
+
+
+@_person_schema(
+    "lead",
+    LeadSerializer,
+    LeadCreateSerializer,
+    LeadUpdateSerializer,
+    {"facility": 1, "first_name": "Maria", "last_name": "Lopez", "source": "web", "phone_numbers": _TWO_NUMBERS},
+)
+class LeadViewSet(PersonViewSet):
+    serializer_class = LeadSerializer
+    create_serializer_class = LeadCreateSerializer
+    update_serializer_class = LeadUpdateSerializer
+    filterset_class = LeadFilter
+
+    def get_queryset(self) -> QuerySet[Lead]:
+        return leads_with_numbers(organization=self.organization)
+
+    def create_person(self, *, numbers, **fields) -> Lead:
+        return lead_create(organization=self.organization, numbers=numbers, **fields)
+
+    def update_person(self, person, **changes) -> Lead:
+        return lead_update(lead=person, **changes)
+
+
+@_person_schema(
+    "customer",
+    CustomerSerializer,
+    CustomerCreateSerializer,
+    CustomerUpdateSerializer,
+    {"facility": 1, "pms_id": "T-1042", "first_name": "James", "last_name": "Chen", "unit": "B204",
+     "phone_numbers": _TWO_NUMBERS},
+)  # fmt: skip
+class CustomerViewSet(PersonViewSet):
+    serializer_class = CustomerSerializer
+    create_serializer_class = CustomerCreateSerializer
+    update_serializer_class = CustomerUpdateSerializer
+    filterset_class = CustomerFilter
+
+    def get_queryset(self) -> QuerySet[Customer]:
+        return customers_with_numbers(organization=self.organization)
+
+    def create_person(self, *, numbers, **fields) -> Customer:
+        return customer_create(organization=self.organization, numbers=numbers, **fields)
+
+    def update_person(self, person, **changes) -> Customer:
+        return customer_update(customer=person, **changes)
+
+
+# --- phone numbers -------------------------------------------------------------------------
+
+
+class PhoneNumberFilter(filters.FilterSet):
+    lead = IdFilter(field_name="lead_id", help_text="Only this lead's numbers.")
+    customer = IdFilter(field_name="customer_id", help_text="Only this customer's numbers.")
+
+    class Meta:
+        model = PhoneNumber
+        fields = ["lead", "customer"]
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List phone numbers", description="Saved numbers with their consent."),
+    retrieve=extend_schema(summary="Read a phone number"),
+    create=extend_schema(
+        summary="Add a number to a lead or customer",
+        description="Numbers added through the API are `local` (never sent to the PMS). "
+        "The first number of a record becomes primary.",
+        request=PhoneNumberCreateSerializer,
+        responses={201: PhoneNumberDetailSerializer},
+    ),
+    destroy=extend_schema(
+        summary="Delete a local number",
+        description="Numbers from the PMS (`source: pms`) can't be deleted here (400, code `pms_number`). "
+        "If the deleted number was primary, the oldest remaining one becomes primary.",
+        responses={204: None, **error_responses(400)},
+    ),
+    set_primary=extend_schema(summary="Make a number its record's primary number", request=None),
+)
+class PhoneNumberViewSet(
+    OrganizationAPIMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
+    serializer_class = PhoneNumberDetailSerializer
+    filterset_class = PhoneNumberFilter
+    http_method_names = ["get", "post", "delete", "head", "options"]
+
+    def get_queryset(self) -> QuerySet[PhoneNumber]:
+        return phone_numbers_for(organization=self.organization).order_by("id")
+
+    def get_serializer(self, *args, **kwargs):
+        if len(args) == 1 and kwargs.get("many"):  # a page: look consent up for all of it at once
+            kwargs["context"] = {
+                **self.get_serializer_context(),
+                "consents": consents_by_number(organization=self.organization, numbers=list(args[0])),
+            }
+        return super().get_serializer(*args, **kwargs)
+
+    def create(self, request, *args, **kwargs):
+        serializer = PhoneNumberCreateSerializer(data=request.data, context=self.get_serializer_context())
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        phone = phone_number_add(
+            owner=data.get("lead") or data["customer"],
+            number=data["number"],
+            label=data["label"],
+            source=PhoneNumber.Source.LOCAL,
+            make_primary=data["is_primary"],
+        )
+        return Response(self.get_serializer(phone).data, status=status.HTTP_201_CREATED)
+
+    def destroy(self, request, *args, **kwargs):
+        phone_number_delete(phone_number=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @action(detail=True, methods=["post"], url_path="set-primary")
+    def set_primary(self, request, *args, **kwargs):
+        phone = phone_number_set_primary(phone_number=self.get_object())
+        phone.refresh_from_db()
+        return Response(self.get_serializer(phone).data)
+
+
+# --- consent --------------------------------------------------------------------------------
+
+
+class ConsentView(OrganizationAPIMixin, APIView):
+    """Text permission per number: its current state and its ledger, and recording a change."""
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        return {"request": self.request, "view": self, "organization": self.organization}
+
+    def _state(self, number) -> dict[str, Any]:
+        parsed = phone_number_parse(number, field="number")
+        state = consent_status(organization=self.organization, number=parsed)
+        data = {
+            "number": parsed.as_e164,
+            "status": state.status,
+            "source": state.source,
+            "at": state.at,
+            "opted_out_at": state.person_opted_out_at,
+            "history": consent_history(organization=self.organization, number=parsed),
+        }
+        return ConsentStateSerializer(data, context=self.get_serializer_context()).data
+
+    @extend_schema(
+        summary="Read a number's consent and its history",
+        parameters=[ConsentQuerySerializer],
+        responses={200: ConsentStateSerializer, **error_responses(400)},
+    )
+    def get(self, request, *args, **kwargs):
+        query = ConsentQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        return Response(self._state(query.validated_data["number"]))
+
+    @extend_schema(
+        summary="Grant or revoke text permission for a number",
+        description=(
+            "`phone_number` is either the id of a saved number (JSON integer) or a phone number "
+            "(JSON string, E.164 like `+15125550142`; US formats are accepted too). Granting needs "
+            "`evidence` (how the person agreed). After the person opted out themselves (STOP, the "
+            "unsubscribe link, or their carrier) a grant is refused with 409 `opted_out`: only the "
+            "person can opt back in, by texting START. The event is recorded with source `api`, your "
+            "user, IP address and user agent."
+        ),
+        request=ConsentRequestSerializer,
+        responses={201: ConsentStateSerializer, **error_responses(400, 409)},
+        examples=[
+            OpenApiExample(
+                "Grant",
+                value={"phone_number": "+15125550142", "action": "grant", "evidence": "Web quote form, checkbox"},
+                request_only=True,
+            )
+        ],
+    )
+    def post(self, request, *args, **kwargs):
+        serializer = ConsentRequestSerializer(data=request.data, context=self.get_serializer_context())
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        record = consent_grant if data["action"] == "grant" else consent_revoke
+        record(
+            organization=self.organization,
+            number=data["phone_number"],
+            source=ConsentEvent.Source.API,
+            actor=request.user,
+            evidence=data["evidence"],
+            ip_address=request.META.get("REMOTE_ADDR"),
+            user_agent=request.META.get("HTTP_USER_AGENT", ""),
+        )
+        return Response(self._state(data["phone_number"]), status=status.HTTP_201_CREATED)

@@ -1,0 +1,206 @@
+"""REST API (``/api/v1/``) for templates and messages, including idempotent sends."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.db.models import QuerySet
+from django_filters import rest_framework as filters
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import mixins, status, viewsets
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+
+from config.api_errors import error_responses, service_error_body
+from interactions.api import IdFilter, IsManagerOrReadOnly, IsOrganizationMember, OrganizationAPIMixin, SinceFilter
+from interactions.errors import ServiceError
+
+from .idempotency import (
+    idempotency_fingerprint,
+    idempotency_key_claim,
+    idempotency_key_complete,
+    idempotency_key_release,
+)
+from .models import Message, MessageTemplate
+from .serializers import MessageCreateSerializer, MessageSerializer, TemplateSerializer
+from .services import message_queue, template_create, template_update
+
+# --- templates ------------------------------------------------------------------------------
+
+
+class TemplateFilter(filters.FilterSet):
+    category = filters.ChoiceFilter(choices=MessageTemplate.Category.choices)
+    active = filters.BooleanFilter()
+
+    class Meta:
+        model = MessageTemplate
+        fields = ["category", "active"]
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List templates"),
+    retrieve=extend_schema(summary="Read a template"),
+    create=extend_schema(
+        summary="Create a template (managers)",
+        description="Unknown or unclosed merge fields are refused with 400 naming `body`.",
+        examples=[
+            OpenApiExample(
+                "Reminder",
+                value={
+                    "name": "Payment reminder",
+                    "category": "collections",
+                    "body": "Hi {{ first_name }}, your balance at {{ facility_name }} is {{ balance_due }}.",
+                },
+                request_only=True,
+            )
+        ],
+    ),
+    update=extend_schema(summary="Replace a template (managers)"),
+    partial_update=extend_schema(summary="Change a template (managers)"),
+)
+class TemplateViewSet(
+    OrganizationAPIMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Agents read templates; managers also create and change them."""
+
+    serializer_class = TemplateSerializer
+    filterset_class = TemplateFilter
+    permission_classes = [IsAuthenticated, IsOrganizationMember, IsManagerOrReadOnly]
+    http_method_names = ["get", "post", "put", "patch", "head", "options"]
+
+    def get_queryset(self) -> QuerySet[MessageTemplate]:
+        return MessageTemplate.objects.filter(organization=self.organization).order_by("category", "name", "id")
+
+    def perform_create(self, serializer) -> None:
+        serializer.instance = template_create(organization=self.organization, **serializer.validated_data)
+
+    def perform_update(self, serializer) -> None:
+        serializer.instance = template_update(template=serializer.instance, **serializer.validated_data)
+
+
+# --- messages -------------------------------------------------------------------------------
+
+
+class MessageFilter(filters.FilterSet):
+    lead = IdFilter(field_name="lead_id", help_text="Only texts with this lead.")
+    customer = IdFilter(field_name="customer_id", help_text="Only texts with this customer.")
+    phone_number = IdFilter(field_name="phone_number_id", help_text="Only texts with this saved number.")
+    facility = IdFilter(field_name="facility_id", help_text="Only texts of this facility.")
+    status = filters.ChoiceFilter(choices=Message.Status.choices)
+    direction = filters.ChoiceFilter(choices=Message.Direction.choices)
+    updated_since = SinceFilter()
+
+    class Meta:
+        model = Message
+        fields = ["lead", "customer", "phone_number", "facility", "status", "direction", "updated_since"]
+
+
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    required=False,
+    description=(
+        "A unique value per text you mean to send (a UUID). Retrying with the same key and the same body "
+        "within 24 hours returns the first response and sends nothing; the same key with a different body "
+        "answers 422; while the first request is still running, 409 (retry shortly). Responses replayed "
+        "carry `Idempotent-Replayed: true`."
+    ),
+)
+
+SEND_REFUSALS = (
+    "Refusals: 400 `no_consent` (no text permission on record), `opted_out` (the person opted out; only their "
+    "START re-opts in), `quiet_hours` (outside the recipient's texting hours; `next_allowed_at` says when to "
+    "retry or schedule with `send_at`), `too_long` (over 1,600 characters with the link), `empty_body`, "
+    "`inactive_template`, `invalid_send_at`."
+)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List texts", description="Newest first."),
+    retrieve=extend_schema(
+        summary="Read a text and its delivery status",
+        description="`status` moves scheduled → queued → sending → sent → delivered | undelivered | failed; "
+        "`error_code`/`error_message` say why a text failed (e.g. Twilio 21610: the person unsubscribed).",
+    ),
+    create=extend_schema(
+        summary="Send a text (or schedule it)",
+        description="Give `phone_number` and either `body` or `template`. The text is queued and sent by a "
+        "worker; read it back with GET /api/v1/messages/{id}/ for its delivery status. " + SEND_REFUSALS,
+        parameters=[IDEMPOTENCY_KEY],
+        request=MessageCreateSerializer,
+        responses={
+            201: MessageSerializer,
+            **error_responses(400, 409, 422),
+        },
+        examples=[
+            OpenApiExample("A template", value={"phone_number": 12, "template": 3}, request_only=True),
+            OpenApiExample(
+                "Typed text, scheduled",
+                value={"phone_number": 12, "body": "Your unit is ready.", "send_at": "2030-05-01T15:00:00Z"},
+                request_only=True,
+            ),
+        ],
+    ),
+)
+class MessageViewSet(
+    OrganizationAPIMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
+    serializer_class = MessageSerializer
+    filterset_class = MessageFilter
+    http_method_names = ["get", "post", "head", "options"]
+
+    def get_queryset(self) -> QuerySet[Message]:
+        return Message.objects.filter(organization=self.organization).order_by("-created_at", "-id")
+
+    def _queue(self, request, *, idempotency_key: str | None = None) -> Message:
+        serializer = MessageCreateSerializer(data=request.data, context=self.get_serializer_context())
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        return message_queue(
+            phone_number=data["phone_number"],
+            sent_by=request.user,
+            body=data.get("body") or "",
+            template=data.get("template"),
+            send_at=data.get("send_at"),
+            idempotency_key=idempotency_key,
+        )
+
+    def create(self, request, *args, **kwargs):
+        key = request.headers.get("Idempotency-Key")
+        if key is None:
+            message = self._queue(request)
+            return Response(MessageSerializer(message).data, status=status.HTTP_201_CREATED)
+
+        fingerprint = idempotency_fingerprint(method=request.method, path=request.path, data=request.data)
+        claim = idempotency_key_claim(organization=self.organization, key=key, fingerprint=fingerprint)
+        if claim.replay:
+            response = Response(claim.row.response_body, status=claim.row.response_code)
+            response["Idempotent-Replayed"] = "true"
+            return response
+        try:
+            # The text and the stored response commit together: a crash leaves neither.
+            with transaction.atomic():
+                message = self._queue(request, idempotency_key=claim.row.key)
+                body = dict(MessageSerializer(message).data)
+                idempotency_key_complete(claim=claim, response_code=201, response_body=body, message=message)
+        except ServiceError as exc:
+            if exc.code in ("duplicate",) or exc.status >= 500:
+                idempotency_key_release(claim=claim)
+                raise
+            # A refusal is the outcome of this request (like Stripe's card decline): replayed too.
+            idempotency_key_complete(claim=claim, response_code=exc.status, response_body=service_error_body(exc))
+            raise
+        except BaseException:
+            # Invalid input or a failure: nothing was done, so a corrected retry may reuse the key.
+            idempotency_key_release(claim=claim)
+            raise
+        return Response(body, status=status.HTTP_201_CREATED)

@@ -1,0 +1,128 @@
+"""``Idempotency-Key`` for API sends, with Stripe's semantics.
+
+The same key with the same request within 24 hours returns the first response and does
+nothing else; the same key with a different request is refused (422); a duplicate that
+arrives while the first is still being worked on is told to retry (409).
+
+The key is *claimed* by inserting its row in a transaction of its own, committed before the
+work starts: PostgreSQL's unique index makes every concurrent duplicate wait for that insert
+and then fail it, so exactly one request does the work however many arrive at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from interactions.errors import ServiceError
+from interactions.models import Organization
+
+from .models import IdempotencyKey, Message
+
+KEY_TTL = timedelta(hours=24)
+# A claim still in flight after this long belongs to a request that died; another may take over.
+ABANDONED_AFTER = timedelta(seconds=60)
+MAX_KEY_LENGTH = 255
+
+
+@dataclass(frozen=True)
+class Claim:
+    row: IdempotencyKey
+    replay: bool  # True: the work was done before; answer with ``row.response_code``/``response_body``
+
+
+def idempotency_fingerprint(*, method: str, path: str, data: Any) -> str:
+    """A stable hash of what was asked: the same JSON in any key order gives the same fingerprint."""
+    canonical = json.dumps([method.upper(), path, data], sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def idempotency_key_validate(key: str) -> str:
+    key = key.strip()
+    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable() or not key.isascii():
+        raise ServiceError(
+            "invalid_idempotency_key",
+            f"Idempotency-Key must be 1–{MAX_KEY_LENGTH} printable ASCII characters, for example a UUID.",
+            field="Idempotency-Key",
+        )
+    return key
+
+
+def idempotency_key_claim(
+    *, organization: Organization, key: str, fingerprint: str, now: datetime | None = None
+) -> Claim:
+    """Take ``key`` for this request, or say why not.
+
+    Returns a fresh claim (do the work, then ``idempotency_key_complete``), or a replay of the
+    finished first request. Raises ``ServiceError`` 422 when the key was used for a different
+    request, 409 while the first request is still in flight.
+    """
+    key = idempotency_key_validate(key)
+    for _ in range(3):  # the holder may release the key between our insert and our read
+        now = now or timezone.now()
+        try:
+            with transaction.atomic():
+                IdempotencyKey.objects.filter(organization=organization, key=key, created_at__lt=now - KEY_TTL).delete()
+                row = IdempotencyKey.objects.create(
+                    organization=organization, key=key, fingerprint=fingerprint, created_at=now, locked_at=now
+                )
+                # A text still carrying this key was sent under it more than 24 hours ago (the key
+                # expired or was purged): the key now names a new text, so the old one lets go of it.
+                Message.objects.filter(organization=organization, idempotency_key=key).update(idempotency_key=None)
+            return Claim(row=row, replay=False)
+        except IntegrityError:
+            pass
+        row = IdempotencyKey.objects.filter(organization=organization, key=key).first()
+        if row is None:
+            continue
+        if row.fingerprint != fingerprint:
+            raise ServiceError(
+                "idempotency_key_reused",
+                "This Idempotency-Key was already used for a different request in the last 24 hours. "
+                "Send a new key for a new text.",
+                field="Idempotency-Key",
+                status=422,
+            )
+        if row.status == IdempotencyKey.Status.DONE:
+            return Claim(row=row, replay=True)
+        if row.locked_at < now - ABANDONED_AFTER:
+            taken = IdempotencyKey.objects.filter(
+                pk=row.pk, status=IdempotencyKey.Status.IN_FLIGHT, locked_at=row.locked_at
+            ).update(locked_at=now)
+            if taken:
+                row.locked_at = now
+                return Claim(row=row, replay=False)
+        break
+    raise ServiceError(
+        "idempotency_key_in_flight",
+        "A request with this Idempotency-Key is still being processed. Retry in a second to get its result.",
+        field="Idempotency-Key",
+        status=409,
+        retry_after=1,
+    )
+
+
+def idempotency_key_complete(
+    *, claim: Claim, response_code: int, response_body: Any, message: Message | None = None
+) -> None:
+    """Store the response to replay for this key (call it inside the transaction that did the work)."""
+    IdempotencyKey.objects.filter(pk=claim.row.pk).update(
+        status=IdempotencyKey.Status.DONE, response_code=response_code, response_body=response_body, message=message
+    )
+
+
+def idempotency_key_release(*, claim: Claim) -> None:
+    """Give the key back (nothing was done: invalid input or an unexpected error), so a retry may use it."""
+    IdempotencyKey.objects.filter(pk=claim.row.pk, status=IdempotencyKey.Status.IN_FLIGHT).delete()
+
+
+def idempotency_keys_purge(*, now: datetime | None = None) -> int:
+    """Delete keys older than 24 hours; returns how many."""
+    cutoff = (now or timezone.now()) - KEY_TTL
+    return IdempotencyKey.objects.filter(created_at__lt=cutoff).delete()[0]

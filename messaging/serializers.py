@@ -1,0 +1,111 @@
+"""REST API shapes of templates and messages."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from interactions.models import PhoneNumber
+from interactions.serializers import OrganizationScopedField
+
+from .models import Message, MessageTemplate
+from .rendering import MERGE_FIELDS, template_fields
+
+
+class TemplateSerializer(serializers.ModelSerializer):
+    body = serializers.CharField(
+        max_length=1600,
+        trim_whitespace=False,
+        help_text="The text, with merge fields: " + ", ".join(f"{{{{ {name} }}}}" for name in MERGE_FIELDS) + ".",
+    )
+    merge_fields = serializers.SerializerMethodField(help_text="The merge fields the body uses.")
+
+    class Meta:
+        model = MessageTemplate
+        fields = ["id", "name", "category", "body", "active", "merge_fields", "created_at", "updated_at"]
+        read_only_fields = ["id", "merge_fields", "created_at", "updated_at"]
+
+    def get_merge_fields(self, obj: MessageTemplate) -> list[str]:
+        return list(dict.fromkeys(template_fields(obj.body)))
+
+
+def _e164(value) -> str | None:
+    return value.as_e164 if value else None
+
+
+class MessageSerializer(serializers.ModelSerializer):
+    """A text and where it stands; the ``*_at`` timestamps fill in as the provider reports."""
+
+    to = serializers.SerializerMethodField(help_text="The recipient, E.164.")
+    body = serializers.CharField(read_only=True, help_text="The final text: merge fields filled, link appended.")
+
+    class Meta:
+        model = Message
+        fields = [
+            "id",
+            "status",
+            "to",
+            "from",
+            "body",
+            "segments",
+            "encoding",
+            "created_at",
+            "send_at",
+            "direction",
+            "phone_number",
+            "lead",
+            "customer",
+            "template",
+            "error_code",
+            "error_message",
+            "queued_at",
+            "sending_at",
+            "sent_at",
+            "delivered_at",
+            "failed_at",
+            "received_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.CharField())
+    def get_to(self, obj: Message) -> str | None:
+        return _e164(obj.to_number)
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_from(self, obj: Message) -> str | None:
+        return _e164(obj.from_number)
+
+
+# "from" is a Python keyword, so it can't be written as a class attribute.
+MessageSerializer._declared_fields["from"] = serializers.SerializerMethodField(
+    method_name="get_from", help_text="The sending number, E.164 (null: the messaging service picks one)."
+)
+
+
+class MessageCreateSerializer(serializers.Serializer):
+    phone_number = OrganizationScopedField(
+        PhoneNumber,
+        select_related=("organization", "lead__facility", "customer__facility"),
+        help_text="The id of a saved number (on a lead or customer) to text.",
+    )
+    body = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=5000,
+        trim_whitespace=False,
+        help_text="The text to send. Give a body or a template, not both. The unsubscribe link is appended.",
+    )
+    template = OrganizationScopedField(
+        MessageTemplate, required=False, allow_null=True, help_text="The id of a template to fill in and send."
+    )
+    send_at = serializers.DateTimeField(
+        required=False,
+        allow_null=True,
+        help_text="Schedule for later (ISO 8601 with offset, up to 90 days ahead); omit to send now.",
+    )
+
+    def validate(self, attrs):
+        if attrs.get("template") is not None and (attrs.get("body") or "").strip():
+            raise serializers.ValidationError({"template": ["Send either a body or a template, not both."]})
+        return attrs

@@ -1,0 +1,329 @@
+"""The card's text panel: open it, count as you type, pick a template, send, follow the conversation.
+
+Also the two writes the panel offers beside sending: Add New (a number on the record) and
+"record text permission". Every view resolves its phone number, template or record inside
+the signed-in agent's organization (404 otherwise) and calls the same services as the API.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.dateparse import parse_datetime
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRefresh, trigger_client_event
+
+from interactions.errors import ServiceError
+from interactions.models import ConsentEvent, Customer, Lead, PhoneNumber
+from interactions.selectors import customers_for, leads_for, owner_numbers
+from interactions.services import consent_grant, phone_number_add
+from interactions.views import require_organization
+
+from ..models import Message, MessageTemplate
+from ..quiet_hours import recipient_time_zone
+from ..segments import MAX_CHARACTERS, is_gsm7
+from ..selectors_panel import (
+    active_templates_for,
+    conversation_for_number,
+    conversation_version,
+    other_numbers,
+    phone_number_for,
+    template_for,
+)
+from ..services import consent_refusal, message_preview, message_queue, template_body_for
+
+# Failures that mean "this number is wrong or unreachable": the card suggests the record's other numbers.
+UNREACHABLE_CODES = frozenset({"invalid_number", "21211", "21614", "30003", "30005", "30006", "opted_out"})
+SENT_EVENT = "textdesk:sent"  # the conversation listens for it and refreshes at once
+
+
+def _phone_or_404(request: HttpRequest, pk: int) -> PhoneNumber:
+    phone = phone_number_for(organization=require_organization(request), pk=pk)
+    if phone is None:
+        raise Http404("No such phone number in your organization.")
+    return phone
+
+
+def _body(request: HttpRequest) -> str:
+    # Browsers submit textarea line breaks as CRLF; a text counts each break as one character.
+    return request.POST.get("body", "").replace("\r\n", "\n")
+
+
+def _compose_context(request: HttpRequest, phone: PhoneNumber, *, body: str = "", template_id: Any = "") -> dict:
+    draft = message_preview(phone_number=phone, body=body, agent=request.user)
+    return {
+        "phone": phone,
+        "person": phone.owner,
+        "body": body,
+        "template_id": template_id,
+        "draft": draft,
+        "ucs2_culprits": _ucs2_culprits(draft.text) if draft.measure.encoding == "UCS-2" else [],
+        **_counter_figures(draft.measure.characters),
+    }
+
+
+def _counter_figures(characters: int) -> dict:
+    return {"limit": MAX_CHARACTERS, "over": characters - MAX_CHARACTERS, "left": MAX_CHARACTERS - characters}
+
+
+def _ucs2_culprits(text: str, limit: int = 3) -> list[str]:
+    """The first few characters that push a text out of GSM-7, shown so the agent can swap them."""
+    found: list[str] = []
+    for ch in text:
+        if not is_gsm7(ch) and ch not in found:
+            found.append(ch)
+    return [
+        ("a non-breaking space" if ch == "\u00a0" else "an unusual space") if ch.isspace() else f"“{ch}”"
+        for ch in found[:limit]
+    ]
+
+
+def _template_choices(request: HttpRequest, phone: PhoneNumber) -> list[dict]:
+    """Active templates, each with its text as this person would receive it (or why it can't be used)."""
+    choices = []
+    for template in active_templates_for(organization=phone.organization):
+        item = {"template": template, "category_label": template.get_category_display(), "preview": "", "problem": ""}
+        try:
+            item["preview"] = template_body_for(template=template, phone_number=phone, agent=request.user)
+        except ServiceError as exc:
+            item["problem"] = f"Can’t be used: {exc.message}"
+        choices.append(item)
+    return choices
+
+
+def _conversation_context(phone: PhoneNumber) -> dict:
+    return {
+        "phone": phone,
+        "person": phone.owner,
+        "conversation": conversation_for_number(organization=phone.organization, number=phone.number),
+        "version": conversation_version(organization=phone.organization, number=phone.number),
+        "others": other_numbers(phone_number=phone),
+        "unreachable_codes": UNREACHABLE_CODES,
+    }
+
+
+def _panel_context(
+    request: HttpRequest,
+    phone: PhoneNumber,
+    *,
+    body: str = "",
+    template_id: Any = "",
+    task: str = "",
+    error: ServiceError | None = None,
+    template_error: ServiceError | None = None,
+) -> dict:
+    context = _compose_context(request, phone, body=body, template_id=template_id)
+    context.update(
+        task=task,
+        error=error,
+        template_error=template_error,
+        next_allowed_at=error.extra.get("next_allowed_at") if error else None,
+        consent_problem=consent_refusal(phone.consent, phone_number=phone),
+        templates=_template_choices(request, phone),
+    )
+    return context
+
+
+@login_required
+@require_GET
+def panel(request: HttpRequest, phone_id: int) -> HttpResponse:
+    """Open the text panel for one number; ``?template=`` pre-fills it, ``?task=`` rides along to send.
+
+    The response also switches the card's conversation to this number.
+    """
+    phone = _phone_or_404(request, phone_id)
+    body, template_id, template_error = "", "", None
+    if request.GET.get("template"):
+        template = template_for(organization=phone.organization, pk=request.GET["template"])
+        try:
+            if template is None:
+                raise ServiceError("not_found", "That template does not exist.", field="template")
+            body = template_body_for(template=template, phone_number=phone, agent=request.user)
+            template_id = template.pk
+        except ServiceError as exc:
+            template_error = exc
+    context = _panel_context(
+        request,
+        phone,
+        body=body,
+        template_id=template_id,
+        task=request.GET.get("task", ""),
+        template_error=template_error,
+    )
+    context.update(_conversation_context(phone), conversation_oob=True)
+    return render(request, "messaging/panel.html", context)
+
+
+@login_required
+@require_POST
+def preview(request: HttpRequest, phone_id: int) -> HttpResponse:
+    """The live counter: characters, encoding and segments of the final text, link included."""
+    phone = _phone_or_404(request, phone_id)
+    return render(request, "messaging/_counter.html", _compose_context(request, phone, body=_body(request)))
+
+
+@login_required
+@require_GET
+def template_choose(request: HttpRequest, phone_id: int) -> HttpResponse:
+    """Fill the compose box with a template rendered for this person."""
+    phone = _phone_or_404(request, phone_id)
+    template = template_for(organization=phone.organization, pk=request.GET.get("template"))
+    if template is None:
+        raise Http404("No such template in your organization.")
+    try:
+        body = template_body_for(template=template, phone_number=phone, agent=request.user)
+    except ServiceError as exc:
+        context = _compose_context(request, phone, body=request.GET.get("body", ""))
+        return render(request, "messaging/_compose.html", {**context, "template_error": exc})
+    return render(
+        request, "messaging/_compose.html", _compose_context(request, phone, body=body, template_id=template.pk)
+    )
+
+
+def _template_if_unchanged(request: HttpRequest, phone: PhoneNumber, body: str) -> MessageTemplate | None:
+    """The chosen template when the agent sent its text as rendered; edited text goes as typed."""
+    template = template_for(organization=phone.organization, pk=request.POST.get("template"))
+    if template is None or not template.active:
+        return None
+    try:
+        rendered = template_body_for(template=template, phone_number=phone, agent=request.user)
+    except ServiceError:
+        return None
+    return template if rendered.strip() == body.strip() else None
+
+
+def _parse_send_at(raw: str):
+    if not raw:
+        return None
+    value = parse_datetime(raw)
+    if value is None:
+        raise ServiceError("invalid_send_at", "That send time is not a date and time.", field="send_at")
+    return value
+
+
+@login_required
+@require_POST
+def send(request: HttpRequest, phone_id: int) -> HttpResponse:
+    """Queue (or schedule) the text; on refusal the panel says exactly why and keeps the text."""
+    phone = _phone_or_404(request, phone_id)
+    body, task_id = _body(request), request.POST.get("task", "")
+    try:
+        message = message_queue(
+            phone_number=phone,
+            sent_by=request.user,
+            body=body,
+            template=_template_if_unchanged(request, phone, body),
+            send_at=_parse_send_at(request.POST.get("send_at", "")),
+        )
+    except ServiceError as exc:
+        context = _panel_context(
+            request, phone, body=body, template_id=request.POST.get("template", ""), task=task_id, error=exc
+        )
+        return render(request, "messaging/panel.html", context)
+
+    if task_id:
+        # TODO(workflows helper — outstanding list): mark the workflow task `task_id` done with this
+        # message, e.g. `task_complete(task=..., message=message, agent=request.user)`. Not wired yet;
+        # the card passes `?task=` through the panel to here so the hook has what it needs.
+        pass
+
+    confirmation = _confirmation(message, phone)
+    if not request.htmx:
+        messages.success(request, confirmation)
+        return redirect(phone.owner)
+    context = _panel_context(request, phone)
+    context["confirmation"] = confirmation
+    response = render(request, "messaging/panel.html", context)
+    return trigger_client_event(response, SENT_EVENT)
+
+
+def _confirmation(message: Message, phone: PhoneNumber) -> str:
+    who = f"{phone.owner.full_name} at {phone.national}"
+    if message.status == Message.Status.SCHEDULED:
+        tz = recipient_time_zone(number=phone.number, facility=phone.owner.facility)
+        local = message.send_at.astimezone(tz)
+        return f"Text scheduled for {local:%a %b %-d, %-I:%M %p} {local.tzname()} to {who}."
+    return f"Text sent to {who}."
+
+
+@login_required
+@require_GET
+def conversation(request: HttpRequest, phone_id: int) -> HttpResponse:
+    """The conversation with one number; 204 when nothing changed since the version the card has."""
+    phone = _phone_or_404(request, phone_id)
+    version = conversation_version(organization=phone.organization, number=phone.number)
+    if request.GET.get("v") == version:
+        return HttpResponse(status=204)
+    return render(request, "messaging/_conversation.html", _conversation_context(phone))
+
+
+def text_controls_context(*, person: Lead | Customer, numbers: list[PhoneNumber], **extra: Any) -> dict:
+    """What ``messaging/_text_controls.html`` needs (the card view builds the same keys)."""
+    return {"person": person, "numbers": numbers, "labels": PhoneNumber.Label.choices, **extra}
+
+
+@login_required
+@require_POST
+def number_add(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
+    """Add New: save another number on a lead or customer (customers: kept here, not sent to the PMS)."""
+    organization = require_organization(request)
+    people = {"leads": leads_for, "customers": customers_for}.get(kind)
+    owner = people(organization=organization).select_related("organization").filter(pk=pk).first() if people else None
+    if owner is None:
+        raise Http404("No such record in your organization.")
+    values = {"number": request.POST.get("number", "").strip(), "label": request.POST.get("label", "mobile")}
+    added, error = None, None
+    try:
+        added = phone_number_add(
+            owner=owner, number=values["number"], label=values["label"], source=PhoneNumber.Source.LOCAL
+        )
+    except ServiceError as exc:
+        error = exc
+    if not request.htmx:
+        if error:
+            messages.error(request, error.message)
+        else:
+            messages.success(request, f"Added {added.national} to {owner.full_name}’s record.")
+        return redirect(owner)
+    context = text_controls_context(
+        person=owner,
+        numbers=owner_numbers(owner=owner),
+        menu_open=True,
+        add_open=error is not None,
+        add_error=error,
+        add_values=values if error else {},
+        added=added,
+    )
+    return render(request, "messaging/_text_controls.html", context)
+
+
+@login_required
+@require_POST
+def consent_record(request: HttpRequest, phone_id: int) -> HttpResponse:
+    """Record text permission an agent obtained (the note of how is required), then reload the card."""
+    phone = _phone_or_404(request, phone_id)
+    note = request.POST.get("note", "").strip()
+    try:
+        consent_grant(
+            organization=phone.organization,
+            number=phone.number,
+            source=ConsentEvent.Source.AGENT,
+            actor=request.user,
+            evidence=note,
+            ip_address=request.META.get("REMOTE_ADDR"),
+            user_agent=request.headers.get("user-agent", ""),
+        )
+    except ServiceError as exc:
+        if not request.htmx:
+            messages.error(request, exc.message)
+            return redirect(phone.owner)
+        context = {"phone": phone, "consent_error": exc, "consent_note": note, "compact": not phone.is_primary}
+        return render(request, "messaging/_consent_form.html", context)
+    messages.success(
+        request, f"Text permission recorded for {phone.national}. You can text {phone.owner.first_name} now."
+    )
+    return HttpResponseClientRefresh() if request.htmx else redirect(phone.owner)

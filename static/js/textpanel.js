@@ -1,0 +1,154 @@
+// The little the card needs beyond htmx: focus into the text panel when it opens, Escape to
+// close menus and the panel, drag (or arrow keys) on the panel's edge to resize it, and the
+// disabled Text icon pointing at "record text permission".
+(function () {
+  "use strict";
+
+  const MIN_W = 300, MIN_H = 280, STEP = 24, SIZE_KEY = "textdesk.panelSize";
+  let opener = null; // the control that opened the panel, to give focus back on close
+
+  const dock = () => document.getElementById("text-dock");
+  const panel = () => document.getElementById("text-panel");
+
+  function focusCompose() {
+    const box = panel() && panel().querySelector("[data-compose]");
+    if (box) {
+      box.focus();
+      box.setSelectionRange(box.value.length, box.value.length);
+    }
+  }
+
+  function closePanel() {
+    const d = dock();
+    if (!d || !panel()) return;
+    d.innerHTML = "";
+    const back = opener && document.body.contains(opener) ? opener : document.querySelector("[data-text-button]");
+    if (back) back.focus();
+  }
+
+  function closeMenus(except) {
+    document.querySelectorAll("details[data-menu][open]").forEach(function (menu) {
+      if (!except || !menu.contains(except)) menu.open = false;
+    });
+  }
+
+  // --- opening: remember who opened it, then focus the message box once htmx has swapped it in.
+  document.addEventListener("click", function (event) {
+    const button = event.target.closest("[data-text-button]");
+    if (button) {
+      opener = button.closest("details[data-menu]") ? button.closest("details[data-menu]").querySelector("summary") : button;
+      closeMenus();
+    }
+    const disabled = event.target.closest("[data-text-disabled]");
+    if (disabled) {
+      // No permission: open the "record text permission" form for that number, or show the notice.
+      const form = document.getElementById(disabled.dataset.permissionTarget);
+      if (form) {
+        form.open = true;
+        const note = form.querySelector("textarea");
+        if (note) note.focus();
+      } else {
+        const notice = document.getElementById("consent-notice");
+        if (notice) notice.scrollIntoView({ block: "center" });
+      }
+    }
+    if (event.target.closest("[data-close-panel]")) closePanel();
+    if (event.target.closest("[data-close-menu]")) closeMenus();
+    else closeMenus(event.target); // a click elsewhere closes any other open menu
+  });
+
+  document.addEventListener("htmx:afterSettle", function (event) {
+    const target = event.detail.target;
+    if (!target) return;
+    if (target.id === "text-dock") {
+      restoreSize();
+      focusCompose();
+    } else if (target.id && target.id.indexOf("compose-") === 0) {
+      focusCompose();
+    } else if (target.id === "text-panel" || target.closest && target.closest("#text-dock")) {
+      restoreSize();
+      // A refusal with a way forward ("Schedule for …") gets focus; otherwise back to the message.
+      const action = panel() && panel().querySelector("[role=alert] button");
+      if (action) action.focus();
+      else focusCompose();
+    } else if (target.id === "text-controls") {
+      const field = target.querySelector("[aria-invalid=true]") || target.querySelector(".ok-line");
+      if (field) {
+        if (field.tagName !== "INPUT") field.setAttribute("tabindex", "-1");
+        field.focus();
+      }
+    }
+  });
+
+  // --- the conversation shows its latest text: scroll the thread to the bottom whenever it is (re)loaded.
+  document.addEventListener("htmx:load", function (event) {
+    const thread = event.detail.elt.id === "conversation" && event.detail.elt.querySelector(".thread");
+    if (thread) thread.scrollTop = thread.scrollHeight;
+  });
+
+  // --- Escape: the innermost open menu first, then the panel.
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape") return;
+    const open = Array.from(document.querySelectorAll("details[data-menu][open], details.add-new[open]"));
+    const inner = open.filter(function (d) { return d.contains(document.activeElement); }).pop() || open.pop();
+    if (inner) {
+      inner.open = false;
+      const summary = inner.querySelector("summary");
+      if (summary) summary.focus();
+      event.preventDefault();
+      return;
+    }
+    if (panel()) {
+      closePanel();
+      event.preventDefault();
+    }
+  });
+
+  // --- resizing from the panel's top-left edge (the panel is docked bottom-right).
+  function setSize(width, height) {
+    const p = panel();
+    if (!p) return;
+    const w = Math.max(MIN_W, Math.min(width, window.innerWidth - 16));
+    const h = Math.max(MIN_H, Math.min(height, window.innerHeight - 16));
+    p.style.width = w + "px";
+    p.style.height = h + "px";
+    document.body.style.setProperty("--panel-w", w + "px"); // the card makes room for the panel
+    try { localStorage.setItem(SIZE_KEY, JSON.stringify([w, h])); } catch (e) { /* private mode */ }
+  }
+
+  function restoreSize() {
+    if (!panel() || window.innerWidth < 600) return; // phones: the panel is a full-width sheet
+    try {
+      const saved = JSON.parse(localStorage.getItem(SIZE_KEY) || "null");
+      if (saved) setSize(saved[0], saved[1]);
+    } catch (e) { /* ignore a bad value */ }
+  }
+
+  document.addEventListener("pointerdown", function (event) {
+    const grip = event.target.closest("[data-resize]");
+    if (!grip || !panel()) return;
+    event.preventDefault();
+    const p = panel();
+    const start = { x: event.clientX, y: event.clientY, w: p.offsetWidth, h: p.offsetHeight };
+    grip.setPointerCapture(event.pointerId);
+    p.classList.add("is-resizing");
+    function move(e) { setSize(start.w + (start.x - e.clientX), start.h + (start.y - e.clientY)); }
+    function up() {
+      grip.removeEventListener("pointermove", move);
+      grip.removeEventListener("pointerup", up);
+      p.classList.remove("is-resizing");
+    }
+    grip.addEventListener("pointermove", move);
+    grip.addEventListener("pointerup", up);
+  });
+
+  document.addEventListener("keydown", function (event) {
+    const grip = event.target.closest && event.target.closest("[data-resize]");
+    if (!grip || !panel()) return;
+    const p = panel();
+    const delta = { ArrowLeft: [STEP, 0], ArrowRight: [-STEP, 0], ArrowUp: [0, STEP], ArrowDown: [0, -STEP] }[event.key];
+    if (!delta) return;
+    event.preventDefault();
+    setSize(p.offsetWidth + delta[0], p.offsetHeight + delta[1]);
+  });
+})();

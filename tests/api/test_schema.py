@@ -1,0 +1,193 @@
+from __future__ import annotations
+
+import time
+
+import pytest
+import schemathesis
+from django.contrib.staticfiles import finders
+from django.core.handlers.wsgi import WSGIHandler
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from interactions.services import consent_grant
+from tests.api.conftest import token_client
+from tests.factories import CustomerFactory, MessageFactory, MessageTemplateFactory, PhoneNumberFactory
+
+pytestmark = pytest.mark.django_db
+
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    response_headers_conformance,
+]
+EXAMPLES = {GenerationMode.POSITIVE: 15, GenerationMode.NEGATIVE: 6}
+
+
+def test_schema_is_openapi_3_and_lists_every_resource(client):
+    response = client.get("/api/schema/", HTTP_ACCEPT="application/json")
+
+    assert response.status_code == 200
+    schema = response.json()
+    assert schema["openapi"].startswith("3.")
+    assert {
+        "/api/v1/leads/",
+        "/api/v1/customers/",
+        "/api/v1/phone-numbers/",
+        "/api/v1/phone-numbers/{id}/set-primary/",
+        "/api/v1/consent/",
+        "/api/v1/templates/",
+        "/api/v1/messages/",
+        "/api/v1/messages/{id}/",
+    } <= set(schema["paths"])
+    send = schema["paths"]["/api/v1/messages/"]["post"]
+    assert "Idempotency-Key" in [p["name"] for p in send["parameters"] if p["in"] == "header"]
+    assert {"201", "400", "401", "403", "409", "422", "429"} <= set(send["responses"])
+    assert "tokenAuth" in schema["components"]["securitySchemes"]
+
+
+def test_docs_page_uses_locally_served_assets(client):
+    response = client.get("/api/docs/")
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js" in html
+    assert "cdn" not in html.lower()
+    assert finders.find("drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js")
+
+
+def test_browsable_api_renders_for_a_signed_in_agent(agent_client, facility):
+    response = agent_client.get("/api/v1/leads/", HTTP_ACCEPT="text/html")
+
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/html")
+    assert b"Lead List" in response.content
+
+
+def test_rate_limit_is_per_token_with_retry_after(api, manager_api, settings):
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"token": "3/min"}}
+
+    statuses = [api.get("/api/v1/templates/").status_code for _ in range(4)]
+    limited = api.get("/api/v1/templates/")
+
+    assert statuses == [200, 200, 200, 429]
+    assert limited.json()["code"] == "throttled"
+    assert 0 < int(limited["Retry-After"]) <= 60
+    assert manager_api.get("/api/v1/templates/").status_code == 200  # another token has its own budget
+
+
+class InTransactionWSGIApp:
+    """The project's WSGI app for in-process calls inside the test's transaction.
+
+    Like Django's test client, it keeps the request signals from closing the test's database
+    connection (and with it the transaction holding the seeded data).
+    """
+
+    def __init__(self):
+        self.handler = WSGIHandler()
+
+    def __call__(self, environ, start_response):
+        request_started.disconnect(close_old_connections)
+        request_finished.disconnect(close_old_connections)
+        try:
+            response = self.handler(environ, start_response)
+            try:
+                return [b"".join(response)]
+            finally:
+                response.close()
+        finally:
+            request_started.connect(close_old_connections)
+            request_finished.connect(close_old_connections)
+
+
+@pytest.fixture
+def seeded(facility, manager, open_all_day):
+    """A seeded organization the fuzzer works in, with ids to aim at besides random ones."""
+    phone = PhoneNumberFactory(lead__facility=facility, number="+15125550142")
+    consent_grant(organization=facility.organization, number=phone.number, source="web_form", evidence="form")
+    customer = CustomerFactory(facility=facility)
+    PhoneNumberFactory(lead=None, customer=customer, number="+15125550143")
+    template = MessageTemplateFactory(organization=facility.organization)
+    message = MessageFactory(phone_number=phone)
+    return {
+        "paths": {
+            "/api/v1/leads/": phone.lead_id,
+            "/api/v1/customers/": customer.pk,
+            "/api/v1/phone-numbers/": phone.pk,
+            "/api/v1/templates/": template.pk,
+            "/api/v1/messages/": message.pk,
+        },
+        # body and query fields that name a row: aiming them at real rows reaches the services
+        "fields": {
+            "facility": facility.pk,
+            "lead": phone.lead_id,
+            "customer": customer.pk,
+            "phone_number": phone.pk,
+            "template": template.pk,
+            "number": "+15125550142",
+        },
+    }
+
+
+def aimed(strategy, fields: dict):
+    """Half of the cases get their reference fields pointed at seeded rows."""
+
+    def aim(pair):
+        case, should_aim = pair
+        if should_aim:
+            for part in ("body", "query"):
+                values = getattr(case, part, None)
+                if isinstance(values, dict):
+                    for name in values.keys() & fields.keys():
+                        values[name] = fields[name]
+        return case
+
+    return st.tuples(strategy, st.booleans()).map(aim)
+
+
+def test_schemathesis_finds_no_server_error_and_no_schema_violation(seeded, manager, settings):
+    """Fuzz every operation (bounded examples) with a manager's token: no 5xx, every response as documented."""
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"token": "100000/min"}}
+    token = token_client(manager)._credentials["HTTP_AUTHORIZATION"]
+    schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", InTransactionWSGIApp())
+    started = time.monotonic()
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) >= 15
+    operations.sort(key=lambda operation: operation.method.upper() == "DELETE")  # deletes last: keep seeded rows
+
+    for operation in operations:
+        for mode, examples in EXAMPLES.items():
+            strategy = operation.as_strategy(generation_mode=mode)
+            if "{id}" in operation.path:
+                known = seeded["paths"][operation.path.split("{id}")[0]]
+                on_seeded_row = operation.as_strategy(generation_mode=mode, path_parameters={"id": known})
+                strategy = st.one_of(strategy, on_seeded_row)
+            if mode is GenerationMode.POSITIVE:
+                strategy = aimed(strategy, seeded["fields"])
+
+            @given(case=strategy)
+            @hypothesis_settings(
+                max_examples=examples,
+                deadline=None,
+                derandomize=True,
+                database=None,
+                suppress_health_check=list(HealthCheck),
+            )
+            def run(case):
+                case.call_and_validate(headers={"Authorization": token}, checks=CHECKS)
+
+            run()
+
+    assert time.monotonic() - started < 90
