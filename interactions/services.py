@@ -382,6 +382,9 @@ def lead_create(
         raise ServiceError("invalid_status", f"Choose a status: {', '.join(Lead.Status.values)}.", field="status")
     lead.save()
     _add_numbers(owner=lead, numbers=numbers)
+    from .workflows import enrollments_sync_lead  # workflows builds on this module
+
+    enrollments_sync_lead(lead=lead, created=True)  # into the default lead follow-up, if any
     return lead
 
 
@@ -394,6 +397,10 @@ def lead_update(*, lead: Lead, **changes) -> Lead:
     if lead.status not in Lead.Status.values:
         raise ServiceError("invalid_status", f"Choose a status: {', '.join(Lead.Status.values)}.", field="status")
     lead.save(update_fields=[*fields, "updated_at"] if fields else None)
+    if "status" in fields:
+        from .workflows import enrollments_sync_lead
+
+        enrollments_sync_lead(lead=lead)  # converted or lost: the follow-up ends
     return lead
 
 
@@ -424,6 +431,9 @@ def customer_create(
     _apply(customer, _CUSTOMER_FIELDS, {"facility": facility, "first_name": first_name, "pms_id": pms_id, **fields})
     _save_customer(customer)
     _add_numbers(owner=customer, numbers=numbers)
+    from .workflows import enrollments_sync_customer
+
+    enrollments_sync_customer(customer=customer, previous_balance=None)  # a balance due starts collection
     return customer
 
 
@@ -434,6 +444,12 @@ def customer_update(*, customer: Customer, **changes) -> Customer:
         _check_facility(organization_id=customer.organization_id, facility=changes["facility"])
     if "pms_id" in changes and not (changes["pms_id"] or "").strip():
         raise ServiceError("required", "Enter the customer’s id in the property management system.", field="pms_id")
+    previous_balance = customer.balance_due
     fields = _apply(customer, _CUSTOMER_FIELDS, changes)
     _save_customer(customer, [*fields, "updated_at"] if fields else None)
+    if "balance_due" in fields:
+        from .workflows import enrollments_sync_customer
+
+        # Falling due starts the collection workflow; paying ends it.
+        enrollments_sync_customer(customer=customer, previous_balance=previous_balance)
     return customer

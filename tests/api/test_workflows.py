@@ -149,3 +149,36 @@ def test_workflows_are_listed_with_their_steps(api, follow_up, other_org):
 
     assert [w["name"] for w in body["results"]] == ["Web leads"]
     assert body["results"][0]["steps"][0]["action"] == "manual_text"
+
+
+def test_a_lead_created_through_the_api_joins_the_default_follow_up(api, follow_up, facility):
+    follow_up.is_default = True
+    follow_up.save()
+
+    created = api.post("/api/v1/leads/", {"facility": facility.pk, "first_name": "Ana"}, format="json")
+    converted = api.patch(f"/api/v1/leads/{created.json()['id']}/", {"status": "converted"}, format="json")
+
+    assert (created.status_code, converted.status_code) == (201, 200)
+    enrollment = Enrollment.objects.get(lead_id=created.json()["id"])
+    assert (enrollment.workflow, enrollment.source, enrollment.status) == (follow_up, "automatic", "stopped")
+    assert enrollment.end_reason == Enrollment.EndReason.CONVERTED
+
+
+def test_a_customer_balance_changed_through_the_api_starts_and_ends_collection(api, org, facility):
+    collection = WorkflowFactory(organization=org, kind=Workflow.Kind.COLLECTION, is_default=True)
+    WorkflowStepFactory(workflow=collection, action="call_reminder")
+    created = api.post(
+        "/api/v1/customers/",
+        {"facility": facility.pk, "first_name": "Bo", "pms_id": "T-9", "balance_due": "0.00"},
+        format="json",
+    )
+    customer_id = created.json()["id"]
+    assert not Enrollment.objects.exists()
+
+    api.patch(f"/api/v1/customers/{customer_id}/", {"balance_due": "75.00"}, format="json")
+    enrollment = Enrollment.objects.get(customer_id=customer_id)
+    assert (enrollment.workflow, enrollment.status) == (collection, "active")
+
+    api.patch(f"/api/v1/customers/{customer_id}/", {"balance_due": "0.00"}, format="json")
+    enrollment.refresh_from_db()
+    assert (enrollment.status, enrollment.end_reason) == ("stopped", "paid")
