@@ -195,7 +195,9 @@ def enrollment_start(
     if _user(user):
         who = f"by {user.get_full_name() or user.get_username()}"
     else:
-        who = "automatically" if source == Enrollment.Source.AUTOMATIC else "through the API"
+        who = {Enrollment.Source.AUTOMATIC: "automatically", Enrollment.Source.API: "through the API"}.get(
+            source, "by an agent"
+        )
     history_record(owner=owner, kind=History.Kind.NOTE, agent=user, summary=f"Enrolled in “{workflow.name}” {who}.")
     return enrollment
 
