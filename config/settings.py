@@ -129,11 +129,13 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# An unacknowledged task (its worker died) is delivered again after this many seconds.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)}
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "release-scheduled-messages": {"task": "messaging.tasks.release_scheduled", "schedule": timedelta(seconds=30)},
     "requeue-stuck-messages": {"task": "messaging.tasks.requeue_stuck", "schedule": timedelta(minutes=1)},
+    "reconcile-stuck-messages": {"task": "messaging.tasks.reconcile_stuck", "schedule": timedelta(minutes=1)},
     "materialise-workflow-steps": {"task": "messaging.tasks.materialise_workflows", "schedule": crontab(minute="*")},
     "purge-idempotency-keys": {"task": "messaging.tasks.purge_idempotency_keys", "schedule": crontab(minute=17)},
 }
@@ -148,6 +150,12 @@ TWILIO_API_BASE_URL = env("TWILIO_API_BASE_URL", default="")
 TWILIO_TIMEOUT_SECONDS = env.float("TWILIO_TIMEOUT_SECONDS", default=10.0)
 SMS_RATE_PER_SENDER = env.float("SMS_RATE_PER_SENDER", default=1.0)  # messages per second per sender
 SMS_STUCK_AFTER_SECONDS = env.int("SMS_STUCK_AFTER_SECONDS", default=300)
+# A row left in `sending` this long (its worker died) is reconciled against the provider.
+SMS_SENDING_STUCK_AFTER_SECONDS = env.int("SMS_SENDING_STUCK_AFTER_SECONDS", default=120)
+# How long a worker waits for the sender's rate limit before handing the text back to the queue.
+SMS_THROTTLE_MAX_WAIT = env.float("SMS_THROTTLE_MAX_WAIT", default=2.0)
+# Extra spacing between two sends of one sender, so network jitter never puts rate+1 in one second.
+SMS_THROTTLE_GUARD_SECONDS = env.float("SMS_THROTTLE_GUARD_SECONDS", default=0.05)
 SMS_MAX_ATTEMPTS = env.int("SMS_MAX_ATTEMPTS", default=6)
 PHONENUMBER_DEFAULT_REGION = "US"
 PHONENUMBER_DB_FORMAT = "E164"

@@ -14,10 +14,11 @@ from .models import Customer, Facility, History, Lead, Membership, Organization,
 from .services import consent_grant, consent_revoke, consent_status, history_record, phone_number_add
 
 DEMO_PASSWORD = "demo12345"
+# Plain ASCII names: a dash such as "–" in {{ facility_name }} would force every demo text into UCS-2.
 FACILITIES = [
-    ("Lakeside Storage – Austin", "1200 Lakeshore Blvd, Austin, TX 78741", "America/Chicago", "+15125550100"),
-    ("Harbor Self Storage – Tampa", "88 Channelside Dr, Tampa, FL 33602", "America/New_York", "+18135550100"),
-    ("Redwood Storage – Sacramento", "410 J St, Sacramento, CA 95814", "America/Los_Angeles", "+19165550100"),
+    ("Lakeside Storage Austin", "1200 Lakeshore Blvd, Austin, TX 78741", "America/Chicago", "+15125550100"),
+    ("Harbor Self Storage Tampa", "88 Channelside Dr, Tampa, FL 33602", "America/New_York", "+18135550100"),
+    ("Redwood Storage Sacramento", "410 J St, Sacramento, CA 95814", "America/Los_Angeles", "+19165550100"),
 ]
 # Area codes inside each facility's time zone, so quiet hours read naturally in the demo.
 AREA_CODES = {"America/Chicago": "512", "America/New_York": "813", "America/Los_Angeles": "916"}

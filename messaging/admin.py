@@ -1,1 +1,120 @@
+"""Django admin for templates (managers edit, agents read), the message log and unsubscribe links."""
+
 from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.utils.html import format_html
+
+from interactions.admin import OrganizationScopedAdmin, ReadOnlyScopedAdmin
+from interactions.errors import ServiceError
+
+from .models import Message, MessageTemplate, UnsubscribeLink
+from .rendering import MERGE_FIELDS, template_validate
+from .services import message_reconcile, template_preview
+
+MERGE_FIELD_HELP = "Merge fields you can use: " + ", ".join(
+    f"{{{{ {name} }}}} ({meaning})" for name, meaning in MERGE_FIELDS.items()
+)
+
+
+class MessageTemplateForm(forms.ModelForm):
+    class Meta:
+        model = MessageTemplate
+        fields = ["name", "category", "body", "active"]
+        widgets = {"body": forms.Textarea(attrs={"rows": 6, "cols": 80})}
+        help_texts = {"body": MERGE_FIELD_HELP + ". The unsubscribe link is added to every text automatically."}
+
+    def clean_body(self) -> str:
+        body = self.cleaned_data.get("body", "")
+        try:
+            template_validate(body)
+        except ServiceError as exc:
+            raise ValidationError(exc.message, code=exc.code) from exc
+        return body
+
+
+@admin.register(MessageTemplate)
+class MessageTemplateAdmin(OrganizationScopedAdmin):
+    form = MessageTemplateForm
+    manager_only = True
+    list_display = ["name", "category", "active", "preview_figures", "updated_at"]
+    list_filter = ["category", "active"]
+    search_fields = ["name", "body"]
+    readonly_fields = ["preview"]
+
+    def get_fields(self, request, obj=None):
+        fields = ["name", "category", "body", "active", "preview"]
+        if request.user.is_superuser:
+            fields.insert(0, "organization")
+        return fields
+
+    def _draft(self, obj):
+        if obj is None or not obj.pk:
+            return None
+        try:
+            return template_preview(organization=obj.organization, body=obj.body)
+        except ServiceError:
+            return None
+
+    @admin.display(description="Preview (sample record, link included)")
+    def preview(self, obj):
+        draft = self._draft(obj)
+        if draft is None:
+            return "Save the template to see it filled in for a sample record, with its length."
+        size = draft.measure
+        note = ""
+        if size.encoding == "UCS-2":
+            note = " A character outside GSM-7 (an emoji, a curly quote, a non-breaking space…) makes it UCS-2."
+        if size.too_long:
+            note += f" Over the {1600:,}-character limit: it cannot be sent."
+        return format_html(
+            '<pre style="white-space:pre-wrap;max-width:40em;margin:0 0 .5em">{}</pre>'
+            "<strong>{} characters · {} · {} segment{}</strong>{}",
+            draft.text,
+            f"{size.characters:,}",
+            size.encoding,
+            size.segments,
+            "" if size.segments == 1 else "s",
+            note,
+        )
+
+    @admin.display(description="Length (sample)")
+    def preview_figures(self, obj):
+        draft = self._draft(obj)
+        if draft is None:
+            return "—"
+        return f"{draft.measure.characters} chars · {draft.measure.encoding} · {draft.measure.segments} seg"
+
+
+@admin.register(Message)
+class MessageAdmin(ReadOnlyScopedAdmin):
+    """The message log: read-only, scoped to the organization."""
+
+    list_display = ["created_at", "direction", "to_number", "from_number", "status", "segments", "error_code"]
+    list_filter = ["status", "direction", "encoding"]
+    search_fields = ["to_number", "from_number", "body", "provider_sid"]
+    list_select_related = ["organization"]
+    date_hierarchy = "created_at"
+    actions = ["reconcile"]
+
+    @admin.action(description="Look the selected stuck texts up at the provider (never resends)")
+    def reconcile(self, request, queryset):
+        settled = 0
+        for message in queryset.filter(status__in=[Message.Status.SENDING, Message.Status.NEEDS_RECONCILIATION]):
+            if message_reconcile(message_id=message.pk) in (Message.Status.SENT, Message.Status.QUEUED):
+                settled += 1
+        self.message_user(request, f"{settled} text(s) settled.", messages.INFO)
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if not (request.user.is_superuser or getattr(getattr(request.user, "membership", None), "is_manager", False)):
+            actions.pop("reconcile", None)
+        return actions
+
+
+@admin.register(UnsubscribeLink)
+class UnsubscribeLinkAdmin(ReadOnlyScopedAdmin):
+    list_display = ["number", "token", "created_at", "used_at"]
+    search_fields = ["number", "token"]

@@ -37,6 +37,24 @@ TEMPLATES = [
         MessageTemplate.Category.GENERAL,
         "Hi {{ first_name }}, {{ facility_name }} gate hours are 6 am–10 pm daily. The office is open 9–6.",
     ),
+    (
+        "Welcome",
+        MessageTemplate.Category.GENERAL,
+        "Hi {{ first_name }}, this is {{ agent_name }} at {{ facility_name }}. Questions about your storage? "
+        "Call us at {{ facility_phone }}.",
+    ),
+    (
+        "Past due notice",
+        MessageTemplate.Category.COLLECTIONS,
+        "{{ first_name }}, unit {{ unit }} is past due ({{ balance_due }}). Please call {{ facility_name }} at "
+        "{{ facility_phone }} to avoid a late fee.",
+    ),
+    # The emoji and the curly apostrophe are outside GSM-7: this one is UCS-2 (70/67 per segment).
+    (
+        "Move-in day",
+        MessageTemplate.Category.LEAD_FOLLOW_UP,
+        "Hi {{ first_name }} 👋 your unit at {{ facility_name }} is ready! We’re here until 6pm - {{ agent_name }}",
+    ),
 ]
 
 

@@ -3,23 +3,29 @@
 from __future__ import annotations
 
 import logging
+import random
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
+from redis import RedisError
 
 from interactions.errors import ServiceError
-from interactions.models import ConsentEvent, History, Organization, PhoneNumber
+from interactions.models import ConsentEvent, Customer, Facility, History, Organization, PhoneNumber
 from interactions.services import ConsentState, consent_revoke, consent_status, history_record
 
-from .backends import SendError, get_backend
+from .backends import LookupUnsupported, SendError, get_backend
 from .models import Message, MessageTemplate, UnsubscribeLink
-from .quiet_hours import next_allowed_at, recipient_time_zone
+from .quiet_hours import next_allowed_at, recipient_time_zone, window_of
 from .rendering import merge_context, render, template_validate
 from .segments import MAX_CHARACTERS, Measure, measure
+from .throttle import throttle_acquire
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +79,41 @@ def message_preview(
     return Draft(text=final, measure=measure(final))
 
 
+def template_sample_person(*, organization: Organization) -> Customer:
+    """The record a template preview is rendered for: the customer owing most (so every field shows), else a sample."""
+    customer = (
+        Customer.objects.filter(organization=organization)
+        .select_related("facility")
+        .order_by("-balance_due", "-created_at")
+        .first()
+    )
+    if customer is not None:
+        return customer
+    facility = Facility.objects.filter(organization=organization).first() or Facility(
+        organization=organization, name=organization.name
+    )
+    return Customer(
+        organization=organization,
+        facility=facility,
+        first_name="Jordan",
+        last_name="Sample",
+        unit="A101",
+        balance_due=Decimal("129.00"),
+    )
+
+
+def template_preview(*, organization: Organization, body: str, agent: AbstractBaseUser | None = None) -> Draft:
+    """A template body rendered for a sample record, link appended, with its length figures.
+
+    Raises ``ServiceError`` (naming the merge field) when the body does not validate.
+    """
+    template_validate(body)
+    person = template_sample_person(organization=organization)
+    text = render(body, merge_context(person=person, agent=agent))
+    final = with_link(text, UnsubscribeLink(token="x" * len(UnsubscribeLink().token)).url)
+    return Draft(text=final, measure=measure(final))
+
+
 # --- refusals -------------------------------------------------------------------------------
 
 
@@ -121,7 +162,7 @@ def _check_send_time(
     at = send_at or now
     allowed = next_allowed_at(now=at, organization=organization, tz=tz)
     if allowed is not None:
-        start, end = organization.quiet_hours_start, organization.quiet_hours_end
+        start, end = window_of(organization)
         local = allowed.strftime("%a %b %-d, %-I:%M %p ") + allowed.tzname()
         raise ServiceError(
             "quiet_hours",
@@ -163,6 +204,10 @@ def message_queue(
             "invalid_number", f"{phone_number.number} is not a valid phone number.", field="phone_number"
         )
     text = template_body_for(template=template, phone_number=phone_number, agent=sent_by) if template else body
+    if not text.strip():
+        raise ServiceError(
+            "empty_body", "The template fills in to an empty text for this person; type a message.", field="body"
+        )
     refusal = consent_refusal(
         consent_status(organization=organization, number=phone_number.number), phone_number=phone_number
     )
@@ -209,7 +254,11 @@ def message_queue(
             raise ServiceError(
                 "duplicate", "A text with this Idempotency-Key was already queued.", field="idempotency_key", status=409
             ) from exc
-        when = f"scheduled for {_date(send_at)}" if send_at else "sent"
+        if send_at:
+            local = send_at.astimezone(recipient_time_zone(number=phone_number.number, facility=owner.facility))
+            when = f"scheduled for {local:%b %-d, %-I:%M %p %Z}"
+        else:
+            when = "sent"
         history_record(
             owner=owner,
             kind=History.Kind.TEXT,
@@ -224,9 +273,16 @@ def message_queue(
 
 
 def _enqueue_on_commit(message_id: int) -> None:
+    """Hand the send to Celery once the row is committed (the worker must be able to see it)."""
     from .tasks import send_message
 
-    transaction.on_commit(lambda: send_message.delay(message_id))
+    def enqueue() -> None:
+        try:
+            send_message.delay(message_id)
+        except Exception:  # the row is saved: the stuck-row sweeper sends it once the broker is back
+            logger.exception("could not hand message %s to the worker; the sweeper will retry it", message_id)
+
+    transaction.on_commit(enqueue)
 
 
 # --- sending (called by the worker) ---------------------------------------------------------
@@ -236,6 +292,7 @@ def _enqueue_on_commit(message_id: int) -> None:
 class SendOutcome:
     status: str
     retry_in: float | None = None  # seconds, when the send should be tried again
+    throttled: bool = False  # the sender's rate limit, not a failure: no attempt was used
 
 
 def _stamp(message: Message, status: str, now: datetime) -> list[str]:
@@ -256,28 +313,55 @@ def _stamp(message: Message, status: str, now: datetime) -> list[str]:
     return fields
 
 
-def message_claim(*, message_id: int) -> Message | None:
+def _fail_without_consent(message: Message, now: datetime) -> bool:
+    """Mark a locked message ``failed`` if its number may no longer be texted; True if it was."""
+    state = consent_status(organization=message.organization, number=message.to_number)
+    if state.is_granted:
+        return False
+    fields = _stamp(message, Message.Status.FAILED, now)
+    message.error_code = "opted_out" if state.person_opted_out else "no_consent"
+    message.error_message = (
+        "Not sent: the person opted out before it went out."
+        if state.person_opted_out
+        else "Not sent: text permission was withdrawn before it went out."
+    )
+    message.save(update_fields=[*fields, "error_code", "error_message"])
+    return True
+
+
+def _hold_for_quiet_hours(message: Message, now: datetime) -> bool:
+    """Put a locked message back to ``scheduled`` if its recipient's texting hours closed while it waited."""
+    tz = recipient_time_zone(number=message.to_number, facility=message.facility)
+    allowed = next_allowed_at(now=now, organization=message.organization, tz=tz)
+    if allowed is None:
+        return False
+    message.status = Message.Status.SCHEDULED
+    message.send_at = allowed
+    message.error_code = "quiet_hours"
+    message.error_message = f"Held until {allowed:%a %b %-d, %-I:%M %p %Z}: texting hours closed before it went out."
+    message.save(update_fields=["status", "send_at", "error_code", "error_message", "updated_at"])
+    return True
+
+
+def message_claim(*, message_id: int, now: datetime | None = None) -> Message | None:
     """Lock a queued message and mark it ``sending``; ``None`` if it is not (or no longer) queued.
 
-    Consent is checked again here: a STOP may have arrived while the text waited.
+    The row lock plus the status check is what makes a second delivery of the same task
+    harmless: only one worker ever moves a row from ``queued`` to ``sending``. Consent is
+    checked again here (a STOP may have arrived while the text waited), and so are quiet hours
+    (a text that waited past the end of the window is held until it opens again).
     """
-    now = timezone.now()
+    now = now or timezone.now()
     with transaction.atomic():
         message = (
-            Message.objects.select_for_update(of=("self",)).select_related("phone_number").filter(pk=message_id).first()
+            Message.objects.select_for_update(of=("self",))
+            .select_related("organization", "facility")
+            .filter(pk=message_id, direction=Message.Direction.OUTBOUND)
+            .first()
         )
         if message is None or message.status != Message.Status.QUEUED:
             return None
-        state = consent_status(organization=message.organization, number=message.to_number)
-        if not state.is_granted:
-            fields = _stamp(message, Message.Status.FAILED, now)
-            message.error_code = "opted_out" if state.person_opted_out else "no_consent"
-            message.error_message = (
-                "Not sent: the person opted out before it went out."
-                if state.person_opted_out
-                else "Not sent: text permission was withdrawn before it went out."
-            )
-            message.save(update_fields=[*fields, "error_code", "error_message"])
+        if _fail_without_consent(message, now) or _hold_for_quiet_hours(message, now):
             return None
         fields = _stamp(message, Message.Status.SENDING, now)
         message.attempts += 1
@@ -285,32 +369,88 @@ def message_claim(*, message_id: int) -> Message | None:
     return message
 
 
+def _unclaim(message: Message, *, reason: str = "") -> None:
+    """Give a claimed message back to the queue without using up an attempt (throttled)."""
+    now = timezone.now()
+    with transaction.atomic():
+        locked = Message.objects.select_for_update().get(pk=message.pk)
+        if locked.status != Message.Status.SENDING:
+            return
+        fields = _stamp(locked, Message.Status.QUEUED, now)
+        locked.attempts = max(0, locked.attempts - 1)
+        locked.sending_at = None
+        if reason:
+            locked.error_message = reason[:500]
+            fields.append("error_message")
+        locked.save(update_fields=[*fields, "attempts", "sending_at"])
+
+
 def _backoff(attempt: int) -> float:
-    import random
+    """Seconds before retry ``attempt``: exponential with jitter, capped below the stuck-row sweep."""
+    cap = max(2.0, settings.SMS_STUCK_AFTER_SECONDS / 3)
+    return min(cap, 2.0**attempt) * random.uniform(0.5, 1.5)
 
-    return min(300.0, 2.0**attempt) * random.uniform(0.5, 1.5)  # exponential, with jitter
+
+def _take_send_slot(message: Message, backend, max_wait: float) -> SendOutcome | None:
+    """Wait for the sender's rate limit; ``None`` once the call may go out, else how to retry."""
+    waited = 0.0
+    while True:
+        try:
+            wait = throttle_acquire(sender=backend.sender_for(message))
+        except RedisError as exc:
+            logger.warning("rate limiter unavailable, message %s waits: %s", message.pk, exc)
+            _unclaim(message, reason="Waiting: the rate limiter (Redis) is unreachable.")
+            return SendOutcome(status=Message.Status.QUEUED, retry_in=5.0 * random.uniform(1, 2), throttled=True)
+        if wait <= 0:
+            return None
+        if waited + wait > max_wait:
+            _unclaim(message)
+            # Jitter spreads the waiting texts of one sender so they do not all wake at once.
+            return SendOutcome(status=Message.Status.QUEUED, retry_in=wait + random.uniform(0, 1), throttled=True)
+        time.sleep(wait)
+        waited += wait
 
 
-def message_send(*, message_id: int, backend=None) -> SendOutcome | None:
-    """Claim, re-check consent, call the SMS backend and record the outcome.
+def message_send(*, message_id: int, backend=None, throttle_wait: float | None = None) -> SendOutcome | None:
+    """Claim, re-check consent, take a slot of the sender's rate limit, call the backend, record the outcome.
 
-    Returns ``None`` when there was nothing to send (already handled, or refused).
+    Returns ``None`` when there was nothing to send (already handled, refused, or held for
+    quiet hours). ``throttle_wait`` caps how long to wait for the rate limit before handing the
+    text back to the queue (default ``SMS_THROTTLE_MAX_WAIT``).
     """
     message = message_claim(message_id=message_id)
     if message is None:
         return None
     backend = backend or get_backend()
+    if backend.throttled:
+        max_wait = settings.SMS_THROTTLE_MAX_WAIT if throttle_wait is None else throttle_wait
+        held = _take_send_slot(message, backend, max_wait)
+        if held is not None:
+            return held
+    # Last look at the ledger, right before the provider call: a STOP may have landed meanwhile.
+    with transaction.atomic():
+        locked = Message.objects.select_for_update().select_related("organization").get(pk=message.pk)
+        if locked.status != Message.Status.SENDING:
+            return None
+        if _fail_without_consent(locked, timezone.now()):
+            return SendOutcome(status=locked.status)
     try:
         result = backend.send(message)
     except SendError as exc:
         return _record_send_error(message, exc)
-    now = timezone.now()
+    return _record_sent(message, sid=result.sid, now=timezone.now())
+
+
+def _record_sent(message: Message, *, sid: str, now: datetime) -> SendOutcome:
     with transaction.atomic():
         locked = Message.objects.select_for_update().get(pk=message.pk)
-        locked.provider_sid = result.sid
+        locked.provider_sid = sid
         fields = ["provider_sid", "updated_at"]
         if locked.can_move_to(Message.Status.SENT):
             fields += _stamp(locked, Message.Status.SENT, now)
+        if locked.error_code or locked.error_message:  # an earlier, retried failure no longer applies
+            locked.error_code, locked.error_message = "", ""
+            fields += ["error_code", "error_message"]
         locked.save(update_fields=list(dict.fromkeys(fields)))
     return SendOutcome(status=locked.status)
 
@@ -319,6 +459,8 @@ def _record_send_error(message: Message, exc: SendError) -> SendOutcome:
     now = timezone.now()
     with transaction.atomic():
         locked = Message.objects.select_for_update().get(pk=message.pk)
+        if locked.status != Message.Status.SENDING:  # a sweeper or callback got there first
+            return SendOutcome(status=locked.status)
         locked.error_code, locked.error_message = exc.code, exc.message[:500]
         if exc.retryable and locked.attempts < settings.SMS_MAX_ATTEMPTS:
             fields = _stamp(locked, Message.Status.QUEUED, now)
@@ -329,6 +471,8 @@ def _record_send_error(message: Message, exc: SendError) -> SendOutcome:
             locked.save(update_fields=["status", "updated_at", "error_code", "error_message"])
             logger.warning("message %s needs reconciliation: %s", locked.pk, exc.message)
             return SendOutcome(status=locked.status)
+        if exc.retryable:
+            locked.error_message = f"Gave up after {locked.attempts} attempts: {exc.message}"[:500]
         fields = _stamp(locked, Message.Status.FAILED, now)
         locked.save(update_fields=[*fields, "error_code", "error_message"])
         if exc.code == "21610":  # the carrier says the person unsubscribed (replied STOP to the carrier)
@@ -341,9 +485,15 @@ def _record_send_error(message: Message, exc: SendError) -> SendOutcome:
     return SendOutcome(status=locked.status)
 
 
+# --- sweepers (celery beat) -------------------------------------------------------------
+
+
 @transaction.atomic
 def messages_release_scheduled(*, now: datetime | None = None, limit: int = 500) -> int:
-    """Move scheduled texts whose time has come to ``queued`` and queue their send."""
+    """Move scheduled texts whose time has come to ``queued`` and queue their send.
+
+    Scheduled texts wait as rows, never as long Celery ETAs: a broker restart loses nothing.
+    """
     now = now or timezone.now()
     due = list(
         Message.objects.select_for_update(skip_locked=True)
@@ -357,18 +507,162 @@ def messages_release_scheduled(*, now: datetime | None = None, limit: int = 500)
     return len(due)
 
 
-def messages_requeue_stuck(*, now: datetime | None = None) -> int:
-    """Queue again the sends of texts left ``queued`` too long (a lost broker message)."""
+@transaction.atomic
+def messages_requeue_stuck(*, now: datetime | None = None, limit: int = 1000) -> int:
+    """Queue again the sends of texts left ``queued`` too long (a lost broker message, a killed worker).
+
+    ``queued_at`` is moved to now so the next sweep leaves them alone for another period; a
+    duplicate task is harmless because only one claim can move a row out of ``queued``.
+    """
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=settings.SMS_STUCK_AFTER_SECONDS)
     stuck = list(
-        Message.objects.filter(status=Message.Status.QUEUED, queued_at__lt=cutoff).values_list("pk", flat=True)[:1000]
+        Message.objects.select_for_update(skip_locked=True)
+        .filter(status=Message.Status.QUEUED, queued_at__lt=cutoff)
+        .order_by("queued_at")
+        .values_list("pk", flat=True)[:limit]
     )
-    from .tasks import send_message
-
+    Message.objects.filter(pk__in=stuck).update(queued_at=now, updated_at=now)
     for pk in stuck:
-        send_message.delay(pk)  # the claim makes a duplicate delivery harmless
+        _enqueue_on_commit(pk)
+    if stuck:
+        logger.info("requeued %d texts stuck in queued", len(stuck))
     return len(stuck)
+
+
+def sending_stuck_after() -> timedelta:
+    """How long a row may stay ``sending`` before the sweeper reconciles it.
+
+    Never shorter than a live worker can legitimately take (rate-limit wait plus the provider
+    timeout plus a margin), so a slow send is never mistaken for a lost one.
+    """
+    floor = settings.SMS_THROTTLE_MAX_WAIT + settings.TWILIO_TIMEOUT_SECONDS + 5
+    return timedelta(seconds=max(settings.SMS_SENDING_STUCK_AFTER_SECONDS, floor))
+
+
+RECONCILE_FOR = timedelta(days=1)  # after this, an unresolved row is left to a person
+
+
+def message_reconcile(*, message_id: int, backend=None, now: datetime | None = None) -> str | None:
+    """Settle a text whose send outcome was lost: ``sending`` past the threshold, or ``needs_reconciliation``.
+
+    Asks the provider (``backend.lookup``) whether it holds the text. Found: adopt its SID and
+    mark it ``sent``. Not found: a ``sending`` row never reached the provider (the worker died
+    before the call), so it is queued again; a ``needs_reconciliation`` row (the provider may
+    still have it) stays for a person. The backend cannot look up: ``needs_reconciliation``.
+    Returns the row's new status, or ``None`` if it was not eligible (or locked elsewhere).
+    """
+    now = now or timezone.now()
+    backend = backend or get_backend()
+    with transaction.atomic():
+        message = (
+            Message.objects.select_for_update(skip_locked=True)
+            .filter(pk=message_id, status__in=[Message.Status.SENDING, Message.Status.NEEDS_RECONCILIATION])
+            .first()
+        )
+        if message is None:
+            return None
+        since = message.sending_at or message.queued_at or message.created_at
+        if message.status == Message.Status.SENDING and since > now - sending_stuck_after():
+            return None  # a live worker may still be on it
+        taken = frozenset(
+            Message.objects.filter(to_number=message.to_number, provider_sid__isnull=False)
+            .exclude(pk=message.pk)
+            .values_list("provider_sid", flat=True)
+        )
+        try:
+            found = backend.lookup(message, since=since, exclude_sids=taken)
+        except LookupUnsupported as exc:
+            if message.status == Message.Status.SENDING:
+                message.status = Message.Status.NEEDS_RECONCILIATION
+                message.error_code = "lost_in_flight"
+                message.error_message = (
+                    f"The worker stopped while sending and the SMS backend cannot tell whether the text went out "
+                    f"({exc}). Check with the provider before sending it again."
+                )
+                message.save(update_fields=["status", "error_code", "error_message", "updated_at"])
+            return message.status
+        except Exception as exc:  # the provider is unreachable: try again at the next sweep
+            logger.warning("could not reconcile message %s: %s", message.pk, exc)
+            if message.status == Message.Status.SENDING and since < now - RECONCILE_FOR:
+                message.status = Message.Status.NEEDS_RECONCILIATION
+                message.error_code = "lost_in_flight"
+                message.error_message = (
+                    "The worker stopped while sending and the provider could not be asked for a day. "
+                    "Check with the provider before sending it again."
+                )
+                message.save(update_fields=["status", "error_code", "error_message", "updated_at"])
+            return message.status
+        if found is not None:
+            message.provider_sid = found.sid
+            fields = _stamp(message, Message.Status.SENT, now)
+            message.error_code, message.error_message = "", ""
+            message.save(update_fields=[*fields, "provider_sid", "error_code", "error_message"])
+            logger.info("message %s reconciled: the provider has it as %s", message.pk, found.sid)
+        elif message.status == Message.Status.SENDING:
+            fields = _stamp(message, Message.Status.QUEUED, now)
+            message.sending_at = None
+            message.save(update_fields=[*fields, "sending_at"])
+            _enqueue_on_commit(message.pk)
+            logger.info("message %s never reached the provider: queued again", message.pk)
+        return message.status
+
+
+def messages_reconcile_stuck(*, now: datetime | None = None, backend=None, limit: int = 200) -> int:
+    """Reconcile rows stuck in ``sending`` and recent ``needs_reconciliation`` rows; returns how many settled."""
+    now = now or timezone.now()
+    backend = backend or get_backend()
+    candidates = list(
+        Message.objects.filter(
+            Q(status=Message.Status.SENDING, sending_at__lt=now - sending_stuck_after())
+            | Q(status=Message.Status.NEEDS_RECONCILIATION, updated_at__gte=now - RECONCILE_FOR)
+        )
+        .order_by("sending_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    settled = 0
+    for pk in candidates:
+        status = message_reconcile(message_id=pk, backend=backend, now=now)
+        if status in (Message.Status.SENT, Message.Status.QUEUED):
+            settled += 1
+    return settled
+
+
+# --- unsubscribe links ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UnsubscribeOutcome:
+    link: UnsubscribeLink
+    already: bool  # the person had already opted out: nothing new was written
+
+
+def unsubscribe_link_use(*, token: str, ip_address: str | None = None, user_agent: str = "") -> UnsubscribeOutcome:
+    """Opt the number behind ``token`` out of the link's organization (the POST of ``/u/<token>``).
+
+    Idempotent: once the person has opted out (by this link, STOP or the carrier) a repeat is
+    a no-op. A revoke by an agent or the API is not the person's own opt-out, so the link still
+    records one (which only the person's START can undo).
+    """
+    with transaction.atomic():
+        link = UnsubscribeLink.objects.select_for_update().select_related("organization").filter(token=token).first()
+        if link is None:
+            raise ServiceError("not_found", "This unsubscribe link is not valid.", field="token", status=404)
+        state = consent_status(organization=link.organization, number=link.number)
+        if state.status == "revoked" and state.person_opted_out:
+            return UnsubscribeOutcome(link=link, already=True)
+        consent_revoke(
+            organization=link.organization,
+            number=link.number,
+            source=ConsentEvent.Source.UNSUBSCRIBE_LINK,
+            evidence=f"Confirmed on the unsubscribe page /u/{link.token}",
+            ip_address=ip_address,
+            user_agent=user_agent,
+        )
+        if link.used_at is None:
+            link.used_at = timezone.now()
+            link.save(update_fields=["used_at"])
+    return UnsubscribeOutcome(link=link, already=False)
 
 
 # --- templates ------------------------------------------------------------------------------

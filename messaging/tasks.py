@@ -2,26 +2,37 @@
 
 from __future__ import annotations
 
+import math
+
 from celery import shared_task
 
 from . import services, workflows
 
 
-@shared_task(bind=True, acks_late=True, max_retries=None, ignore_result=True)
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None, ignore_result=True)
 def send_message(self, message_id: int) -> None:
-    """Send one outbound text; safe to run twice (the claim skips a text already past ``queued``)."""
-    outcome = services.message_send(message_id=message_id)
+    """Send one outbound text; safe to run twice (the claim skips a text already past ``queued``).
+
+    ``acks_late``: a worker that dies mid-task leaves the task to be delivered again, and the
+    claim makes that second delivery a no-op for a text already claimed. A throttled text is
+    retried shortly without using up an attempt; a retryable provider error with backoff.
+    """
+    # Run eagerly (make run, tests) there is no later: wait for the rate limit instead.
+    throttle_wait = math.inf if self.request.is_eager else None
+    outcome = services.message_send(message_id=message_id, throttle_wait=throttle_wait)
     if outcome is not None and outcome.retry_in is not None:
         raise self.retry(countdown=outcome.retry_in)
 
 
 @shared_task(ignore_result=True)
 def release_scheduled() -> int:
+    """Queue scheduled texts whose time has come (every 30 s)."""
     return services.messages_release_scheduled()
 
 
 @shared_task(ignore_result=True)
 def requeue_stuck() -> int:
+    """Queue again texts stuck in ``queued`` (every minute)."""
     return services.messages_requeue_stuck()
 
 
@@ -29,6 +40,12 @@ def requeue_stuck() -> int:
 def materialise_workflows() -> int:
     """Run the workflow steps that came due (beat, every minute); overlapping runs skip each other's rows."""
     return workflows.workflows_materialise().steps
+
+
+@shared_task(ignore_result=True)
+def reconcile_stuck() -> int:
+    """Settle texts stuck in ``sending`` or marked ``needs_reconciliation`` against the provider (every minute)."""
+    return services.messages_reconcile_stuck()
 
 
 @shared_task(ignore_result=True)

@@ -55,6 +55,59 @@ def consented_number(facility):
     return phone
 
 
+@pytest.fixture
+def sms_outbox():
+    """The locmem SMS backend's outbox, emptied for this test."""
+    from messaging.backends import locmem
+
+    locmem.outbox.clear()
+    yield locmem.outbox
+    locmem.outbox.clear()
+
+
+def _reset_sms_throttle(redis_url: str) -> None:
+    """Forget earlier tests' sends, so the per-sender rate limit starts fresh."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    keys = list(client.scan_iter("textdesk:sms-throttle:*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+@pytest.fixture
+def twilio_server(settings):
+    """A Twilio-compatible HTTP server on 127.0.0.1 (tests/twilio_server.py); sends go to it.
+
+    Sets ``SMS_BACKEND=twilio`` and ``TWILIO_API_BASE_URL`` for the test, so the real twilio SDK
+    talks to it. Its ``url`` can be given to other processes (a Celery worker) too.
+    """
+    from tests.twilio_server import TwilioServer
+
+    server = TwilioServer(
+        account_sid=settings.TWILIO_ACCOUNT_SID,
+        auth_token=settings.TWILIO_AUTH_TOKEN,
+        public_base_url=settings.PUBLIC_BASE_URL,
+    ).start()
+    settings.SMS_BACKEND = "twilio"
+    settings.TWILIO_API_BASE_URL = server.url
+    _reset_sms_throttle(settings.REDIS_URL)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def open_all_day(org):
+    """Quiet hours that never close for ``org``, so wall-clock sends do not depend on the time of day."""
+    import datetime as dt
+
+    org.quiet_hours_start = dt.time(0, 0)
+    org.quiet_hours_end = dt.time(23, 59, 59, 999999)
+    org.save(update_fields=["quiet_hours_start", "quiet_hours_end"])
+    return org
+
+
 # --- cards and the text panel (ui) --------------------------------------------------------
 
 

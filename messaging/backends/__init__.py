@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from .base import BaseSmsBackend, SendError, SendResult
+from .base import BaseSmsBackend, LookupUnsupported, SendError, SendResult
 
 BACKENDS = {
     "console": "messaging.backends.console.ConsoleBackend",
@@ -20,4 +20,4 @@ def get_backend(name: str | None = None, **kwargs) -> BaseSmsBackend:
     return import_string(BACKENDS.get(name, name))(**kwargs)
 
 
-__all__ = ["BaseSmsBackend", "SendError", "SendResult", "get_backend"]
+__all__ = ["BaseSmsBackend", "LookupUnsupported", "SendError", "SendResult", "get_backend"]

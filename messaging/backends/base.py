@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -48,11 +49,32 @@ class SendError(Exception):
         return self.kind == self.UNKNOWN_OUTCOME
 
 
+class LookupUnsupported(Exception):
+    """The backend cannot tell whether it already holds a text (see ``BaseSmsBackend.lookup``)."""
+
+
 class BaseSmsBackend:
-    """Base class for SMS backends; subclasses implement ``send``."""
+    """Base class for SMS backends; subclasses implement ``send`` and, if they can, ``lookup``."""
+
+    # True when the provider limits how fast one sender may send (``messaging.throttle``).
+    throttled = False
 
     def __init__(self, fail_silently: bool = False, **kwargs) -> None:
         self.fail_silently = fail_silently
 
     def send(self, message: Message) -> SendResult:  # pragma: no cover - abstract
         raise NotImplementedError("subclasses of BaseSmsBackend must implement send()")
+
+    def sender_for(self, message: Message) -> str:
+        """The key the per-sender rate limit counts under."""
+        return str(message.from_number or "default")
+
+    def lookup(
+        self, message: Message, *, since: datetime, exclude_sids: frozenset[str] = frozenset()
+    ) -> SendResult | None:
+        """The provider's record of ``message`` if it got it (a send whose answer was lost), else ``None``.
+
+        ``since`` is when the send was claimed; ``exclude_sids`` are SIDs other rows already own.
+        Raises ``LookupUnsupported`` when the backend cannot look texts up.
+        """
+        raise LookupUnsupported(f"{type(self).__name__} cannot look up texts it sent")

@@ -22,3 +22,9 @@ class LocmemBackend(BaseSmsBackend):
             }
         )
         return SendResult(sid=sid, status="sent")
+
+    def lookup(self, message, *, since=None, exclude_sids=frozenset()) -> SendResult | None:
+        for sent in outbox:
+            if sent["message_id"] == message.pk and sent["sid"] not in exclude_sids:
+                return SendResult(sid=sent["sid"], status="sent")
+        return None

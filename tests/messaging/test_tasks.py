@@ -1,0 +1,35 @@
+"""The Celery tasks are thin: they call the services and decide retries."""
+
+from __future__ import annotations
+
+from django.utils import timezone
+
+from messaging import tasks
+from messaging.models import Message
+from messaging.services import message_queue
+from tests.factories import MessageFactory
+
+
+def test_send_message_survives_a_worker_crash_by_design():
+    assert tasks.send_message.acks_late is True
+    assert tasks.send_message.reject_on_worker_lost is True
+
+
+def test_run_eagerly_a_throttled_send_waits_for_its_slot_instead_of_failing(
+    twilio_server, consented_number, agent, open_all_day, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        first = message_queue(phone_number=consented_number, sent_by=agent, body="One")
+        second = message_queue(phone_number=consented_number, sent_by=agent, body="Two")
+    assert set(Message.objects.filter(pk__in=[first.pk, second.pk]).values_list("status", flat=True)) == {"sent"}
+    one, two = sorted(r.at for r in twilio_server.sends())
+    assert two - one >= 1.0
+
+
+def test_the_sweeper_tasks_run_the_services(consented_number, open_all_day, sms_outbox):
+    due = MessageFactory(phone_number=consented_number, status="scheduled", send_at=timezone.now())
+    assert tasks.release_scheduled.delay().get() == 1
+    due.refresh_from_db()
+    assert due.status == "queued"
+    assert tasks.requeue_stuck.delay().get() == 0
+    assert tasks.reconcile_stuck.delay().get() == 0

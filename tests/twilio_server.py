@@ -1,0 +1,459 @@
+"""A small Twilio-compatible HTTP server for tests (DESIGN: "Real parts, and how they start").
+
+The real ``twilio`` SDK is pointed at it through ``TWILIO_API_BASE_URL``. It is a real HTTP
+server on a free port of 127.0.0.1, in a thread, so other processes (a Celery worker) can use
+it too. It implements what Textdesk calls:
+
+- ``POST /2010-04-01/Accounts/{AccountSid}/Messages.json`` (send a text),
+- ``GET  /2010-04-01/Accounts/{AccountSid}/Messages.json`` (list, newest first; ``To``/``From``),
+- ``GET  /2010-04-01/Accounts/{AccountSid}/Messages/{Sid}.json`` (fetch),
+
+checks HTTP basic auth like Twilio (20003), records every request, and can be told to answer
+the next sends with a Twilio error (21211, 21610, 21611, 21614, 20429, 500), slowly, or by
+hanging up. It also builds and posts signed status callbacks and inbound texts (signed with
+``twilio.request_validator.RequestValidator`` over the ``PUBLIC_BASE_URL`` form of the URL,
+posted to whatever host the test runs its Django on).
+
+Use it through the ``twilio_server`` fixture (tests/conftest.py)::
+
+    def test_x(twilio_server, consented_number):
+        twilio_server.fail_next(21211)
+        ...
+        assert twilio_server.created_count(to="+15125550142") == 1
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import re
+import secrets
+import threading
+import time
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
+from urllib.request import Request, urlopen
+
+from twilio.request_validator import RequestValidator
+
+ERRORS: dict[int, tuple[int, str]] = {
+    20003: (401, "Authenticate"),
+    20429: (429, "Too Many Requests"),
+    21211: (400, "The 'To' number is not a valid phone number."),
+    21602: (400, "Message body is required."),
+    21603: (400, "A 'From' or 'MessagingServiceSid' parameter is required to send a message."),
+    21604: (400, "A 'To' phone number is required."),
+    21610: (400, "Attempt to send to unsubscribed recipient"),
+    21611: (400, "This 'From' number has exceeded the maximum number of queued messages"),
+    21614: (400, "'To' number is not a valid mobile number"),
+    21617: (400, "The concatenated message body exceeds the 1600 character limit."),
+    500: (500, "Internal Server Error"),
+}
+_MESSAGES = re.compile(r"^/2010-04-01/Accounts/(?P<account>AC\w+)/Messages\.json$")
+_MESSAGE = re.compile(r"^/2010-04-01/Accounts/(?P<account>AC\w+)/Messages/(?P<sid>\w+)\.json$")
+
+
+@dataclass
+class RecordedRequest:
+    method: str
+    path: str
+    params: dict[str, str]
+    headers: dict[str, str]
+    at: float = field(default_factory=time.time)  # wall clock, for rate checks across processes
+    answered: int | None = None  # the HTTP status sent back (None: hung up or still in flight)
+
+    @property
+    def is_send(self) -> bool:
+        return self.method == "POST" and bool(_MESSAGES.match(self.path))
+
+
+@dataclass
+class SignedRequest:
+    """A webhook request as Twilio would make it: post ``params`` to ``path`` with ``signature``."""
+
+    url: str  # the PUBLIC_BASE_URL form, which the signature covers
+    path: str
+    params: dict[str, str]
+    signature: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"X-Twilio-Signature": self.signature}
+
+    def post(self, client):
+        """Post with a Django test ``Client``."""
+        return client.post(self.path, self.params, HTTP_X_TWILIO_SIGNATURE=self.signature)
+
+
+def _rfc2822(moment: datetime) -> str:
+    return format_datetime(moment.astimezone(UTC), usegmt=False).replace("-0000", "+0000")
+
+
+class TwilioServer:
+    """See the module docstring. Thread-safe; ``start()``/``stop()`` or use as a context manager."""
+
+    def __init__(self, *, account_sid: str, auth_token: str, public_base_url: str = "https://textdesk.test") -> None:
+        self.account_sid = account_sid
+        self.auth_token = auth_token
+        self.public_base_url = public_base_url.rstrip("/")
+        self.requests: list[RecordedRequest] = []
+        self.messages: dict[str, dict] = {}  # sid -> resource, in creation order
+        self._script: deque[tuple[str, object]] = deque()
+        self._lock = threading.Lock()
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> TwilioServer:
+        server = self
+
+        class Handler(_Handler):
+            twilio = server
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="twilio-server", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+
+    def __enter__(self) -> TwilioServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        """The base URL to set as ``TWILIO_API_BASE_URL``."""
+        assert self._httpd is not None, "start() the server first"
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def reset(self) -> None:
+        with self._lock:
+            self.requests.clear()
+            self.messages.clear()
+            self._script.clear()
+
+    # --- scripting the next answers -------------------------------------------------------
+
+    def fail_next(self, code: int, times: int = 1) -> None:
+        """Answer the next ``times`` sends with Twilio error ``code`` (21211, 21610, 21611, 21614, 20429, 500)."""
+        if code not in ERRORS:
+            raise ValueError(f"unknown Twilio error {code}; known: {sorted(ERRORS)}")
+        with self._lock:
+            self._script.extend([("error", code)] * times)
+
+    def slow_next(self, seconds: float, times: int = 1) -> None:
+        """Accept the next sends (the text is created) but answer only after ``seconds``."""
+        with self._lock:
+            self._script.extend([("slow", seconds)] * times)
+
+    def hang_up_next(self, times: int = 1) -> None:
+        """Accept the next sends (the text is created), then close the connection without an answer."""
+        with self._lock:
+            self._script.extend([("hang_up", None)] * times)
+
+    def answer_normally(self) -> None:
+        """Forget scripted errors and delays: answer every next send at once."""
+        with self._lock:
+            self._script.clear()
+
+    def _next_action(self) -> tuple[str, object]:
+        with self._lock:
+            return self._script.popleft() if self._script else ("ok", None)
+
+    # --- what happened --------------------------------------------------------------------
+
+    def sends(self, *, to: str | None = None, body: str | None = None) -> list[RecordedRequest]:
+        """Every send request received (including refused ones), oldest first."""
+        with self._lock:
+            return [
+                r
+                for r in self.requests
+                if r.is_send
+                and (to is None or r.params.get("To") == to)
+                and (body is None or r.params.get("Body") == body)
+            ]
+
+    def created(self, *, to: str | None = None, body: str | None = None) -> list[dict]:
+        """The texts Twilio accepted (would deliver), oldest first."""
+        with self._lock:
+            return [
+                m
+                for m in self.messages.values()
+                if (to is None or m["to"] == to) and (body is None or m["body"] == body)
+            ]
+
+    def created_count(self, *, to: str | None = None, body: str | None = None) -> int:
+        return len(self.created(to=to, body=body))
+
+    def duplicates(self) -> dict[tuple[str, str], int]:
+        """(To, Body) pairs Twilio accepted more than once: a duplicate text to a person."""
+        counts = Counter((m["to"], m["body"]) for m in self.created())
+        return {key: n for key, n in counts.items() if n > 1}
+
+    # --- callbacks back to the application ------------------------------------------------
+
+    def _sign(self, path_and_query: str, params: dict[str, str], *, url: str | None = None) -> SignedRequest:
+        url = url or f"{self.public_base_url}{path_and_query}"
+        signature = RequestValidator(self.auth_token).compute_signature(url, params)
+        return SignedRequest(url=url, path=path_and_query, params=params, signature=signature)
+
+    def status_callback(self, sid: str, status: str, *, error_code: int | str | None = None) -> SignedRequest:
+        """The signed status callback Twilio would post for text ``sid`` (to its ``StatusCallback``)."""
+        with self._lock:
+            message = dict(self.messages[sid])
+            if status:
+                self.messages[sid]["status"] = status
+        callback = message.get("status_callback") or f"{self.public_base_url}/webhooks/twilio/status/"
+        parts = urlsplit(callback)
+        params = {
+            "AccountSid": self.account_sid,
+            "ApiVersion": "2010-04-01",
+            "MessageSid": sid,
+            "SmsSid": sid,
+            "MessageStatus": status,
+            "SmsStatus": status,
+            "From": message["from"] or "",
+            "To": message["to"],
+        }
+        if message.get("messaging_service_sid"):
+            params["MessagingServiceSid"] = message["messaging_service_sid"]
+        if error_code is not None:
+            params["ErrorCode"] = str(error_code)
+        # Signed over exactly the URL the application gave us (its PUBLIC_BASE_URL form).
+        return self._sign(urlunsplit(("", "", parts.path, parts.query, "")), params, url=callback)
+
+    def inbound(self, *, from_: str, to: str, body: str, path: str = "/webhooks/twilio/inbound/") -> SignedRequest:
+        """A signed inbound text (``From`` texted ``Body`` to our number ``To``)."""
+        sid = "SM" + secrets.token_hex(16)
+        params = {
+            "AccountSid": self.account_sid,
+            "ApiVersion": "2010-04-01",
+            "MessageSid": sid,
+            "SmsMessageSid": sid,
+            "SmsSid": sid,
+            "From": from_,
+            "To": to,
+            "Body": body,
+            "NumMedia": "0",
+            "NumSegments": "1",
+        }
+        return self._sign(path, params)
+
+    def post(self, signed: SignedRequest, *, base_url: str) -> tuple[int, str]:
+        """Post a signed request to ``base_url`` (e.g. ``live_server.url``) as Twilio would; (status, body)."""
+        target = urlsplit(base_url)
+        path = urlsplit(signed.path)
+        url = urlunsplit((target.scheme, target.netloc, path.path, path.query, ""))
+        request = Request(
+            url,
+            data=urlencode(signed.params).encode(),
+            headers={
+                "X-Twilio-Signature": signed.signature,
+                "Content-Type": "application/x-www-form-urlencoded",
+                "User-Agent": "TwilioProxy/1.1",
+            },
+            method="POST",
+        )
+        try:
+            with urlopen(request, timeout=10) as response:
+                return response.status, response.read().decode()
+        except Exception as exc:  # HTTPError carries the status
+            status = getattr(exc, "code", None)
+            if status is None:
+                raise
+            return status, exc.read().decode()
+
+    def post_status_callback(
+        self, sid: str, status: str, *, base_url: str, error_code: int | str | None = None
+    ) -> tuple[int, str]:
+        """Post a signed status callback for ``sid`` to ``base_url`` (signed for the PUBLIC_BASE_URL form)."""
+        return self.post(self.status_callback(sid, status, error_code=error_code), base_url=base_url)
+
+    # --- request handling (called by the handler thread) ----------------------------------
+
+    def _record(self, request: RecordedRequest) -> None:
+        with self._lock:
+            self.requests.append(request)
+
+    def _create(self, params: dict[str, str]) -> dict:
+        now = datetime.now(UTC)
+        sid = "SM" + secrets.token_hex(16)
+        service = params.get("MessagingServiceSid")
+        resource = {
+            "sid": sid,
+            "account_sid": self.account_sid,
+            "api_version": "2010-04-01",
+            "to": params["To"],
+            "from": params.get("From") or None,
+            "messaging_service_sid": service,
+            "body": params["Body"],
+            "status": "accepted" if service and not params.get("From") else "queued",
+            "direction": "outbound-api",
+            "num_segments": "1",
+            "num_media": "0",
+            "price": None,
+            "price_unit": "USD",
+            "error_code": None,
+            "error_message": None,
+            "date_created": _rfc2822(now),
+            "date_updated": _rfc2822(now),
+            "date_sent": None,
+            "uri": f"/2010-04-01/Accounts/{self.account_sid}/Messages/{sid}.json",
+            "subresource_uris": {"media": f"/2010-04-01/Accounts/{self.account_sid}/Messages/{sid}/Media.json"},
+            "status_callback": params.get("StatusCallback"),
+        }
+        with self._lock:
+            self.messages[sid] = resource
+        return resource
+
+    def _public(self, resource: dict) -> dict:
+        return {k: v for k, v in resource.items() if k != "status_callback"}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    twilio: TwilioServer
+    protocol_version = "HTTP/1.0"  # one request per connection, like a fresh client would see
+
+    def log_message(self, format, *args):  # keep test output quiet
+        pass
+
+    # -- helpers --
+    def _json(self, status: int, payload: dict) -> None:
+        body = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _error(self, code: int, recorded: RecordedRequest | None = None) -> None:
+        status, message = ERRORS[code]
+        if recorded is not None:
+            recorded.answered = status
+        self._json(
+            status,
+            {
+                "code": code,
+                "message": message,
+                "more_info": f"https://www.twilio.com/docs/errors/{code}",
+                "status": status,
+            },
+        )
+
+    def _authorized(self, account: str) -> bool:
+        expected = base64.b64encode(f"{self.twilio.account_sid}:{self.twilio.auth_token}".encode()).decode()
+        return account == self.twilio.account_sid and self.headers.get("Authorization") == f"Basic {expected}"
+
+    def _recorded(self, params: dict[str, str]) -> RecordedRequest:
+        recorded = RecordedRequest(
+            method=self.command,
+            path=urlsplit(self.path).path,
+            params=params,
+            headers={k: v for k, v in self.headers.items()},
+        )
+        self.twilio._record(recorded)
+        return recorded
+
+    # -- verbs --
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length).decode()
+        params = {k: v[-1] for k, v in parse_qs(raw, keep_blank_values=True).items()}
+        recorded = self._recorded(params)
+        match = _MESSAGES.match(recorded.path)
+        if not match:
+            recorded.answered = 404
+            self._json(404, {"code": 20404, "message": "The requested resource was not found", "status": 404})
+            return
+        if not self._authorized(match["account"]):
+            self._error(20003, recorded)
+            return
+        action, arg = self.twilio._next_action()
+        if action == "error":
+            self._error(int(arg), recorded)
+            return
+        for required, code in (("To", 21604), ("Body", 21602)):
+            if not params.get(required):
+                self._error(code, recorded)
+                return
+        if not (params.get("From") or params.get("MessagingServiceSid")):
+            self._error(21603, recorded)
+            return
+        if len(params["Body"]) > 1600:
+            self._error(21617, recorded)
+            return
+        resource = self.twilio._create(params)
+        if action == "slow":
+            time.sleep(float(arg))
+        elif action == "hang_up":
+            self.close_connection = True
+            self.connection.shutdown(2)  # SHUT_RDWR: the client sees the connection drop, no answer
+            return
+        recorded.answered = 201
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the client gave up waiting
+            self._json(201, self.twilio._public(resource))
+
+    def do_GET(self) -> None:
+        parts = urlsplit(self.path)
+        params = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        recorded = self._recorded(params)
+        if match := _MESSAGE.match(parts.path):
+            if not self._authorized(match["account"]):
+                self._error(20003, recorded)
+                return
+            resource = self.twilio.messages.get(match["sid"])
+            if resource is None:
+                recorded.answered = 404
+                self._json(404, {"code": 20404, "message": "The requested resource was not found", "status": 404})
+                return
+            recorded.answered = 200
+            self._json(200, self.twilio._public(resource))
+            return
+        match = _MESSAGES.match(parts.path)
+        if not match:
+            recorded.answered = 404
+            self._json(404, {"code": 20404, "message": "The requested resource was not found", "status": 404})
+            return
+        if not self._authorized(match["account"]):
+            self._error(20003, recorded)
+            return
+        found = [
+            self.twilio._public(m)
+            for m in self.twilio.created()
+            if params.get("To") in (None, m["to"]) and params.get("From") in (None, m["from"])
+        ]
+        found.reverse()  # newest first, like Twilio
+        page_size = int(params.get("PageSize") or 50)
+        page = found[:page_size]
+        recorded.answered = 200
+        self._json(
+            200,
+            {
+                "messages": page,
+                "page": 0,
+                "page_size": page_size,
+                "start": 0,
+                "end": max(0, len(page) - 1),
+                "uri": self.path,
+                "first_page_uri": self.path,
+                "previous_page_uri": None,
+                "next_page_uri": None,
+            },
+        )
