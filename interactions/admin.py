@@ -181,6 +181,13 @@ class OrganizationAdmin(OrganizationScopedAdmin):
     def has_delete_permission(self, request, obj=None):
         return request.user.is_superuser
 
+    def get_readonly_fields(self, request, obj=None):
+        readonly = list(super().get_readonly_fields(request, obj))
+        if not request.user.is_superuser:
+            # It decides where inbound texts are filed: a manager must not claim another tenant's service.
+            readonly.append("twilio_messaging_service_sid")
+        return readonly
+
 
 @admin.register(Facility)
 class FacilityAdmin(OrganizationScopedAdmin):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zoneinfo
+from datetime import time
 from decimal import Decimal
 
 from django.conf import settings
@@ -24,17 +25,33 @@ class Organization(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(unique=True)
     # Quiet hours, in the recipient's local time: texts go out only between these.
-    quiet_hours_start = models.TimeField(default="08:00")
-    quiet_hours_end = models.TimeField(default="21:00")
+    quiet_hours_start = models.TimeField(default=time(8, 0))
+    quiet_hours_end = models.TimeField(default=time(21, 0))
     help_text = models.CharField(
         max_length=320,
         blank=True,
         help_text="Reply to HELP/INFO. Defaults to the organization's name and how to opt out.",
     )
+    # Inbound texts reach an organization through the receiving number (a facility's sender
+    # number) or, for a messaging-service setup, through the service they were sent to.
+    twilio_messaging_service_sid = models.CharField(
+        "Twilio messaging service SID",
+        max_length=34,
+        blank=True,
+        help_text="This organization's own Twilio messaging service (MG…), if it has one: replies to it are "
+        "filed here. Blank: the install-wide service, if any, is shared.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["twilio_messaging_service_sid"],
+                condition=~Q(twilio_messaging_service_sid=""),
+                name="messaging_service_sid_unique",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name

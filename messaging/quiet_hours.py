@@ -19,14 +19,9 @@ def recipient_time_zone(*, number: ParsedNumber, facility: Facility | None) -> z
     return zoneinfo.ZoneInfo(facility.time_zone if facility else "America/Chicago")
 
 
-def _as_time(value: time | str) -> time:
-    # A freshly created Organization still holds its field default, the string "08:00".
-    return value if isinstance(value, time) else time.fromisoformat(value)
-
-
 def window_of(organization: Organization) -> tuple[time, time]:
     """The organization's texting window (start, end), in the recipient's local time."""
-    return _as_time(organization.quiet_hours_start), _as_time(organization.quiet_hours_end)
+    return organization.quiet_hours_start, organization.quiet_hours_end
 
 
 def next_allowed_at(*, now: datetime, organization: Organization, tz: zoneinfo.ZoneInfo) -> datetime | None:

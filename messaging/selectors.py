@@ -1,8 +1,88 @@
-"""Reads for the messaging side."""
+"""Reads for the messaging side, inside one organization: conversations, inbound lists, the text panel."""
 
 from __future__ import annotations
 
-from .models import UnsubscribeLink
+import hashlib
+
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from phonenumber_field.phonenumber import PhoneNumber as ParsedNumber
+from phonenumber_field.phonenumber import to_python
+
+from interactions.models import ConsentEvent, Organization, PhoneNumber
+from interactions.selectors import numbers_with_consent, owner_numbers
+
+from .models import Message, MessageTemplate, UnsubscribeLink
+
+CONVERSATION_LIMIT = 50
+
+
+def _inbound(organization: Organization) -> QuerySet[Message]:
+    return Message.objects.filter(organization=organization, direction=Message.Direction.INBOUND).select_related(
+        "lead", "customer", "phone_number", "facility"
+    )
+
+
+def inbound_flagged(organization: Organization) -> QuerySet[Message]:
+    """Replies that ask, in plain words, not to be texted and still wait for an agent, newest first.
+
+    A flagged reply drops off once an opt-out of its number was recorded after it arrived (by an
+    agent, the link, a keyword or the carrier): then there is nothing left to do.
+    """
+    handled = ConsentEvent.objects.filter(
+        organization=OuterRef("organization"),
+        number=OuterRef("from_number"),
+        action=ConsentEvent.Action.REVOKE,
+        created_at__gte=OuterRef("received_at"),
+    )
+    return _inbound(organization).filter(flagged_opt_out_request=True).exclude(Exists(handled))
+
+
+def inbound_unmatched(organization: Organization) -> QuerySet[Message]:
+    """Replies from numbers that no lead or customer of the organization holds, newest first.
+
+    Saving the number on a record takes its texts off this list (and onto that record's card).
+    """
+    held = PhoneNumber.objects.filter(organization=OuterRef("organization"), number=OuterRef("from_number"))
+    return _inbound(organization).exclude(Exists(held))
+
+
+def _conversation(organization: Organization, number: str | ParsedNumber) -> QuerySet[Message]:
+    parsed = number if isinstance(number, ParsedNumber) else to_python(str(number or ""), region="US")
+    if not isinstance(parsed, ParsedNumber) or not parsed.is_valid():
+        return Message.objects.none()
+    return Message.objects.filter(organization=organization).filter(
+        Q(direction=Message.Direction.OUTBOUND, to_number=parsed)
+        | Q(direction=Message.Direction.INBOUND, from_number=parsed)
+    )
+
+
+def conversation_for(organization: Organization, number: str | ParsedNumber) -> QuerySet[Message]:
+    """Every text to and from one E.164 number in the organization, oldest first.
+
+    Outbound texts to the number and inbound texts from it, whichever record they were sent
+    from: consent and replies belong to the number, not to one record.
+    """
+    return _conversation(organization, number).select_related("sent_by").order_by("created_at", "id")
+
+
+def conversation_for_number(*, organization: Organization, number, limit: int = CONVERSATION_LIMIT) -> list[Message]:
+    """The latest ``limit`` texts to and from ``number`` (what the card shows), oldest first."""
+    latest = _conversation(organization, number).select_related("sent_by").order_by("-created_at", "-id")[:limit]
+    return list(reversed(latest))
+
+
+def conversation_version(*, organization: Organization, number, limit: int = CONVERSATION_LIMIT) -> str:
+    """A short fingerprint of what the conversation shows: it changes when a text is added or changes status.
+
+    The card polls with it, and an unchanged conversation answers 204 without rendering. It
+    reads the status itself rather than ``updated_at``, which a queryset ``update()`` leaves alone.
+    """
+    rows = list(
+        _conversation(organization, number)
+        .order_by("-created_at", "-id")
+        .values_list("id", "status", "error_code", "updated_at")[:limit]
+    )
+    return hashlib.blake2b(repr(rows).encode(), digest_size=8).hexdigest()
 
 
 def unsubscribe_link_by_token(*, token: str) -> UnsubscribeLink | None:
@@ -10,3 +90,36 @@ def unsubscribe_link_by_token(*, token: str) -> UnsubscribeLink | None:
     if not token or len(token) > 32:
         return None
     return UnsubscribeLink.objects.select_related("organization").filter(token=token).first()
+
+
+def phone_number_for(*, organization: Organization, pk: int | str) -> PhoneNumber | None:
+    """A phone number of ``organization`` with its owner and ``consent`` loaded, or ``None``."""
+    phone = (
+        PhoneNumber.objects.filter(organization=organization, pk=pk)
+        .select_related(
+            "organization", "lead__facility", "lead__organization", "customer__facility", "customer__organization"
+        )
+        .first()
+    )
+    if phone is None:
+        return None
+    numbers_with_consent(organization=organization, numbers=[phone])
+    return phone
+
+
+def other_numbers(*, phone_number: PhoneNumber) -> list[PhoneNumber]:
+    """The owner's other numbers (with consent), primary first."""
+    return [n for n in owner_numbers(owner=phone_number.owner) if n.pk != phone_number.pk]
+
+
+def active_templates_for(*, organization: Organization) -> list[MessageTemplate]:
+    """The organization's switched-on templates, by category then name."""
+    return list(MessageTemplate.objects.filter(organization=organization, active=True).order_by("category", "name"))
+
+
+def template_for(*, organization: Organization, pk: int | str) -> MessageTemplate | None:
+    """One of the organization's templates (active or not: choosing an inactive one says so)."""
+    try:
+        return MessageTemplate.objects.filter(organization=organization, pk=int(pk)).first()
+    except (TypeError, ValueError):
+        return None

@@ -2,12 +2,15 @@ from __future__ import annotations
 
 from django.urls import path, re_path
 
-from .views import outstanding, panel, unsubscribe
+from .views import outstanding, panel, unsubscribe, webhooks
 
 # Sections: unsubscribe links, Twilio webhooks, the card's text panel.
 urlpatterns: list = [
     # /u/<token> as printed in texts; a trailing slash some phones add is accepted too.
     re_path(r"^u/(?P<token>[A-Za-z0-9]+)/?$", unsubscribe.unsubscribe, name="unsubscribe"),
+    # Twilio webhooks (DESIGN "External interface"); signed, POST only.
+    path("webhooks/twilio/status/", webhooks.twilio_status, name="twilio_status"),
+    path("webhooks/twilio/inbound/", webhooks.twilio_inbound, name="twilio_inbound"),
     # The card's text panel (templates/messaging/panel.html and friends).
     path("text/panel/<int:phone_id>/", panel.panel, name="text_panel"),
     path("text/panel/<int:phone_id>/preview/", panel.preview, name="text_preview"),

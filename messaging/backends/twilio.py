@@ -129,17 +129,22 @@ class TwilioBackend(BaseSmsBackend):
         # and the request (a first send would otherwise arrive late and bunch up with the next).
         self.messages = self.client.api.v2010.account.messages
 
+    def service_sid_for(self, message) -> str:
+        """The organization's own messaging service when it has one, else the install-wide one."""
+        return message.organization.twilio_messaging_service_sid or self.messaging_service_sid
+
     def sender_for(self, message) -> str:
         """The throttle key: the sender number, or the messaging service that picks one."""
-        return str(message.from_number) if message.from_number else f"service:{self.messaging_service_sid}"
+        return str(message.from_number) if message.from_number else f"service:{self.service_sid_for(message)}"
 
     def _sender_params(self, message) -> dict[str, str]:
         if message.from_number:
             return {"from_": str(message.from_number)}
-        if self.messaging_service_sid:
-            return {"messaging_service_sid": self.messaging_service_sid}
+        if service_sid := self.service_sid_for(message):
+            return {"messaging_service_sid": service_sid}
         raise SendError(
-            "No sender: give the facility an SMS sender number or set TWILIO_MESSAGING_SERVICE_SID.",
+            "No sender: give the facility an SMS sender number, or set the organization's messaging service "
+            "or TWILIO_MESSAGING_SERVICE_SID.",
             kind=SendError.PERMANENT,
             code="no_sender",
         )
@@ -185,7 +190,7 @@ class TwilioBackend(BaseSmsBackend):
             if m.body == message.body
             and m.sid not in exclude_sids
             and (m.date_created is None or m.date_created >= earliest)
-            and (message.from_number or m.messaging_service_sid == self.messaging_service_sid)
+            and (message.from_number or m.messaging_service_sid == self.service_sid_for(message))
         ]
         if not matches:
             return None

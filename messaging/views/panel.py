@@ -26,7 +26,7 @@ from interactions.views import require_organization
 from ..models import Message, MessageTemplate
 from ..quiet_hours import recipient_time_zone
 from ..segments import MAX_CHARACTERS, is_gsm7
-from ..selectors_panel import (
+from ..selectors import (
     active_templates_for,
     conversation_for_number,
     conversation_version,

@@ -143,3 +143,15 @@ def test_send_errors_say_whether_to_retry():
     assert SendError("x", kind=SendError.RETRYABLE).retryable
     assert SendError("x", kind=SendError.PERMANENT).permanent
     assert SendError("x", kind=SendError.UNKNOWN_OUTCOME).unknown_outcome
+
+
+def test_an_organizations_own_messaging_service_sends_when_the_facility_has_no_number(twilio_server, queued, settings):
+    settings.TWILIO_MESSAGING_SERVICE_SID = "MG" + "1" * 32
+    queued.organization.twilio_messaging_service_sid = "MG" + "2" * 32
+    queued.organization.save(update_fields=["twilio_messaging_service_sid"])
+    Message.objects.filter(pk=queued.pk).update(from_number="")
+    message = send(queued)
+    [request] = twilio_server.sends()
+    assert message.status == "sent"
+    assert request.params["MessagingServiceSid"] == "MG" + "2" * 32
+    assert "From" not in request.params

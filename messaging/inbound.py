@@ -1,0 +1,423 @@
+"""What Twilio tells us: delivery receipts, inbound replies and the STOP/START/HELP keywords.
+
+The webhook views (``messaging/views/webhooks.py``) check the signature and call the two
+services here, ``message_status_update`` and ``inbound_receive``. Both are safe to run twice
+with the same payload: a status only moves forward, and an inbound text is stored once per
+``MessageSid`` (a repeated webhook changes nothing).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from phonenumber_field.phonenumber import PhoneNumber as ParsedNumber
+from phonenumber_field.phonenumber import to_python
+
+from interactions.models import ConsentEvent, Facility, History, Organization, PhoneNumber
+from interactions.services import consent_grant, consent_revoke, consent_status, history_record
+
+from .models import Message
+from .services import _stamp  # the one place that knows which timestamp goes with which status
+
+logger = logging.getLogger(__name__)
+
+
+# --- keywords -------------------------------------------------------------------------------
+
+
+class Keyword(StrEnum):
+    STOP = "stop"
+    START = "start"
+    HELP = "help"
+
+
+# Twilio's own opt-out, opt-in and help keywords (Advanced Opt-Out uses the same lists).
+STOP_WORDS = frozenset({"stop", "stopall", "unsubscribe", "cancel", "end", "quit", "revoke", "optout"})
+START_WORDS = frozenset({"start", "unstop", "yes"})
+HELP_WORDS = frozenset({"help", "info"})
+_KEYWORDS = {
+    **dict.fromkeys(STOP_WORDS, Keyword.STOP),
+    **dict.fromkeys(START_WORDS, Keyword.START),
+    **dict.fromkeys(HELP_WORDS, Keyword.HELP),
+}
+# Punctuation around a lone keyword ("STOP." / "Stop!") still means the keyword.
+_EDGE_PUNCTUATION = ".,!?;:\"'“”‘’()*"
+
+
+def _normalise(body: str) -> str:
+    # NFKC folds full-width and other look-alike letters; typographic apostrophes become plain ones.
+    text = unicodedata.normalize("NFKC", body or "").replace("’", "'").replace("‘", "'")
+    return " ".join(text.split()).casefold()
+
+
+def keyword_classify(body: str) -> Keyword | None:
+    """The keyword a text *is*, or ``None``.
+
+    A keyword is the whole text, one word, in any case and with any whitespace around it
+    (``" stop "`` is STOP; ``"STOP IT NOW"``, ``"stopped"`` and ``"Stop by tomorrow?"`` are
+    not keywords). Punctuation around the word and a hyphen inside it are ignored
+    (``"Stop."``, ``"opt-out"``).
+    """
+    word = _normalise(body).strip(_EDGE_PUNCTUATION).replace("-", "")
+    if not word or " " in word:
+        return None
+    return _KEYWORDS.get(word)
+
+
+# Plain-words requests not to be texted. They do not revoke consent by themselves (a person may
+# mean something else); the text is flagged so an agent reads it and records the opt-out.
+_OPT_OUT_REQUEST = re.compile(
+    r"""
+      \bstop\b (?: \s+ (?: it | this | that | now | please | pls | all | everything | them | texting | text | texts
+                         | txting | txt | messaging | messages | message | msging | sending | contacting | calling
+                         | bothering | spamming | harassing ) \b
+                 | \W*$ )
+    | \b(?: quit | cease | end ) \s+ (?: texting | messaging | contacting | sending ) \b
+    | \b(?: do \s+ not | don'?t | never ) \s+ (?: ever \s+ )? (?: text | txt | message | msg | sms | contact | send ) \b
+    | \bno \s+ more \s+ (?: texts? | txts? | messages? | msgs? | sms )\b
+    | \bremove \s+ (?: me | my \s+ (?: number | phone | cell | \# ) )
+    | \btake \s+ (?: me | my \s+ number ) \s+ off\b
+    | \bunsubscribe\b
+    | \bopt (?: \s* - \s* | \s+ )? (?: me \s+ )? out\b
+    | \bleave \s+ me \s+ alone\b
+    | \blose \s+ my \s+ number\b
+    """,
+    re.IGNORECASE | re.VERBOSE,
+)
+
+
+def opt_out_request_detect(body: str) -> bool:
+    """Whether a text that is not a keyword asks, in plain words, not to be texted.
+
+    ``"please stop texting me"``, ``"don't text me"``, ``"STOP IT NOW"``, ``"remove me from
+    your list"``, ``"unsubscribe me please"`` are; ``"I stopped by yesterday"`` and ``"Stop by
+    tomorrow?"`` are not. Keywords are not requests: they act at once.
+    """
+    if keyword_classify(body) is not None:
+        return False
+    return bool(_OPT_OUT_REQUEST.search(_normalise(body)))
+
+
+# --- delivery receipts --------------------------------------------------------------------------
+
+# Twilio's MessageStatus values onto ours. "accepted"/"queued"/"scheduled"/"sending" all mean the
+# provider has it but it is not out yet; our worker already marked it "sent" on acceptance, so they
+# never move a row backwards (RANK). "read" (WhatsApp/RCS) is delivered; "partially_delivered" is
+# not fully delivered but not failed either.
+TWILIO_STATUS = {
+    "accepted": Message.Status.SENDING,
+    "scheduled": Message.Status.SENDING,
+    "queued": Message.Status.SENDING,
+    "sending": Message.Status.SENDING,
+    "sent": Message.Status.SENT,
+    "partially_delivered": Message.Status.SENT,
+    "delivered": Message.Status.DELIVERED,
+    "read": Message.Status.DELIVERED,
+    "undelivered": Message.Status.UNDELIVERED,
+    "failed": Message.Status.FAILED,
+    "canceled": Message.Status.FAILED,
+}
+
+# What the card shows for Twilio's common delivery error codes.
+TWILIO_ERRORS = {
+    "21211": "The number is not a valid phone number.",
+    "21408": "Texting this country is not enabled on the Twilio account.",
+    "21610": "The person unsubscribed from this sender (replied STOP to the carrier).",
+    "21614": "The number cannot receive texts (not a mobile number).",
+    "30001": "Twilio's queue for the sender overflowed; the text was not sent.",
+    "30002": "The Twilio account is suspended.",
+    "30003": "The phone is unreachable (switched off or out of coverage).",
+    "30004": "The text was blocked by the carrier or the recipient.",
+    "30005": "The number is unknown to the carrier or no longer in service.",
+    "30006": "The number is a landline or its carrier cannot receive texts.",
+    "30007": "The carrier filtered the text as spam or a policy violation.",
+    "30008": "The carrier reported an unknown delivery error.",
+    "30034": "The sender number is not registered for US texting (A2P 10DLC).",
+}
+
+
+def error_description(code: str) -> str:
+    code = (code or "").strip()
+    return TWILIO_ERRORS.get(code, f"Twilio error {code}." if code else "")
+
+
+def message_status_update(
+    *,
+    provider_sid: str,
+    provider_status: str,
+    error_code: str = "",
+    error_message: str = "",
+    now: datetime | None = None,
+) -> Message | None:
+    """Apply one Twilio status callback to the outbound text with that SID.
+
+    The status only moves forward (``Message.can_move_to``): a late ``sent`` after
+    ``delivered``, or the same callback twice, changes nothing. ``undelivered``/``failed`` keep
+    Twilio's ``ErrorCode`` and a readable reason; error 21610 (the person unsubscribed at the
+    carrier) also revokes consent for the number, source ``carrier``, as the send path does.
+    Returns the message, or ``None`` for an unknown SID or status (the caller still answers 200,
+    so Twilio stops retrying).
+    """
+    status = TWILIO_STATUS.get((provider_status or "").strip().lower())
+    if not provider_sid or status is None:
+        logger.info("status callback ignored: sid=%r status=%r", provider_sid, provider_status)
+        return None
+    now = now or timezone.now()
+    with transaction.atomic():
+        message = Message.objects.select_for_update().filter(provider_sid=provider_sid).first()
+        if message is None:
+            logger.info("status callback for unknown message %s (%s)", provider_sid, provider_status)
+            return None
+        if message.direction != Message.Direction.OUTBOUND or not message.can_move_to(status):
+            return message  # late, repeated or out of order: the row already knows better
+        fields = _stamp(message, status, now)
+        code = (error_code or "").strip()
+        if status in (Message.Status.UNDELIVERED, Message.Status.FAILED) and code:
+            message.error_code = code[:32]
+            message.error_message = (error_message or "").strip()[:500] or error_description(code)
+            fields += ["error_code", "error_message"]
+        message.save(update_fields=fields)
+        if message.error_code == "21610" and status in (Message.Status.UNDELIVERED, Message.Status.FAILED):
+            consent_revoke(
+                organization=message.organization,
+                number=message.to_number,
+                source=ConsentEvent.Source.CARRIER,
+                evidence=f"Twilio error 21610 in the status callback of message {message.pk} ({provider_sid})",
+            )
+    return message
+
+
+# --- inbound texts --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InboundResult:
+    """What ``inbound_receive`` did. ``reply`` is the text to answer with in TwiML ('' = none)."""
+
+    message: Message | None  # None: no organization owns the receiving number, nothing stored
+    created: bool = False  # False for a repeated webhook (or nothing stored)
+    keyword: Keyword | None = None
+    reply: str = ""
+
+
+def _parse(raw: str) -> ParsedNumber | None:
+    parsed = to_python((raw or "").strip(), region=settings.PHONENUMBER_DEFAULT_REGION)
+    return parsed if isinstance(parsed, ParsedNumber) and parsed.is_valid() else None
+
+
+def inbound_organization(
+    *, to_number: str, from_number: str, messaging_service_sid: str = ""
+) -> tuple[Organization | None, Facility | None]:
+    """Which organization (and facility, when known) an inbound text belongs to.
+
+    1. ``To`` is a facility's sender number → that facility's organization. (If facilities of
+       several organizations carry the number — a misconfiguration — the one that last texted the
+       sender from it wins; with none, the text is not filed.)
+    2. ``MessagingServiceSid`` is an organization's own messaging service → that organization.
+    3. ``MessagingServiceSid`` is the install-wide ``TWILIO_MESSAGING_SERVICE_SID`` (shared by the
+       organizations without their own) → the organization that last texted the sender through
+       it; failing that, the only organization that has the sender's number on a record.
+    Otherwise ``(None, None)``: there is nothing to attach the text to.
+    """
+    to, sender = _parse(to_number), _parse(from_number)
+    if to is not None:
+        facilities = list(Facility.objects.filter(sms_sender_number=to).select_related("organization"))
+        organizations = {f.organization_id: f.organization for f in facilities}
+        if len(organizations) == 1:
+            return facilities[0].organization, facilities[0] if len(facilities) == 1 else None
+        if len(organizations) > 1:
+            last = (
+                Message.objects.filter(
+                    direction=Message.Direction.OUTBOUND,
+                    to_number=sender or from_number,
+                    from_number=to,
+                    organization_id__in=organizations,
+                )
+                .select_related("organization", "facility")
+                .order_by("-created_at", "-id")
+                .first()
+            )
+            if last is not None:
+                return last.organization, last.facility
+            logger.error("inbound to %s: facilities of several organizations use this number", to)
+            return None, None
+    sid = (messaging_service_sid or "").strip()
+    if not sid:
+        return None, None
+    own = Organization.objects.filter(twilio_messaging_service_sid=sid).first()
+    if own is not None:
+        return own, None
+    if sid != settings.TWILIO_MESSAGING_SERVICE_SID or sender is None:
+        return None, None
+    last = (
+        Message.objects.filter(
+            direction=Message.Direction.OUTBOUND,
+            to_number=sender,
+            from_number="",  # sent through the messaging service, not from a facility number
+            organization__twilio_messaging_service_sid="",
+        )
+        .select_related("organization")
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    if last is not None:
+        return last.organization, None
+    holders = set(PhoneNumber.objects.filter(number=sender).values_list("organization_id", flat=True)[:2])
+    if len(holders) == 1:
+        return Organization.objects.get(pk=holders.pop()), None
+    return None, None
+
+
+def _linked_record(*, organization: Organization, sender: ParsedNumber, holders: list[PhoneNumber]):
+    """The record a reply belongs to: the one last texted from, else the only one holding the number."""
+    last = (
+        Message.objects.filter(
+            organization=organization,
+            direction=Message.Direction.OUTBOUND,
+            to_number=sender,
+            phone_number__isnull=False,
+        )
+        .order_by("-created_at", "-id")
+        .values_list("phone_number_id", flat=True)
+        .first()
+    )
+    by_id = {p.pk: p for p in holders}
+    if last in by_id:
+        return by_id[last]
+    return holders[0] if len(holders) == 1 else None
+
+
+def _apply_keyword(
+    *, keyword: Keyword | None, organization: Organization, sender: ParsedNumber, body: str, evidence: str
+) -> str:
+    """Change consent for a STOP/START keyword; returns what happened, for the history entry."""
+    if keyword == Keyword.STOP:
+        consent_revoke(
+            organization=organization, number=sender, source=ConsentEvent.Source.SMS_KEYWORD, evidence=evidence
+        )
+        return "opted out of texts; only their own START opts them back in"
+    if keyword == Keyword.START:
+        if consent_status(organization=organization, number=sender).is_granted:
+            return ""  # a "yes" in a conversation that already has permission is just a reply
+        consent_grant(
+            organization=organization, number=sender, source=ConsentEvent.Source.SMS_KEYWORD, evidence=evidence
+        )
+        return "opted back in to texts"
+    if keyword == Keyword.HELP:
+        return "sent the help reply"
+    return ""
+
+
+def inbound_receive(
+    *,
+    provider_sid: str,
+    from_number: str,
+    to_number: str,
+    body: str,
+    messaging_service_sid: str = "",
+    opt_out_type: str = "",
+    segments: int = 1,
+    now: datetime | None = None,
+) -> InboundResult:
+    """Store one inbound text, act on its keyword and note it on every record holding the number.
+
+    - The organization comes from ``inbound_organization``; with none, nothing is stored (the
+      webhook logs it and answers with empty TwiML).
+    - The text is stored once per ``provider_sid``: a repeated webhook stores nothing, changes
+      no consent and adds no history, but gets the same reply.
+    - STOP/STOPALL/UNSUBSCRIBE/CANCEL/END/QUIT/REVOKE/OPTOUT revoke consent for the number in
+      the organization (source ``sms_keyword``); START/UNSTOP/YES grant it again (the only way
+      back after the person's own opt-out); HELP/INFO answer with ``Organization.help_reply``.
+      Twilio's ``OptOutType`` (Advanced Opt-Out, which may have custom keywords) is honoured too.
+    - A plain-words request ("please stop texting me") is flagged, not acted on.
+    - Each lead and customer of the organization holding the sender's number gets a History
+      entry; a sender nobody holds is kept and listed as unmatched.
+    """
+    now = now or timezone.now()
+    organization, facility = inbound_organization(
+        to_number=to_number, from_number=from_number, messaging_service_sid=messaging_service_sid
+    )
+    keyword = {"stop": Keyword.STOP, "start": Keyword.START, "help": Keyword.HELP}.get(
+        (opt_out_type or "").strip().lower()
+    ) or keyword_classify(body)
+    if organization is None:
+        logger.warning(
+            "inbound text %s to %s (service %r) from %s: no organization owns the number; not stored",
+            provider_sid,
+            to_number,
+            messaging_service_sid,
+            from_number,
+        )
+        return InboundResult(message=None, keyword=keyword)
+    reply = organization.help_reply if keyword == Keyword.HELP else ""
+    existing = Message.objects.filter(provider_sid=provider_sid).first()
+    if existing is not None:
+        return InboundResult(message=existing, keyword=keyword, reply=reply)
+
+    sender = _parse(from_number)
+    holders = (
+        list(
+            PhoneNumber.objects.filter(organization=organization, number=sender)
+            .select_related("lead__facility", "customer__facility")
+            .order_by("id")
+        )
+        if sender
+        else []
+    )
+    linked = _linked_record(organization=organization, sender=sender, holders=holders) if sender else None
+    flagged = keyword is None and opt_out_request_detect(body)
+    try:
+        with transaction.atomic():
+            message = Message.objects.create(
+                organization=organization,
+                direction=Message.Direction.INBOUND,
+                status=Message.Status.RECEIVED,
+                provider_sid=provider_sid,
+                lead=linked.lead if linked else None,
+                customer=linked.customer if linked else None,
+                phone_number=linked,
+                facility=facility or (linked.owner.facility if linked else None),
+                to_number=_parse(to_number) or to_number,
+                from_number=sender or from_number,
+                body=body or "",
+                segments=max(1, segments),
+                flagged_opt_out_request=flagged,
+                received_at=now,
+            )
+            outcome = ""
+            if sender is not None:
+                outcome = _apply_keyword(
+                    keyword=keyword,
+                    organization=organization,
+                    sender=sender,
+                    body=body,
+                    evidence=f"Texted “{(body or '').strip()[:100]}” to {to_number} (message {provider_sid})",
+                )
+            elif keyword in (Keyword.STOP, Keyword.START):
+                logger.warning("keyword from %r cannot change consent: not a phone number", from_number)
+            if flagged:
+                outcome = "asks not to be texted: read it and record the opt-out if that is what they want"
+            for phone in holders:
+                summary = f"Text received from {phone.national}: “{(body or '').strip()[:500]}”"
+                history_record(
+                    owner=phone.owner,
+                    kind=History.Kind.TEXT,
+                    summary=f"{summary} — {outcome}." if outcome else summary,
+                    phone_number=phone,
+                    occurred_at=now,
+                )
+    except IntegrityError:
+        # The same webhook, delivered twice at once: the other request stored it.
+        existing = Message.objects.filter(provider_sid=provider_sid).first()
+        if existing is None:
+            raise
+        return InboundResult(message=existing, keyword=keyword, reply=reply)
+    return InboundResult(message=message, created=True, keyword=keyword, reply=reply)
