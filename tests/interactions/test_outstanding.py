@@ -188,6 +188,8 @@ def test_the_inbound_section_lists_plain_words_opt_outs_and_unknown_numbers(agen
         phone_number=phone,
         direction=Message.Direction.INBOUND,
         status=Message.Status.RECEIVED,
+        from_number=phone.number,
+        to_number="+15125550199",
         body="please don't text me anymore",
         flagged_opt_out_request=True,
     )
@@ -220,6 +222,7 @@ def test_the_inbound_section_lists_plain_words_opt_outs_and_unknown_numbers(agen
     assert "Who is this?" in html
     assert "(512) 555-0777" in html
     assert "rival secret" not in html
+    assert html.count("please don&#x27;t text me anymore") == 1  # a known number is not "unknown"
 
 
 def test_the_outstanding_list_needs_sign_in(client):

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('interactions', '0001_initial'),
+        ('interactions', '0003_quiet_hours_time_defaults'),
         ('messaging', '0001_initial'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
