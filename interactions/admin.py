@@ -26,7 +26,7 @@ from .models import (
     WorkflowStep,
 )
 from .selectors import organization_for_user
-from .workflows import workflow_reschedule
+from .workflows import enrollments_sync_customer, enrollments_sync_lead, workflow_reschedule
 
 
 class OrganizationScopeMixin:
@@ -256,6 +256,12 @@ class LeadAdmin(OrganizationScopedAdmin):
     inlines = [PhoneNumberInline, HistoryInline]
     list_select_related = ["facility"]
 
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        # The same rules as the API and the PMS import: new leads join the default follow-up.
+        if not change or "status" in form.changed_data:
+            enrollments_sync_lead(lead=obj, created=not change)
+
 
 @admin.register(Customer)
 class CustomerAdmin(OrganizationScopedAdmin):
@@ -264,6 +270,13 @@ class CustomerAdmin(OrganizationScopedAdmin):
     search_fields = ["first_name", "last_name", "pms_id", "phone_numbers__number"]
     inlines = [PhoneNumberInline, HistoryInline]
     list_select_related = ["facility"]
+
+    def save_model(self, request, obj, form, change):
+        previous = form.initial.get("balance_due") if change else None
+        super().save_model(request, obj, form, change)
+        # A balance that falls due joins the default collection workflow; a paid one leaves it.
+        if not change or "balance_due" in form.changed_data:
+            enrollments_sync_customer(customer=obj, previous_balance=previous)
 
 
 class ReadOnlyScopedAdmin(OrganizationScopedAdmin):

@@ -6,9 +6,15 @@ import pytest
 from django.template import Context, Template
 from django.test import RequestFactory
 
-from interactions.models import Workflow, WorkflowStep
+from interactions.models import Lead, Workflow, WorkflowStep
 from interactions.workflows import enrollment_start
-from tests.factories import LeadFactory, MessageTemplateFactory, WorkflowFactory, WorkflowStepFactory
+from tests.factories import (
+    CustomerFactory,
+    LeadFactory,
+    MessageTemplateFactory,
+    WorkflowFactory,
+    WorkflowStepFactory,
+)
 
 
 def _workflow_post(**overrides) -> dict:
@@ -143,3 +149,47 @@ def test_the_card_box_shows_the_workflow_and_its_next_step(agent, facility, org,
     assert "<strong>Web leads</strong>" in after
     assert "Next: <strong>Automatic text</strong>" in after
     assert "Stop workflow" in after
+
+
+def test_a_lead_added_in_admin_joins_the_default_follow_up(manager_client, facility):
+    workflow = WorkflowFactory(organization=facility.organization, kind=Workflow.Kind.LEAD_FOLLOW_UP, is_default=True)
+    WorkflowStepFactory(workflow=workflow, day_offset=0, time_of_day=time(9, 0), action="call_reminder")
+    data = {
+        "facility": facility.pk,
+        "first_name": "Ada",
+        "last_name": "Admin",
+        "status": "new",
+        "phone_numbers-TOTAL_FORMS": "0",
+        "phone_numbers-INITIAL_FORMS": "0",
+        "history-TOTAL_FORMS": "0",
+        "history-INITIAL_FORMS": "0",
+    }
+
+    response = manager_client.post("/admin/interactions/lead/add/", data)
+
+    assert response.status_code == 302, response.content.decode()[:2000]
+    lead = Lead.objects.get(first_name="Ada")
+    assert [e.workflow for e in lead.enrollments.all()] == [workflow]
+
+
+def test_a_customer_whose_balance_falls_due_in_admin_joins_the_collection(manager_client, facility):
+    workflow = WorkflowFactory(organization=facility.organization, kind=Workflow.Kind.COLLECTION, is_default=True)
+    WorkflowStepFactory(workflow=workflow, day_offset=1, time_of_day=time(10, 0), action="call_reminder")
+    customer = CustomerFactory(facility=facility, balance_due=0)
+    data = {
+        "facility": facility.pk,
+        "pms_id": customer.pms_id,
+        "first_name": customer.first_name,
+        "last_name": customer.last_name,
+        "unit": customer.unit,
+        "balance_due": "129.00",
+        "phone_numbers-TOTAL_FORMS": "0",
+        "phone_numbers-INITIAL_FORMS": "0",
+        "history-TOTAL_FORMS": "0",
+        "history-INITIAL_FORMS": "0",
+    }
+
+    response = manager_client.post(f"/admin/interactions/customer/{customer.pk}/change/", data)
+
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert [e.workflow for e in customer.enrollments.all()] == [workflow]
