@@ -55,7 +55,8 @@ def phone_number_parse(raw: str | ParsedNumber, *, field: str = "number") -> Par
     return parsed
 
 
-def _owner_kwargs(owner: Owner) -> dict[str, Owner]:
+def owner_kwargs(owner: Owner) -> dict[str, Owner]:
+    """The filter/create keyword that points at ``owner``: ``{"lead": …}`` or ``{"customer": …}``."""
     return {"lead": owner} if isinstance(owner, Lead) else {"customer": owner}
 
 
@@ -76,7 +77,7 @@ def phone_number_add(
     parsed = phone_number_parse(number)
     if label not in PhoneNumber.Label.values:
         raise ServiceError("invalid_label", f"Choose a label: {', '.join(PhoneNumber.Label.values)}.", field="label")
-    existing = PhoneNumber.objects.select_for_update().filter(**_owner_kwargs(owner))
+    existing = PhoneNumber.objects.select_for_update().filter(**owner_kwargs(owner))
     if any(p.number == parsed for p in existing):
         raise ServiceError(
             "duplicate_number", f"{parsed.as_national} is already saved on {owner.full_name}’s record.", field="number"
@@ -92,7 +93,7 @@ def phone_number_add(
                 label=label,
                 source=source,
                 is_primary=make_primary or not has_numbers,
-                **_owner_kwargs(owner),
+                **owner_kwargs(owner),
             )
     except IntegrityError as exc:  # a concurrent add of the same number
         raise ServiceError(
@@ -102,7 +103,7 @@ def phone_number_add(
 
 @transaction.atomic
 def phone_number_set_primary(*, phone_number: PhoneNumber) -> PhoneNumber:
-    siblings = PhoneNumber.objects.select_for_update().filter(**_owner_kwargs(phone_number.owner))
+    siblings = PhoneNumber.objects.select_for_update().filter(**owner_kwargs(phone_number.owner))
     siblings.exclude(pk=phone_number.pk).filter(is_primary=True).update(is_primary=False)
     siblings.filter(pk=phone_number.pk).update(is_primary=True)
     phone_number.is_primary = True
@@ -116,12 +117,12 @@ def phone_number_delete(*, phone_number: PhoneNumber) -> None:
         raise ServiceError(
             "pms_number", "This number comes from the property management system; change it there.", field="number"
         )
-    owner_kwargs = _owner_kwargs(phone_number.owner)
-    list(PhoneNumber.objects.select_for_update().filter(**owner_kwargs))
+    of_owner = owner_kwargs(phone_number.owner)
+    list(PhoneNumber.objects.select_for_update().filter(**of_owner))
     was_primary = phone_number.is_primary
     phone_number.delete()
     if was_primary:
-        successor = PhoneNumber.objects.filter(**owner_kwargs).order_by("created_at", "id").first()
+        successor = PhoneNumber.objects.filter(**of_owner).order_by("created_at", "id").first()
         if successor:
             PhoneNumber.objects.filter(pk=successor.pk).update(is_primary=True)
 
@@ -316,7 +317,7 @@ def history_record(
         agent=agent if agent is not None and agent.is_authenticated else None,
         phone_number=phone_number,
         occurred_at=occurred_at or timezone.now(),
-        **_owner_kwargs(owner),
+        **owner_kwargs(owner),
     )
 
 

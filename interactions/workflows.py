@@ -30,18 +30,12 @@ from .models import (
     Workflow,
     WorkflowStep,
 )
-from .services import history_record, phone_number_parse
-
-Owner = Lead | Customer
+from .services import Owner, history_record, owner_kwargs, phone_number_parse
 
 STEP_TASK_KINDS = {
     WorkflowStep.Action.MANUAL_TEXT: Task.Kind.MANUAL_TEXT,
     WorkflowStep.Action.CALL_REMINDER: Task.Kind.CALL_REMINDER,
 }
-
-
-def _owner_kwargs(owner: Owner) -> dict[str, Owner]:
-    return {"lead": owner} if isinstance(owner, Lead) else {"customer": owner}
 
 
 def _user(user: AbstractBaseUser | None) -> AbstractBaseUser | None:
@@ -161,7 +155,7 @@ def enrollment_start(
     # Lock the person so two enrollments started at once cannot both pass the check below.
     type(owner).objects.select_for_update().filter(pk=owner.pk).first()
     current = (
-        Enrollment.objects.filter(status=Enrollment.Status.ACTIVE, **_owner_kwargs(owner))
+        Enrollment.objects.filter(status=Enrollment.Status.ACTIVE, **owner_kwargs(owner))
         .select_related("workflow")
         .first()
     )
@@ -185,7 +179,7 @@ def enrollment_start(
                 source=source,
                 started_at=started_at or now,
                 enrolled_by=_user(user),
-                **_owner_kwargs(owner),
+                **owner_kwargs(owner),
             )
     except IntegrityError as exc:  # a concurrent enrollment won
         raise ServiceError(
@@ -240,7 +234,7 @@ def enrollment_stop(
 
 def _end_active(*, owner: Owner, reason: str, kind: str | None = None) -> int:
     active = Enrollment.objects.select_for_update(of=("self",)).select_related("workflow")
-    active = active.filter(status=Enrollment.Status.ACTIVE, **_owner_kwargs(owner))
+    active = active.filter(status=Enrollment.Status.ACTIVE, **owner_kwargs(owner))
     if kind:
         active = active.filter(workflow__kind=kind)
     ended = 0
