@@ -31,6 +31,8 @@ run: $(VENV)/.installed
 	@echo "  Textdesk is running at http://$(HOST):$(PORT)/  (admin: http://$(HOST):$(PORT)/admin/)"
 	@echo "  Sign in as 'agent' or 'manager', password 'demo12345'. Texts are printed here (console SMS)."
 	@echo ""
+	@# Celery beat's schedule runs in a background process (scheduled texts, workflow steps).
+	$(RUN_ENV) $(BIN)/python manage.py run_periodic_tasks & trap "kill $$! 2>/dev/null" EXIT INT TERM; \
 	$(RUN_ENV) $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 test: $(VENV)/.installed-dev

@@ -9,6 +9,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from interactions.api import ConsentView, CustomerViewSet, LeadViewSet, PhoneNumberViewSet
+from interactions.api_workflows import EnrollmentViewSet, TaskViewSet, WorkflowViewSet
 from messaging.api import MessageViewSet, TemplateViewSet
 
 
@@ -22,6 +23,9 @@ router.register("customers", CustomerViewSet, basename="api-customer")
 router.register("phone-numbers", PhoneNumberViewSet, basename="api-phone-number")
 router.register("templates", TemplateViewSet, basename="api-template")
 router.register("messages", MessageViewSet, basename="api-message")
+router.register("tasks", TaskViewSet, basename="api-task")
+router.register("enrollments", EnrollmentViewSet, basename="api-enrollment")
+router.register("workflows", WorkflowViewSet, basename="api-workflow")
 
 
 @csrf_exempt

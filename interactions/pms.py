@@ -17,6 +17,7 @@ from django.db import transaction
 from .errors import ServiceError
 from .models import Customer, Facility, Organization, PhoneNumber
 from .services import phone_number_parse
+from .workflows import enrollments_sync_customer
 
 REQUIRED_COLUMNS = ("facility", "pms_id", "first_name")
 PHONE_COLUMNS = (
@@ -154,14 +155,18 @@ def import_pms_customers(*, organization: Organization, stream: IO[str]) -> Impo
                     organization=organization, facility=data["facility"], pms_id=data["pms_id"], **data["fields"]
                 )
                 _sync_pms_numbers(customer, data["numbers"])
+                enrollments_sync_customer(customer=customer, previous_balance=None)
                 report.created += 1
                 continue
+            previous_balance = customer.balance_due
             dirty = [name for name, value in data["fields"].items() if getattr(customer, name) != value]
             for name in dirty:
                 setattr(customer, name, data["fields"][name])
             if dirty:
                 customer.save(update_fields=[*dirty, "updated_at"])
             numbers_changed = _sync_pms_numbers(customer, data["numbers"])
+            if "balance_due" in dirty:  # falling due starts the collection workflow; paying ends it
+                enrollments_sync_customer(customer=customer, previous_balance=previous_balance)
             if dirty or numbers_changed:
                 report.updated += 1
             else:

@@ -55,7 +55,8 @@ def phone_number_parse(raw: str | ParsedNumber, *, field: str = "number") -> Par
     return parsed
 
 
-def _owner_kwargs(owner: Owner) -> dict[str, Owner]:
+def owner_kwargs(owner: Owner) -> dict[str, Owner]:
+    """The filter/create keyword that points at ``owner``: ``{"lead": …}`` or ``{"customer": …}``."""
     return {"lead": owner} if isinstance(owner, Lead) else {"customer": owner}
 
 
@@ -76,7 +77,7 @@ def phone_number_add(
     parsed = phone_number_parse(number)
     if label not in PhoneNumber.Label.values:
         raise ServiceError("invalid_label", f"Choose a label: {', '.join(PhoneNumber.Label.values)}.", field="label")
-    existing = PhoneNumber.objects.select_for_update().filter(**_owner_kwargs(owner))
+    existing = PhoneNumber.objects.select_for_update().filter(**owner_kwargs(owner))
     if any(p.number == parsed for p in existing):
         raise ServiceError(
             "duplicate_number", f"{parsed.as_national} is already saved on {owner.full_name}’s record.", field="number"
@@ -92,7 +93,7 @@ def phone_number_add(
                 label=label,
                 source=source,
                 is_primary=make_primary or not has_numbers,
-                **_owner_kwargs(owner),
+                **owner_kwargs(owner),
             )
     except IntegrityError as exc:  # a concurrent add of the same number
         raise ServiceError(
@@ -102,7 +103,7 @@ def phone_number_add(
 
 @transaction.atomic
 def phone_number_set_primary(*, phone_number: PhoneNumber) -> PhoneNumber:
-    siblings = PhoneNumber.objects.select_for_update().filter(**_owner_kwargs(phone_number.owner))
+    siblings = PhoneNumber.objects.select_for_update().filter(**owner_kwargs(phone_number.owner))
     siblings.exclude(pk=phone_number.pk).filter(is_primary=True).update(is_primary=False)
     siblings.filter(pk=phone_number.pk).update(is_primary=True)
     phone_number.is_primary = True
@@ -116,12 +117,12 @@ def phone_number_delete(*, phone_number: PhoneNumber) -> None:
         raise ServiceError(
             "pms_number", "This number comes from the property management system; change it there.", field="number"
         )
-    owner_kwargs = _owner_kwargs(phone_number.owner)
-    list(PhoneNumber.objects.select_for_update().filter(**owner_kwargs))
+    of_owner = owner_kwargs(phone_number.owner)
+    list(PhoneNumber.objects.select_for_update().filter(**of_owner))
     was_primary = phone_number.is_primary
     phone_number.delete()
     if was_primary:
-        successor = PhoneNumber.objects.filter(**owner_kwargs).order_by("created_at", "id").first()
+        successor = PhoneNumber.objects.filter(**of_owner).order_by("created_at", "id").first()
         if successor:
             PhoneNumber.objects.filter(pk=successor.pk).update(is_primary=True)
 
@@ -274,7 +275,10 @@ def consent_revoke(
     ip_address: str | None = None,
     user_agent: str = "",
 ) -> ConsentEvent:
-    """Record that a number must not be texted. Always allowed; repeated revokes are logged too."""
+    """Record that a number must not be texted. Always allowed; repeated revokes are logged too.
+
+    The follow-up workflows of everyone the number belongs to end with it.
+    """
     parsed = phone_number_parse(number, field="phone_number")
     _check_source(source, ConsentEvent.REVOKE_SOURCES, "revoked")
     event, _ = _record(
@@ -287,6 +291,9 @@ def consent_revoke(
         ip_address=ip_address,
         user_agent=user_agent,
     )
+    from .workflows import enrollments_stop_for_number  # workflows builds on this module
+
+    enrollments_stop_for_number(organization=organization, number=parsed)
     return event
 
 
@@ -310,7 +317,7 @@ def history_record(
         agent=agent if agent is not None and agent.is_authenticated else None,
         phone_number=phone_number,
         occurred_at=occurred_at or timezone.now(),
-        **_owner_kwargs(owner),
+        **owner_kwargs(owner),
     )
 
 
@@ -376,6 +383,9 @@ def lead_create(
         raise ServiceError("invalid_status", f"Choose a status: {', '.join(Lead.Status.values)}.", field="status")
     lead.save()
     _add_numbers(owner=lead, numbers=numbers)
+    from .workflows import enrollments_sync_lead  # workflows builds on this module
+
+    enrollments_sync_lead(lead=lead, created=True)  # into the default lead follow-up, if any
     return lead
 
 
@@ -388,6 +398,10 @@ def lead_update(*, lead: Lead, **changes) -> Lead:
     if lead.status not in Lead.Status.values:
         raise ServiceError("invalid_status", f"Choose a status: {', '.join(Lead.Status.values)}.", field="status")
     lead.save(update_fields=[*fields, "updated_at"] if fields else None)
+    if "status" in fields:
+        from .workflows import enrollments_sync_lead
+
+        enrollments_sync_lead(lead=lead)  # converted or lost: the follow-up ends
     return lead
 
 
@@ -418,6 +432,9 @@ def customer_create(
     _apply(customer, _CUSTOMER_FIELDS, {"facility": facility, "first_name": first_name, "pms_id": pms_id, **fields})
     _save_customer(customer)
     _add_numbers(owner=customer, numbers=numbers)
+    from .workflows import enrollments_sync_customer
+
+    enrollments_sync_customer(customer=customer, previous_balance=None)  # a balance due starts collection
     return customer
 
 
@@ -428,6 +445,12 @@ def customer_update(*, customer: Customer, **changes) -> Customer:
         _check_facility(organization_id=customer.organization_id, facility=changes["facility"])
     if "pms_id" in changes and not (changes["pms_id"] or "").strip():
         raise ServiceError("required", "Enter the customer’s id in the property management system.", field="pms_id")
+    previous_balance = customer.balance_due
     fields = _apply(customer, _CUSTOMER_FIELDS, changes)
     _save_customer(customer, [*fields, "updated_at"] if fields else None)
+    if "balance_due" in fields:
+        from .workflows import enrollments_sync_customer
+
+        # Falling due starts the collection workflow; paying ends it.
+        enrollments_sync_customer(customer=customer, previous_balance=previous_balance)
     return customer

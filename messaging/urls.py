@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path, re_path
 
-from .views import panel, unsubscribe, webhooks
+from .views import outstanding, panel, unsubscribe, webhooks
 
 # Sections: unsubscribe links, Twilio webhooks, the card's text panel.
 urlpatterns: list = [
@@ -19,4 +19,6 @@ urlpatterns: list = [
     path("text/conversation/<int:phone_id>/", panel.conversation, name="text_conversation"),
     path("text/consent/<int:phone_id>/", panel.consent_record, name="text_consent_record"),
     path("text/<str:kind>/<int:pk>/numbers/", panel.number_add, name="text_number_add"),
+    # The outstanding list's inbound section, loaded into /outstanding/ by htmx.
+    path("outstanding/inbound/", outstanding.outstanding_inbound, name="outstanding_inbound"),
 ]

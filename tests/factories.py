@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import datetime
+
 import factory
 from django.contrib.auth import get_user_model
 
-from interactions.models import Customer, Facility, History, Lead, Membership, Organization, PhoneNumber
+from interactions.models import (
+    Customer,
+    Facility,
+    History,
+    Lead,
+    Membership,
+    Organization,
+    PhoneNumber,
+    Workflow,
+    WorkflowStep,
+)
 from messaging.models import Message, MessageTemplate
 
 
@@ -124,3 +136,31 @@ class MessageFactory(factory.django.DjangoModelFactory):
     from_number = "+15125550199"
     body = "Hello"
     status = Message.Status.QUEUED
+
+
+class WorkflowFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Workflow
+
+    organization = factory.SubFactory(OrganizationFactory)
+    kind = Workflow.Kind.COLLECTION
+    name = factory.Sequence(lambda n: f"Workflow {n}")
+
+
+class WorkflowStepFactory(factory.django.DjangoModelFactory):
+    """A step; a text step gets a template of the workflow's organization unless one is given."""
+
+    class Meta:
+        model = WorkflowStep
+
+    workflow = factory.SubFactory(WorkflowFactory)
+    day_offset = 0
+    time_of_day = datetime.time(10, 0)
+    action = WorkflowStep.Action.AUTOMATIC_TEXT
+    template = factory.Maybe(
+        factory.LazyAttribute(lambda o: o.action != WorkflowStep.Action.CALL_REMINDER),
+        yes_declaration=factory.SubFactory(
+            MessageTemplateFactory, organization=factory.SelfAttribute("..workflow.organization")
+        ),
+        no_declaration=None,
+    )

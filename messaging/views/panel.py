@@ -35,6 +35,7 @@ from ..selectors import (
     template_for,
 )
 from ..services import consent_refusal, message_preview, message_queue, template_body_for
+from ..workflows import task_complete_by_text
 
 # Failures that mean "this number is wrong or unreachable": the card suggests the record's other numbers.
 UNREACHABLE_CODES = frozenset({"invalid_number", "21211", "21614", "30003", "30005", "30006", "opted_out"})
@@ -225,13 +226,10 @@ def send(request: HttpRequest, phone_id: int) -> HttpResponse:
         )
         return render(request, "messaging/panel.html", context)
 
-    if task_id:
-        # TODO(workflows helper — outstanding list): mark the workflow task `task_id` done with this
-        # message, e.g. `task_complete(task=..., message=message, agent=request.user)`. Not wired yet;
-        # the card passes `?task=` through the panel to here so the hook has what it needs.
-        pass
+    # Sent from an outstanding-list task: the text completes it.
+    task = task_complete_by_text(task_id=task_id, message=message, user=request.user) if task_id else None
 
-    confirmation = _confirmation(message, phone)
+    confirmation = _confirmation(message, phone) + (" The task is done." if task else "")
     if not request.htmx:
         messages.success(request, confirmation)
         return redirect(phone.owner)

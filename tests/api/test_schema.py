@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import datetime
 import time
 
 import pytest
@@ -21,8 +22,16 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from interactions.services import consent_grant
+from interactions.workflows import enrollment_start, task_create_for_step
 from tests.api.conftest import token_client
-from tests.factories import CustomerFactory, MessageFactory, MessageTemplateFactory, PhoneNumberFactory
+from tests.factories import (
+    CustomerFactory,
+    MessageFactory,
+    MessageTemplateFactory,
+    PhoneNumberFactory,
+    WorkflowFactory,
+    WorkflowStepFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -51,6 +60,11 @@ def test_schema_is_openapi_3_and_lists_every_resource(client):
         "/api/v1/templates/",
         "/api/v1/messages/",
         "/api/v1/messages/{id}/",
+        "/api/v1/tasks/",
+        "/api/v1/tasks/{id}/complete/",
+        "/api/v1/tasks/{id}/skip/",
+        "/api/v1/enrollments/",
+        "/api/v1/enrollments/{id}/stop/",
     } <= set(schema["paths"])
     send = schema["paths"]["/api/v1/messages/"]["post"]
     assert "Idempotency-Key" in [p["name"] for p in send["parameters"] if p["in"] == "header"]
@@ -121,6 +135,10 @@ def seeded(facility, manager, open_all_day):
     PhoneNumberFactory(lead=None, customer=customer, number="+15125550143")
     template = MessageTemplateFactory(organization=facility.organization)
     message = MessageFactory(phone_number=phone)
+    workflow = WorkflowFactory(organization=facility.organization, kind="lead_follow_up")
+    WorkflowStepFactory(workflow=workflow, action="call_reminder", time_of_day=datetime.time(0, 0))
+    enrollment = enrollment_start(workflow=workflow, owner=phone.lead, source="api")
+    task = task_create_for_step(enrollment=enrollment, step=enrollment.next_step, due_at=enrollment.next_due_at)
     return {
         "paths": {
             "/api/v1/leads/": phone.lead_id,
@@ -128,6 +146,9 @@ def seeded(facility, manager, open_all_day):
             "/api/v1/phone-numbers/": phone.pk,
             "/api/v1/templates/": template.pk,
             "/api/v1/messages/": message.pk,
+            "/api/v1/tasks/": task.pk,
+            "/api/v1/enrollments/": enrollment.pk,
+            "/api/v1/workflows/": workflow.pk,
         },
         # body and query fields that name a row: aiming them at real rows reaches the services
         "fields": {
@@ -136,6 +157,7 @@ def seeded(facility, manager, open_all_day):
             "customer": customer.pk,
             "phone_number": phone.pk,
             "template": template.pk,
+            "workflow": workflow.pk,
             "number": "+15125550142",
         },
     }

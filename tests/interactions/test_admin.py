@@ -13,14 +13,18 @@ from interactions.models import (
     Consent,
     ConsentEvent,
     Customer,
+    Enrollment,
     Facility,
     History,
     Lead,
     Membership,
     Organization,
     PhoneNumber,
+    Task,
+    Workflow,
 )
 from interactions.services import consent_grant
+from interactions.workflows import enrollment_start, task_create_for_step
 from tests.factories import (
     CustomerFactory,
     FacilityFactory,
@@ -29,14 +33,16 @@ from tests.factories import (
     MembershipFactory,
     PhoneNumberFactory,
     UserFactory,
+    WorkflowFactory,
+    WorkflowStepFactory,
 )
 
 INTERACTIONS_ADMINS = sorted(
     (model for model in admin.site._registry if model._meta.app_label == "interactions"),
     key=lambda model: model._meta.model_name,
 )
-MANAGER_ONLY = {Organization, Facility, Membership}
-READ_ONLY = {Consent, ConsentEvent}
+MANAGER_ONLY = {Organization, Facility, Membership, Workflow}
+READ_ONLY = {Consent, ConsentEvent, Enrollment, Task}
 
 
 def admin_url(model, view: str, *args) -> str:
@@ -52,7 +58,14 @@ def make_world(org, prefix: str) -> dict:
     history = HistoryFactory(lead=lead, summary=f"{prefix} history")
     event = consent_grant(organization=org, number=phone.number, source="web_form", evidence=f"{prefix} form")
     member = MembershipFactory(organization=org, user__username=f"{prefix.lower()}-member")
+    workflow = WorkflowFactory(organization=org, kind="lead_follow_up", name=f"{prefix} follow-up")
+    step = WorkflowStepFactory(workflow=workflow, action="manual_text", template__name=f"{prefix} template")
+    enrollment = enrollment_start(workflow=workflow, owner=lead, source="agent")
+    task = task_create_for_step(enrollment=enrollment, step=step, due_at=enrollment.next_due_at)
     return {
+        Workflow: workflow,
+        Enrollment: enrollment,
+        Task: task,
         Organization: org,
         Facility: facility,
         Lead: lead,
@@ -94,6 +107,9 @@ def test_every_interactions_admin_is_covered_by_these_tests():
         History,
         ConsentEvent,
         Consent,
+        Workflow,
+        Enrollment,
+        Task,
     }
 
 

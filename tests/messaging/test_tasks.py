@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+from io import StringIO
+
 from django.utils import timezone
 
 from messaging import tasks
@@ -33,3 +36,26 @@ def test_the_sweeper_tasks_run_the_services(consented_number, open_all_day, sms_
     assert due.status == "queued"
     assert tasks.requeue_stuck.delay().get() == 0
     assert tasks.reconcile_stuck.delay().get() == 0
+
+
+def test_every_beat_entry_names_a_registered_task(settings):
+    from config.celery import app
+
+    assert {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()} <= set(app.tasks)
+
+
+def test_make_run_releases_scheduled_texts_without_beat(consented_number, open_all_day, sms_outbox):
+    """``make run`` has no broker or beat: run_periodic_tasks plays beat's part in-process."""
+    from django.core.management import call_command
+
+    due = MessageFactory(phone_number=consented_number, status="scheduled", send_at=timezone.now())
+    later = MessageFactory(
+        phone_number=consented_number, status="scheduled", send_at=timezone.now() + timedelta(hours=1)
+    )
+
+    call_command("run_periodic_tasks", once=True, stdout=StringIO())
+
+    due.refresh_from_db()
+    later.refresh_from_db()
+    assert due.status == "queued"
+    assert later.status == "scheduled"

@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand
 
 from interactions.demo import DEMO_PASSWORD, seed_interactions
 from messaging.demo import seed_messaging
+from messaging.demo_workflows import seed_workflows
 
 
 class Command(BaseCommand):
@@ -12,4 +13,5 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         org = seed_interactions()
         seed_messaging(org)
+        seed_workflows(org)
         self.stdout.write(f"Demo data ready for {org.name}. Sign in as agent or manager, password {DEMO_PASSWORD}.")

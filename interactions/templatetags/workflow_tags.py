@@ -1,0 +1,25 @@
+"""``{% enrollment_box person %}``: the card's workflow box (current workflow, next step, enroll/stop)."""
+
+from __future__ import annotations
+
+from django import template
+
+from ..selectors import enrollment_box_for
+from ..workflows import task_card_url
+
+register = template.Library()
+
+
+@register.inclusion_tag("interactions/_enrollment_box.html", takes_context=True)
+def enrollment_box(context, person):
+    box = enrollment_box_for(owner=person)
+    for task in box.open_tasks:
+        task.card_url = task_card_url(task)
+    request = context.get("request")
+    return {
+        "person": person,
+        "box": box,
+        "csrf_token": context.get("csrf_token"),
+        "here": request.get_full_path() if request else "",
+        "time_zone": person.facility.time_zone,
+    }

@@ -1,0 +1,127 @@
+"""Web views for workflows: the outstanding list, and the task and enrollment buttons on it and on cards."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from .errors import ServiceError
+from .models import Customer, Enrollment, Lead, Task, Workflow
+from .selectors import task_counts, tasks_outstanding
+from .views import require_organization
+from .workflows import card_url, enrollment_start, enrollment_stop, task_complete, task_skip
+
+
+def _back(request: HttpRequest, default: str) -> HttpResponseRedirect:
+    """Back to where the form was (the outstanding list with its filters, or a card)."""
+    target = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        target = default
+    return HttpResponseRedirect(target)
+
+
+def _int_or_none(value: str | None) -> int | None:
+    try:
+        return int(value) if value else None
+    except ValueError:
+        return None
+
+
+@login_required
+def outstanding(request: HttpRequest) -> HttpResponse:
+    """Due and overdue tasks, oldest first, filterable by facility and kind, with counts per kind."""
+    organization = require_organization(request)
+    facilities = list(organization.facilities.all())
+    facility_id = _int_or_none(request.GET.get("facility"))
+    if facility_id not in {f.pk for f in facilities}:
+        facility_id = None
+    kind = request.GET.get("kind", "")
+    if kind not in Task.Kind.values:
+        kind = ""
+    tasks = tasks_outstanding(organization=organization, facility_id=facility_id, kind=kind)
+    counts = task_counts(organization=organization, facility_id=facility_id)
+    context = {
+        "tasks": tasks,
+        "kinds": [(value, label, counts[value]) for value, label in Task.Kind.choices],
+        "total": sum(counts.values()),
+        "facilities": facilities,
+        "facility_id": facility_id,
+        "kind": kind,
+        "here": request.get_full_path(),
+    }
+    template = "interactions/_outstanding_tasks.html" if request.htmx else "interactions/outstanding.html"
+    return render(request, template, context)
+
+
+def _task(request: HttpRequest, pk: int) -> Task:
+    organization = require_organization(request)
+    return get_object_or_404(Task.objects.select_related("lead", "customer"), pk=pk, organization=organization)
+
+
+@login_required
+@require_POST
+def task_done(request: HttpRequest, pk: int) -> HttpResponse:
+    task = _task(request, pk)
+    try:
+        task_complete(task=task, user=request.user)
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"{task.get_kind_display()} for {task.owner.full_name} done.")
+    return _back(request, reverse("outstanding"))
+
+
+@login_required
+@require_POST
+def task_skip_view(request: HttpRequest, pk: int) -> HttpResponse:
+    task = _task(request, pk)
+    try:
+        task_skip(task=task, user=request.user, reason=request.POST.get("reason", ""))
+    except ServiceError as exc:
+        messages.error(request, f"{task.owner.full_name}: {exc.message}")
+    else:
+        messages.success(request, f"{task.get_kind_display()} for {task.owner.full_name} skipped.")
+    return _back(request, reverse("outstanding"))
+
+
+@login_required
+@require_POST
+def enrollment_create(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
+    """The card's “Enroll” button: put this lead or customer into the chosen workflow."""
+    organization = require_organization(request)
+    model = {"lead": Lead, "customer": Customer}.get(kind)
+    if model is None:
+        return HttpResponse(status=404)
+    owner = get_object_or_404(model, pk=pk, organization=organization)
+    workflow = Workflow.objects.filter(organization=organization, pk=_int_or_none(request.POST.get("workflow"))).first()
+    if workflow is None:
+        messages.error(request, "Pick a workflow.")
+        return _back(request, card_url(owner))
+    try:
+        enrollment_start(workflow=workflow, owner=owner, source=Enrollment.Source.AGENT, user=request.user)
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"{owner.full_name} is now in “{workflow.name}”.")
+    return _back(request, card_url(owner))
+
+
+@login_required
+@require_POST
+def enrollment_stop_view(request: HttpRequest, pk: int) -> HttpResponse:
+    organization = require_organization(request)
+    enrollment = get_object_or_404(
+        Enrollment.objects.select_related("workflow", "lead", "customer"), pk=pk, organization=organization
+    )
+    try:
+        enrollment_stop(enrollment=enrollment, user=request.user)
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"{enrollment.owner.full_name} left “{enrollment.workflow.name}”.")
+    return _back(request, card_url(enrollment.owner))

@@ -1,0 +1,176 @@
+"""Running workflow steps that came due: automatic texts through ``message_queue``, the rest as tasks.
+
+Safe to run twice and in several workers at once: each enrollment is locked with
+``SKIP LOCKED`` while its due steps run, and a step runs at most once per enrollment (a unique
+constraint on the step run and on the task backs that up).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from interactions.errors import ServiceError
+from interactions.models import Enrollment, PhoneNumber, StepRun, Task, WorkflowStep
+from interactions.selectors import consents_by_number
+from interactions.workflows import (
+    STEP_TASK_KINDS,
+    enrollment_advance,
+    step_run_record,
+    task_complete,
+    task_create_for_step,
+)
+
+from .models import Message
+from .services import message_queue
+
+
+@dataclass
+class MaterialiseReport:
+    enrollments: int = 0
+    texts_queued: int = 0
+    texts_scheduled: int = 0
+    texts_refused: int = 0
+    tasks_created: int = 0
+
+    @property
+    def steps(self) -> int:
+        return self.texts_queued + self.texts_scheduled + self.texts_refused + self.tasks_created
+
+
+def _number_to_text(owner) -> PhoneNumber | None:
+    """The primary number if it may be texted, else the first other number that may, else the primary."""
+    numbers = list(owner.phone_numbers.order_by("-is_primary", "id"))
+    if not numbers:
+        return None
+    consents = consents_by_number(organization=owner.organization, numbers=numbers)
+    granted = [n for n in numbers if (c := consents.get(n.e164)) is not None and c.is_granted]
+    return granted[0] if granted else numbers[0]
+
+
+def _send_automatic_text(
+    *, enrollment: Enrollment, step: WorkflowStep, due_at: datetime, now: datetime, report: MaterialiseReport
+) -> None:
+    owner = enrollment.owner
+    phone = _number_to_text(owner)
+    refusal: ServiceError
+    if step.template is None:
+        refusal = ServiceError("no_template", "The step has no template to send.")
+    elif phone is None:
+        refusal = ServiceError("no_number", f"{owner.full_name} has no phone number on record.")
+    else:
+        try:
+            message = message_queue(phone_number=phone, sent_by=None, template=step.template, now=now)
+        except ServiceError as exc:
+            if exc.code != "quiet_hours":
+                refusal = exc
+            else:
+                # Outside texting hours: hold the text until the window opens, never drop it.
+                message = message_queue(
+                    phone_number=phone,
+                    sent_by=None,
+                    template=step.template,
+                    send_at=exc.extra["next_allowed_at"],
+                    now=now,
+                )
+                if step_run_record(
+                    enrollment=enrollment,
+                    step=step,
+                    due_at=due_at,
+                    outcome=StepRun.Outcome.TEXT_SCHEDULED,
+                    now=now,
+                    message_id=message.pk,
+                    refusal=exc,
+                ):
+                    report.texts_scheduled += 1
+                return
+        else:
+            if step_run_record(
+                enrollment=enrollment,
+                step=step,
+                due_at=due_at,
+                outcome=StepRun.Outcome.TEXT_QUEUED,
+                now=now,
+                message_id=message.pk,
+            ):
+                report.texts_queued += 1
+            return
+    if step_run_record(
+        enrollment=enrollment,
+        step=step,
+        due_at=due_at,
+        outcome=StepRun.Outcome.TEXT_REFUSED,
+        now=now,
+        refusal=refusal,
+    ):
+        report.texts_refused += 1
+
+
+def _run_step(
+    *, enrollment: Enrollment, step: WorkflowStep, due_at: datetime, now: datetime, report: MaterialiseReport
+) -> None:
+    if step.action == WorkflowStep.Action.AUTOMATIC_TEXT:
+        _send_automatic_text(enrollment=enrollment, step=step, due_at=due_at, now=now, report=report)
+        return
+    if step.action in STEP_TASK_KINDS:
+        task = task_create_for_step(enrollment=enrollment, step=step, due_at=due_at)
+        run = step_run_record(
+            enrollment=enrollment, step=step, due_at=due_at, outcome=StepRun.Outcome.TASK_CREATED, now=now
+        )
+        if task and run:
+            report.tasks_created += 1
+
+
+def workflows_materialise(*, now: datetime | None = None, limit: int = 500) -> MaterialiseReport:
+    """Run every workflow step due by ``now``, one transaction per enrollment.
+
+    Automatic texts are queued through ``message_queue``; a refusal (no consent, opted out…) is
+    recorded on the step run, and quiet hours schedule the text for the next allowed time.
+    Manual texts and call reminders become open tasks on the outstanding list.
+    """
+    now = now or timezone.now()
+    report = MaterialiseReport()
+    due = Enrollment.objects.filter(status=Enrollment.Status.ACTIVE, next_due_at__lte=now, workflow__active=True)
+    for pk in list(due.order_by("next_due_at", "pk").values_list("pk", flat=True)[:limit]):
+        with transaction.atomic():
+            # Another worker holding this enrollment has it in hand: skip, don't wait. The filter is
+            # applied again under the lock, so an enrollment it just finished is not run twice.
+            enrollment = (
+                Enrollment.objects.select_for_update(skip_locked=True, of=("self",))
+                .select_related("workflow", "lead__facility", "customer__facility")
+                .filter(pk=pk, status=Enrollment.Status.ACTIVE, next_due_at__lte=now, workflow__active=True)
+                .first()
+            )
+            if enrollment is None:
+                continue
+            report.enrollments += 1
+            while enrollment.is_active and enrollment.next_due_at and enrollment.next_due_at <= now:
+                step = WorkflowStep.objects.select_related("template").filter(pk=enrollment.next_step_id).first()
+                if step is None:  # the step was deleted since: look again at what is left
+                    enrollment_advance(enrollment=enrollment, now=now)
+                    continue
+                _run_step(enrollment=enrollment, step=step, due_at=enrollment.next_due_at, now=now, report=report)
+                enrollment_advance(enrollment=enrollment, now=now)
+    return report
+
+
+def task_complete_by_text(*, task_id: int | str, message: Message, user) -> Task | None:
+    """Complete the open task ``task_id`` with the text just sent from the card's panel.
+
+    ``None`` when there is nothing to complete (unknown id, another organization's, already
+    closed, or a task about someone else): the text itself went out either way.
+    """
+    try:
+        pk = int(task_id)
+    except (TypeError, ValueError):
+        return None
+    task = Task.objects.filter(pk=pk, organization_id=message.organization_id, status=Task.Status.OPEN).first()
+    if task is None:
+        return None
+    try:
+        return task_complete(task=task, user=user, message_id=message.pk)
+    except ServiceError:
+        return None
