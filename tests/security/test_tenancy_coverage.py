@@ -1,8 +1,9 @@
 """Cross-organization 404 for every admin page and API object, and tests that keep it that way.
 
-tests/interactions/test_admin.py covers the interactions admins and tests/api/test_tenancy.py
-the API; this adds the messaging admins, the admins only superusers may use, and meta-tests
-that fail when an admin or an API route is added without a cross-organization test.
+tests/interactions/test_admin.py covers the interactions admins, tests/api/test_tenancy.py and
+tests/api/test_tenancy_workflows.py the API; this adds the messaging admins and the admins only
+superusers may use, and meta-tests that fail when an admin or an API route is added without a
+cross-organization test.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from config import api as api_urls
 from messaging.models import Message, MessageTemplate, UnsubscribeLink
 from messaging.services import unsubscribe_link_get_or_create
 from tests.api import test_tenancy as api_tenancy
+from tests.api import test_tenancy_workflows as workflow_tenancy
 from tests.factories import MessageFactory, MessageTemplateFactory, PhoneNumberFactory, UserFactory
 from tests.interactions import test_admin as interactions_admin
 
@@ -90,20 +92,23 @@ def _router_routes():
                     yield route.detail, method, path
 
 
-def _parametrized(test, argname: str) -> list:
+def _parametrized(test) -> list:
     [mark] = [m for m in test.pytestmark if m.name == "parametrize"]
     return list(mark.args[1])
 
 
 def test_every_api_object_route_has_a_cross_organization_test():
-    covered = {(method, _template(path)) for method, path, _ in api_tenancy.OBJECT_ENDPOINTS}
+    endpoints = api_tenancy.OBJECT_ENDPOINTS + workflow_tenancy.WORKFLOW_OBJECT_ENDPOINTS
+    covered = {(method, _template(path)) for method, path, _ in endpoints}
     routes = {(method, path) for detail, method, path in _router_routes() if detail}
     missing = routes - covered
     assert not missing, f"API object routes without a cross-organization 404 test: {sorted(missing)}"
 
 
 def test_every_api_list_has_a_cross_organization_test():
-    covered = set(_parametrized(api_tenancy.test_lists_never_include_another_organizations_rows, "path"))
+    covered = set(_parametrized(api_tenancy.test_lists_never_include_another_organizations_rows)) | set(
+        _parametrized(workflow_tenancy.test_workflow_lists_never_include_another_organizations_rows)
+    )
     lists = {path for detail, method, path in _router_routes() if not detail and method == "get"}
     assert lists <= covered, f"API lists without a cross-organization test: {sorted(lists - covered)}"
 
