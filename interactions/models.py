@@ -323,6 +323,12 @@ class History(models.Model):
     class Meta:
         ordering = ["-occurred_at", "-id"]
         verbose_name_plural = "history"
+        # A card reads a person's latest entries: with these it reads 51 rows, not the whole history
+        # sorted (bench/: 10 → 1 ms for the history query of a person with 10,000 entries).
+        indexes = [
+            models.Index(fields=["lead", "-occurred_at", "-id"], name="history_lead_latest"),
+            models.Index(fields=["customer", "-occurred_at", "-id"], name="history_customer_latest"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=(Q(lead__isnull=False) & Q(customer__isnull=True))

@@ -65,10 +65,25 @@ def conversation_for(organization: Organization, number: str | ParsedNumber) -> 
     return _conversation(organization, number).select_related("sent_by").order_by("created_at", "id")
 
 
+def _latest(organization: Organization, number, limit: int, *, related: tuple[str, ...] = ()) -> QuerySet[Message]:
+    """The latest ``limit`` texts to and from ``number``, newest first.
+
+    Outbound and inbound are read apart, each newest-first from its own index, and merged: one
+    query with an OR would sort the number's whole history for every render (bench/: a person
+    with 10,000 texts, 10 → 1 ms).
+    """
+    parsed = number if isinstance(number, ParsedNumber) else to_python(str(number or ""), region="US")
+    if not isinstance(parsed, ParsedNumber) or not parsed.is_valid():
+        return Message.objects.none()
+    base = Message.objects.filter(organization=organization).select_related(*related).order_by("-created_at", "-id")
+    outbound = base.filter(direction=Message.Direction.OUTBOUND, to_number=parsed)[:limit]
+    inbound = base.filter(direction=Message.Direction.INBOUND, from_number=parsed)[:limit]
+    return outbound.union(inbound, all=True).order_by("-created_at", "-id")[:limit]
+
+
 def conversation_for_number(*, organization: Organization, number, limit: int = CONVERSATION_LIMIT) -> list[Message]:
     """The latest ``limit`` texts to and from ``number`` (what the card shows), oldest first."""
-    latest = _conversation(organization, number).select_related("sent_by").order_by("-created_at", "-id")[:limit]
-    return list(reversed(latest))
+    return list(reversed(_latest(organization, number, limit, related=("sent_by",))))
 
 
 def conversation_version(*, organization: Organization, number, limit: int = CONVERSATION_LIMIT) -> str:
@@ -77,11 +92,7 @@ def conversation_version(*, organization: Organization, number, limit: int = CON
     The card polls with it, and an unchanged conversation answers 204 without rendering. It
     reads the status itself rather than ``updated_at``, which a queryset ``update()`` leaves alone.
     """
-    rows = list(
-        _conversation(organization, number)
-        .order_by("-created_at", "-id")
-        .values_list("id", "status", "error_code", "updated_at")[:limit]
-    )
+    rows = list(_latest(organization, number, limit).values_list("id", "status", "error_code", "updated_at"))
     return hashlib.blake2b(repr(rows).encode(), digest_size=8).hexdigest()
 
 
