@@ -78,7 +78,7 @@ def people_search(*, organization: Organization, query: str = "", kind: str = ""
 def consents_by_number(*, organization: Organization, numbers: list[PhoneNumber]) -> dict[str, Consent]:
     """Consent rows keyed by E.164 for the given numbers, in one query."""
     e164s = {n.e164 for n in numbers}
-    rows = Consent.objects.filter(organization=organization, number__in=e164s).select_related("last_event")
+    rows = Consent.objects.filter(organization=organization, number__in=e164s).select_related("last_event__actor")
     return {row.number.as_e164: row for row in rows}
 
 

@@ -139,6 +139,13 @@ class ConsentState:
     source: str | None = None
     at: datetime | None = None
     person_opted_out_at: datetime | None = None
+    evidence: str = ""  # the latest event's note (why an agent opted the number out, …)
+    actor_name: str = ""  # who recorded the latest event, when a person did
+
+    @property
+    def agent_opted_out(self) -> bool:
+        """An agent recorded the opt-out (the person did not): an agent may record permission again."""
+        return self.status == Consent.Status.REVOKED and self.source == ConsentEvent.Source.AGENT
 
     @property
     def is_granted(self) -> bool:
@@ -152,19 +159,24 @@ class ConsentState:
 def consent_status(*, organization: Organization, number: str | ParsedNumber) -> ConsentState:
     """The current consent of ``number`` in ``organization`` (``none`` if nothing was recorded)."""
     parsed = phone_number_parse(number)
-    row = Consent.objects.filter(organization=organization, number=parsed).select_related("last_event").first()
+    row = Consent.objects.filter(organization=organization, number=parsed).select_related("last_event__actor").first()
     if row is None:
         return ConsentState(number=parsed.as_e164, status=Consent.Status.NONE)
     return consent_state_from_row(row)
 
 
 def consent_state_from_row(row: Consent) -> ConsentState:
+    """The state of a ``Consent`` row loaded with ``select_related("last_event__actor")``."""
+    event = row.last_event
+    actor = event.actor if event.actor_id else None
     return ConsentState(
         number=row.number.as_e164,
         status=row.status,
-        source=row.last_event.source,
-        at=row.last_event.created_at,
+        source=event.source,
+        at=event.created_at,
         person_opted_out_at=row.person_opted_out_at,
+        evidence=event.evidence,
+        actor_name=(actor.get_full_name() or actor.get_username()) if actor else "",
     )
 
 
@@ -277,10 +289,18 @@ def consent_revoke(
 ) -> ConsentEvent:
     """Record that a number must not be texted. Always allowed; repeated revokes are logged too.
 
-    The follow-up workflows of everyone the number belongs to end with it.
+    An agent says why (the note is the ledger's evidence, as for an agent's grant). An agent's
+    revoke does not stop a later agent grant: only the person's own opt-out does that. The
+    follow-up workflows of everyone the number belongs to end with it.
     """
     parsed = phone_number_parse(number, field="phone_number")
     _check_source(source, ConsentEvent.REVOKE_SOURCES, "revoked")
+    if source == ConsentEvent.Source.AGENT and not evidence.strip():
+        raise ServiceError(
+            "evidence_required",
+            "Say why this number must not be texted (for example “asked on the phone”).",
+            field="evidence",
+        )
     event, _ = _record(
         organization=organization,
         number=parsed,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models.functions import Coalesce
 from phonenumber_field.phonenumber import PhoneNumber as ParsedNumber
 from phonenumber_field.phonenumber import to_python
 
@@ -32,9 +33,32 @@ def inbound_flagged(organization: Organization) -> QuerySet[Message]:
         organization=OuterRef("organization"),
         number=OuterRef("from_number"),
         action=ConsentEvent.Action.REVOKE,
-        created_at__gte=OuterRef("received_at"),
+        created_at__gte=Coalesce(OuterRef("received_at"), OuterRef("created_at")),
     )
     return _inbound(organization).filter(flagged_opt_out_request=True).exclude(Exists(handled))
+
+
+def flagged_reply_for(*, organization: Organization, pk: int | str) -> Message | None:
+    """One flagged inbound reply of ``organization`` (handled or not), with its record, or ``None``."""
+    return _inbound(organization).filter(flagged_opt_out_request=True, pk=pk).first()
+
+
+def flagged_handled_ids(*, organization: Organization, number, messages: list[Message]) -> set[int]:
+    """Which flagged replies among ``messages`` (all from ``number``) an opt-out already answered.
+
+    The same rule as ``inbound_flagged``: a revoke of the number recorded after the reply arrived.
+    One query, and none when no reply in view is flagged.
+    """
+    flagged = [m for m in messages if m.flagged_opt_out_request and m.direction == Message.Direction.INBOUND]
+    if not flagged:
+        return set()
+    last = (
+        ConsentEvent.objects.filter(organization=organization, number=number, action=ConsentEvent.Action.REVOKE)
+        .order_by("-created_at")
+        .values_list("created_at", flat=True)
+        .first()
+    )
+    return {m.pk for m in flagged if last is not None and last >= (m.received_at or m.created_at)}
 
 
 def inbound_unmatched(organization: Organization) -> QuerySet[Message]:

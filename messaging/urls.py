@@ -18,6 +18,8 @@ urlpatterns: list = [
     path("text/panel/<int:phone_id>/send/", panel.send, name="text_send"),
     path("text/conversation/<int:phone_id>/", panel.conversation, name="text_conversation"),
     path("text/consent/<int:phone_id>/", panel.consent_record, name="text_consent_record"),
+    path("text/consent/<int:phone_id>/opt-out/", panel.consent_opt_out, name="text_consent_opt_out"),
+    path("text/replies/<int:message_id>/opt-out/", panel.reply_opt_out, name="text_reply_opt_out"),
     path("text/<str:kind>/<int:pk>/numbers/", panel.number_add, name="text_number_add"),
     # The outstanding list's inbound section, loaded into /outstanding/ by htmx.
     path("outstanding/inbound/", outstanding.outstanding_inbound, name="outstanding_inbound"),

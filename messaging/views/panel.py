@@ -1,8 +1,9 @@
 """The card's text panel: open it, count as you type, pick a template, send, follow the conversation.
 
-Also the two writes the panel offers beside sending: Add New (a number on the record) and
-"record text permission". Every view resolves its phone number, template or record inside
-the signed-in agent's organization (404 otherwise) and calls the same services as the API.
+Also the writes the panel offers beside sending: Add New (a number on the record), "record text
+permission", "record opt-out", and "opt out this number" on a reply that asks not to be texted.
+Every view resolves its phone number, template, reply or record inside the signed-in agent's
+organization (404 otherwise) and calls the same services as the API.
 """
 
 from __future__ import annotations
@@ -13,14 +14,16 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.dateparse import parse_datetime
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRefresh, trigger_client_event
 
 from interactions.errors import ServiceError
 from interactions.models import ConsentEvent, Customer, Lead, PhoneNumber
 from interactions.selectors import customers_for, leads_for, owner_numbers
-from interactions.services import consent_grant, phone_number_add
+from interactions.services import consent_grant, consent_revoke, phone_number_add
 from interactions.views import require_organization
 
 from ..models import Message, MessageTemplate
@@ -30,6 +33,9 @@ from ..selectors import (
     active_templates_for,
     conversation_for_number,
     conversation_version,
+    flagged_handled_ids,
+    flagged_reply_for,
+    inbound_flagged,
     other_numbers,
     phone_number_for,
     template_for,
@@ -97,10 +103,12 @@ def _template_choices(request: HttpRequest, phone: PhoneNumber) -> list[dict]:
 
 
 def _conversation_context(phone: PhoneNumber) -> dict:
+    conversation = conversation_for_number(organization=phone.organization, number=phone.number)
     return {
         "phone": phone,
         "person": phone.owner,
-        "conversation": conversation_for_number(organization=phone.organization, number=phone.number),
+        "conversation": conversation,
+        "handled": flagged_handled_ids(organization=phone.organization, number=phone.number, messages=conversation),
         "version": conversation_version(organization=phone.organization, number=phone.number),
         "others": other_numbers(phone_number=phone),
         "unreachable_codes": UNREACHABLE_CODES,
@@ -325,3 +333,82 @@ def consent_record(request: HttpRequest, phone_id: int) -> HttpResponse:
         request, f"Text permission recorded for {phone.national}. You can text {phone.owner.first_name} now."
     )
     return HttpResponseClientRefresh() if request.htmx else redirect(phone.owner)
+
+
+def _revoke_by_agent(request: HttpRequest, *, organization, number, note: str) -> None:
+    consent_revoke(
+        organization=organization,
+        number=number,
+        source=ConsentEvent.Source.AGENT,
+        actor=request.user,
+        evidence=note,
+        ip_address=request.META.get("REMOTE_ADDR"),
+        user_agent=request.headers.get("user-agent", ""),
+    )
+
+
+@login_required
+@require_POST
+def consent_opt_out(request: HttpRequest, phone_id: int) -> HttpResponse:
+    """Record an opt-out an agent was told about (why is required), then reload the card.
+
+    The number's Text icon is disabled from then on; an agent may record permission again later
+    (only the person's own opt-out rules that out).
+    """
+    phone = _phone_or_404(request, phone_id)
+    note = request.POST.get("note", "").strip()
+    try:
+        _revoke_by_agent(request, organization=phone.organization, number=phone.number, note=note)
+    except ServiceError as exc:
+        if not request.htmx:
+            messages.error(request, exc.message)
+            return redirect(phone.owner)
+        context = {"phone": phone, "optout_error": exc, "optout_note": note}
+        return render(request, "messaging/_optout_form.html", context)
+    messages.success(
+        request, f"Opt-out recorded for {phone.national}. Nobody can text it until permission is recorded again."
+    )
+    return HttpResponseClientRefresh() if request.htmx else redirect(phone.owner)
+
+
+def _back_to(request: HttpRequest, fallback: str) -> str:
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        return target
+    return fallback
+
+
+@login_required
+@require_POST
+def reply_opt_out(request: HttpRequest, message_id: int) -> HttpResponse:
+    """ "Opt out this number" on a reply that asks not to be texted: one click, the reply is the note.
+
+    Offered in the card's conversation and on /outstanding/. Once an opt-out was recorded after the
+    reply arrived there is nothing left to do, and a second click writes nothing.
+    """
+    organization = require_organization(request)
+    reply = flagged_reply_for(organization=organization, pk=message_id)
+    if reply is None:
+        raise Http404("No such reply in your organization.")
+    owner = reply.lead or reply.customer
+    national = reply.from_number.as_national
+    if not inbound_flagged(organization).filter(pk=reply.pk).exists():
+        messages.info(request, f"{national} is already opted out.")
+    else:
+        try:
+            _revoke_by_agent(request, organization=organization, number=reply.from_number, note=_asked_by_text(reply))
+        except ServiceError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(
+                request,
+                f"Opt-out recorded for {national}, as asked by text. "
+                "Nobody can text it until permission is recorded again.",
+            )
+    if request.htmx:
+        return HttpResponseClientRefresh()
+    return redirect(_back_to(request, owner.get_absolute_url() if owner else reverse("outstanding")))
+
+
+def _asked_by_text(reply: Message) -> str:
+    return f'Asked by text: "{reply.body.strip()}"'

@@ -1,6 +1,6 @@
 // The little the card needs beyond htmx: focus into the text panel when it opens, Escape to
 // close menus and the panel, drag (or arrow keys) on the panel's edge to resize it, and the
-// disabled Text icon pointing at "record text permission".
+// disabled Text icon pointing at "record text permission", the note of a refused opt-out or permission.
 (function () {
   "use strict";
 
@@ -71,6 +71,11 @@
       const action = panel() && panel().querySelector("[role=alert] button");
       if (action) action.focus();
       else focusCompose();
+    } else if (target.id && /^(optout|consent)-\d+$/.test(target.id)) {
+      // A refused "record opt-out"/"record permission": put the cursor back in the note.
+      const form = document.getElementById(target.id);
+      const note = form && form.querySelector("[aria-invalid=true]");
+      if (note) note.focus();
     } else if (target.id === "text-controls") {
       const field = target.querySelector("[aria-invalid=true]") || target.querySelector(".ok-line");
       if (field) {

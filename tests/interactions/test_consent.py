@@ -184,3 +184,14 @@ def test_the_ledger_keeps_every_event_in_order(org):
         ("grant", "web_form"),
     ]
     assert Consent.objects.get(organization=org).last_event.source == "carrier"
+
+
+def test_an_agent_revoke_needs_a_note_and_writes_nothing_without_one(org, agent):
+    grant(org)
+
+    with pytest.raises(ServiceError, match="Say why this number must not be texted") as refused:
+        revoke(org, "agent", actor=agent, evidence="  ")
+
+    assert refused.value.field == "evidence"
+    assert list(ConsentEvent.objects.values_list("action", flat=True)) == ["grant"]
+    assert consent_status(organization=org, number=NUMBER).is_granted

@@ -235,3 +235,24 @@ def test_a_task_not_yet_due_is_not_listed(agent_client, facility, follow_up):
     Task.objects.filter(pk=task.pk).update(due_at=timezone.now() + timedelta(hours=2))
 
     assert f'id="task-{task.pk}"' not in agent_client.get("/outstanding/").content.decode()
+
+
+def test_inbound_times_read_in_the_receiving_facilitys_time_zone(agent_client, org, facility):
+    received = datetime(2026, 3, 2, 21, 15, tzinfo=UTC)  # 3:15 PM in Austin
+    message = MessageFactory(
+        phone_number=None,
+        organization=org,
+        lead=None,
+        customer=None,
+        facility=facility,
+        to_number="+15125550199",
+        from_number="+15125550777",
+        direction=Message.Direction.INBOUND,
+        status=Message.Status.RECEIVED,
+        body="Who is this?",
+    )
+    Message.objects.filter(pk=message.pk).update(created_at=received)
+
+    html = agent_client.get("/outstanding/inbound/").content.decode()
+
+    assert "Mar 2, 3:15 PM CST" in html

@@ -80,7 +80,7 @@ def test_no_provider_call_without_consent_at_call_time(granted_first, ops, phone
                 except ServiceError as exc:
                     assert exc.code == "opted_out"  # only the person's START re-opts in after their opt-out
             elif op == "revoke":
-                consent_revoke(organization=org, number=NUMBERS[arg], source=source)
+                consent_revoke(organization=org, number=NUMBERS[arg], source=source, evidence="asked")
             elif op == "link":
                 link = UnsubscribeLink.objects.filter(organization=org, number=NUMBERS[arg]).first()
                 if link:

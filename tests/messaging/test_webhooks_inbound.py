@@ -328,7 +328,9 @@ def test_plain_words_request_is_flagged_not_revoked(client, consented_number):
 def test_flagged_request_leaves_the_list_once_an_agent_records_the_opt_out(client, consented_number, agent):
     post_inbound(client, "inbound_plain_words")
 
-    consent_revoke(organization=consented_number.organization, number=PERSON, source="agent", actor=agent)
+    consent_revoke(
+        organization=consented_number.organization, number=PERSON, source="agent", actor=agent, evidence="asked by text"
+    )
 
     assert list(inbound_flagged(consented_number.organization)) == []
     assert inbound_messages().get().flagged_opt_out_request  # the text itself stays marked
