@@ -1,7 +1,7 @@
 """Fault injection: texts keep flowing while Redis restarts, a worker is SIGKILLed, the provider
 answers 500 and 429 and times out, and PostgreSQL drops the workers' connections. Afterwards
-every committed text is settled (sent, failed or needs_reconciliation), the provider accepted
-each at most once, and none is lost.
+every committed text is in a terminal state or needs_reconciliation (the provider's delivery
+receipts are applied at the end), the provider accepted each at most once, and none is lost.
 
     python -m bench.chaos [--count 2000]          (make chaos)
 
@@ -159,6 +159,8 @@ def chaos_run(
     event("settled" if settled else f"NOT settled after {settle_timeout:.0f}s")
     for worker in rig.workers:
         worker.stop(timeout=15)
+    delivered = _deliver(rig)
+    event(f"the provider reports {delivered} texts delivered (status callbacks through the webhook's service)")
     report.seconds = time.monotonic() - started
     report.requeued, report.reconciled = SWEPT["messages_requeue_stuck"], SWEPT["messages_reconcile_stuck"]
     _count(rig, ids, report)
@@ -171,6 +173,22 @@ def _redis_restart(rig: Rig) -> str:
     waiting = Message.objects.filter(status=Message.Status.QUEUED).count()
     rig.redis_restart(down_for=2.0)
     return f"Redis killed with {waiting} texts queued (its queue is lost: no persistence), down 2 s, started again"
+
+
+def _deliver(rig: Rig) -> int:
+    """Every text the provider accepted gets its ``delivered`` callback, as Twilio would post it
+    (applied with the status webhook's service, ``message_status_update``), so each settled text
+    ends in a terminal state."""
+    from django.db import close_old_connections
+
+    from messaging.inbound import message_status_update
+
+    close_old_connections()
+    return sum(
+        1
+        for created in rig.twilio.created()
+        if message_status_update(provider_sid=created["sid"], provider_status="delivered") is not None
+    )
 
 
 def _in_flight() -> int:
@@ -204,10 +222,13 @@ def _count(rig: Rig, ids: list[int], report: Report) -> None:
     report.provider_accepted = len(created)
     report.provider_requests = len(rig.twilio.sends())
     report.duplicates = sum(n - 1 for n in accepted.values() if n > 1)
-    settled = {"sent", "delivered", "undelivered", "failed", "needs_reconciliation"}
-    # Lost: not settled, or recorded as sent under a SID the provider does not hold for that text.
+    # Settled: a terminal state, or needs_reconciliation (left for a person, never resent blindly).
+    settled = {"delivered", "undelivered", "failed", "needs_reconciliation"}
+    # Lost: not settled, or recorded as gone out under a SID the provider does not hold for that text.
     report.lost = sum(
-        1 for status, sid, body in rows if status not in settled or (status == "sent" and body_of_sid.get(sid) != body)
+        1
+        for status, sid, body in rows
+        if status not in settled or (status in ("sent", "delivered") and body_of_sid.get(sid) != body)
     )
     # Went out, but the row says it failed: a person might send it again.
     report.sent_unrecorded = sum(1 for status, _, body in rows if status == "failed" and accepted.get(body))
