@@ -40,6 +40,7 @@ def _site_routes() -> list[tuple[str, URLPattern]]:
 
 
 SITE_ROUTES = _site_routes()
+CHECKED_ROUTES = [(route, pattern) for route, pattern in SITE_ROUTES if pattern.name not in EXEMPT]
 
 
 def _url(pattern: URLPattern) -> str:
@@ -62,10 +63,8 @@ def test_the_walk_finds_the_forms_agents_use():
     assert {"text_send", "text_consent_record", "text_number_add", "login", "logout", "unsubscribe"} <= names
 
 
-@pytest.mark.parametrize("route, pattern", SITE_ROUTES, ids=[route for route, _ in SITE_ROUTES])
+@pytest.mark.parametrize("route, pattern", CHECKED_ROUTES, ids=[route for route, _ in CHECKED_ROUTES])
 def test_a_post_without_a_csrf_token_is_refused(route, pattern, csrf_client):
-    if pattern.name in EXEMPT:
-        pytest.skip(f"exempt on purpose: {EXEMPT[pattern.name]}")
     response = csrf_client.post(_url(pattern), {"body": "Hi", "number": "+15125550199"})
     assert response.status_code == 403, f"{route} answered {response.status_code} to a POST without a CSRF token"
     assert "CSRF verification failed" in response.content.decode()
