@@ -25,7 +25,7 @@ from interactions.models import ConsentEvent, Facility, History, Organization, P
 from interactions.services import consent_grant, consent_revoke, consent_status, history_record
 
 from .models import Message
-from .services import _stamp  # the one place that knows which timestamp goes with which status
+from .services.sending import _stamp  # the one place that knows which timestamp goes with which status
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,67 @@
+"""Every write of the messaging side, in four parts:
+
+- ``compose``: the final text of a message (merge fields, the unsubscribe link, length) and
+  ``message_queue``, which refuses or writes the outbox row;
+- ``sending``: what the worker does with a queued row (claim, re-check, throttle, provider call)
+  and the sweepers that keep the outbox moving;
+- ``unsubscribe``: a person using their ``/u/<token>`` link;
+- ``templates``: writing message templates.
+
+Import from here: ``from messaging.services import message_queue``.
+"""
+
+from __future__ import annotations
+
+from .compose import (
+    LINK_PREFIX,
+    Draft,
+    consent_refusal,
+    message_preview,
+    message_queue,
+    template_body_for,
+    template_preview,
+    template_sample_person,
+    unsubscribe_link_get_or_create,
+    with_link,
+)
+from .sending import (
+    LAST_LOOK_AFTER_SECONDS,
+    RECONCILE_FOR,
+    SendOutcome,
+    message_claim,
+    message_reconcile,
+    message_send,
+    messages_reconcile_stuck,
+    messages_release_scheduled,
+    messages_requeue_stuck,
+    sending_stuck_after,
+)
+from .templates import template_create, template_update
+from .unsubscribe import UnsubscribeOutcome, unsubscribe_link_use
+
+__all__ = [
+    "LAST_LOOK_AFTER_SECONDS",
+    "LINK_PREFIX",
+    "RECONCILE_FOR",
+    "Draft",
+    "SendOutcome",
+    "UnsubscribeOutcome",
+    "consent_refusal",
+    "message_claim",
+    "message_preview",
+    "message_queue",
+    "message_reconcile",
+    "message_send",
+    "messages_reconcile_stuck",
+    "messages_release_scheduled",
+    "messages_requeue_stuck",
+    "sending_stuck_after",
+    "template_body_for",
+    "template_create",
+    "template_preview",
+    "template_sample_person",
+    "template_update",
+    "unsubscribe_link_get_or_create",
+    "unsubscribe_link_use",
+    "with_link",
+]

@@ -1,0 +1,300 @@
+"""Composing and queueing texts: the final body, the refusals, the outbox row."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.db.models import OuterRef, Subquery
+from django.utils import timezone
+
+from interactions.errors import ServiceError
+from interactions.models import Consent, Customer, Facility, History, Organization, PhoneNumber
+from interactions.services import ConsentState, consent_status, history_record
+
+from ..models import Message, MessageTemplate, UnsubscribeLink
+from ..quiet_hours import next_allowed_at, recipient_time_zone, window_of
+from ..rendering import merge_context, render, template_validate
+from ..segments import MAX_CHARACTERS, Measure, measure
+
+logger = logging.getLogger(__name__)
+
+LINK_PREFIX = "\nUnsubscribe: "
+
+
+# --- composing ------------------------------------------------------------------------------
+
+
+def unsubscribe_link_get_or_create(*, organization: Organization, number) -> UnsubscribeLink:
+    """The one unsubscribe link of a number in an organization (created on first use)."""
+    link, _ = UnsubscribeLink.objects.get_or_create(organization=organization, number=number)
+    return link
+
+
+def _consent_and_link_token(*, organization: Organization, number) -> tuple[ConsentState, str | None]:
+    """The number's consent and its unsubscribe token (``None`` until its first text), in one query.
+
+    ``message_queue`` needs both for every send: one round trip and no model instances on the
+    common path (granted); a refusal reads the full state, with its dates, for the message.
+    """
+    link = UnsubscribeLink.objects.filter(organization=organization, number=OuterRef("number")).values("token")[:1]
+    row = (
+        Consent.objects.filter(organization=organization, number=number)
+        .annotate(link_token=Subquery(link))
+        .values("status", "link_token")
+        .first()
+    )
+    if row is None or row["status"] != Consent.Status.GRANTED:
+        return consent_status(organization=organization, number=number), None
+    return ConsentState(number=str(number), status=row["status"]), row["link_token"]
+
+
+def _link_url_for_preview(*, organization: Organization, number) -> str:
+    link = UnsubscribeLink.objects.filter(organization=organization, number=number).first()
+    # Same length as a real token, so the counter shows exactly what will be sent.
+    return link.url if link else UnsubscribeLink(token="x" * len(UnsubscribeLink().token)).url
+
+
+def with_link(text: str, url: str) -> str:
+    return f"{text.rstrip()}{LINK_PREFIX}{url}"
+
+
+def template_body_for(*, template: MessageTemplate, phone_number: PhoneNumber, agent: AbstractBaseUser | None) -> str:
+    """A template's text rendered for the owner of ``phone_number`` (the link not yet added)."""
+    if template.organization_id != phone_number.organization_id:
+        raise ServiceError("not_found", "That template does not exist.", field="template", status=404)
+    if not template.active:
+        raise ServiceError(
+            "inactive_template", f"The template “{template.name}” is switched off; pick another one.", field="template"
+        )
+    template_validate(template.body, field="template")
+    return render(template.body, merge_context(person=phone_number.owner, agent=agent))
+
+
+@dataclass(frozen=True)
+class Draft:
+    text: str  # the final body: merge fields filled, link appended
+    measure: Measure
+
+
+def message_preview(
+    *, phone_number: PhoneNumber, body: str = "", template: MessageTemplate | None = None, agent=None
+) -> Draft:
+    """The final text and its length figures, exactly as ``message_queue`` would compute them."""
+    text = template_body_for(template=template, phone_number=phone_number, agent=agent) if template else body
+    url = _link_url_for_preview(organization=phone_number.organization, number=phone_number.number)
+    final = with_link(text, url)
+    return Draft(text=final, measure=measure(final))
+
+
+def template_sample_person(*, organization: Organization) -> Customer:
+    """The record a template preview is rendered for: the customer owing most (so every field shows), else a sample."""
+    customer = (
+        Customer.objects.filter(organization=organization)
+        .select_related("facility")
+        .order_by("-balance_due", "-created_at")
+        .first()
+    )
+    if customer is not None:
+        return customer
+    facility = Facility.objects.filter(organization=organization).first() or Facility(
+        organization=organization, name=organization.name
+    )
+    return Customer(
+        organization=organization,
+        facility=facility,
+        first_name="Jordan",
+        last_name="Sample",
+        unit="A101",
+        balance_due=Decimal("129.00"),
+    )
+
+
+def template_preview(*, organization: Organization, body: str, agent: AbstractBaseUser | None = None) -> Draft:
+    """A template body rendered for a sample record, link appended, with its length figures.
+
+    Raises ``ServiceError`` (naming the merge field) when the body does not validate.
+    """
+    template_validate(body)
+    person = template_sample_person(organization=organization)
+    text = render(body, merge_context(person=person, agent=agent))
+    final = with_link(text, UnsubscribeLink(token="x" * len(UnsubscribeLink().token)).url)
+    return Draft(text=final, measure=measure(final))
+
+
+# --- refusals -------------------------------------------------------------------------------
+
+
+def _date(value: datetime) -> str:
+    return timezone.localtime(value).strftime("%b %-d, %Y")
+
+
+def consent_refusal(state: ConsentState, *, phone_number: PhoneNumber) -> ServiceError | None:
+    """Why ``phone_number`` may not be texted now, or ``None`` when it may."""
+    if state.is_granted:
+        return None
+    national = phone_number.national
+    if state.person_opted_out:
+        return ServiceError(
+            "opted_out",
+            f"{national} opted out on {_date(state.person_opted_out_at)}. They can opt back in by texting START "
+            "to this number; nobody else can grant it for them.",
+            field="phone_number",
+            opted_out_at=state.person_opted_out_at,
+        )
+    if state.status == "revoked":
+        return ServiceError(
+            "no_consent",
+            f"Text permission for {national} was withdrawn on {_date(state.at)}. Record new permission before texting.",
+            field="phone_number",
+        )
+    return ServiceError(
+        "no_consent",
+        f"There is no text permission on record for {national}. Ask the person and record it first.",
+        field="phone_number",
+    )
+
+
+def _check_send_time(
+    *, phone_number: PhoneNumber, facility, send_at: datetime | None, now: datetime
+) -> datetime | None:
+    tz = recipient_time_zone(number=phone_number.number, facility=facility)
+    organization = phone_number.organization
+    if send_at is not None:
+        if timezone.is_naive(send_at):
+            raise ServiceError("invalid_send_at", "Give the send time with a time zone.", field="send_at")
+        if send_at <= now:
+            send_at = None  # "now" or the past: send right away, under the same rules
+        elif send_at > now + timedelta(days=90):
+            raise ServiceError("invalid_send_at", "A text can be scheduled at most 90 days ahead.", field="send_at")
+    at = send_at or now
+    allowed = next_allowed_at(now=at, organization=organization, tz=tz)
+    if allowed is not None:
+        start, end = window_of(organization)
+        local = allowed.strftime("%a %b %-d, %-I:%M %p ") + allowed.tzname()
+        raise ServiceError(
+            "quiet_hours",
+            f"It is outside texting hours for this person ({start:%-I:%M %p}–{end:%-I:%M %p} their time). "
+            f"The next allowed time is {local}.",
+            field="send_at",
+            next_allowed_at=allowed,
+        )
+    return send_at
+
+
+# --- queueing ------------------------------------------------------------------------------
+
+
+def message_queue(
+    *,
+    phone_number: PhoneNumber,
+    sent_by: AbstractBaseUser | None,
+    body: str = "",
+    template: MessageTemplate | None = None,
+    send_at: datetime | None = None,
+    idempotency_key: str | None = None,
+    now: datetime | None = None,
+) -> Message:
+    """Queue a text to ``phone_number`` (or schedule it for ``send_at``).
+
+    Refuses with a ``ServiceError`` (nothing written) when: the body is empty, the template is
+    inactive, there is no consent or the person opted out, it is outside quiet hours at the
+    recipient, or the final text (merge fields filled, unsubscribe link appended) is over
+    1,600 characters. The send itself happens in ``send_message`` after commit.
+    """
+    now = now or timezone.now()
+    organization = phone_number.organization
+    owner = phone_number.owner
+    if template is None and not (body or "").strip():
+        raise ServiceError("empty_body", "Type a message or pick a template.", field="body")
+    if not phone_number.number or not phone_number.number.is_valid():
+        raise ServiceError(
+            "invalid_number", f"{phone_number.number} is not a valid phone number.", field="phone_number"
+        )
+    text = template_body_for(template=template, phone_number=phone_number, agent=sent_by) if template else body
+    if not text.strip():
+        raise ServiceError(
+            "empty_body", "The template fills in to an empty text for this person; type a message.", field="body"
+        )
+    consent, link_token = _consent_and_link_token(organization=organization, number=phone_number.number)
+    refusal = consent_refusal(consent, phone_number=phone_number)
+    if refusal:
+        raise refusal
+    send_at = _check_send_time(phone_number=phone_number, facility=owner.facility, send_at=send_at, now=now)
+
+    with transaction.atomic():
+        if link_token is None:
+            link_token = unsubscribe_link_get_or_create(organization=organization, number=phone_number.number).token
+        final = with_link(text, UnsubscribeLink(token=link_token).url)
+        size = measure(final)
+        if size.too_long:
+            raise ServiceError(
+                "too_long",
+                f"The text is {size.characters:,} characters with the unsubscribe link; the limit is "
+                f"{MAX_CHARACTERS:,}. Shorten it by {size.characters - MAX_CHARACTERS:,}.",
+                field="body",
+                characters=size.characters,
+                limit=MAX_CHARACTERS,
+            )
+        status = Message.Status.SCHEDULED if send_at else Message.Status.QUEUED
+        try:
+            # The savepoint only guards the Idempotency-Key's unique index; without a key nothing
+            # can collide, and the request spares two round trips.
+            with transaction.atomic() if idempotency_key else contextlib.nullcontext():
+                message = Message.objects.create(
+                    organization=organization,
+                    direction=Message.Direction.OUTBOUND,
+                    lead=phone_number.lead,
+                    customer=phone_number.customer,
+                    phone_number=phone_number,
+                    facility=owner.facility,
+                    to_number=phone_number.number,
+                    from_number=owner.facility.sms_sender_number or "",
+                    body=final,
+                    template=template,
+                    status=status,
+                    segments=size.segments,
+                    encoding=size.encoding,
+                    sent_by=sent_by if sent_by is not None and sent_by.is_authenticated else None,
+                    idempotency_key=idempotency_key,
+                    send_at=send_at,
+                    queued_at=None if send_at else now,
+                )
+        except IntegrityError as exc:
+            raise ServiceError(
+                "duplicate", "A text with this Idempotency-Key was already queued.", field="idempotency_key", status=409
+            ) from exc
+        if send_at:
+            local = send_at.astimezone(recipient_time_zone(number=phone_number.number, facility=owner.facility))
+            when = f"scheduled for {local:%b %-d, %-I:%M %p %Z}"
+        else:
+            when = "sent"
+        history_record(
+            owner=owner,
+            kind=History.Kind.TEXT,
+            agent=sent_by,
+            phone_number=phone_number,
+            summary=f"Text {when} to {phone_number.national}: {text[:140]}",
+            occurred_at=now,
+        )
+        if status == Message.Status.QUEUED:
+            _enqueue_on_commit(message.pk)
+    return message
+
+
+def _enqueue_on_commit(message_id: int) -> None:
+    """Hand the send to Celery once the row is committed (the worker must be able to see it)."""
+    from ..tasks import send_message
+
+    def enqueue() -> None:
+        try:
+            send_message.delay(message_id)
+        except Exception:  # the row is saved: the stuck-row sweeper sends it once the broker is back
+            logger.exception("could not hand message %s to the worker; the sweeper will retry it", message_id)
+
+    transaction.on_commit(enqueue)

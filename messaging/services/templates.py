@@ -1,0 +1,58 @@
+"""Writing message templates, with the same validation as admin."""
+
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+
+from interactions.errors import ServiceError
+from interactions.models import Organization
+
+from ..models import MessageTemplate
+from ..rendering import template_validate
+
+# --- templates ------------------------------------------------------------------------------
+
+_TEMPLATE_FIELDS = ("name", "category", "body", "active")
+
+
+def _template_save(template: MessageTemplate, update_fields: list[str] | None = None) -> MessageTemplate:
+    if not (template.name or "").strip():
+        raise ServiceError("required", "Give the template a name.", field="name")
+    if template.category not in MessageTemplate.Category.values:
+        raise ServiceError(
+            "invalid_category",
+            f"Choose a category: {', '.join(MessageTemplate.Category.values)}.",
+            field="category",
+        )
+    template_validate(template.body or "", field="body")
+    try:
+        with transaction.atomic():
+            template.save(update_fields=update_fields)
+    except IntegrityError as exc:
+        raise ServiceError(
+            "duplicate_name", f"There is already a template named “{template.name}”.", field="name"
+        ) from exc
+    return template
+
+
+def template_create(
+    *,
+    organization: Organization,
+    name: str,
+    body: str,
+    category: str = MessageTemplate.Category.GENERAL,
+    active: bool = True,
+) -> MessageTemplate:
+    """Create a template after the same checks as the admin: known merge fields, a unique name."""
+    template = MessageTemplate(organization=organization, name=name, body=body, category=category, active=active)
+    return _template_save(template)
+
+
+def template_update(*, template: MessageTemplate, **changes) -> MessageTemplate:
+    """Change a template's name, category, body or active flag, with the checks of ``template_create``."""
+    unknown = set(changes) - set(_TEMPLATE_FIELDS)
+    if unknown:
+        raise ServiceError("unknown_field", f"These fields can’t be set here: {', '.join(sorted(unknown))}.")
+    for name, value in changes.items():
+        setattr(template, name, value)
+    return _template_save(template, [*changes, "updated_at"] if changes else None)
