@@ -130,6 +130,11 @@ def phone_number_delete(*, phone_number: PhoneNumber) -> None:
 # --- consent ------------------------------------------------------------------------------
 
 
+def display_date(value: datetime) -> str:
+    """A date as refusals write it to people: ``Nov 27, 2026``."""
+    return timezone.localtime(value).strftime("%b %-d, %Y")
+
+
 @dataclass(frozen=True)
 class ConsentState:
     """The consent of one number, as cards, the API and the messaging service read it."""
@@ -255,7 +260,7 @@ def consent_grant(
         )
     current = Consent.objects.select_for_update().filter(organization=organization, number=parsed).first()
     if current and current.person_opted_out_at and source != ConsentEvent.Source.SMS_KEYWORD:
-        when = timezone.localtime(current.person_opted_out_at).strftime("%b %-d, %Y")
+        when = display_date(current.person_opted_out_at)
         raise ServiceError(
             "opted_out",
             f"{parsed.as_national} opted out on {when}. Only the person can opt back in, by texting START to us.",

@@ -12,7 +12,7 @@ from interactions.errors import ServiceError
 
 from .models import Message, MessageTemplate, UnsubscribeLink
 from .rendering import MERGE_FIELDS, template_validate
-from .services import message_reconcile, template_preview
+from .services import message_reconcile, template_preview, template_sample_person
 
 MERGE_FIELD_HELP = "Merge fields you can use: " + ", ".join(
     f"{{{{ {name} }}}} ({meaning})" for name, meaning in MERGE_FIELDS.items()
@@ -50,11 +50,26 @@ class MessageTemplateAdmin(OrganizationScopedAdmin):
             fields.insert(0, "organization")
         return fields
 
+    def get_changelist_instance(self, request):
+        # Render every listed template for one sample record per organization, not one lookup per row.
+        changelist = super().get_changelist_instance(request)
+        samples: dict[int, object] = {}
+        for template in changelist.result_list:
+            if template.organization_id not in samples:
+                samples[template.organization_id] = template_sample_person(organization=template.organization)
+            template.sample_person = samples[template.organization_id]
+        return changelist
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("organization")
+
     def _draft(self, obj):
         if obj is None or not obj.pk:
             return None
         try:
-            return template_preview(organization=obj.organization, body=obj.body)
+            return template_preview(
+                organization=obj.organization, body=obj.body, person=getattr(obj, "sample_person", None)
+            )
         except ServiceError:
             return None
 

@@ -15,9 +15,9 @@ from django.utils import timezone
 
 from interactions.errors import ServiceError
 from interactions.models import Consent, Customer, Facility, History, Organization, PhoneNumber
-from interactions.services import ConsentState, consent_status, history_record
+from interactions.services import ConsentState, consent_status, display_date, history_record
 
-from ..models import Message, MessageTemplate, UnsubscribeLink
+from ..models import TOKEN_LENGTH, Message, MessageTemplate, UnsubscribeLink
 from ..quiet_hours import next_allowed_at, recipient_time_zone, window_of
 from ..rendering import merge_context, render, template_validate
 from ..segments import MAX_CHARACTERS, Measure, measure
@@ -54,10 +54,14 @@ def _consent_and_link_token(*, organization: Organization, number) -> tuple[Cons
     return ConsentState(number=str(number), status=row["status"]), row["link_token"]
 
 
+def _placeholder_link_url() -> str:
+    # Same length as a real token, so the counter shows exactly what will be sent.
+    return UnsubscribeLink(token="x" * TOKEN_LENGTH).url
+
+
 def _link_url_for_preview(*, organization: Organization, number) -> str:
     link = UnsubscribeLink.objects.filter(organization=organization, number=number).first()
-    # Same length as a real token, so the counter shows exactly what will be sent.
-    return link.url if link else UnsubscribeLink(token="x" * len(UnsubscribeLink().token)).url
+    return link.url if link else _placeholder_link_url()
 
 
 def with_link(text: str, url: str) -> str:
@@ -115,23 +119,26 @@ def template_sample_person(*, organization: Organization) -> Customer:
     )
 
 
-def template_preview(*, organization: Organization, body: str, agent: AbstractBaseUser | None = None) -> Draft:
+def template_preview(
+    *,
+    organization: Organization,
+    body: str,
+    agent: AbstractBaseUser | None = None,
+    person: Customer | None = None,
+) -> Draft:
     """A template body rendered for a sample record, link appended, with its length figures.
 
+    ``person`` defaults to ``template_sample_person``; a list of templates passes it once for all.
     Raises ``ServiceError`` (naming the merge field) when the body does not validate.
     """
     template_validate(body)
-    person = template_sample_person(organization=organization)
+    person = person or template_sample_person(organization=organization)
     text = render(body, merge_context(person=person, agent=agent))
-    final = with_link(text, UnsubscribeLink(token="x" * len(UnsubscribeLink().token)).url)
+    final = with_link(text, _placeholder_link_url())
     return Draft(text=final, measure=measure(final))
 
 
 # --- refusals -------------------------------------------------------------------------------
-
-
-def _date(value: datetime) -> str:
-    return timezone.localtime(value).strftime("%b %-d, %Y")
 
 
 def consent_refusal(state: ConsentState, *, phone_number: PhoneNumber) -> ServiceError | None:
@@ -142,7 +149,7 @@ def consent_refusal(state: ConsentState, *, phone_number: PhoneNumber) -> Servic
     if state.person_opted_out:
         return ServiceError(
             "opted_out",
-            f"{national} opted out on {_date(state.person_opted_out_at)}. They can opt back in by texting START "
+            f"{national} opted out on {display_date(state.person_opted_out_at)}. They can opt back in by texting START "
             "to this number; nobody else can grant it for them.",
             field="phone_number",
             opted_out_at=state.person_opted_out_at,
@@ -150,7 +157,8 @@ def consent_refusal(state: ConsentState, *, phone_number: PhoneNumber) -> Servic
     if state.status == "revoked":
         return ServiceError(
             "no_consent",
-            f"Text permission for {national} was withdrawn on {_date(state.at)}. Record new permission before texting.",
+            f"Text permission for {national} was withdrawn on {display_date(state.at)}. "
+            "Record new permission before texting.",
             field="phone_number",
         )
     return ServiceError(

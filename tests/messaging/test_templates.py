@@ -124,7 +124,7 @@ def test_agent_can_read_templates_but_not_edit_them(agent_client, org):
 def test_another_organizations_template_answers_404_in_admin(manager_client, other_org):
     template = MessageTemplateFactory(organization=other_org)
     response = manager_client.get(f"/admin/messaging/messagetemplate/{template.pk}/change/")
-    assert response.status_code in (302, 404)  # admin redirects a missing object to the list with a message
+    assert response.status_code == 404
     listing = manager_client.get("/admin/messaging/messagetemplate/")
     assert template.name not in listing.content.decode()
 
@@ -147,3 +147,19 @@ def test_a_superuser_picks_the_organization_of_a_template(admin_client, org):
     )
     assert response.status_code == 302
     assert MessageTemplate.objects.get().organization == org
+
+
+def test_the_template_list_costs_the_same_queries_for_3_and_30_templates(manager_client, facility):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    CustomerFactory(facility=facility, first_name="Priya")
+    MessageTemplateFactory.create_batch(3, organization=facility.organization)
+    with CaptureQueriesContext(connection) as few:
+        assert manager_client.get("/admin/messaging/messagetemplate/").status_code == 200
+    MessageTemplateFactory.create_batch(27, organization=facility.organization)
+    with CaptureQueriesContext(connection) as many:
+        page = manager_client.get("/admin/messaging/messagetemplate/").content.decode()
+
+    assert len(many) == len(few)
+    assert page.count(" chars · GSM-7 · ") == 30
