@@ -222,6 +222,7 @@ def test_a_switched_off_workflow_waits(org, consented_number, daily_texts, sms_o
     assert run(_at(0, 11)).texts_queued == 1
 
 
+@pytest.mark.postgres(reason="two materialisers racing with SELECT … FOR UPDATE SKIP LOCKED")
 @pytest.mark.django_db(transaction=True)
 def test_two_workers_at_once_create_nothing_twice(sms_outbox):
     org = OrganizationFactory(slug="busy")
