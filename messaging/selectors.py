@@ -197,7 +197,7 @@ def texting_now(
     primaries = {f"{p.kind}-{p.pk}": next(iter(p.phone_numbers.all()), None) for p in people}
     consents = consents_by_number(organization=organization, numbers=[n for n in primaries.values() if n])
     facilities = {f"{p.kind}-{p.pk}": p.facility for p in people}
-    start, end = window_of(organization)
+    _, end = window_of(organization)
     result: dict[str, TextingNow] = {}
     for key, phone in primaries.items():
         if phone is None:
