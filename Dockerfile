@@ -1,16 +1,15 @@
-FROM python:3.12-slim
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+# One Python everywhere: 3.11 (pyproject requires-python, CI, make). Dependencies come from the
+# lock file with hashes, the same one `make` installs from; the project itself without deps.
+FROM python:3.11-slim
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /app
-COPY pyproject.toml README.md ./
-COPY config ./config
-COPY interactions ./interactions
-COPY messaging ./messaging
-COPY templates ./templates
-COPY static ./static
-COPY manage.py ./
-RUN pip install --no-cache-dir . \
+COPY requirements.lock ./
+RUN pip install --no-cache-dir --require-hashes -r requirements.lock
+COPY . .
+RUN pip install --no-cache-dir --no-deps . \
     && DJANGO_SETTINGS_MODULE=config.settings SECRET_KEY=collectstatic python manage.py collectstatic --noinput
 RUN useradd --system --uid 1000 textdesk
 USER textdesk
 EXPOSE 8000
-CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--worker-class", "gthread", "--threads", "4"]
+STOPSIGNAL SIGTERM
+CMD ["gunicorn", "config.wsgi:application", "-c", "config/gunicorn.conf.py", "--workers", "3", "--threads", "4"]

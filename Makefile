@@ -8,21 +8,31 @@ PORT ?= 8000
 
 # Embedded defaults for `make run`: SQLite, eager tasks, console SMS, demo data.
 RUN_ENV := DEBUG=1 DATABASE_URL=sqlite:///db.sqlite3 CELERY_TASK_ALWAYS_EAGER=1 SMS_BACKEND=console \
-	PUBLIC_BASE_URL=http://$(HOST):$(PORT)
+	PUBLIC_BASE_URL=http://$(HOST):$(PORT) CACHE_BACKEND=locmem
 
-.PHONY: run run-env test lint format bench bench-api bench-workers bench-card bench-webhooks bench-profile bench-wrk chaos clean
+.PHONY: run run-env test lint format lock bench bench-api bench-workers bench-card bench-webhooks bench-profile bench-wrk chaos clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e .
+# Installs come from the lock files (exact versions with hashes, the same the Dockerfile uses);
+# `make lock` writes them again from pyproject.toml after a deliberate dependency change.
+$(VENV)/.installed: pyproject.toml requirements.lock | $(BIN)/python
+	$(BIN)/pip install --quiet --require-hashes -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
-$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[dev]'
+$(VENV)/.installed-dev: pyproject.toml requirements-dev.lock | $(BIN)/python
+	$(BIN)/pip install --quiet --require-hashes -r requirements-dev.lock
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(VENV)/.installed $@
+
+LOCK = $(BIN)/uv pip compile pyproject.toml --python-version 3.11 --generate-hashes --no-header --quiet
+
+lock: $(VENV)/.installed-dev
+	$(LOCK) -o requirements.lock
+	$(LOCK) --extra dev -o requirements-dev.lock
 
 run: $(VENV)/.installed
 	$(RUN_ENV) $(BIN)/python manage.py migrate --noinput

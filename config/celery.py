@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 
 from celery import Celery
-from celery.signals import task_postrun, task_prerun
+from celery.signals import beat_init, before_task_publish, task_postrun, task_prerun, worker_init
+
+from config import tracing
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -28,3 +30,23 @@ def _recycle_database_connections(task=None, **kwargs) -> None:
     from django.db import close_old_connections
 
     close_old_connections()
+
+
+before_task_publish.connect(tracing.task_publish_add_request_id, weak=False)
+task_prerun.connect(tracing.task_bind_request_id, weak=False)
+task_postrun.connect(tracing.task_unbind_request_id, weak=False)
+
+
+@worker_init.connect
+@beat_init.connect
+def _refuse_unsafe_start(**kwargs) -> None:
+    """A worker or beat with DEBUG=0 does not start on the settings ``check --deploy`` refuses."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    from ops.checks import refuse_unsafe_start
+
+    try:
+        refuse_unsafe_start()
+    except ImproperlyConfigured as exc:
+        # SystemExit, not the exception: Celery logs and swallows exceptions raised by signal handlers.
+        raise SystemExit(str(exc)) from exc

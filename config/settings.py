@@ -1,8 +1,10 @@
 """Settings, read from the environment (names in DESIGN.md "External interface").
 
-The defaults are the embedded ones ``make run`` uses: SQLite, eager Celery tasks and the
-console SMS backend. Production sets ``DATABASE_URL``, ``REDIS_URL``, ``SECRET_KEY``,
-``DEBUG=0``, ``ALLOWED_HOSTS``, ``PUBLIC_BASE_URL`` and ``SMS_BACKEND=twilio``.
+The defaults are the embedded ones ``make run`` uses: SQLite and the console SMS backend; the
+Makefile adds ``DEBUG=1`` and eager Celery tasks. Production sets ``DATABASE_URL``, ``REDIS_URL``,
+``SECRET_KEY``, ``DEBUG=0``, ``ALLOWED_HOSTS``, ``PUBLIC_BASE_URL`` and ``SMS_BACKEND=twilio``;
+``manage.py check --deploy`` (and the start of gunicorn, a worker or beat) refuses the unsafe
+defaults (``ops/checks.py``). Every variable read here is listed in ``.env.example``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
 
 DEBUG = env.bool("DEBUG", default=False)
+# The default is public: ``check --deploy`` and production start refuse it (ops/checks.py).
 SECRET_KEY = env("SECRET_KEY", default="insecure-development-key-set-SECRET_KEY-in-production")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
@@ -41,10 +44,13 @@ INSTALLED_APPS = [
     "phonenumber_field",
     "interactions",
     "messaging",
+    "ops",
 ]
 
 MIDDLEWARE = [
-    "config.middleware.HealthCheckMiddleware",  # first: answers /healthz before host checks and redirects
+    "config.tracing.RequestIdMiddleware",  # first: every later log line of the request carries its id
+    "config.middleware.HealthCheckMiddleware",  # answers /healthz* and /metrics before host checks and redirects
+    "ops.middleware.WebhookLatencyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -89,6 +95,23 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "timeout": env.int("SQLITE_BUSY_TIMEOUT_SECONDS", default=20),
         }
     )
+
+# --- PostgreSQL connection pool (issue 14) ------------------------------------------------
+# Each process keeps a psycopg pool of at most DB_POOL_MAX_SIZE connections; a thread borrows one
+# for a request or task and gives it back at the end. Size it to the process's threads (gunicorn
+# --threads, the worker's --concurrency): README "Deploy" adds it up against max_connections.
+# The pool replaces persistent connections, so Django requires CONN_MAX_AGE=0 with it.
+# SQLite keeps its own options; DB_POOL_MAX_SIZE=0 turns the pool off (CONN_MAX_AGE applies).
+DB_POOL_MAX_SIZE = env.int("DB_POOL_MAX_SIZE", default=4)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DB_POOL_MAX_SIZE > 0:
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": min(env.int("DB_POOL_MIN_SIZE", default=1), DB_POOL_MAX_SIZE),
+        "max_size": DB_POOL_MAX_SIZE,
+        # A thread that waits longer than this for a free connection fails its request or task.
+        "timeout": env.float("DB_POOL_TIMEOUT", default=10.0),
+    }
+# --- end PostgreSQL connection pool ------------------------------------------------------
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -107,7 +130,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "/static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -120,7 +143,12 @@ STORAGES = {
 # Served over HTTPS (a production PUBLIC_BASE_URL): secure cookies, redirect plain HTTP, HSTS.
 # ``make run`` (DEBUG=1, http://) gets none of these. Each can still be set on its own.
 HTTPS = not DEBUG and PUBLIC_BASE_URL.startswith("https://")
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# TRUSTED_PROXY=1: a reverse proxy of ours (compose's `proxy`) is the only way in, so its
+# X-Forwarded-Proto says whether the client used HTTPS and its X-Forwarded-For who the client is
+# (the API throttle's address). Off by default: a client reaching gunicorn directly could spoof
+# both, and a proxy that sends no X-Forwarded-Proto would make the HTTPS redirect loop forever.
+TRUSTED_PROXY = env.bool("TRUSTED_PROXY", default=False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUSTED_PROXY else None
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=HTTPS)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=HTTPS)
@@ -136,7 +164,9 @@ X_FRAME_OPTIONS = "DENY"
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL)
 CELERY_RESULT_BACKEND = None
-CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=True)
+# Off unless set: a send must never run inside a web request in production. `make run` and the
+# test settings turn it on (no broker, no worker there).
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -156,7 +186,16 @@ CELERY_BEAT_SCHEDULE = {
     "reconcile-stuck-messages": {"task": "messaging.tasks.reconcile_stuck", "schedule": timedelta(minutes=1)},
     "materialise-workflow-steps": {"task": "messaging.tasks.materialise_workflows", "schedule": crontab(minute="*")},
     "purge-idempotency-keys": {"task": "messaging.tasks.purge_idempotency_keys", "schedule": crontab(minute=17)},
+    # Beat publishes it, a worker runs it: its age says the schedule is being published and run.
+    "beat-heartbeat": {
+        "task": "ops.tasks.beat_heartbeat",
+        "schedule": timedelta(seconds=env.float("BEAT_HEARTBEAT_SECONDS", default=30.0)),
+    },
 }
+# Readiness and the beat container's health check call the heartbeat late after this long.
+BEAT_HEARTBEAT_MAX_AGE = env.float("BEAT_HEARTBEAT_MAX_AGE", default=120.0)
+# Workers log through LOGGING below (JSON in production, with the request id), not Celery's format.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- Messaging ----------------------------------------------------------------------------
 SMS_BACKEND = env("SMS_BACKEND", default="console")
@@ -191,6 +230,8 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "config.api_errors.AutoSchema",
     "DEFAULT_THROTTLE_CLASSES": ["config.throttling.TokenRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"token": env("API_RATE_LIMIT", default="600/min")},
+    # The client's address for anonymous throttling: X-Forwarded-For's last hop only behind our proxy.
+    "NUM_PROXIES": 1 if TRUSTED_PROXY else 0,
     "EXCEPTION_HANDLER": "config.api_errors.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
@@ -213,14 +254,48 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-if env.bool("USE_REDIS_CACHE", default=False):
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+# --- Shared state: cache in Redis (issue 14) ----------------------------------------------
+# Anything cached, the API rate limit included, must be shared by every process and container,
+# so the cache lives in Redis whenever REDIS_URL is set. `make run` (no Redis) sets
+# CACHE_BACKEND=locmem: one process, nothing to share.
+CACHE_BACKEND = env("CACHE_BACKEND", default="redis" if env.str("REDIS_URL", default="") else "locmem")
+if CACHE_BACKEND == "redis":
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": env("CACHE_REDIS_URL", default=REDIS_URL),
+            "KEY_PREFIX": "textdesk",
+            # A down Redis must not hang requests: fail fast (the throttle then lets requests through).
+            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# --- end shared state --------------------------------------------------------------------
 
+# --- Logs and metrics (issue 14) ----------------------------------------------------------
+# JSON lines in production (one object per line, for a log shipper), plain text with DEBUG
+# (`make run`). Every line carries the request id (config/tracing.py) that follows a text from
+# the request through its Celery task to the provider SID and the status callbacks.
+LOG_FORMAT = env("LOG_FORMAT", default="plain" if DEBUG else "json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "config.tracing.RequestIdLogFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(request_id)s %(process)d %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
 }
+# /metrics (Prometheus) answers only a request with "Authorization: Bearer <METRICS_TOKEN>";
+# without a token set it does not exist (404). See ops/metrics.py for what it counts and how.
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
+# Checks whose refusal a deployment deliberately accepts (e.g. a loopback benchmark).
+SILENCED_SYSTEM_CHECKS = env.list("SILENCED_SYSTEM_CHECKS", default=[])
+# --- end logs and metrics ----------------------------------------------------------------

@@ -23,7 +23,7 @@ else:
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
 
 from .settings import *  # noqa: E402, F403
-from .settings import BASE_DIR, DATABASES, STORAGES  # noqa: E402
+from .settings import BASE_DIR, DATABASES, LOGGING, STORAGES  # noqa: E402
 
 if EMBEDDED:
     # A file, not SQLite's in-memory default: the browser tests' live server answers from another
@@ -41,3 +41,12 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
 TWILIO_ACCOUNT_SID = "AC" + "0" * 32
 TWILIO_AUTH_TOKEN = "test-auth-token"
+
+# --- issue 14: the test process itself -------------------------------------------------------
+# One process: the cache stays in memory (tests that need the shared Redis cache set it), and no
+# connection pool (the worker and production-topology tests run the pooled production settings
+# in their own processes).
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+DATABASES["default"].get("OPTIONS", {}).pop("pool", None)
+LOG_FORMAT = "plain"
+LOGGING["handlers"]["console"]["formatter"] = LOG_FORMAT

@@ -21,6 +21,7 @@ from django.utils import timezone
 from phonenumber_field.phonenumber import PhoneNumber as ParsedNumber
 from phonenumber_field.phonenumber import to_python
 
+from config.tracing import request_id_bound
 from interactions.models import ConsentEvent, Facility, History, Organization, PhoneNumber
 from interactions.services import consent_grant, consent_revoke, consent_status, history_record
 
@@ -176,22 +177,29 @@ def message_status_update(
         if message is None:
             logger.info("status callback for unknown message %s (%s)", provider_sid, provider_status)
             return None
-        if message.direction != Message.Direction.OUTBOUND or not message.can_move_to(status):
-            return message  # late, repeated or out of order: the row already knows better
-        fields = _stamp(message, status, now)
-        code = (error_code or "").strip()
-        if status in (Message.Status.UNDELIVERED, Message.Status.FAILED) and code:
-            message.error_code = code[:32]
-            message.error_message = (error_message or "").strip()[:500] or error_description(code)
-            fields += ["error_code", "error_message"]
-        message.save(update_fields=fields)
-        if message.error_code == "21610" and status in (Message.Status.UNDELIVERED, Message.Status.FAILED):
-            consent_revoke(
-                organization=message.organization,
-                number=message.to_number,
-                source=ConsentEvent.Source.CARRIER,
-                evidence=f"Twilio error 21610 in the status callback of message {message.pk} ({provider_sid})",
-            )
+        with request_id_bound(message.request_id):  # the id of the request that queued the text
+            return _status_apply(message, status=status, error_code=error_code, error_message=error_message, now=now)
+
+
+def _status_apply(message: Message, *, status: str, error_code: str, error_message: str, now: datetime) -> Message:
+    """``message_status_update`` for the locked row."""
+    logger.info("message %s status callback: %s (provider sid %s)", message.pk, status, message.provider_sid)
+    if message.direction != Message.Direction.OUTBOUND or not message.can_move_to(status):
+        return message  # late, repeated or out of order: the row already knows better
+    fields = _stamp(message, status, now)
+    code = (error_code or "").strip()
+    if status in (Message.Status.UNDELIVERED, Message.Status.FAILED) and code:
+        message.error_code = code[:32]
+        message.error_message = (error_message or "").strip()[:500] or error_description(code)
+        fields += ["error_code", "error_message"]
+    message.save(update_fields=fields)
+    if message.error_code == "21610" and status in (Message.Status.UNDELIVERED, Message.Status.FAILED):
+        consent_revoke(
+            organization=message.organization,
+            number=message.to_number,
+            source=ConsentEvent.Source.CARRIER,
+            evidence=f"Twilio error 21610 in the status callback of message {message.pk} ({message.provider_sid})",
+        )
     return message
 
 

@@ -99,6 +99,8 @@ class Message(models.Model):
     )
     idempotency_key = models.CharField(max_length=255, null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
+    # The request that queued the text (config/tracing.py): its send and status callbacks log under it.
+    request_id = models.CharField(max_length=64, blank=True, default="")
     # An inbound text asking, in plain words, not to be texted: for an agent to act on.
     flagged_opt_out_request = models.BooleanField(default=False)
 

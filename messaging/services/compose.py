@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
+from config.tracing import current_request_id
 from interactions.errors import ServiceError
 from interactions.models import Consent, Customer, Facility, History, Organization, PhoneNumber
 from interactions.services import ConsentState, consent_status, display_date, history_record
@@ -272,6 +273,7 @@ def message_queue(
                     idempotency_key=idempotency_key,
                     send_at=send_at,
                     queued_at=None if send_at else now,
+                    request_id=current_request_id(),
                 )
         except IntegrityError as exc:
             raise ServiceError(

@@ -14,6 +14,7 @@ from django.db.models import Q
 from django.utils import timezone
 from redis import RedisError
 
+from config.tracing import request_id_bound
 from interactions.models import Consent, ConsentEvent
 from interactions.services import consent_revoke
 
@@ -204,6 +205,12 @@ def message_send(*, message_id: int, backend=None, throttle_wait: float | None =
     message = message_claim(message_id=message_id)
     if message is None:
         return None
+    # Log under the request that queued the text, whichever task, retry or sweeper sends it.
+    with request_id_bound(message.request_id):
+        return _send_claimed(message, backend=backend, throttle_wait=throttle_wait)
+
+
+def _send_claimed(message: Message, *, backend, throttle_wait: float | None) -> SendOutcome | None:
     checked = time.monotonic()
     backend = backend or get_backend()
     if backend.throttled:
@@ -236,6 +243,7 @@ def _record_sent(message: Message, *, sid: str, now: datetime) -> SendOutcome:
         status=Message.Status.SENT, provider_sid=sid, sent_at=now, updated_at=now, error_code="", error_message=""
     )
     if moved:
+        logger.info("message %s sent: provider sid %s", message.pk, sid)
         return SendOutcome(status=Message.Status.SENT)
     with transaction.atomic():
         locked = Message.objects.select_for_update().get(pk=message.pk)
@@ -247,6 +255,7 @@ def _record_sent(message: Message, *, sid: str, now: datetime) -> SendOutcome:
             locked.error_code, locked.error_message = "", ""
             fields += ["error_code", "error_message"]
         locked.save(update_fields=list(dict.fromkeys(fields)))
+    logger.info("message %s sent: provider sid %s (status already %s)", message.pk, sid, locked.status)
     return SendOutcome(status=locked.status)
 
 
@@ -260,6 +269,7 @@ def _record_send_error(message: Message, exc: SendError) -> SendOutcome:
         if exc.retryable and locked.attempts < settings.SMS_MAX_ATTEMPTS:
             fields = _stamp(locked, Message.Status.QUEUED, now)
             locked.save(update_fields=[*fields, "error_code", "error_message"])
+            logger.info("message %s not sent (%s), will retry: %s", locked.pk, exc.code, exc.message)
             return SendOutcome(status=locked.status, retry_in=exc.retry_after or _backoff(locked.attempts))
         if exc.unknown_outcome:
             locked.status = Message.Status.NEEDS_RECONCILIATION
@@ -270,6 +280,7 @@ def _record_send_error(message: Message, exc: SendError) -> SendOutcome:
             locked.error_message = f"Gave up after {locked.attempts} attempts: {exc.message}"[:500]
         fields = _stamp(locked, Message.Status.FAILED, now)
         locked.save(update_fields=[*fields, "error_code", "error_message"])
+        logger.info("message %s failed (%s): %s", locked.pk, exc.code, locked.error_message)
         if exc.code == "21610":  # the carrier says the person unsubscribed (replied STOP to the carrier)
             consent_revoke(
                 organization=locked.organization,

@@ -1,0 +1,71 @@
+"""gunicorn settings for production: compose's ``web``, the Dockerfile's CMD and the
+production-topology test (``gunicorn -c config/gunicorn.conf.py config.wsgi:application``).
+
+Workers and threads are given on the command line; what is here holds everywhere:
+
+- the start is refused on the settings ``check --deploy`` refuses (``ops.checks``);
+- Prometheus multiprocess mode: ``PROMETHEUS_MULTIPROC_DIR`` is emptied at start and a dead
+  worker's samples are marked, so ``/metrics`` adds up every process of the container;
+- timeouts below the proxy's and the compose stop grace period (README "Deploy");
+- logs as JSON lines like the application's, the access log carrying the request id.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
+worker_class = "gthread"
+# A request slower than this is abandoned (nothing in a request calls the SMS provider).
+timeout = 30
+# SIGTERM: requests in flight get this long to finish (compose's stop_grace_period is longer).
+graceful_timeout = 25
+keepalive = 5  # the proxy keeps connections to us open; its own idle timeout is longer
+accesslog = "-"
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms request_id=%({x-request-id}o)s'
+
+if os.environ.get("LOG_FORMAT", "plain" if os.environ.get("DEBUG", "") in ("1", "true", "True") else "json") == "json":
+    _json = {
+        "()": "pythonjsonlogger.json.JsonFormatter",
+        "fmt": "%(asctime)s %(levelname)s %(name)s %(process)d %(message)s",
+        "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+    }
+    logconfig_dict = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": _json},
+        "handlers": {"json": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout"}},
+        "root": {"level": "INFO", "handlers": ["json"]},
+        "loggers": {
+            "gunicorn.error": {"handlers": ["json"], "level": "INFO", "propagate": False},
+            "gunicorn.access": {"handlers": ["json"], "level": "INFO", "propagate": False},
+        },
+    }
+
+
+def on_starting(server) -> None:
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        shutil.rmtree(directory, ignore_errors=True)  # samples of an earlier run would be added up
+        os.makedirs(directory, exist_ok=True)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    import django
+
+    django.setup()
+    from django.core.exceptions import ImproperlyConfigured
+
+    from ops.checks import refuse_unsafe_start
+
+    try:
+        refuse_unsafe_start()
+    except ImproperlyConfigured as exc:
+        server.log.error("%s", exc)
+        raise SystemExit(1) from exc
+
+
+def child_exit(server, worker) -> None:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
