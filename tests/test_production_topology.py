@@ -286,6 +286,7 @@ def test_production_topology_sends_each_text_once_lands_callbacks_and_holds_the_
         return status == 200 and json.loads(body) == {"status": "ok", "database": "ok", "broker": "ok", "beat": "ok"}
 
     assert _wait(ready, timeout=60), client.request("GET", "/healthz/ready")[2]
+    assert "beat-heartbeat" in beat.output()  # published by beat, run by the worker
     status, _, body = client.request("GET", "/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
     text = body.decode()
     assert status == 200
