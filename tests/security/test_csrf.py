@@ -19,6 +19,9 @@ SIGNED_WEBHOOKS = {"twilio_status", "twilio_inbound"}
 EXEMPT = {
     "unsubscribe": "the link's unguessable token is the credential; phones' in-app browsers drop cookies",
     "healthz": "GET-only probe, answered before the CSRF middleware (no state to change)",
+    "healthz_live": "GET-only probe, answered before the CSRF middleware (no state to change)",
+    "healthz_ready": "GET-only probe, answered before the CSRF middleware (no state to change)",
+    "metrics": "GET-only, bearer-token scrape, answered before the CSRF middleware (no state to change)",
 }
 
 
