@@ -39,7 +39,11 @@ from messaging.models import Message
 from tests.factories import FacilityFactory, MembershipFactory, OrganizationFactory, PhoneNumberFactory
 from tests.messaging.conftest import CeleryWorker
 
-pytestmark = [pytest.mark.production, pytest.mark.worker]
+pytestmark = [
+    pytest.mark.production,
+    pytest.mark.worker,
+    pytest.mark.postgres(reason="the production topology: gunicorn, a worker and beat share PostgreSQL"),
+]
 
 ROOT = Path(__file__).resolve().parent.parent
 METRICS_TOKEN = "topology-" + secrets.token_hex(8)
@@ -125,8 +129,6 @@ class Web:
 
 @pytest.fixture
 def topology(transactional_db, twilio_server, settings, tmp_path):
-    if connection.vendor != "postgresql":
-        pytest.skip("the production topology runs on PostgreSQL")
     from config.celery import app
 
     broker = redis.Redis.from_url(settings.REDIS_URL)

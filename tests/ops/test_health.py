@@ -58,6 +58,8 @@ def test_a_broker_outage_keeps_web_ready_and_says_only_unavailable(client, setti
     assert "broker is unreachable" in caplog.text and "127.0.0.1:1" in caplog.text  # the detail goes to the log
 
 
+@pytest.mark.postgres(reason="an unreachable PostgreSQL server stands in for the database going away")
+@pytest.mark.allow_server_errors  # the 503 is the point: Django logs every 5xx
 def test_without_the_database_web_is_not_ready_and_the_error_stays_in_the_log(client, monkeypatch, caplog):
     unreachable = DatabaseWrapper({**connection.settings_dict, "PORT": "1", "OPTIONS": {}}, alias="unreachable")
     monkeypatch.setattr(config.views, "connection", unreachable)
