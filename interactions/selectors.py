@@ -27,19 +27,6 @@ from .services import ConsentState, consent_state_from_row
 from .workflows import task_card_url
 
 
-def organization_for_user(user: AbstractBaseUser) -> Organization | None:
-    """The organization a signed-in user works in, or ``None`` (no membership)."""
-    if not user.is_authenticated:
-        return None
-    membership = getattr(user, "membership", None)
-    return membership.organization if membership else None
-
-
-def role_for_user(user: AbstractBaseUser) -> str | None:
-    membership = getattr(user, "membership", None) if user.is_authenticated else None
-    return membership.role if membership else None
-
-
 def leads_for(*, organization: Organization) -> QuerySet[Lead]:
     return Lead.objects.filter(organization=organization).select_related("facility")
 

@@ -12,13 +12,6 @@ from .models import Organization, PhoneNumber
 from .selectors import Card, customer_card, history_card, lead_card, organization_for_user, people_search
 
 
-def require_organization(request: HttpRequest) -> Organization:
-    organization = organization_for_user(request.user)
-    if organization is None:
-        raise PermissionDenied("Your account is not part of an organization yet. Ask a manager to add you.")
-    return organization
-
-
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
     organization = require_organization(request)
