@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "phonenumber_field",
     "interactions",
     "messaging",
+    "workflows",
 ]
 
 MIDDLEWARE = [
@@ -142,7 +143,7 @@ CELERY_BEAT_SCHEDULE = {
     "release-scheduled-messages": {"task": "messaging.tasks.release_scheduled", "schedule": timedelta(seconds=30)},
     "requeue-stuck-messages": {"task": "messaging.tasks.requeue_stuck", "schedule": timedelta(minutes=1)},
     "reconcile-stuck-messages": {"task": "messaging.tasks.reconcile_stuck", "schedule": timedelta(minutes=1)},
-    "materialise-workflow-steps": {"task": "messaging.tasks.materialise_workflows", "schedule": crontab(minute="*")},
+    "materialise-workflow-steps": {"task": "workflows.tasks.materialise_workflows", "schedule": crontab(minute="*")},
     "purge-idempotency-keys": {"task": "messaging.tasks.purge_idempotency_keys", "schedule": crontab(minute=17)},
 }
 
@@ -176,10 +177,10 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_SCHEMA_CLASS": "config.api_errors.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "core.api_errors.AutoSchema",
     "DEFAULT_THROTTLE_CLASSES": ["config.throttling.TokenRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"token": env("API_RATE_LIMIT", default="600/min")},
-    "EXCEPTION_HANDLER": "config.api_errors.exception_handler",
+    "EXCEPTION_HANDLER": "core.api_errors.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Textdesk API",

@@ -2,6 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.http import Http404, HttpRequest
+
+from .tenancy import organization_for_user, tenant_model
+
+if TYPE_CHECKING:
+    from interactions.models import Organization
+
+
 class OrganizationScopeMixin:
     """Who may use an admin page, and which rows its dropdowns offer, for the signed-in user."""
 
@@ -23,8 +35,8 @@ class OrganizationScopeMixin:
         related = db_field.related_model
         if not request.user.is_superuser and related is not None:
             org = self._org(request)
-            if related is Organization:
-                kwargs["queryset"] = Organization.objects.filter(pk=getattr(org, "pk", None))
+            if related is tenant_model():
+                kwargs["queryset"] = related._default_manager.filter(pk=getattr(org, "pk", None))
             elif related is get_user_model():
                 # Agents and managers pick among their own organization's people only.
                 kwargs["queryset"] = related._default_manager.filter(membership__organization=org)
@@ -135,7 +147,7 @@ class OrganizationScopedInline(OrganizationScopeMixin, admin.TabularInline):
 
 
 class ReadOnlyScopedAdmin(OrganizationScopedAdmin):
-    """The consent ledger is append-only: it is written by services, never edited here."""
+    """Append-only records (the consent ledger, messages, tasks): written by services, never edited here."""
 
     def has_add_permission(self, request, *args):
         return False
@@ -145,5 +157,3 @@ class ReadOnlyScopedAdmin(OrganizationScopedAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
-
-

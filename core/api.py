@@ -2,7 +2,23 @@
 
 from __future__ import annotations
 
-# --- tenancy, shared by every API view -----------------------------------------------------
+from datetime import UTC
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from django import forms
+from django_filters import rest_framework as filters
+from django_filters.fields import IsoDateTimeField
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+from rest_framework.parsers import JSONParser
+from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthenticated
+
+from .tenancy import organization_for_user
+
+if TYPE_CHECKING:
+    from interactions.models import Organization
 
 
 class IsOrganizationMember(BasePermission):
@@ -13,12 +29,17 @@ class IsOrganizationMember(BasePermission):
         return organization_for_user(request.user) is not None
 
 
+def _is_manager(user) -> bool:
+    membership = getattr(user, "membership", None) if user.is_authenticated else None
+    return membership is not None and membership.is_manager
+
+
 class IsManagerOrReadOnly(BasePermission):
     message = "Only managers can create or change this. Ask a manager of your organization."
     code = "manager_required"
 
     def has_permission(self, request, view) -> bool:
-        return request.method in SAFE_METHODS or role_for_user(request.user) == Membership.Role.MANAGER
+        return request.method in SAFE_METHODS or _is_manager(request.user)
 
 
 class OrganizationAPIMixin:
@@ -71,6 +92,9 @@ class SinceFilter(filters.IsoDateTimeFilter):
         super().__init__(**kwargs)
 
 
+# --- serializers ----------------------------------------------------------------------------
+
+
 class OrganizationScopedField(serializers.PrimaryKeyRelatedField):
     """The id of a row of the caller's organization; any other id is "does not exist"."""
 
@@ -90,5 +114,3 @@ class OrganizationScopedField(serializers.PrimaryKeyRelatedField):
         # The organization is known (the queryset is scoped to it): hand it over instead of a join.
         instance.organization = self.context["organization"]
         return instance
-
-

@@ -2,31 +2,16 @@
 
 from __future__ import annotations
 
-from django import forms
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Q
+from django.db.models import Q
 from django.forms.models import BaseInlineFormSet
-from django.http import Http404, HttpRequest
 
-from .models import (
-    Consent,
-    ConsentEvent,
-    Customer,
-    Enrollment,
-    Facility,
-    History,
-    Lead,
-    Membership,
-    Organization,
-    PhoneNumber,
-    Task,
-    Workflow,
-    WorkflowStep,
-)
-from .selectors import organization_for_user
-from .workflows import enrollments_sync_customer, enrollments_sync_lead, workflow_reschedule
+from core.admin import OrganizationScopedAdmin, OrganizationScopedInline, ReadOnlyScopedAdmin
+
+from .models import Consent, ConsentEvent, Customer, Facility, History, Lead, Membership, Organization, PhoneNumber
+from .services import customer_create, customer_update, lead_create, lead_update
 
 
 @admin.register(Organization)
@@ -115,6 +100,18 @@ class HistoryInline(OrganizationScopedInline):
         return False
 
 
+def _changes(form, obj, change: bool) -> dict:
+    """What the admin form changed (every field, for a new record), as a service's keyword arguments."""
+    names = form.changed_data if change else form.cleaned_data
+    return {name: getattr(obj, name) for name in names if name != "organization" and name in form.cleaned_data}
+
+
+def _adopt(obj: Lead | Customer, saved: Lead | Customer) -> None:
+    """The admin goes on with its own instance (inlines, the log entry): give it the row the service wrote."""
+    obj.pk, obj.created_at, obj.updated_at = saved.pk, saved.created_at, saved.updated_at
+    obj._state.adding, obj._state.db = False, saved._state.db
+
+
 @admin.register(Lead)
 class LeadAdmin(OrganizationScopedAdmin):
     list_display = ["full_name", "facility", "status", "source", "created_at"]
@@ -125,10 +122,14 @@ class LeadAdmin(OrganizationScopedAdmin):
     list_select_related = ["facility"]
 
     def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        # The same rules as the API and the PMS import: new leads join the default follow-up.
-        if not change or "status" in form.changed_data:
-            enrollments_sync_lead(lead=obj, created=not change)
+        # Through the services, like the API and the PMS import: the same checks, and a new or
+        # converted lead is announced to the follow-up workflows by them, not by the admin.
+        if not request.user.is_superuser:
+            obj.organization = self._org(request)
+        if change:
+            lead_update(lead=Lead.objects.get(pk=obj.pk), **_changes(form, obj, change))
+        else:
+            _adopt(obj, lead_create(organization=obj.organization, **_changes(form, obj, change)))
 
 
 @admin.register(Customer)
@@ -140,11 +141,14 @@ class CustomerAdmin(OrganizationScopedAdmin):
     list_select_related = ["facility"]
 
     def save_model(self, request, obj, form, change):
-        previous = form.initial.get("balance_due") if change else None
-        super().save_model(request, obj, form, change)
-        # A balance that falls due joins the default collection workflow; a paid one leaves it.
-        if not change or "balance_due" in form.changed_data:
-            enrollments_sync_customer(customer=obj, previous_balance=previous)
+        # Through the services: a balance that falls due or is paid is announced by them.
+        if not request.user.is_superuser:
+            obj.organization = self._org(request)
+        if change:
+            # The stored row, not ``obj`` (the form already wrote the new balance onto it).
+            customer_update(customer=Customer.objects.get(pk=obj.pk), **_changes(form, obj, change))
+        else:
+            _adopt(obj, customer_create(organization=obj.organization, **_changes(form, obj, change)))
 
 
 @admin.register(ConsentEvent)

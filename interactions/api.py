@@ -6,35 +6,27 @@ scoped to the caller's organization, so another organization's id answers 404.
 
 from __future__ import annotations
 
-from datetime import UTC
-from functools import cached_property
 from typing import Any
 
-from django import forms
 from django.db.models import QuerySet
 from django_filters import rest_framework as filters
-from django_filters.fields import IsoDateTimeField
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_field, extend_schema_view
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
-from rest_framework.parsers import JSONParser
-from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api_errors import error_responses
+from core.api import IdFilter, OrganizationAPIMixin, SinceFilter
+from core.api_errors import error_responses
 
-from .models import ConsentEvent, Customer, Lead, Membership, Organization, PhoneNumber
+from .models import ConsentEvent, Customer, Lead, Organization, PhoneNumber
 from .selectors import (
     consent_history,
     consents_by_number,
     customers_with_numbers,
     leads_with_numbers,
-    organization_for_user,
     phone_numbers_for,
-    role_for_user,
 )
 from .serializers import (
     CUSTOMER_STATUSES,
@@ -64,6 +56,7 @@ from .services import (
     phone_number_parse,
     phone_number_set_primary,
 )
+
 
 def _consents_for(organization: Organization, people: list[Lead | Customer]) -> dict:
     """Consent of every number on a page of people, in one query (no N+1)."""

@@ -172,7 +172,31 @@ class Customer(Person):
         return "Balance due" if self.balance_due > 0 else "Current"
 
 
-class PhoneNumber(models.Model):
+class OwnedByLeadOrCustomer(models.Model):
+    """A row about exactly one lead or one customer: phone numbers, history, enrollments, tasks.
+
+    Each model declares its own ``lead``/``customer`` foreign keys (their reverse names differ) and
+    puts ``owner_constraint(name)`` in its ``Meta.constraints``, so the database refuses a row with
+    both or neither.
+    """
+
+    class Meta:
+        abstract = True
+
+    @property
+    def owner(self) -> Lead | Customer:
+        return self.lead if self.lead_id else self.customer
+
+    @staticmethod
+    def owner_constraint(name: str) -> models.CheckConstraint:
+        return models.CheckConstraint(
+            condition=(Q(lead__isnull=False) & Q(customer__isnull=True))
+            | (Q(lead__isnull=True) & Q(customer__isnull=False)),
+            name=name,
+        )
+
+
+class PhoneNumber(OwnedByLeadOrCustomer):
     """A number saved on exactly one lead or customer. Consent is tracked per number, not here."""
 
     class Label(models.TextChoices):
@@ -200,11 +224,7 @@ class PhoneNumber(models.Model):
     class Meta:
         ordering = ["-is_primary", "created_at"]
         constraints = [
-            models.CheckConstraint(
-                condition=(Q(lead__isnull=False) & Q(customer__isnull=True))
-                | (Q(lead__isnull=True) & Q(customer__isnull=False)),
-                name="phone_number_has_exactly_one_owner",
-            ),
+            OwnedByLeadOrCustomer.owner_constraint("phone_number_has_exactly_one_owner"),
             models.UniqueConstraint(fields=["lead", "number"], name="phone_number_unique_per_lead"),
             models.UniqueConstraint(fields=["customer", "number"], name="phone_number_unique_per_customer"),
             models.UniqueConstraint(
@@ -222,10 +242,6 @@ class PhoneNumber(models.Model):
     @property
     def e164(self) -> str:
         return self.number.as_e164 if self.number else ""
-
-    @property
-    def owner(self) -> Lead | Customer:
-        return self.lead if self.lead_id else self.customer
 
     @property
     def national(self) -> str:
@@ -302,7 +318,7 @@ class Consent(models.Model):
         return self.status == self.Status.GRANTED
 
 
-class History(models.Model):
+class History(OwnedByLeadOrCustomer):
     """A past interaction with a lead or customer; one History card shows one of these."""
 
     class Kind(models.TextChoices):
@@ -330,11 +346,7 @@ class History(models.Model):
             models.Index(fields=["customer", "-occurred_at", "-id"], name="history_customer_latest"),
         ]
         constraints = [
-            models.CheckConstraint(
-                condition=(Q(lead__isnull=False) & Q(customer__isnull=True))
-                | (Q(lead__isnull=True) & Q(customer__isnull=False)),
-                name="history_has_exactly_one_owner",
-            ),
+            OwnedByLeadOrCustomer.owner_constraint("history_has_exactly_one_owner"),
         ]
 
     def __str__(self) -> str:
@@ -342,7 +354,3 @@ class History(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("history_card", args=[self.pk])
-
-    @property
-    def owner(self) -> Lead | Customer:
-        return self.lead if self.lead_id else self.customer

@@ -2,29 +2,20 @@
 
 from __future__ import annotations
 
-import zoneinfo
 from dataclasses import dataclass
-from datetime import datetime
 
-from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Count, Prefetch, Q, QuerySet
-from django.utils import timezone
+from django.db.models import Prefetch, Q, QuerySet
 
 from .models import (
     Consent,
     ConsentEvent,
     Customer,
-    Enrollment,
     History,
     Lead,
     Organization,
     PhoneNumber,
-    StepRun,
-    Task,
-    Workflow,
 )
 from .services import ConsentState, consent_state_from_row
-from .workflows import task_card_url
 
 
 def leads_for(*, organization: Organization) -> QuerySet[Lead]:

@@ -10,6 +10,8 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.api import OrganizationScopedField
+
 from .models import Consent, ConsentEvent, Customer, Facility, Lead, PhoneNumber
 from .selectors import consents_by_number
 from .services import ConsentState, consent_state_from_row

@@ -13,8 +13,11 @@ from django.utils import timezone
 from phonenumber_field.phonenumber import PhoneNumber as ParsedNumber
 from phonenumber_field.phonenumber import to_python
 
-from .errors import ServiceError
+from core.errors import ServiceError
+from core.formats import display_date
+
 from .models import Consent, ConsentEvent, Customer, History, Lead, Organization, PhoneNumber
+from .signals import customer_balance_changed, lead_changed, number_opted_out
 
 Owner = Lead | Customer
 
@@ -111,9 +114,23 @@ def phone_number_set_primary(*, phone_number: PhoneNumber) -> PhoneNumber:
 
 
 @transaction.atomic
-def phone_number_delete(*, phone_number: PhoneNumber) -> None:
-    """Delete a local number; if it was primary, the oldest remaining number becomes primary."""
-    if phone_number.source == PhoneNumber.Source.PMS:
+def phone_number_relabel(*, phone_number: PhoneNumber, label: str) -> PhoneNumber:
+    """Change what a number is (mobile, home, work, other)."""
+    if label not in PhoneNumber.Label.values:
+        raise ServiceError("invalid_label", f"Choose a label: {', '.join(PhoneNumber.Label.values)}.", field="label")
+    phone_number.label = label
+    phone_number.save(update_fields=["label", "updated_at"])
+    return phone_number
+
+
+@transaction.atomic
+def phone_number_delete(*, phone_number: PhoneNumber, from_pms: bool = False) -> None:
+    """Delete a local number; if it was primary, the oldest remaining number becomes primary.
+
+    Numbers from the property management system are changed there: only the PMS import
+    (``from_pms``) removes them.
+    """
+    if phone_number.source == PhoneNumber.Source.PMS and not from_pms:
         raise ServiceError(
             "pms_number", "This number comes from the property management system; change it there.", field="number"
         )
@@ -128,11 +145,6 @@ def phone_number_delete(*, phone_number: PhoneNumber) -> None:
 
 
 # --- consent ------------------------------------------------------------------------------
-
-
-def display_date(value: datetime) -> str:
-    """A date as refusals write it to people: ``Nov 27, 2026``."""
-    return timezone.localtime(value).strftime("%b %-d, %Y")
 
 
 @dataclass(frozen=True)
@@ -316,9 +328,7 @@ def consent_revoke(
         ip_address=ip_address,
         user_agent=user_agent,
     )
-    from .workflows import enrollments_stop_for_number  # workflows builds on this module
-
-    enrollments_stop_for_number(organization=organization, number=parsed)
+    number_opted_out.send(sender=ConsentEvent, organization=organization, number=parsed)
     return event
 
 
@@ -408,9 +418,7 @@ def lead_create(
         raise ServiceError("invalid_status", f"Choose a status: {', '.join(Lead.Status.values)}.", field="status")
     lead.save()
     _add_numbers(owner=lead, numbers=numbers)
-    from .workflows import enrollments_sync_lead  # workflows builds on this module
-
-    enrollments_sync_lead(lead=lead, created=True)  # into the default lead follow-up, if any
+    lead_changed.send(sender=Lead, lead=lead, created=True)  # into the default lead follow-up, if any
     return lead
 
 
@@ -424,9 +432,7 @@ def lead_update(*, lead: Lead, **changes) -> Lead:
         raise ServiceError("invalid_status", f"Choose a status: {', '.join(Lead.Status.values)}.", field="status")
     lead.save(update_fields=[*fields, "updated_at"] if fields else None)
     if "status" in fields:
-        from .workflows import enrollments_sync_lead
-
-        enrollments_sync_lead(lead=lead)  # converted or lost: the follow-up ends
+        lead_changed.send(sender=Lead, lead=lead, created=False)  # converted or lost: the follow-up ends
     return lead
 
 
@@ -457,9 +463,8 @@ def customer_create(
     _apply(customer, _CUSTOMER_FIELDS, {"facility": facility, "first_name": first_name, "pms_id": pms_id, **fields})
     _save_customer(customer)
     _add_numbers(owner=customer, numbers=numbers)
-    from .workflows import enrollments_sync_customer
-
-    enrollments_sync_customer(customer=customer, previous_balance=None)  # a balance due starts collection
+    # A balance due starts collection.
+    customer_balance_changed.send(sender=Customer, customer=customer, previous_balance=None)
     return customer
 
 
@@ -474,8 +479,6 @@ def customer_update(*, customer: Customer, **changes) -> Customer:
     fields = _apply(customer, _CUSTOMER_FIELDS, changes)
     _save_customer(customer, [*fields, "updated_at"] if fields else None)
     if "balance_due" in fields:
-        from .workflows import enrollments_sync_customer
-
         # Falling due starts the collection workflow; paying ends it.
-        enrollments_sync_customer(customer=customer, previous_balance=previous_balance)
+        customer_balance_changed.send(sender=Customer, customer=customer, previous_balance=previous_balance)
     return customer

@@ -11,9 +11,9 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
-from config.api_errors import error_responses, service_error_body
-from interactions.api import IdFilter, IsManagerOrReadOnly, IsOrganizationMember, OrganizationAPIMixin, SinceFilter
-from interactions.errors import ServiceError
+from core.api import IdFilter, IsManagerOrReadOnly, IsOrganizationMember, OrganizationAPIMixin, SinceFilter
+from core.api_errors import error_responses, service_error_body
+from core.errors import ServiceError
 
 from .idempotency import (
     idempotency_fingerprint,

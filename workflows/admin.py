@@ -1,4 +1,15 @@
-# --- workflows --------------------------------------------------------------------------------
+"""Django admin for workflows: managers keep them and their steps; enrollments and tasks are read-only."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin
+from django.db.models import Count
+
+from core.admin import OrganizationScopedAdmin, OrganizationScopedInline, ReadOnlyScopedAdmin
+
+from .models import Enrollment, Task, Workflow, WorkflowStep
+from .services import workflow_reschedule
 
 
 class WorkflowStepInline(OrganizationScopedInline):

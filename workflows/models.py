@@ -1,4 +1,17 @@
-# --- follow-up workflows and the outstanding list -------------------------------------------
+"""Follow-up workflows: a manager's steps, who is enrolled, what each due step did, agents' tasks.
+
+The tables keep their first names (``interactions_workflow``…): the models moved here from
+``interactions`` without moving any data (migrations 0006 there and 0001 here).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+
+from interactions.models import Customer, Lead, Organization, OwnedByLeadOrCustomer
 
 
 class Workflow(models.Model):
@@ -23,6 +36,7 @@ class Workflow(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        db_table = "interactions_workflow"
         ordering = ["kind", "name"]
         constraints = [
             models.UniqueConstraint(fields=["organization", "name"], name="workflow_name_unique_per_org"),
@@ -54,7 +68,7 @@ class WorkflowStep(models.Model):
     day_offset = models.PositiveSmallIntegerField("day", help_text="Days after enrollment; 0 is the day itself.")
     time_of_day = models.TimeField(help_text="In the facility's time zone.")
     action = models.CharField(max_length=16, choices=Action.choices)
-    # By string: interactions never imports messaging.
+    # By string: the models load without importing messaging's.
     template = models.ForeignKey(
         "messaging.MessageTemplate",
         null=True,
@@ -66,6 +80,7 @@ class WorkflowStep(models.Model):
     instructions = models.CharField(max_length=300, blank=True, help_text="Shown to the agent on the task.")
 
     class Meta:
+        db_table = "interactions_workflowstep"
         ordering = ["day_offset", "time_of_day", "id"]
 
     def __str__(self) -> str:
@@ -79,7 +94,7 @@ class WorkflowStep(models.Model):
             raise ValidationError({"template": "This template belongs to another organization."})
 
 
-class Enrollment(models.Model):
+class Enrollment(OwnedByLeadOrCustomer):
     """A lead or customer going through a workflow; ``next_step``/``next_due_at`` say what comes next."""
 
     class Status(models.TextChoices):
@@ -119,13 +134,10 @@ class Enrollment(models.Model):
     )
 
     class Meta:
+        db_table = "interactions_enrollment"
         ordering = ["-started_at", "-id"]
         constraints = [
-            models.CheckConstraint(
-                condition=(Q(lead__isnull=False) & Q(customer__isnull=True))
-                | (Q(lead__isnull=True) & Q(customer__isnull=False)),
-                name="enrollment_has_exactly_one_owner",
-            ),
+            OwnedByLeadOrCustomer.owner_constraint("enrollment_has_exactly_one_owner"),
             models.UniqueConstraint(
                 fields=["lead"], condition=Q(status="active"), name="one_active_enrollment_per_lead"
             ),
@@ -137,10 +149,6 @@ class Enrollment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.owner} in {self.workflow}"
-
-    @property
-    def owner(self) -> Lead | Customer:
-        return self.lead if self.lead_id else self.customer
 
     @property
     def is_active(self) -> bool:
@@ -168,6 +176,7 @@ class StepRun(models.Model):
     refusal_detail = models.CharField(max_length=500, blank=True)
 
     class Meta:
+        db_table = "interactions_steprun"
         ordering = ["due_at", "id"]
         constraints = [models.UniqueConstraint(fields=["enrollment", "step"], name="one_run_per_enrollment_step")]
 
@@ -175,7 +184,7 @@ class StepRun(models.Model):
         return f"{self.step} → {self.get_outcome_display()}"
 
 
-class Task(models.Model):
+class Task(OwnedByLeadOrCustomer):
     """Work for an agent from a workflow step: a text to send by hand, or a call to make."""
 
     class Kind(models.TextChoices):
@@ -204,23 +213,16 @@ class Task(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        db_table = "interactions_task"
         ordering = ["due_at", "id"]
         constraints = [
-            models.CheckConstraint(
-                condition=(Q(lead__isnull=False) & Q(customer__isnull=True))
-                | (Q(lead__isnull=True) & Q(customer__isnull=False)),
-                name="task_has_exactly_one_owner",
-            ),
+            OwnedByLeadOrCustomer.owner_constraint("task_has_exactly_one_owner"),
             models.UniqueConstraint(fields=["enrollment", "step"], name="one_task_per_enrollment_step"),
         ]
         indexes = [models.Index(fields=["organization", "status", "due_at"])]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} for {self.owner} ({self.status})"
-
-    @property
-    def owner(self) -> Lead | Customer:
-        return self.lead if self.lead_id else self.customer
 
     @property
     def is_open(self) -> bool:

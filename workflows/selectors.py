@@ -1,4 +1,18 @@
-# --- workflows and the outstanding list -----------------------------------------------------
+"""Reads for the outstanding list, the card's workflow box and the workflow API. Scoped to one organization."""
+
+from __future__ import annotations
+
+import zoneinfo
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import Count, Prefetch, Q, QuerySet
+from django.utils import timezone
+
+from interactions.models import Customer, Lead, Organization, PhoneNumber
+
+from .models import Enrollment, StepRun, Task, Workflow
+from .services import task_card_url
 
 
 def tasks_outstanding(

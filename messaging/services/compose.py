@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
-from interactions.errors import ServiceError
+from core.errors import ServiceError
 from interactions.models import Consent, Customer, Facility, History, Organization, PhoneNumber
 from interactions.services import ConsentState, consent_status, display_date, history_record
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
-from interactions.errors import ServiceError
+from core.errors import ServiceError
 from interactions.models import ConsentEvent
 from interactions.services import consent_revoke, consent_status
 

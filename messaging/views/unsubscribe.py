@@ -14,7 +14,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from interactions.errors import ServiceError
+from core.errors import ServiceError
 from interactions.services import consent_status
 
 from ..selectors import unsubscribe_link_by_token

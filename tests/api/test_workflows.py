@@ -5,8 +5,6 @@ from decimal import Decimal
 
 import pytest
 
-from interactions.models import Enrollment, Task, Workflow
-from interactions.workflows import enrollment_start, task_create_for_step
 from tests.factories import (
     CustomerFactory,
     LeadFactory,
@@ -15,6 +13,8 @@ from tests.factories import (
     WorkflowFactory,
     WorkflowStepFactory,
 )
+from workflows.models import Enrollment, Task, Workflow
+from workflows.services import enrollment_start, task_create_for_step
 
 
 @pytest.fixture

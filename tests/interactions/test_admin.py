@@ -13,18 +13,14 @@ from interactions.models import (
     Consent,
     ConsentEvent,
     Customer,
-    Enrollment,
     Facility,
     History,
     Lead,
     Membership,
     Organization,
     PhoneNumber,
-    Task,
-    Workflow,
 )
 from interactions.services import consent_grant
-from interactions.workflows import enrollment_start, task_create_for_step
 from tests.factories import (
     CustomerFactory,
     FacilityFactory,
@@ -36,9 +32,11 @@ from tests.factories import (
     WorkflowFactory,
     WorkflowStepFactory,
 )
+from workflows.models import Enrollment, Task, Workflow
+from workflows.services import enrollment_start, task_create_for_step
 
 INTERACTIONS_ADMINS = sorted(
-    (model for model in admin.site._registry if model._meta.app_label == "interactions"),
+    (model for model in admin.site._registry if model._meta.app_label in ("interactions", "workflows")),
     key=lambda model: model._meta.model_name,
 )
 MANAGER_ONLY = {Organization, Facility, Membership, Workflow}

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from freezegun import freeze_time
 
-from interactions.errors import ServiceError
+from core.errors import ServiceError
 from interactions.models import Consent, ConsentEvent
 from interactions.services import consent_grant, consent_revoke, consent_status
 

@@ -10,7 +10,7 @@ from django.db import transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from interactions.errors import ServiceError
+from core.errors import ServiceError
 from interactions.models import History
 from interactions.services import consent_grant, consent_revoke, consent_status
 from messaging.backends.locmem import LocmemBackend

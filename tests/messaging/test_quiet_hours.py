@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from freezegun import freeze_time
 
-from interactions.errors import ServiceError
+from core.errors import ServiceError
 from interactions.services import consent_grant
 from messaging.models import Message
 from messaging.quiet_hours import recipient_time_zone

@@ -7,8 +7,6 @@ import pytest
 from django.utils import timezone
 from freezegun import freeze_time
 
-from interactions.models import Enrollment, Task, Workflow
-from interactions.workflows import enrollment_start, task_create_for_step
 from messaging.models import Message
 from tests.factories import (
     CustomerFactory,
@@ -19,6 +17,8 @@ from tests.factories import (
     WorkflowFactory,
     WorkflowStepFactory,
 )
+from workflows.models import Enrollment, Task, Workflow
+from workflows.services import enrollment_start, task_create_for_step
 
 NOW = datetime(2026, 3, 4, 18, 0, tzinfo=UTC)  # Wednesday noon in Austin
 

@@ -7,18 +7,10 @@ from decimal import Decimal
 import pytest
 from freezegun import freeze_time
 
-from interactions.errors import ServiceError
-from interactions.models import Enrollment, History, Lead, StepRun, Task, Workflow, WorkflowStep
+from core.errors import ServiceError
+from interactions.models import History, Lead
 from interactions.pms import import_pms_customers
 from interactions.services import consent_grant, consent_revoke
-from interactions.workflows import (
-    enrollment_start,
-    enrollment_stop,
-    enrollments_sync_lead,
-    task_complete,
-    task_create_for_step,
-    task_skip,
-)
 from tests.factories import (
     CustomerFactory,
     LeadFactory,
@@ -26,6 +18,15 @@ from tests.factories import (
     PhoneNumberFactory,
     WorkflowFactory,
     WorkflowStepFactory,
+)
+from workflows.models import Enrollment, StepRun, Task, Workflow, WorkflowStep
+from workflows.services import (
+    enrollment_start,
+    enrollment_stop,
+    enrollments_sync_lead,
+    task_complete,
+    task_create_for_step,
+    task_skip,
 )
 
 
@@ -250,7 +251,7 @@ def test_skipping_needs_a_reason_and_keeps_it(task, agent):
 
 
 def test_changing_the_steps_reschedules_active_enrollments(follow_up, facility):
-    from interactions.workflows import workflow_reschedule
+    from workflows.services import workflow_reschedule
 
     enrollment = enrollment_start(workflow=follow_up, owner=LeadFactory(facility=facility), source="agent")
     StepRun.objects.create(
