@@ -169,6 +169,11 @@ class ConsentState:
         return self.status == Consent.Status.GRANTED
 
     @property
+    def is_revoked(self) -> bool:
+        """Permission was withdrawn (by the person, an agent or the API): never texted until granted again."""
+        return self.status == Consent.Status.REVOKED
+
+    @property
     def person_opted_out(self) -> bool:
         return self.person_opted_out_at is not None
 

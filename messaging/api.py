@@ -126,7 +126,7 @@ SEND_REFUSALS = (
     retrieve=extend_schema(
         summary="Read a text and its delivery status",
         description="`status` moves scheduled → queued → sending → sent → delivered | undelivered | failed; "
-        "`error_code`/`error_message` say why a text failed (e.g. Twilio 21610: the person unsubscribed).",
+        "`error_code` is the provider's own code for a failed text, `error_message` says why in words.",
     ),
     create=extend_schema(
         summary="Send a text (or schedule it)",

@@ -21,12 +21,14 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRefresh, trigger_client_event
 
 from core.errors import ServiceError
+from core.formats import display_moment
 from core.redirects import safe_next
 from core.tenancy import require_organization
 from interactions.models import ConsentEvent, Customer, Lead, PhoneNumber
 from interactions.selectors import customers_for, leads_for, owner_numbers
 from interactions.services import consent_grant, consent_revoke, phone_number_add
 
+from ..backends import UNREACHABLE_REASONS
 from ..models import Message, MessageTemplate
 from ..quiet_hours import recipient_time_zone
 from ..segments import MAX_CHARACTERS, is_gsm7
@@ -43,8 +45,6 @@ from ..selectors import (
 )
 from ..services import consent_refusal, message_preview, message_queue, template_body_for
 
-# Failures that mean "this number is wrong or unreachable": the card suggests the record's other numbers.
-UNREACHABLE_CODES = frozenset({"invalid_number", "21211", "21614", "30003", "30005", "30006", "opted_out"})
 SENT_EVENT = "textdesk:sent"  # the conversation listens for it and refreshes at once
 
 
@@ -111,7 +111,8 @@ def _conversation_context(phone: PhoneNumber) -> dict:
         "handled": flagged_handled_ids(organization=phone.organization, number=phone.number, messages=conversation),
         "version": conversation_version(organization=phone.organization, number=phone.number),
         "others": other_numbers(phone_number=phone),
-        "unreachable_codes": UNREACHABLE_CODES,
+        # Failures that mean "this number is wrong or unreachable": the card suggests the record's other numbers.
+        "unreachable_reasons": UNREACHABLE_REASONS,
     }
 
 
@@ -263,7 +264,7 @@ def _confirmation(message: Message, phone: PhoneNumber) -> str:
     if message.status == Message.Status.SCHEDULED:
         tz = recipient_time_zone(number=phone.number, facility=phone.owner.facility)
         local = message.send_at.astimezone(tz)
-        return f"Text scheduled for {local:%a %b %-d, %-I:%M %p} {local.tzname()} to {who}."
+        return f"Text scheduled for {display_moment(local)} to {who}."
     return f"Text sent to {who}."
 
 

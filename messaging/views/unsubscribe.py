@@ -49,5 +49,5 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
             return _not_found(request)
         return render(request, "messaging/unsubscribe_done.html", {**context, "already": outcome.already})
     state = consent_status(organization=link.organization, number=link.number)
-    already = state.status == "revoked" and state.person_opted_out
+    already = state.is_revoked and state.person_opted_out
     return render(request, "messaging/unsubscribe_confirm.html", {**context, "already": already})
