@@ -1,4 +1,4 @@
-"""Settings, read from the environment (names in DESIGN.md "External interface").
+"""Settings, read from the environment (names in docs/ARCHITECTURE.md "External names").
 
 The defaults are the embedded ones ``make run`` uses: SQLite, eager Celery tasks and the
 console SMS backend. Production sets ``DATABASE_URL``, ``REDIS_URL``, ``SECRET_KEY``,

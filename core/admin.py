@@ -78,7 +78,7 @@ class OrganizationScopedAdmin(OrganizationScopeMixin, admin.ModelAdmin):
 
     def get_object(self, request, object_id, from_field=None):
         # Django's admin redirects to its index when the row is missing; another
-        # organization's id must answer 404 (DESIGN rule 1), and so does a missing one.
+        # organization's id must answer 404 (docs/ARCHITECTURE.md rule 1), and so does a missing one.
         obj = super().get_object(request, object_id, from_field)
         if obj is None:
             raise Http404(f"No {self.opts.verbose_name} with id “{object_id}”.")

@@ -266,7 +266,7 @@ class ConsentEvent(models.Model):
 
     # A revoke from one of these was the person's own doing: only their START undoes it.
     PERSON_OPT_OUT_SOURCES = frozenset({Source.SMS_KEYWORD, Source.UNSUBSCRIBE_LINK, Source.CARRIER})
-    # DESIGN rule 2: which sources may grant and which may revoke.
+    # docs/ARCHITECTURE.md rule 2: which sources may grant and which may revoke.
     GRANT_SOURCES = frozenset({Source.AGENT, Source.API, Source.WEB_FORM, Source.PMS_IMPORT, Source.SMS_KEYWORD})
     REVOKE_SOURCES = frozenset({Source.SMS_KEYWORD, Source.UNSUBSCRIBE_LINK, Source.CARRIER, Source.AGENT, Source.API})
 

@@ -74,7 +74,7 @@ class Message(models.Model):
         NEEDS_RECONCILIATION = "needs_reconciliation", "Needs reconciliation"
         RECEIVED = "received", "Received"
 
-    # Status only moves forward (DESIGN rule 8): a transition to a lower rank is ignored.
+    # Status only moves forward (docs/ARCHITECTURE.md rule 8): a transition to a lower rank is ignored.
     RANK = {
         Status.SCHEDULED: 0,
         Status.QUEUED: 1,

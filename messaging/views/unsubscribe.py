@@ -1,4 +1,4 @@
-"""``/u/<token>``: the unsubscribe link at the end of every text (DESIGN rule 5).
+"""``/u/<token>``: the unsubscribe link at the end of every text (docs/ARCHITECTURE.md rule 5).
 
 GET only shows a confirmation page (link scanners and previews fetch links; they must not
 opt anyone out). POST opts the number out. Both are idempotent and need no login. The POST is

@@ -1,4 +1,4 @@
-"""Django admin: every page is scoped to the signed-in user's organization (DESIGN rule 1)."""
+"""Django admin: every page is scoped to the signed-in user's organization (docs/ARCHITECTURE.md rule 1)."""
 
 from __future__ import annotations
 

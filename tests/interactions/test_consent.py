@@ -1,4 +1,4 @@
-"""The consent ledger (DESIGN rule 2): per number per organization, append-only, person's STOP wins."""
+"""The consent ledger (docs/ARCHITECTURE.md rule 2): per number per organization, append-only, person's STOP wins."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Property: no sequence of consent events, queued sends and worker runs ever makes a provider
-call for a number that has no consent at the moment of the call (DESIGN rule 3)."""
+call for a number that has no consent at the moment of the call (docs/ARCHITECTURE.md rule 3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""/u/<token> (DESIGN rule 5): GET only asks, POST opts out; both idempotent; no login needed."""
+"""/u/<token> (docs/ARCHITECTURE.md rule 5): GET only asks, POST opts out; both idempotent; no login needed."""
 
 from __future__ import annotations
 
