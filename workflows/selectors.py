@@ -10,6 +10,7 @@ from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from interactions.models import Customer, Lead, Organization, PhoneNumber
+from interactions.services import owner_kwargs
 
 from .models import Enrollment, StepRun, Task, Workflow
 from .services import task_card_url
@@ -84,7 +85,7 @@ class EnrollmentBox:
 
 
 def enrollment_box_for(*, owner: Lead | Customer) -> EnrollmentBox:
-    owner_filter = {"lead": owner} if isinstance(owner, Lead) else {"customer": owner}
+    owner_filter = owner_kwargs(owner)
     enrollments = list(
         Enrollment.objects.filter(**owner_filter)
         .select_related("workflow", "next_step__template")
