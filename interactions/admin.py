@@ -11,7 +11,16 @@ from django.forms.models import BaseInlineFormSet
 from core.admin import OrganizationScopedAdmin, OrganizationScopedInline, ReadOnlyScopedAdmin
 
 from .models import Consent, ConsentEvent, Customer, Facility, History, Lead, Membership, Organization, PhoneNumber
-from .services import customer_create, customer_update, lead_create, lead_update
+from .services import (
+    customer_create,
+    customer_update,
+    lead_create,
+    lead_update,
+    phone_number_add,
+    phone_number_delete,
+    phone_number_set_primary,
+    phone_number_update,
+)
 
 
 @admin.register(Organization)
@@ -66,7 +75,7 @@ class MembershipAdmin(OrganizationScopedAdmin):
 
 
 class PhoneNumberFormSet(BaseInlineFormSet):
-    """Whenever a record has numbers, exactly one is primary."""
+    """Whenever a record has numbers, exactly one is primary; saved through the phone-number services."""
 
     def clean(self):
         super().clean()
@@ -74,6 +83,46 @@ class PhoneNumberFormSet(BaseInlineFormSet):
         primaries = sum(1 for f in kept if f.cleaned_data.get("is_primary"))
         if kept and primaries != 1:
             raise ValidationError("Mark exactly one number as primary.")
+        for form in self.deleted_forms:
+            if form.instance.pk and form.instance.source == PhoneNumber.Source.PMS:
+                raise ValidationError(
+                    f"{form.instance.national} comes from the property management system; change it there."
+                )
+
+    def save(self, commit: bool = True) -> list[PhoneNumber]:
+        # The same services as the card and the API, so the primary-number rule lives in one place.
+        owner = self.instance
+        self.new_objects, self.changed_objects, self.deleted_objects = [], [], []
+        for form in self.deleted_forms:
+            if form.instance.pk:
+                phone_number_delete(phone_number=form.instance)
+                self.deleted_objects.append(form.instance)
+        primary = None
+        for form in self.forms:
+            if form in self.deleted_forms or (not form.has_changed() and not form.instance.pk):
+                continue
+            data = form.cleaned_data
+            if not form.instance.pk:
+                phone = phone_number_add(
+                    owner=owner,
+                    number=data["number"],
+                    label=data["label"],
+                    source=data.get("source") or PhoneNumber.Source.LOCAL,
+                )
+                form.instance = phone
+                self.new_objects.append(phone)
+            elif form.has_changed():
+                phone = PhoneNumber.objects.get(pk=form.instance.pk)
+                changes = {name: data[name] for name in ("number", "label") if name in form.changed_data}
+                phone_number_update(phone_number=phone, **changes)
+                self.changed_objects.append((phone, form.changed_data))
+            else:
+                phone = form.instance
+            if data.get("is_primary"):
+                primary = phone
+        if primary is not None and not PhoneNumber.objects.filter(pk=primary.pk, is_primary=True).exists():
+            phone_number_set_primary(phone_number=primary)
+        return [*self.new_objects, *(phone for phone, _ in self.changed_objects)]
 
 
 class PhoneNumberInline(OrganizationScopedInline):

@@ -23,8 +23,8 @@ from .services import (
     phone_number_add,
     phone_number_delete,
     phone_number_parse,
-    phone_number_relabel,
     phone_number_set_primary,
+    phone_number_update,
 )
 
 REQUIRED_COLUMNS = ("facility", "pms_id", "first_name")
@@ -120,7 +120,7 @@ def _sync_pms_numbers(customer: Customer, numbers: list) -> bool:
         if phone.source != PhoneNumber.Source.PMS:
             continue
         if phone.label != label:
-            phone_number_relabel(phone_number=phone, label=label)
+            phone_number_update(phone_number=phone, label=label)
             changed = True
         if lead and not phone.is_primary:
             phone_number_set_primary(phone_number=phone)

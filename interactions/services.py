@@ -114,12 +114,29 @@ def phone_number_set_primary(*, phone_number: PhoneNumber) -> PhoneNumber:
 
 
 @transaction.atomic
-def phone_number_relabel(*, phone_number: PhoneNumber, label: str) -> PhoneNumber:
-    """Change what a number is (mobile, home, work, other)."""
-    if label not in PhoneNumber.Label.values:
-        raise ServiceError("invalid_label", f"Choose a label: {', '.join(PhoneNumber.Label.values)}.", field="label")
-    phone_number.label = label
-    phone_number.save(update_fields=["label", "updated_at"])
+def phone_number_update(
+    *, phone_number: PhoneNumber, number: str | ParsedNumber | None = None, label: str | None = None
+) -> PhoneNumber:
+    """Correct a saved number or change what it is (mobile, home, work, other)."""
+    fields = []
+    if number is not None:
+        parsed = phone_number_parse(number)
+        others = PhoneNumber.objects.filter(**owner_kwargs(phone_number.owner)).exclude(pk=phone_number.pk)
+        if any(p.number == parsed for p in others):
+            raise ServiceError(
+                "duplicate_number", f"{parsed.as_national} is already saved on this record.", field="number"
+            )
+        phone_number.number = parsed
+        fields.append("number")
+    if label is not None:
+        if label not in PhoneNumber.Label.values:
+            raise ServiceError(
+                "invalid_label", f"Choose a label: {', '.join(PhoneNumber.Label.values)}.", field="label"
+            )
+        phone_number.label = label
+        fields.append("label")
+    if fields:
+        phone_number.save(update_fields=[*fields, "updated_at"])
     return phone_number
 
 
