@@ -86,30 +86,41 @@ def phone_number_add(
             "duplicate_number", f"{parsed.as_national} is already saved on {owner.full_name}’s record.", field="number"
         )
     has_numbers = existing.exists()
-    if make_primary and has_numbers:
-        existing.filter(is_primary=True).update(is_primary=False)
     try:
         with transaction.atomic():
-            return PhoneNumber.objects.create(
+            phone = PhoneNumber.objects.create(
                 organization_id=owner.organization_id,
                 number=parsed,
                 label=label,
                 source=source,
-                is_primary=make_primary or not has_numbers,
+                is_primary=not has_numbers,
                 **owner_kwargs(owner),
             )
     except IntegrityError as exc:  # a concurrent add of the same number
         raise ServiceError(
             "duplicate_number", f"{parsed.as_national} is already saved on this record.", field="number"
         ) from exc
+    if make_primary and has_numbers:
+        _primary_move(phone)
+    return phone
+
+
+def _primary_move(phone_number: PhoneNumber) -> None:
+    """Make ``phone_number`` its record's one primary number: the only place the primary changes.
+
+    The caller holds the lock on the record's numbers. The old primary is cleared first (the
+    database allows one primary per record at any moment).
+    """
+    of_owner = PhoneNumber.objects.filter(**owner_kwargs(phone_number.owner))
+    of_owner.exclude(pk=phone_number.pk).filter(is_primary=True).update(is_primary=False)
+    of_owner.filter(pk=phone_number.pk).update(is_primary=True)
+    phone_number.is_primary = True
 
 
 @transaction.atomic
 def phone_number_set_primary(*, phone_number: PhoneNumber) -> PhoneNumber:
-    siblings = PhoneNumber.objects.select_for_update().filter(**owner_kwargs(phone_number.owner))
-    siblings.exclude(pk=phone_number.pk).filter(is_primary=True).update(is_primary=False)
-    siblings.filter(pk=phone_number.pk).update(is_primary=True)
-    phone_number.is_primary = True
+    list(PhoneNumber.objects.select_for_update().filter(**owner_kwargs(phone_number.owner)))
+    _primary_move(phone_number)
     return phone_number
 
 
@@ -158,7 +169,7 @@ def phone_number_delete(*, phone_number: PhoneNumber, from_pms: bool = False) ->
     if was_primary:
         successor = PhoneNumber.objects.filter(**of_owner).order_by("created_at", "id").first()
         if successor:
-            PhoneNumber.objects.filter(pk=successor.pk).update(is_primary=True)
+            _primary_move(successor)
 
 
 # --- consent ------------------------------------------------------------------------------
