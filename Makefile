@@ -10,7 +10,7 @@ PORT ?= 8000
 RUN_ENV := DEBUG=1 DATABASE_URL=sqlite:///db.sqlite3 CELERY_TASK_ALWAYS_EAGER=1 SMS_BACKEND=console \
 	PUBLIC_BASE_URL=http://$(HOST):$(PORT)
 
-.PHONY: run test lint format bench bench-api bench-workers bench-card bench-webhooks bench-profile bench-wrk chaos clean
+.PHONY: run run-env test lint format bench bench-api bench-workers bench-card bench-webhooks bench-profile bench-wrk chaos clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,9 +35,21 @@ run: $(VENV)/.installed
 	$(RUN_ENV) $(BIN)/python manage.py run_periodic_tasks & trap "kill $$! 2>/dev/null" EXIT INT TERM; \
 	$(RUN_ENV) $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
+# The whole suite twice: production's configuration (PostgreSQL + Redis) and the embedded one
+# `make run` uses (SQLite file, eager tasks). Both always run; either failing fails `make test`.
+# `make run`'s environment, one NAME=value a line: the newcomer test (tests/browser/test_newcomer.py)
+# starts the app with exactly this.
+run-env:
+	@printf '%s\n' $(RUN_ENV)
+
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m tests.preflight
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	@status=0; \
+	for config in production embedded; do \
+		echo "== make test: the $$config configuration =="; \
+		TEXTDESK_TEST_CONFIG=$$config $(BIN)/python -m pytest $(PYTEST_ARGS) || status=1; \
+	done; \
+	exit $$status
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

@@ -1,14 +1,34 @@
-"""Test overrides: real PostgreSQL and Redis (``DATABASE_URL``, ``REDIS_URL``), locmem SMS."""
+"""Test overrides, for the two configurations ``make test`` runs (docs in README "Tests").
+
+``TEXTDESK_TEST_CONFIG=production`` (the default): real PostgreSQL and Redis (``DATABASE_URL``,
+``REDIS_URL``). ``TEXTDESK_TEST_CONFIG=embedded``: what ``make run`` uses, a SQLite file database
+and eager tasks, so the configuration a newcomer meets first is tested too. Both use the locmem
+SMS backend, so tests can read what was sent.
+"""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
-os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/textdesk")
+TEST_CONFIG = os.environ.get("TEXTDESK_TEST_CONFIG", "production")
+if TEST_CONFIG not in {"production", "embedded"}:
+    raise RuntimeError(f"TEXTDESK_TEST_CONFIG must be 'production' or 'embedded', not {TEST_CONFIG!r}")
+EMBEDDED = TEST_CONFIG == "embedded"
+
+if EMBEDDED:
+    os.environ["DATABASE_URL"] = f"sqlite:///{Path(__file__).resolve().parent.parent / 'db.sqlite3'}"
+else:
+    os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/textdesk")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
 
-from .settings import *  # noqa: F403
-from .settings import STORAGES
+from .settings import *  # noqa: E402, F403
+from .settings import BASE_DIR, DATABASES, STORAGES  # noqa: E402
+
+if EMBEDDED:
+    # A file, not SQLite's in-memory default: the browser tests' live server answers from another
+    # thread, as ``make run`` answers from other processes. Named per process so two runs never share it.
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / f".test-embedded-{os.getpid()}.sqlite3")}
 
 DEBUG = False
 SMS_BACKEND = "locmem"

@@ -19,9 +19,24 @@ FACILITIES = [
     ("Lakeside Storage Austin", "1200 Lakeshore Blvd, Austin, TX 78741", "America/Chicago", "+15125550100"),
     ("Harbor Self Storage Tampa", "88 Channelside Dr, Tampa, FL 33602", "America/New_York", "+18135550100"),
     ("Redwood Storage Sacramento", "410 J St, Sacramento, CA 95814", "America/Los_Angeles", "+19165550100"),
+    ("Aloha Self Storage Honolulu", "500 Ala Moana Blvd, Honolulu, HI 96813", "Pacific/Honolulu", "+18085550100"),
 ]
 # Area codes inside each facility's time zone, so quiet hours read naturally in the demo.
-AREA_CODES = {"America/Chicago": "512", "America/New_York": "813", "America/Los_Angeles": "916"}
+AREA_CODES = {
+    "America/Chicago": "512",
+    "America/New_York": "813",
+    "America/Los_Angeles": "916",
+    "Pacific/Honolulu": "808",
+}
+# Texting hours are 08:00-21:00 in the recipient's zone, and no US zone is inside them between
+# about 07:00 and 13:00 UTC: a newcomer trying the demo from Europe or Asia then could text
+# nobody. Two Tampa customers are service members stationed abroad who gave a local mobile
+# (self storage near a base often has such customers); with Honolulu and the mainland, someone
+# in the demo can be texted at any hour, and someone else is always in quiet hours.
+ABROAD = {
+    25: ("+4915205550125", "Stationed in Germany until spring; text the German mobile."),
+    37: ("+819055500137", "Stationed on Okinawa this year; text the Japanese mobile."),
+}
 FIRST = [
     "Maria",
     "James",
@@ -107,7 +122,7 @@ def seed_interactions() -> Organization:
     serial = 200
     now = timezone.now()
     for i in range(40):
-        facility = facilities[i % 3]
+        facility = facilities[i % len(facilities)]
         area = AREA_CODES[facility.time_zone]
         first, last = FIRST[i % 20], LAST[(i * 7) % 20]
         if i < 20:
@@ -136,6 +151,8 @@ def seed_interactions() -> Organization:
             )
         count = 1 + (i % 3)
         numbers = [_number(area, serial + k) for k in range(count)]
+        if i in ABROAD:
+            numbers[0] = ABROAD[i][0]
         serial += 3
         if not created:
             continue
@@ -173,7 +190,7 @@ def seed_interactions() -> Organization:
             owner=person,
             kind=History.Kind.NOTE,
             agent=agent,
-            summary="Prefers texts after 5 pm.",
+            summary=ABROAD[i][1] if i in ABROAD else "Prefers texts after 5 pm.",
             occurred_at=now - timedelta(days=rng.randint(0, 3)),
         )
     return org

@@ -245,7 +245,14 @@ class PhoneNumber(OwnedByLeadOrCustomer):
 
     @property
     def national(self) -> str:
-        return self.number.as_national if self.number else ""
+        """How agents read the number: (512) 555-0142 at home, +49 1520 5550125 abroad.
+
+        A foreign number in its own national format ("01520 5550125") would look like a
+        mistyped US number and could not be dialled from here.
+        """
+        if not self.number:
+            return ""
+        return self.number.as_national if self.number.country_code == 1 else self.number.as_international
 
 
 class ConsentEvent(models.Model):

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
+from datetime import datetime
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 from phonenumber_field.phonenumber import PhoneNumber as ParsedNumber
 from phonenumber_field.phonenumber import to_python
 
-from interactions.models import ConsentEvent, Organization, PhoneNumber
-from interactions.selectors import numbers_with_consent, owner_numbers
+from interactions.models import Consent, ConsentEvent, Customer, Lead, Organization, PhoneNumber
+from interactions.selectors import consents_by_number, numbers_with_consent, owner_numbers
 
 from .models import Message, MessageTemplate, UnsubscribeLink
+from .quiet_hours import next_allowed_at, recipient_time_zone, window_of
 
 CONVERSATION_LIMIT = 50
 
@@ -99,10 +103,16 @@ def _latest(organization: Organization, number, limit: int, *, related: tuple[st
     parsed = number if isinstance(number, ParsedNumber) else to_python(str(number or ""), region="US")
     if not isinstance(parsed, ParsedNumber) or not parsed.is_valid():
         return Message.objects.none()
-    base = Message.objects.filter(organization=organization).select_related(*related).order_by("-created_at", "-id")
-    outbound = base.filter(direction=Message.Direction.OUTBOUND, to_number=parsed)[:limit]
-    inbound = base.filter(direction=Message.Direction.INBOUND, from_number=parsed)[:limit]
-    return outbound.union(inbound, all=True).order_by("-created_at", "-id")[:limit]
+    newest = Message.objects.filter(organization=organization).order_by("-created_at", "-id")
+    outbound = newest.filter(direction=Message.Direction.OUTBOUND, to_number=parsed).values("pk")[:limit]
+    inbound = newest.filter(direction=Message.Direction.INBOUND, from_number=parsed).values("pk")[:limit]
+    # Two sliced ``IN`` subqueries rather than a UNION of sliced querysets: SQLite (``make run``)
+    # refuses LIMIT inside a compound statement, and both databases run this as one query.
+    return (
+        Message.objects.filter(Q(pk__in=outbound) | Q(pk__in=inbound))
+        .select_related(*related)
+        .order_by("-created_at", "-id")[:limit]
+    )
 
 
 def conversation_for_number(*, organization: Organization, number, limit: int = CONVERSATION_LIMIT) -> list[Message]:
@@ -158,3 +168,50 @@ def template_for(*, organization: Organization, pk: int | str) -> MessageTemplat
         return MessageTemplate.objects.filter(organization=organization, pk=int(pk)).first()
     except (TypeError, ValueError):
         return None
+
+
+@dataclass(frozen=True)
+class TextingNow:
+    """Whether a person's primary number may be texted at this moment, as the home list shows it."""
+
+    local_time: datetime | None  # the person's local time (their number's zone), None without a number
+    allowed: bool
+    reason: str  # a few plain words: "until 9:00 PM", "quiet hours until 8:00 AM", "no text permission"
+
+    @property
+    def clock(self) -> str:
+        """The person's local time with its zone ("7:05 PM CST"); templates would show it in the server's zone."""
+        return f"{self.local_time:%-I:%M %p} {self.local_time.tzname()}" if self.local_time else ""
+
+
+def texting_now(
+    *, organization: Organization, people: list[Lead | Customer], now: datetime | None = None
+) -> dict[str, TextingNow]:
+    """For each person (keyed ``"<kind>-<pk>"``), can their primary number be texted now, and why not.
+
+    One query (the consent rows of the primary numbers); expects ``phone_numbers`` prefetched
+    primary first, as ``interactions.selectors.people_search`` returns them. The hours are the same
+    check the send makes (``quiet_hours.next_allowed_at``), in the same recipient zone.
+    """
+    now = now or timezone.now()
+    primaries = {f"{p.kind}-{p.pk}": next(iter(p.phone_numbers.all()), None) for p in people}
+    consents = consents_by_number(organization=organization, numbers=[n for n in primaries.values() if n])
+    facilities = {f"{p.kind}-{p.pk}": p.facility for p in people}
+    _, end = window_of(organization)
+    result: dict[str, TextingNow] = {}
+    for key, phone in primaries.items():
+        if phone is None:
+            result[key] = TextingNow(None, False, "no number")
+            continue
+        tz = recipient_time_zone(number=phone.number, facility=facilities[key])
+        local = now.astimezone(tz)
+        consent = consents.get(phone.e164)
+        opens = next_allowed_at(now=now, organization=organization, tz=tz)
+        if consent is None or consent.status != Consent.Status.GRANTED:
+            opted_out = consent is not None and consent.status == Consent.Status.REVOKED
+            result[key] = TextingNow(local, False, "opted out" if opted_out else "no text permission")
+        elif opens is not None:
+            result[key] = TextingNow(local, False, f"quiet hours until {opens:%-I:%M %p}")
+        else:
+            result[key] = TextingNow(local, True, f"until {end:%-I:%M %p}")
+    return result

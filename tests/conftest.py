@@ -1,11 +1,67 @@
 from __future__ import annotations
 
+import logging
+
 import pytest
+from django.conf import settings
 from django.test import Client
 
 from interactions.models import Membership
 from interactions.services import consent_grant
 from tests.factories import FacilityFactory, MembershipFactory, OrganizationFactory, PhoneNumberFactory
+
+# --- the two configurations (config/settings_test.py) ---------------------------------------
+
+
+def pytest_report_header(config):
+    return f"textdesk test configuration: {settings.TEST_CONFIG} ({settings.DATABASES['default']['ENGINE']})"
+
+
+def pytest_collection_modifyitems(config, items):
+    """In the embedded configuration, skip the few tests that need PostgreSQL, each with its reason."""
+    if not settings.EMBEDDED:
+        return
+    for item in items:
+        marker = item.get_closest_marker("postgres")
+        if marker is None:
+            continue
+        reason = marker.kwargs.get("reason") or (marker.args[0] if marker.args else "")
+        if not reason:
+            raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.postgres needs a reason")
+        item.add_marker(pytest.mark.skip(reason=f"needs PostgreSQL: {reason}"))
+
+
+# --- any server error fails the test that caused it -----------------------------------------
+
+
+class _ServerErrors(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture(autouse=True)
+def server_errors(request):
+    """Fail a test during which Django logged a server error (a 5xx or an unhandled exception).
+
+    ``django.request`` logs every 5xx of the test client and of the live server's thread, and
+    ``django.server`` the live server's own failures; an error page a test never looked at would
+    otherwise pass unseen. A test that provokes one on purpose says so with
+    ``@pytest.mark.allow_server_errors``.
+    """
+    handler = _ServerErrors()
+    loggers = [logging.getLogger(name) for name in ("django.request", "django.server")]
+    for logger in loggers:
+        logger.addHandler(handler)
+    yield handler.records
+    for logger in loggers:
+        logger.removeHandler(handler)
+    if handler.records and request.node.get_closest_marker("allow_server_errors") is None:
+        lines = [f"{r.name}: {r.getMessage()}" for r in handler.records]
+        pytest.fail("the server logged errors during this test:\n  " + "\n  ".join(lines), pytrace=False)
 
 
 @pytest.fixture

@@ -51,8 +51,12 @@ def _sign_in(page, base_url: str, username: str, password: str) -> None:
 
 
 @pytest.fixture
-def browse(chromium, live_server, agent):
-    """``browse(viewport=DESKTOP)`` → a page signed in as the agent; closed after the test."""
+def browse(chromium, live_server, agent, open_all_day):
+    """``browse(viewport=DESKTOP)`` → a page signed in as the agent; closed after the test.
+
+    The agent's organization texts around the clock (``open_all_day``), so a send clicked at
+    any hour of a CI run goes out; quiet-hours tests close the window themselves.
+    """
     contexts = []
 
     def open_page(viewport: dict | None = None):

@@ -18,7 +18,11 @@ from bench.chaos import CHAOS_SETTINGS, chaos_run
 from bench.data import bench_org_create
 from bench.rig import ACCOUNT_SID, AUTH_TOKEN, Rig
 
-pytestmark = [pytest.mark.worker, pytest.mark.chaos]
+pytestmark = [
+    pytest.mark.worker,
+    pytest.mark.chaos,
+    pytest.mark.postgres(reason="fault injection drops PostgreSQL connections under real worker processes"),
+]
 
 
 def _database_url() -> str:

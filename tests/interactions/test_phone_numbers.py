@@ -175,3 +175,8 @@ def test_the_database_refuses_a_number_with_no_owner_or_two(facility):
         PhoneNumber.objects.create(
             organization=facility.organization, lead=lead, customer=customer, number="+15125550142"
         )
+
+
+def test_agents_read_us_numbers_nationally_and_foreign_numbers_with_their_country_code(db):
+    assert PhoneNumberFactory(number="+15125550142").national == "(512) 555-0142"
+    assert PhoneNumberFactory(number="+4915205550125").national == "+49 1520 5550125"

@@ -30,7 +30,7 @@ def test_seed_demo_twice_changes_nothing_and_the_demo_users_sign_in(db):
 
     assert counts() == first
     assert "agent or manager, password demo12345" in output
-    assert (first["interactions.Lead"], first["interactions.Customer"], first["interactions.Facility"]) == (20, 20, 3)
+    assert (first["interactions.Lead"], first["interactions.Customer"], first["interactions.Facility"]) == (20, 20, 4)
     for username in ("agent", "manager"):
         client = Client()
         response = client.post("/accounts/login/", {"username": username, "password": "demo12345"})
@@ -49,3 +49,35 @@ def test_the_demo_has_one_primary_per_record_and_every_kind_of_consent(db):
     assert set(Consent.objects.values_list("status", flat=True)) == {"granted", "revoked"}
     assert Consent.objects.filter(person_opted_out_at__isnull=False).exists()
     assert Consent.objects.count() < PhoneNumber.objects.filter(is_primary=True).count()  # some have none on record
+
+
+def test_at_every_hour_of_the_year_someone_in_the_demo_can_be_texted_and_someone_cannot(db):
+    """A newcomer trying ``make run`` from Europe or Asia finds someone to text, and a quiet-hours case too."""
+    import datetime as dt
+
+    from messaging.selectors import texting_now
+
+    seed()
+    org = Lead.objects.first().organization
+    people = [
+        *Lead.objects.prefetch_related("phone_numbers").select_related("facility"),
+        *Customer.objects.prefetch_related("phone_numbers").select_related("facility"),
+    ]
+    for day in (dt.date(2026, 1, 15), dt.date(2026, 7, 15)):  # standard and daylight-saving time
+        for minute in range(0, 24 * 60, 15):
+            now = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC) + dt.timedelta(minutes=minute)
+            statuses = texting_now(organization=org, people=people, now=now).values()
+            assert any(s.allowed for s in statuses), f"nobody can be texted at {now:%Y-%m-%d %H:%M} UTC"
+            assert any(s.reason.startswith("quiet hours") for s in statuses), f"no quiet-hours case at {now}"
+
+
+def test_the_home_list_says_who_can_be_texted_now_in_their_own_time(db):
+    seed()
+    client = Client()
+    client.force_login(Membership.objects.get(user__username="agent").user)
+
+    html = client.get("/").content.decode()
+
+    assert "Texting now" in html
+    assert 'data-texting-now="yes"' in html or 'data-texting-now="no"' in html
+    assert "no text permission" in html or "opted out" in html

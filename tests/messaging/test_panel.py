@@ -138,7 +138,7 @@ def test_panel_opened_with_template_and_task_prefills_and_carries_the_task(agent
 
 
 def test_send_queues_the_text_clears_the_panel_and_confirms_at_the_top_of_the_card(
-    agent_client, consented_number, agent, django_capture_on_commit_callbacks
+    agent_client, consented_number, agent, django_capture_on_commit_callbacks, open_all_day
 ):
     with django_capture_on_commit_callbacks(execute=True):
         response = agent_client.post(url("text_send", consented_number), {"body": "Your unit is ready."}, **HX)
@@ -153,7 +153,7 @@ def test_send_queues_the_text_clears_the_panel_and_confirms_at_the_top_of_the_ca
     assert "textdesk:sent" in json.loads(response["HX-Trigger"])
 
 
-def test_send_of_an_unedited_template_records_the_template(agent_client, consented_number, org):
+def test_send_of_an_unedited_template_records_the_template(agent_client, consented_number, org, open_all_day):
     template = MessageTemplateFactory(organization=org, body="Hi {{ first_name }}!")
     body = f"Hi {consented_number.lead.first_name}!"
     agent_client.post(url("text_send", consented_number), {"body": body, "template": template.pk}, **HX)
@@ -202,7 +202,7 @@ def test_scheduling_for_the_offered_time_schedules_the_text(agent_client, org, c
     assert "Text scheduled for" in response.content.decode()
 
 
-def test_send_of_a_text_over_the_limit_is_refused_as_too_long(agent_client, consented_number):
+def test_send_of_a_text_over_the_limit_is_refused_as_too_long(agent_client, consented_number, open_all_day):
     html = agent_client.post(url("text_send", consented_number), {"body": "a" * 1600}, **HX).content.decode()
     assert 'data-refusal="too_long"' in html
     assert "the limit is 1,600" in html

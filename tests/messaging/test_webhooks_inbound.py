@@ -13,7 +13,14 @@ from interactions.models import ConsentEvent, History, PhoneNumber
 from interactions.services import consent_grant, consent_revoke, consent_status
 from messaging.backends import locmem
 from messaging.models import Message
-from messaging.selectors import conversation_for, inbound_flagged, inbound_unmatched
+from messaging.selectors import (
+    CONVERSATION_LIMIT,
+    conversation_for,
+    conversation_for_number,
+    conversation_version,
+    inbound_flagged,
+    inbound_unmatched,
+)
 from messaging.services import message_queue
 from messaging.tasks import send_message
 from tests.factories import (
@@ -400,3 +407,28 @@ def test_only_a_superuser_sets_where_a_messaging_service_replies_are_filed(org, 
 
     assert 'name="twilio_messaging_service_sid"' not in manager_client.get(url).content.decode()
     assert 'name="twilio_messaging_service_sid"' in root_client.get(url).content.decode()
+
+
+@pytest.mark.parametrize("texts", [3, 120])
+def test_the_latest_conversation_is_one_query_whatever_its_length_on_either_database(
+    consented_number, texts, django_assert_num_queries
+):
+    """The card and the panel read the latest texts in one query, on SQLite (``make run``) and PostgreSQL alike."""
+    for n in range(texts):
+        MessageFactory(phone_number=consented_number, body=f"out {n}", sent_by=UserFactory())
+        MessageFactory(
+            phone_number=consented_number,
+            direction=Message.Direction.INBOUND,
+            from_number=consented_number.number,
+            to_number="+15125550100",
+            status=Message.Status.RECEIVED,
+            body=f"in {n}",
+        )
+
+    with django_assert_num_queries(1):
+        shown = conversation_for_number(organization=consented_number.organization, number=PERSON)
+        names = {m.sent_by.username for m in shown if m.sent_by}
+    assert len(shown) == min(2 * texts, CONVERSATION_LIMIT)
+    assert shown[-1].body == f"in {texts - 1}" and len(names) > 0
+    with django_assert_num_queries(1):
+        conversation_version(organization=consented_number.organization, number=PERSON)

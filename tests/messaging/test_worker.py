@@ -15,7 +15,10 @@ from messaging.services import message_queue, messages_reconcile_stuck, messages
 from tests.factories import FacilityFactory, PhoneNumberFactory
 from tests.messaging.test_throttle import most_in_one_second
 
-pytestmark = pytest.mark.worker
+pytestmark = [
+    pytest.mark.worker,
+    pytest.mark.postgres(reason="real Celery workers share the test database with this process"),
+]
 
 
 def _queue_texts(org, agent, *, sender: str, count: int, first: int) -> list[Message]:
