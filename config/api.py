@@ -9,8 +9,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from interactions.api import ConsentView, CustomerViewSet, LeadViewSet, PhoneNumberViewSet
-from interactions.api_workflows import EnrollmentViewSet, TaskViewSet, WorkflowViewSet
 from messaging.api import MessageViewSet, TemplateViewSet
+from workflows.api import EnrollmentViewSet, TaskViewSet, WorkflowViewSet
 
 
 class Router(DefaultRouter):

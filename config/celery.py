@@ -7,7 +7,7 @@ import os
 from celery import Celery
 from celery.signals import beat_init, before_task_publish, task_postrun, task_prerun, worker_init
 
-from config import tracing
+from core import tracing
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 

@@ -1,4 +1,4 @@
-"""Settings, read from the environment (names in DESIGN.md "External interface").
+"""Settings, read from the environment (names in docs/ARCHITECTURE.md "External names").
 
 The defaults are the embedded ones ``make run`` uses: SQLite and the console SMS backend; the
 Makefile adds ``DEBUG=1`` and eager Celery tasks. Production sets ``DATABASE_URL``, ``REDIS_URL``,
@@ -44,11 +44,12 @@ INSTALLED_APPS = [
     "phonenumber_field",
     "interactions",
     "messaging",
+    "workflows",
     "ops",
 ]
 
 MIDDLEWARE = [
-    "config.tracing.RequestIdMiddleware",  # first: every later log line of the request carries its id
+    "core.tracing.RequestIdMiddleware",  # first: every later log line of the request carries its id
     "config.middleware.HealthCheckMiddleware",  # answers /healthz* and /metrics before host checks and redirects
     "ops.middleware.WebhookLatencyMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -184,7 +185,7 @@ CELERY_BEAT_SCHEDULE = {
     "release-scheduled-messages": {"task": "messaging.tasks.release_scheduled", "schedule": timedelta(seconds=30)},
     "requeue-stuck-messages": {"task": "messaging.tasks.requeue_stuck", "schedule": timedelta(minutes=1)},
     "reconcile-stuck-messages": {"task": "messaging.tasks.reconcile_stuck", "schedule": timedelta(minutes=1)},
-    "materialise-workflow-steps": {"task": "messaging.tasks.materialise_workflows", "schedule": crontab(minute="*")},
+    "materialise-workflow-steps": {"task": "workflows.tasks.materialise_workflows", "schedule": crontab(minute="*")},
     "purge-idempotency-keys": {"task": "messaging.tasks.purge_idempotency_keys", "schedule": crontab(minute=17)},
     # Beat publishes it, a worker runs it: its age says the schedule is being published and run.
     "beat-heartbeat": {
@@ -227,12 +228,12 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_SCHEMA_CLASS": "config.api_errors.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "core.api_errors.AutoSchema",
     "DEFAULT_THROTTLE_CLASSES": ["config.throttling.TokenRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"token": env("API_RATE_LIMIT", default="600/min")},
     # The client's address for anonymous throttling: X-Forwarded-For's last hop only behind our proxy.
     "NUM_PROXIES": 1 if TRUSTED_PROXY else 0,
-    "EXCEPTION_HANDLER": "config.api_errors.exception_handler",
+    "EXCEPTION_HANDLER": "core.api_errors.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Textdesk API",
@@ -275,13 +276,13 @@ else:
 
 # --- Logs and metrics (issue 14) ----------------------------------------------------------
 # JSON lines in production (one object per line, for a log shipper), plain text with DEBUG
-# (`make run`). Every line carries the request id (config/tracing.py) that follows a text from
+# (`make run`). Every line carries the request id (core/tracing.py) that follows a text from
 # the request through its Celery task to the provider SID and the status callbacks.
 LOG_FORMAT = env("LOG_FORMAT", default="plain" if DEBUG else "json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "config.tracing.RequestIdLogFilter"}},
+    "filters": {"request_id": {"()": "core.tracing.RequestIdLogFilter"}},
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
         "json": {

@@ -2,163 +2,25 @@
 
 from __future__ import annotations
 
-from django import forms
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Q
+from django.db.models import Q
 from django.forms.models import BaseInlineFormSet
-from django.http import Http404, HttpRequest
 
-from .models import (
-    Consent,
-    ConsentEvent,
-    Customer,
-    Enrollment,
-    Facility,
-    History,
-    Lead,
-    Membership,
-    Organization,
-    PhoneNumber,
-    Task,
-    Workflow,
-    WorkflowStep,
+from core.admin import OrganizationScopedAdmin, OrganizationScopedInline, ReadOnlyScopedAdmin
+
+from .models import Consent, ConsentEvent, Customer, Facility, History, Lead, Membership, Organization, PhoneNumber
+from .services import (
+    customer_create,
+    customer_update,
+    lead_create,
+    lead_update,
+    phone_number_add,
+    phone_number_delete,
+    phone_number_set_primary,
+    phone_number_update,
 )
-from .selectors import organization_for_user
-from .workflows import enrollments_sync_customer, enrollments_sync_lead, workflow_reschedule
-
-
-class OrganizationScopeMixin:
-    """Who may use an admin page, and which rows its dropdowns offer, for the signed-in user."""
-
-    manager_only = False
-
-    def _org(self, request: HttpRequest) -> Organization | None:
-        return organization_for_user(request.user)
-
-    def _member(self, request: HttpRequest) -> bool:
-        return request.user.is_active and (request.user.is_superuser or self._org(request) is not None)
-
-    def _can_edit(self, request: HttpRequest) -> bool:
-        if request.user.is_superuser:
-            return True
-        membership = getattr(request.user, "membership", None)
-        return membership is not None and (membership.is_manager or not self.manager_only)
-
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        related = db_field.related_model
-        if not request.user.is_superuser and related is not None:
-            org = self._org(request)
-            if related is Organization:
-                kwargs["queryset"] = Organization.objects.filter(pk=getattr(org, "pk", None))
-            elif related is get_user_model():
-                # Agents and managers pick among their own organization's people only.
-                kwargs["queryset"] = related._default_manager.filter(membership__organization=org)
-            elif any(f.name == "organization" for f in related._meta.fields):
-                kwargs["queryset"] = related._default_manager.filter(organization=org)
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
-
-
-class OrganizationScopedAdmin(OrganizationScopeMixin, admin.ModelAdmin):
-    """Shows and edits only the rows of the user's organization; fills it in on save.
-
-    ``manager_only`` admins are read-only for agents. Another organization's row is simply
-    not in the queryset, so its change, delete and history pages answer 404 like everywhere else.
-    """
-
-    organization_field = "organization"
-
-    def has_module_permission(self, request):
-        return self._member(request)
-
-    def has_view_permission(self, request, obj=None):
-        return self._member(request)
-
-    def has_add_permission(self, request, *args):
-        return self._member(request) and self._can_edit(request)
-
-    def has_change_permission(self, request, obj=None):
-        return self._member(request) and self._can_edit(request)
-
-    def has_delete_permission(self, request, obj=None):
-        return self._member(request) and self._can_edit(request)
-
-    def get_queryset(self, request):
-        qs = super().get_queryset(request)
-        if request.user.is_superuser:
-            return qs
-        org = self._org(request)
-        return qs.filter(**{self.organization_field: org}) if org else qs.none()
-
-    def get_object(self, request, object_id, from_field=None):
-        # Django's admin redirects to its index when the row is missing; another
-        # organization's id must answer 404 (DESIGN rule 1), and so does a missing one.
-        obj = super().get_object(request, object_id, from_field)
-        if obj is None:
-            raise Http404(f"No {self.opts.verbose_name} with id “{object_id}”.")
-        return obj
-
-    def get_exclude(self, request, obj=None):
-        exclude = list(super().get_exclude(request, obj) or [])
-        if not request.user.is_superuser and self.organization_field == "organization":
-            exclude.append("organization")
-        return exclude
-
-    def get_form(self, request, obj=None, change=False, **kwargs):
-        form = super().get_form(request, obj, change, **kwargs)
-        if request.user.is_superuser or self.organization_field != "organization":
-            return form
-        organization = self._org(request)
-
-        class OrganizationForm(form):
-            # The organization is not on the form (it is the user's own), but constraints that
-            # include it (a facility name unique per organization) must still be checked, so a
-            # clash is a form error rather than an IntegrityError.
-            def _post_clean(self):
-                self.instance.organization = organization
-                super()._post_clean()
-
-            def _get_validation_exclusions(self):
-                return set(super()._get_validation_exclusions()) - {"organization"}
-
-        return OrganizationForm
-
-    def save_model(self, request, obj, form, change):
-        if not request.user.is_superuser and self.organization_field == "organization":
-            obj.organization = self._org(request)
-        super().save_model(request, obj, form, change)
-
-    def save_formset(self, request, form, formset, change):
-        for inline_form in formset.forms:
-            instance = inline_form.instance
-            if hasattr(instance, "organization_id") and not instance.organization_id:
-                instance.organization_id = form.instance.organization_id
-        super().save_formset(request, form, formset, change)
-
-
-class OrganizationScopedInline(OrganizationScopeMixin, admin.TabularInline):
-    """An inline on a scoped admin: members use it without Django model permissions.
-
-    Its rows come through the parent record, which is already scoped to the organization.
-    """
-
-    extra = 0
-
-    def get_exclude(self, request, obj=None):
-        return [*(super().get_exclude(request, obj) or []), "organization"]
-
-    def has_view_permission(self, request, obj=None):
-        return self._member(request)
-
-    def has_add_permission(self, request, obj):
-        return self._member(request) and self._can_edit(request)
-
-    def has_change_permission(self, request, obj=None):
-        return self._member(request) and self._can_edit(request)
-
-    def has_delete_permission(self, request, obj=None):
-        return self._member(request) and self._can_edit(request)
 
 
 @admin.register(Organization)
@@ -213,7 +75,7 @@ class MembershipAdmin(OrganizationScopedAdmin):
 
 
 class PhoneNumberFormSet(BaseInlineFormSet):
-    """Whenever a record has numbers, exactly one is primary."""
+    """Whenever a record has numbers, exactly one is primary; saved through the phone-number services."""
 
     def clean(self):
         super().clean()
@@ -221,6 +83,46 @@ class PhoneNumberFormSet(BaseInlineFormSet):
         primaries = sum(1 for f in kept if f.cleaned_data.get("is_primary"))
         if kept and primaries != 1:
             raise ValidationError("Mark exactly one number as primary.")
+        for form in self.deleted_forms:
+            if form.instance.pk and form.instance.source == PhoneNumber.Source.PMS:
+                raise ValidationError(
+                    f"{form.instance.national} comes from the property management system; change it there."
+                )
+
+    def save(self, commit: bool = True) -> list[PhoneNumber]:
+        # The same services as the card and the API, so the primary-number rule lives in one place.
+        owner = self.instance
+        self.new_objects, self.changed_objects, self.deleted_objects = [], [], []
+        for form in self.deleted_forms:
+            if form.instance.pk:
+                phone_number_delete(phone_number=form.instance)
+                self.deleted_objects.append(form.instance)
+        primary = None
+        for form in self.forms:
+            if form in self.deleted_forms or (not form.has_changed() and not form.instance.pk):
+                continue
+            data = form.cleaned_data
+            if not form.instance.pk:
+                phone = phone_number_add(
+                    owner=owner,
+                    number=data["number"],
+                    label=data["label"],
+                    source=data.get("source") or PhoneNumber.Source.LOCAL,
+                )
+                form.instance = phone
+                self.new_objects.append(phone)
+            elif form.has_changed():
+                phone = PhoneNumber.objects.get(pk=form.instance.pk)
+                changes = {name: data[name] for name in ("number", "label") if name in form.changed_data}
+                phone_number_update(phone_number=phone, **changes)
+                self.changed_objects.append((phone, form.changed_data))
+            else:
+                phone = form.instance
+            if data.get("is_primary"):
+                primary = phone
+        if primary is not None and not PhoneNumber.objects.filter(pk=primary.pk, is_primary=True).exists():
+            phone_number_set_primary(phone_number=primary)
+        return [*self.new_objects, *(phone for phone, _ in self.changed_objects)]
 
 
 class PhoneNumberInline(OrganizationScopedInline):
@@ -247,6 +149,18 @@ class HistoryInline(OrganizationScopedInline):
         return False
 
 
+def _changes(form, obj, change: bool) -> dict:
+    """What the admin form changed (every field, for a new record), as a service's keyword arguments."""
+    names = form.changed_data if change else form.cleaned_data
+    return {name: getattr(obj, name) for name in names if name != "organization" and name in form.cleaned_data}
+
+
+def _adopt(obj: Lead | Customer, saved: Lead | Customer) -> None:
+    """The admin goes on with its own instance (inlines, the log entry): give it the row the service wrote."""
+    obj.pk, obj.created_at, obj.updated_at = saved.pk, saved.created_at, saved.updated_at
+    obj._state.adding, obj._state.db = False, saved._state.db
+
+
 @admin.register(Lead)
 class LeadAdmin(OrganizationScopedAdmin):
     list_display = ["full_name", "facility", "status", "source", "created_at"]
@@ -257,10 +171,14 @@ class LeadAdmin(OrganizationScopedAdmin):
     list_select_related = ["facility"]
 
     def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        # The same rules as the API and the PMS import: new leads join the default follow-up.
-        if not change or "status" in form.changed_data:
-            enrollments_sync_lead(lead=obj, created=not change)
+        # Through the services, like the API and the PMS import: the same checks, and a new or
+        # converted lead is announced to the follow-up workflows by them, not by the admin.
+        if not request.user.is_superuser:
+            obj.organization = self._org(request)
+        if change:
+            lead_update(lead=Lead.objects.get(pk=obj.pk), **_changes(form, obj, change))
+        else:
+            _adopt(obj, lead_create(organization=obj.organization, **_changes(form, obj, change)))
 
 
 @admin.register(Customer)
@@ -272,24 +190,14 @@ class CustomerAdmin(OrganizationScopedAdmin):
     list_select_related = ["facility"]
 
     def save_model(self, request, obj, form, change):
-        previous = form.initial.get("balance_due") if change else None
-        super().save_model(request, obj, form, change)
-        # A balance that falls due joins the default collection workflow; a paid one leaves it.
-        if not change or "balance_due" in form.changed_data:
-            enrollments_sync_customer(customer=obj, previous_balance=previous)
-
-
-class ReadOnlyScopedAdmin(OrganizationScopedAdmin):
-    """The consent ledger is append-only: it is written by services, never edited here."""
-
-    def has_add_permission(self, request, *args):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+        # Through the services: a balance that falls due or is paid is announced by them.
+        if not request.user.is_superuser:
+            obj.organization = self._org(request)
+        if change:
+            # The stored row, not ``obj`` (the form already wrote the new balance onto it).
+            customer_update(customer=Customer.objects.get(pk=obj.pk), **_changes(form, obj, change))
+        else:
+            _adopt(obj, customer_create(organization=obj.organization, **_changes(form, obj, change)))
 
 
 @admin.register(ConsentEvent)
@@ -311,76 +219,3 @@ class HistoryAdmin(OrganizationScopedAdmin):
     list_display = ["occurred_at", "kind", "lead", "customer", "agent"]
     list_filter = ["kind"]
     list_select_related = ["lead", "customer", "agent"]
-
-
-# --- workflows --------------------------------------------------------------------------------
-
-
-class WorkflowStepInline(OrganizationScopedInline):
-    """Steps are part of the workflow: managers edit them with it, agents read them."""
-
-    model = WorkflowStep
-    manager_only = True
-    extra = 1
-    fields = ["day_offset", "time_of_day", "action", "template", "instructions"]
-
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
-        if db_field.name == "template":
-            field.queryset = field.queryset.filter(active=True)
-        return field
-
-
-class WorkflowForm(forms.ModelForm):
-    class Meta:
-        model = Workflow
-        fields = ["organization", "kind", "name", "active", "is_default"]
-
-    def _get_validation_exclusions(self):
-        # Ticking "default" replaces the previous default (``save_model``) instead of clashing with it.
-        return {*super()._get_validation_exclusions(), "is_default"}
-
-
-@admin.register(Workflow)
-class WorkflowAdmin(OrganizationScopedAdmin):
-    """Managers keep workflows here; steps are edited inline. Agents see them read-only."""
-
-    manager_only = True
-    form = WorkflowForm
-    list_display = ["name", "kind", "active", "is_default", "step_count"]
-    list_filter = ["kind", "active"]
-    inlines = [WorkflowStepInline]
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).annotate(_steps=Count("steps"))
-
-    @admin.display(description="steps", ordering="_steps")
-    def step_count(self, obj):
-        return obj._steps
-
-    def save_model(self, request, obj, form, change):
-        if not request.user.is_superuser:
-            obj.organization = self._org(request)
-        if obj.is_default:  # one default per kind: this one replaces the previous default
-            Workflow.objects.filter(organization=obj.organization, kind=obj.kind, is_default=True).exclude(
-                pk=obj.pk
-            ).update(is_default=False)
-        super().save_model(request, obj, form, change)
-
-    def save_related(self, request, form, formsets, change):
-        super().save_related(request, form, formsets, change)
-        workflow_reschedule(workflow=form.instance)
-
-
-@admin.register(Enrollment)
-class EnrollmentAdmin(ReadOnlyScopedAdmin):
-    list_display = ["__str__", "status", "source", "started_at", "next_due_at", "end_reason"]
-    list_filter = ["status", ("workflow", admin.RelatedOnlyFieldListFilter)]
-    list_select_related = ["workflow", "lead", "customer"]
-
-
-@admin.register(Task)
-class TaskAdmin(ReadOnlyScopedAdmin):
-    list_display = ["__str__", "kind", "status", "due_at", "completed_by", "completed_at"]
-    list_filter = ["status", "kind"]
-    list_select_related = ["lead", "customer", "completed_by"]

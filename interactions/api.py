@@ -6,35 +6,27 @@ scoped to the caller's organization, so another organization's id answers 404.
 
 from __future__ import annotations
 
-from datetime import UTC
-from functools import cached_property
 from typing import Any
 
-from django import forms
 from django.db.models import QuerySet
 from django_filters import rest_framework as filters
-from django_filters.fields import IsoDateTimeField
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_field, extend_schema_view
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
-from rest_framework.parsers import JSONParser
-from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api_errors import error_responses
+from core.api import IdFilter, OrganizationAPIMixin, SinceFilter
+from core.api_errors import error_responses
 
-from .models import ConsentEvent, Customer, Lead, Membership, Organization, PhoneNumber
+from .models import ConsentEvent, Customer, Lead, Organization, PhoneNumber
 from .selectors import (
     consent_history,
     consents_by_number,
     customers_with_numbers,
     leads_with_numbers,
-    organization_for_user,
     phone_numbers_for,
-    role_for_user,
 )
 from .serializers import (
     CUSTOMER_STATUSES,
@@ -64,74 +56,6 @@ from .services import (
     phone_number_parse,
     phone_number_set_primary,
 )
-
-# --- tenancy, shared by every API view -----------------------------------------------------
-
-
-class IsOrganizationMember(BasePermission):
-    message = "Your account is not part of an organization yet. Ask a manager to add you."
-    code = "no_organization"
-
-    def has_permission(self, request, view) -> bool:
-        return organization_for_user(request.user) is not None
-
-
-class IsManagerOrReadOnly(BasePermission):
-    message = "Only managers can create or change this. Ask a manager of your organization."
-    code = "manager_required"
-
-    def has_permission(self, request, view) -> bool:
-        return request.method in SAFE_METHODS or role_for_user(request.user) == Membership.Role.MANAGER
-
-
-class OrganizationAPIMixin:
-    """Resolves the caller's organization once and hands it to serializers."""
-
-    permission_classes = [IsAuthenticated, IsOrganizationMember]
-    parser_classes = [JSONParser]
-
-    @cached_property
-    def organization(self) -> Organization | None:
-        return organization_for_user(self.request.user)
-
-    def get_serializer_context(self) -> dict[str, Any]:
-        return {**super().get_serializer_context(), "organization": self.organization}
-
-
-class IdFormField(forms.IntegerField):
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("min_value", 1)
-        kwargs.setdefault("max_value", 2**63 - 1)  # PostgreSQL bigint: larger ids would be a database error
-        super().__init__(*args, **kwargs)
-
-
-@extend_schema_field(OpenApiTypes.INT)
-class IdFilter(filters.NumberFilter):
-    field_class = IdFormField
-
-
-class UtcDateTimeField(IsoDateTimeField):
-    def to_python(self, value):
-        value = super().to_python(value)
-        if value is None:
-            return None
-        try:
-            # PostgreSQL refuses odd offsets (-22:54); in UTC any representable time is fine.
-            return value.astimezone(UTC)
-        except (OverflowError, ValueError) as exc:
-            raise forms.ValidationError("Give a date and time between the years 1 and 9999.", code="invalid") from exc
-
-
-class SinceFilter(filters.IsoDateTimeFilter):
-    """``updated_since``: rows changed at or after this time (ISO 8601)."""
-
-    field_class = UtcDateTimeField
-
-    def __init__(self, **kwargs):
-        kwargs.setdefault("field_name", "updated_at")
-        kwargs.setdefault("lookup_expr", "gte")
-        kwargs.setdefault("help_text", "Changed at or after this time (ISO 8601, e.g. 2030-05-01T00:00:00Z).")
-        super().__init__(**kwargs)
 
 
 def _consents_for(organization: Organization, people: list[Lead | Customer]) -> dict:

@@ -14,10 +14,18 @@ from typing import IO, Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from .errors import ServiceError
+from core.errors import ServiceError
+
 from .models import Customer, Facility, Organization, PhoneNumber
-from .services import phone_number_parse
-from .workflows import enrollments_sync_customer
+from .services import (
+    customer_create,
+    customer_update,
+    phone_number_add,
+    phone_number_delete,
+    phone_number_parse,
+    phone_number_set_primary,
+    phone_number_update,
+)
 
 REQUIRED_COLUMNS = ("facility", "pms_id", "first_name")
 PHONE_COLUMNS = (
@@ -90,38 +98,35 @@ def _clean_row(row: dict[str, str], facilities: dict[str, Facility]) -> dict[str
 
 
 def _sync_pms_numbers(customer: Customer, numbers: list) -> bool:
-    """Make the customer's ``pms`` numbers match the file; ``local`` ones are left alone."""
+    """Make the customer's ``pms`` numbers match the file; ``local`` ones are left alone.
+
+    Every change goes through the phone-number services. When the primary number leaves with the
+    file (or there is none), the file's first number becomes primary.
+    """
     changed = False
     existing = {p.number.as_e164: p for p in customer.phone_numbers.all()}
     wanted = {parsed.as_e164: (parsed, label) for parsed, label in numbers}
-    for e164, phone in existing.items():
-        if phone.source == PhoneNumber.Source.PMS and e164 not in wanted:
-            phone.delete()
-            changed = True
-    for e164, (parsed, label) in wanted.items():
+    removed = [p for e164, p in existing.items() if p.source == PhoneNumber.Source.PMS and e164 not in wanted]
+    primary_leaves = not any(p.is_primary for p in existing.values()) or any(p.is_primary for p in removed)
+    for index, (e164, (parsed, label)) in enumerate(wanted.items()):
+        lead = index == 0 and primary_leaves
         phone = existing.get(e164)
         if phone is None:
-            PhoneNumber.objects.create(
-                organization_id=customer.organization_id,
-                customer=customer,
-                number=parsed,
-                label=label,
-                source=PhoneNumber.Source.PMS,
+            phone_number_add(
+                owner=customer, number=parsed, label=label, source=PhoneNumber.Source.PMS, make_primary=lead
             )
             changed = True
-        elif phone.source == PhoneNumber.Source.PMS and phone.label != label:
-            phone.label = label
-            phone.save(update_fields=["label", "updated_at"])
+            continue
+        if phone.source != PhoneNumber.Source.PMS:
+            continue
+        if phone.label != label:
+            phone_number_update(phone_number=phone, label=label)
             changed = True
-    remaining = list(customer.phone_numbers.order_by("created_at", "id"))
-    if remaining and not any(p.is_primary for p in remaining):
-        # The PMS's first number leads; otherwise the oldest one.
-        first_pms = (
-            next((p for p in remaining if p.source == PhoneNumber.Source.PMS and p.number == numbers[0][0]), None)
-            if numbers
-            else None
-        )
-        PhoneNumber.objects.filter(pk=(first_pms or remaining[0]).pk).update(is_primary=True)
+        if lead and not phone.is_primary:
+            phone_number_set_primary(phone_number=phone)
+            changed = True
+    for phone in removed:
+        phone_number_delete(phone_number=phone, from_pms=True)
         changed = True
     return changed
 
@@ -131,6 +136,8 @@ def import_pms_customers(*, organization: Organization, stream: IO[str]) -> Impo
 
     Columns: facility, pms_id, first_name, last_name, unit, balance_due, phone, phone_home,
     phone_work. Bad rows are reported with their line number and reason; good rows import.
+    Customers are written by ``customer_create``/``customer_update``, numbers by the phone-number
+    services: the import keeps the same rules as the UI, the admin and the API.
     """
     report = ImportReport()
     reader = csv.DictReader(stream)
@@ -146,31 +153,31 @@ def import_pms_customers(*, organization: Organization, stream: IO[str]) -> Impo
         except ServiceError as exc:
             report.errors.append((line, exc.message))
             continue
-        with transaction.atomic():
-            customer = (
-                Customer.objects.select_for_update().filter(facility=data["facility"], pms_id=data["pms_id"]).first()
-            )
-            if customer is None:
-                customer = Customer.objects.create(
-                    organization=organization, facility=data["facility"], pms_id=data["pms_id"], **data["fields"]
+        try:
+            with transaction.atomic():
+                customer = (
+                    Customer.objects.select_for_update()
+                    .filter(facility=data["facility"], pms_id=data["pms_id"])
+                    .first()
                 )
-                _sync_pms_numbers(customer, data["numbers"])
-                enrollments_sync_customer(customer=customer, previous_balance=None)
-                report.created += 1
-                continue
-            previous_balance = customer.balance_due
-            dirty = [name for name, value in data["fields"].items() if getattr(customer, name) != value]
-            for name in dirty:
-                setattr(customer, name, data["fields"][name])
-            if dirty:
-                customer.save(update_fields=[*dirty, "updated_at"])
-            numbers_changed = _sync_pms_numbers(customer, data["numbers"])
-            if "balance_due" in dirty:  # falling due starts the collection workflow; paying ends it
-                enrollments_sync_customer(customer=customer, previous_balance=previous_balance)
-            if dirty or numbers_changed:
-                report.updated += 1
-            else:
-                report.unchanged += 1
+                if customer is None:
+                    customer = customer_create(
+                        organization=organization, facility=data["facility"], pms_id=data["pms_id"], **data["fields"]
+                    )
+                    _sync_pms_numbers(customer, data["numbers"])
+                    report.created += 1
+                    continue
+                dirty = {name: value for name, value in data["fields"].items() if getattr(customer, name) != value}
+                if dirty:
+                    customer_update(customer=customer, **dirty)
+                numbers_changed = _sync_pms_numbers(customer, data["numbers"])
+        except ServiceError as exc:
+            report.errors.append((line, exc.message))
+            continue
+        if dirty or numbers_changed:
+            report.updated += 1
+        else:
+            report.unchanged += 1
     return report
 
 

@@ -10,32 +10,13 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.api import OrganizationScopedField
+
 from .models import Consent, ConsentEvent, Customer, Facility, Lead, PhoneNumber
 from .selectors import consents_by_number
 from .services import ConsentState, consent_state_from_row
 
 CUSTOMER_STATUSES = [("current", "Current"), ("balance_due", "Balance due")]
-
-
-class OrganizationScopedField(serializers.PrimaryKeyRelatedField):
-    """The id of a row of the caller's organization; any other id is "does not exist"."""
-
-    def __init__(self, model, **kwargs):
-        self.model = model
-        self.select_related = kwargs.pop("select_related", ())
-        super().__init__(queryset=model.objects.none(), **kwargs)
-
-    def get_queryset(self):
-        organization = self.context["organization"]
-        return self.model.objects.filter(organization=organization).select_related(*self.select_related)
-
-    def to_internal_value(self, data):
-        if isinstance(data, bool) or not isinstance(data, int | str):
-            self.fail("incorrect_type", data_type=type(data).__name__)
-        instance = super().to_internal_value(data)
-        # The organization is known (the queryset is scoped to it): hand it over instead of a join.
-        instance.organization = self.context["organization"]
-        return instance
 
 
 # --- phone numbers and consent -------------------------------------------------------------

@@ -13,8 +13,11 @@ from django.utils import timezone
 from phonenumber_field.phonenumber import PhoneNumber as ParsedNumber
 from phonenumber_field.phonenumber import to_python
 
-from .errors import ServiceError
+from core.errors import ServiceError
+from core.formats import display_date
+
 from .models import Consent, ConsentEvent, Customer, History, Lead, Organization, PhoneNumber
+from .signals import customer_balance_changed, lead_changed, number_opted_out
 
 Owner = Lead | Customer
 
@@ -83,37 +86,79 @@ def phone_number_add(
             "duplicate_number", f"{parsed.as_national} is already saved on {owner.full_name}’s record.", field="number"
         )
     has_numbers = existing.exists()
-    if make_primary and has_numbers:
-        existing.filter(is_primary=True).update(is_primary=False)
     try:
         with transaction.atomic():
-            return PhoneNumber.objects.create(
+            phone = PhoneNumber.objects.create(
                 organization_id=owner.organization_id,
                 number=parsed,
                 label=label,
                 source=source,
-                is_primary=make_primary or not has_numbers,
+                is_primary=not has_numbers,
                 **owner_kwargs(owner),
             )
     except IntegrityError as exc:  # a concurrent add of the same number
         raise ServiceError(
             "duplicate_number", f"{parsed.as_national} is already saved on this record.", field="number"
         ) from exc
+    if make_primary and has_numbers:
+        _primary_move(phone)
+    return phone
+
+
+def _primary_move(phone_number: PhoneNumber) -> None:
+    """Make ``phone_number`` its record's one primary number: the only place the primary changes.
+
+    The caller holds the lock on the record's numbers. The old primary is cleared first (the
+    database allows one primary per record at any moment).
+    """
+    of_owner = PhoneNumber.objects.filter(**owner_kwargs(phone_number.owner))
+    of_owner.exclude(pk=phone_number.pk).filter(is_primary=True).update(is_primary=False)
+    of_owner.filter(pk=phone_number.pk).update(is_primary=True)
+    phone_number.is_primary = True
 
 
 @transaction.atomic
 def phone_number_set_primary(*, phone_number: PhoneNumber) -> PhoneNumber:
-    siblings = PhoneNumber.objects.select_for_update().filter(**owner_kwargs(phone_number.owner))
-    siblings.exclude(pk=phone_number.pk).filter(is_primary=True).update(is_primary=False)
-    siblings.filter(pk=phone_number.pk).update(is_primary=True)
-    phone_number.is_primary = True
+    list(PhoneNumber.objects.select_for_update().filter(**owner_kwargs(phone_number.owner)))
+    _primary_move(phone_number)
     return phone_number
 
 
 @transaction.atomic
-def phone_number_delete(*, phone_number: PhoneNumber) -> None:
-    """Delete a local number; if it was primary, the oldest remaining number becomes primary."""
-    if phone_number.source == PhoneNumber.Source.PMS:
+def phone_number_update(
+    *, phone_number: PhoneNumber, number: str | ParsedNumber | None = None, label: str | None = None
+) -> PhoneNumber:
+    """Correct a saved number or change what it is (mobile, home, work, other)."""
+    fields = []
+    if number is not None:
+        parsed = phone_number_parse(number)
+        others = PhoneNumber.objects.filter(**owner_kwargs(phone_number.owner)).exclude(pk=phone_number.pk)
+        if any(p.number == parsed for p in others):
+            raise ServiceError(
+                "duplicate_number", f"{parsed.as_national} is already saved on this record.", field="number"
+            )
+        phone_number.number = parsed
+        fields.append("number")
+    if label is not None:
+        if label not in PhoneNumber.Label.values:
+            raise ServiceError(
+                "invalid_label", f"Choose a label: {', '.join(PhoneNumber.Label.values)}.", field="label"
+            )
+        phone_number.label = label
+        fields.append("label")
+    if fields:
+        phone_number.save(update_fields=[*fields, "updated_at"])
+    return phone_number
+
+
+@transaction.atomic
+def phone_number_delete(*, phone_number: PhoneNumber, from_pms: bool = False) -> None:
+    """Delete a local number; if it was primary, the oldest remaining number becomes primary.
+
+    Numbers from the property management system are changed there: only the PMS import
+    (``from_pms``) removes them.
+    """
+    if phone_number.source == PhoneNumber.Source.PMS and not from_pms:
         raise ServiceError(
             "pms_number", "This number comes from the property management system; change it there.", field="number"
         )
@@ -124,15 +169,10 @@ def phone_number_delete(*, phone_number: PhoneNumber) -> None:
     if was_primary:
         successor = PhoneNumber.objects.filter(**of_owner).order_by("created_at", "id").first()
         if successor:
-            PhoneNumber.objects.filter(pk=successor.pk).update(is_primary=True)
+            _primary_move(successor)
 
 
 # --- consent ------------------------------------------------------------------------------
-
-
-def display_date(value: datetime) -> str:
-    """A date as refusals write it to people: ``Nov 27, 2026``."""
-    return timezone.localtime(value).strftime("%b %-d, %Y")
 
 
 @dataclass(frozen=True)
@@ -155,6 +195,11 @@ class ConsentState:
     @property
     def is_granted(self) -> bool:
         return self.status == Consent.Status.GRANTED
+
+    @property
+    def is_revoked(self) -> bool:
+        """Permission was withdrawn (by the person, an agent or the API): never texted until granted again."""
+        return self.status == Consent.Status.REVOKED
 
     @property
     def person_opted_out(self) -> bool:
@@ -316,9 +361,7 @@ def consent_revoke(
         ip_address=ip_address,
         user_agent=user_agent,
     )
-    from .workflows import enrollments_stop_for_number  # workflows builds on this module
-
-    enrollments_stop_for_number(organization=organization, number=parsed)
+    number_opted_out.send(sender=ConsentEvent, organization=organization, number=parsed)
     return event
 
 
@@ -408,9 +451,7 @@ def lead_create(
         raise ServiceError("invalid_status", f"Choose a status: {', '.join(Lead.Status.values)}.", field="status")
     lead.save()
     _add_numbers(owner=lead, numbers=numbers)
-    from .workflows import enrollments_sync_lead  # workflows builds on this module
-
-    enrollments_sync_lead(lead=lead, created=True)  # into the default lead follow-up, if any
+    lead_changed.send(sender=Lead, lead=lead, created=True)  # into the default lead follow-up, if any
     return lead
 
 
@@ -424,9 +465,7 @@ def lead_update(*, lead: Lead, **changes) -> Lead:
         raise ServiceError("invalid_status", f"Choose a status: {', '.join(Lead.Status.values)}.", field="status")
     lead.save(update_fields=[*fields, "updated_at"] if fields else None)
     if "status" in fields:
-        from .workflows import enrollments_sync_lead
-
-        enrollments_sync_lead(lead=lead)  # converted or lost: the follow-up ends
+        lead_changed.send(sender=Lead, lead=lead, created=False)  # converted or lost: the follow-up ends
     return lead
 
 
@@ -457,9 +496,8 @@ def customer_create(
     _apply(customer, _CUSTOMER_FIELDS, {"facility": facility, "first_name": first_name, "pms_id": pms_id, **fields})
     _save_customer(customer)
     _add_numbers(owner=customer, numbers=numbers)
-    from .workflows import enrollments_sync_customer
-
-    enrollments_sync_customer(customer=customer, previous_balance=None)  # a balance due starts collection
+    # A balance due starts collection.
+    customer_balance_changed.send(sender=Customer, customer=customer, previous_balance=None)
     return customer
 
 
@@ -474,8 +512,6 @@ def customer_update(*, customer: Customer, **changes) -> Customer:
     fields = _apply(customer, _CUSTOMER_FIELDS, changes)
     _save_customer(customer, [*fields, "updated_at"] if fields else None)
     if "balance_due" in fields:
-        from .workflows import enrollments_sync_customer
-
         # Falling due starts the collection workflow; paying ends it.
-        enrollments_sync_customer(customer=customer, previous_balance=previous_balance)
+        customer_balance_changed.send(sender=Customer, customer=customer, previous_balance=previous_balance)
     return customer

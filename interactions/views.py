@@ -3,20 +3,14 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from .models import Organization, PhoneNumber
-from .selectors import Card, customer_card, history_card, lead_card, organization_for_user, people_search
+from core.tenancy import require_organization
 
-
-def require_organization(request: HttpRequest) -> Organization:
-    organization = organization_for_user(request.user)
-    if organization is None:
-        raise PermissionDenied("Your account is not part of an organization yet. Ask a manager to add you.")
-    return organization
+from .models import PhoneNumber
+from .selectors import Card, customer_card, history_card, lead_card, people_search
 
 
 @login_required

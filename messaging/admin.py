@@ -7,8 +7,8 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.utils.html import format_html
 
-from interactions.admin import OrganizationScopedAdmin, ReadOnlyScopedAdmin
-from interactions.errors import ServiceError
+from core.admin import OrganizationScopedAdmin, ReadOnlyScopedAdmin
+from core.errors import ServiceError
 
 from .models import Message, MessageTemplate, UnsubscribeLink
 from .rendering import MERGE_FIELDS, template_validate

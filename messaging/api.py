@@ -11,9 +11,9 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
-from config.api_errors import error_responses, service_error_body
-from interactions.api import IdFilter, IsManagerOrReadOnly, IsOrganizationMember, OrganizationAPIMixin, SinceFilter
-from interactions.errors import ServiceError
+from core.api import IdFilter, IsManagerOrReadOnly, IsOrganizationMember, OrganizationAPIMixin, SinceFilter
+from core.api_errors import error_responses, service_error_body
+from core.errors import ServiceError
 
 from .idempotency import (
     idempotency_fingerprint,
@@ -126,7 +126,7 @@ SEND_REFUSALS = (
     retrieve=extend_schema(
         summary="Read a text and its delivery status",
         description="`status` moves scheduled → queued → sending → sent → delivered | undelivered | failed; "
-        "`error_code`/`error_message` say why a text failed (e.g. Twilio 21610: the person unsubscribed).",
+        "`error_code` is the provider's own code for a failed text, `error_message` says why in words.",
     ),
     create=extend_schema(
         summary="Send a text (or schedule it)",

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from interactions.models import Organization, PhoneNumber
 
+from .backends.twilio import SAMPLE_UNREACHABLE_CODE
 from .models import Message, MessageTemplate
 from .services import unsubscribe_link_get_or_create, with_link
 
@@ -130,7 +131,7 @@ def seed_messaging(org: Organization) -> None:
                     out,
                     "Hi {first}, a reminder that your reservation is held for 7 days.",
                     S.FAILED,
-                    {"error_code": "30003", "error_message": "Unreachable destination handset."},
+                    {"error_code": SAMPLE_UNREACHABLE_CODE, "error_message": "Unreachable destination handset."},
                 ),
             ],
         )

@@ -20,7 +20,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from interactions.errors import ServiceError
+from core.errors import ServiceError
 from interactions.models import Organization
 
 from .models import IdempotencyKey, Message

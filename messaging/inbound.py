@@ -21,12 +21,14 @@ from django.utils import timezone
 from phonenumber_field.phonenumber import PhoneNumber as ParsedNumber
 from phonenumber_field.phonenumber import to_python
 
-from config.tracing import request_id_bound
+from core.tracing import request_id_bound
 from interactions.models import ConsentEvent, Facility, History, Organization, PhoneNumber
 from interactions.services import consent_grant, consent_revoke, consent_status, history_record
 
+from .backends import describe_provider_error
+from .backends.base import RECIPIENT_OPTED_OUT
 from .models import Message
-from .services.sending import _stamp  # the one place that knows which timestamp goes with which status
+from .services.sending import carrier_opt_out_record
 
 logger = logging.getLogger(__name__)
 
@@ -127,28 +129,6 @@ TWILIO_STATUS = {
     "canceled": Message.Status.FAILED,
 }
 
-# What the card shows for Twilio's common delivery error codes.
-TWILIO_ERRORS = {
-    "21211": "The number is not a valid phone number.",
-    "21408": "Texting this country is not enabled on the Twilio account.",
-    "21610": "The person unsubscribed from this sender (replied STOP to the carrier).",
-    "21614": "The number cannot receive texts (not a mobile number).",
-    "30001": "Twilio's queue for the sender overflowed; the text was not sent.",
-    "30002": "The Twilio account is suspended.",
-    "30003": "The phone is unreachable (switched off or out of coverage).",
-    "30004": "The text was blocked by the carrier or the recipient.",
-    "30005": "The number is unknown to the carrier or no longer in service.",
-    "30006": "The number is a landline or its carrier cannot receive texts.",
-    "30007": "The carrier filtered the text as spam or a policy violation.",
-    "30008": "The carrier reported an unknown delivery error.",
-    "30034": "The sender number is not registered for US texting (A2P 10DLC).",
-}
-
-
-def error_description(code: str) -> str:
-    code = (code or "").strip()
-    return TWILIO_ERRORS.get(code, f"Twilio error {code}." if code else "")
-
 
 def message_status_update(
     *,
@@ -162,8 +142,8 @@ def message_status_update(
 
     The status only moves forward (``Message.can_move_to``): a late ``sent`` after
     ``delivered``, or the same callback twice, changes nothing. ``undelivered``/``failed`` keep
-    Twilio's ``ErrorCode`` and a readable reason; error 21610 (the person unsubscribed at the
-    carrier) also revokes consent for the number, source ``carrier``, as the send path does.
+    Twilio's ``ErrorCode`` and a readable reason; an error whose reason is that the person
+    unsubscribed at the carrier also revokes consent (``carrier_opt_out_record``, as the send path).
     Returns the message, or ``None`` for an unknown SID or status (the caller still answers 200,
     so Twilio stops retrying).
     """
@@ -178,27 +158,36 @@ def message_status_update(
             logger.info("status callback for unknown message %s (%s)", provider_sid, provider_status)
             return None
         with request_id_bound(message.request_id):  # the id of the request that queued the text
-            return _status_apply(message, status=status, error_code=error_code, error_message=error_message, now=now)
+            return _status_apply(
+                message,
+                provider_sid=provider_sid,
+                status=status,
+                error_code=error_code,
+                error_message=error_message,
+                now=now,
+            )
 
 
-def _status_apply(message: Message, *, status: str, error_code: str, error_message: str, now: datetime) -> Message:
+def _status_apply(
+    message: Message, *, provider_sid: str, status: str, error_code: str, error_message: str, now: datetime
+) -> Message:
     """``message_status_update`` for the locked row."""
     logger.info("message %s status callback: %s (provider sid %s)", message.pk, status, message.provider_sid)
     if message.direction != Message.Direction.OUTBOUND or not message.can_move_to(status):
         return message  # late, repeated or out of order: the row already knows better
-    fields = _stamp(message, status, now)
     code = (error_code or "").strip()
-    if status in (Message.Status.UNDELIVERED, Message.Status.FAILED) and code:
-        message.error_code = code[:32]
-        message.error_message = (error_message or "").strip()[:500] or error_description(code)
-        fields += ["error_code", "error_message"]
-    message.save(update_fields=fields)
-    if message.error_code == "21610" and status in (Message.Status.UNDELIVERED, Message.Status.FAILED):
-        consent_revoke(
-            organization=message.organization,
-            number=message.to_number,
-            source=ConsentEvent.Source.CARRIER,
-            evidence=f"Twilio error 21610 in the status callback of message {message.pk} ({message.provider_sid})",
+    failure = describe_provider_error(code) if status in (Message.Status.UNDELIVERED, Message.Status.FAILED) else None
+    error = {}
+    if failure and code:
+        error = {
+            "error_code": code[:32],
+            "error_message": (error_message or "").strip()[:500] or failure.description,
+        }
+    message.save(update_fields=message.move_to(status, now=now, **error))
+    if failure and failure.reason == RECIPIENT_OPTED_OUT:
+        carrier_opt_out_record(
+            message=message,
+            evidence=f"{failure.description} (status callback of message {message.pk}, {provider_sid}, code {code})",
         )
     return message
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import secrets
 import string
+from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
@@ -40,6 +42,20 @@ class MessageTemplate(models.Model):
         return self.name
 
 
+# The codes the worker itself writes on a text it did not send, in the backends' provider-neutral words.
+OWN_ERROR_REASONS = {"opted_out": "recipient_opted_out", "invalid_number": "invalid_number", "no_consent": "refused"}
+
+
+class MessageQuerySet(models.QuerySet):
+    def move_to(self, status: str, *, now: datetime, **fields: Any) -> int:
+        """``Message.move_to`` for many rows in one UPDATE: only rows ranked below ``status`` move; the count."""
+        below = [value for value, rank in Message.RANK.items() if rank < Message.RANK[status]]
+        values = {"status": status, "updated_at": now, **fields}
+        if stamp := Message.STAMPS.get(status):
+            values[stamp] = now
+        return self.filter(status__in=below).update(**values)
+
+
 class Message(models.Model):
     """One text, inbound or outbound. Outbound rows are the outbox the worker drains."""
 
@@ -58,7 +74,7 @@ class Message(models.Model):
         NEEDS_RECONCILIATION = "needs_reconciliation", "Needs reconciliation"
         RECEIVED = "received", "Received"
 
-    # Status only moves forward (DESIGN rule 8): a transition to a lower rank is ignored.
+    # Status only moves forward (docs/ARCHITECTURE.md rule 8): a transition to a lower rank is ignored.
     RANK = {
         Status.SCHEDULED: 0,
         Status.QUEUED: 1,
@@ -70,7 +86,19 @@ class Message(models.Model):
         Status.FAILED: 5,
         Status.RECEIVED: 5,
     }
-    TERMINAL = frozenset({Status.DELIVERED, Status.UNDELIVERED, Status.FAILED, Status.RECEIVED})
+    # The moves back the send pipeline makes on purpose: a claimed send given back to the queue
+    # (throttled, retried, never reached the provider), and a queued one held for texting hours.
+    RETREATS = frozenset({(Status.SENDING, Status.QUEUED), (Status.QUEUED, Status.SCHEDULED)})
+    # Which time each status writes.
+    STAMPS = {
+        Status.QUEUED: "queued_at",
+        Status.SENDING: "sending_at",
+        Status.SENT: "sent_at",
+        Status.DELIVERED: "delivered_at",
+        Status.UNDELIVERED: "failed_at",
+        Status.FAILED: "failed_at",
+        Status.RECEIVED: "received_at",
+    }
 
     class Encoding(models.TextChoices):
         GSM7 = "GSM-7", "GSM-7"
@@ -99,7 +127,7 @@ class Message(models.Model):
     )
     idempotency_key = models.CharField(max_length=255, null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
-    # The request that queued the text (config/tracing.py): its send and status callbacks log under it.
+    # The request that queued the text (core/tracing.py): its send and status callbacks log under it.
     request_id = models.CharField(max_length=64, blank=True, default="")
     # An inbound text asking, in plain words, not to be texted: for an agent to act on.
     flagged_opt_out_request = models.BooleanField(default=False)
@@ -113,6 +141,8 @@ class Message(models.Model):
     delivered_at = models.DateTimeField(null=True, blank=True)
     failed_at = models.DateTimeField(null=True, blank=True)
     received_at = models.DateTimeField(null=True, blank=True)
+
+    objects = MessageQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -133,11 +163,38 @@ class Message(models.Model):
         return f"{self.get_direction_display()} {self.to_number} ({self.status})"
 
     @property
-    def is_terminal(self) -> bool:
-        return self.status in self.TERMINAL
+    def failure_reason(self) -> str:
+        """Why this text failed, provider-neutral (``messaging.backends``), from our own code or the provider's."""
+        if not self.error_code:
+            return ""
+        if self.error_code in OWN_ERROR_REASONS:
+            return OWN_ERROR_REASONS[self.error_code]
+        from .backends import describe_provider_error  # the backend reads its provider's codes
+
+        return describe_provider_error(self.error_code).reason
 
     def can_move_to(self, status: str) -> bool:
         return self.RANK[status] > self.RANK[self.status]
+
+    def move_to(self, status: str, *, now: datetime, **fields: Any) -> list[str]:
+        """Move this text to ``status``, stamp its time, set ``fields``; the names to ``save(update_fields=…)``.
+
+        The one place a text changes status (docs/ARCHITECTURE.md rule 8): forward only, by
+        ``RANK``, except the pipeline's own ``RETREATS``. A move the other way is a bug, not a late
+        callback (callers check ``can_move_to`` for those), so it raises.
+        """
+        if not self.can_move_to(status) and (self.status, status) not in self.RETREATS:
+            raise ValueError(f"A text does not move from {self.status} to {status}.")
+        self.status = status
+        changed = ["status", "updated_at"]
+        stamp = self.STAMPS.get(status)
+        if stamp:
+            setattr(self, stamp, now)
+            changed.append(stamp)
+        for name, value in fields.items():
+            setattr(self, name, value)
+            changed.append(name)
+        return list(dict.fromkeys(changed))
 
 
 TOKEN_LENGTH = 16  # base62: ~95 bits, unguessable and not enumerable

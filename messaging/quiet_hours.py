@@ -32,7 +32,3 @@ def next_allowed_at(*, now: datetime, organization: Organization, tz: zoneinfo.Z
         return None
     day = local.date() if local.time() < start else local.date() + timedelta(days=1)
     return datetime.combine(day, start, tzinfo=tz)
-
-
-def in_window(*, at: datetime, organization: Organization, tz: zoneinfo.ZoneInfo) -> bool:
-    return next_allowed_at(now=at, organization=organization, tz=tz) is None

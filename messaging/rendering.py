@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from django.contrib.auth.models import AbstractBaseUser
 
-from interactions.errors import ServiceError
+from core.errors import ServiceError
 from interactions.models import Customer, Lead
 
 MERGE_FIELDS: dict[str, str] = {

@@ -39,10 +39,6 @@ class Measure:
     def near_limit(self) -> bool:
         return WARN_AT_CHARACTERS <= self.characters <= MAX_CHARACTERS
 
-    @property
-    def remaining_in_segment(self) -> int:
-        return self.remaining
-
 
 def is_gsm7(text: str) -> bool:
     return all(ch in GSM7_BASIC or ch in GSM7_EXTENSION for ch in text)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.api import OrganizationScopedField
 from interactions.models import PhoneNumber
-from interactions.serializers import OrganizationScopedField
 
 from .models import Message, MessageTemplate
 from .rendering import MERGE_FIELDS, template_fields

@@ -6,7 +6,7 @@ import math
 
 from celery import shared_task
 
-from . import services, workflows
+from . import services
 
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None, ignore_result=True)
@@ -34,12 +34,6 @@ def release_scheduled() -> int:
 def requeue_stuck() -> int:
     """Queue again texts stuck in ``queued`` (every minute)."""
     return services.messages_requeue_stuck()
-
-
-@shared_task(ignore_result=True)
-def materialise_workflows() -> int:
-    """Run the workflow steps that came due (beat, every minute); overlapping runs skip each other's rows."""
-    return workflows.workflows_materialise().steps
 
 
 @shared_task(ignore_result=True)

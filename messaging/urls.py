@@ -8,7 +8,7 @@ from .views import outstanding, panel, unsubscribe, webhooks
 urlpatterns: list = [
     # /u/<token> as printed in texts; a trailing slash some phones add is accepted too.
     re_path(r"^u/(?P<token>[A-Za-z0-9]+)/?$", unsubscribe.unsubscribe, name="unsubscribe"),
-    # Twilio webhooks (DESIGN "External interface"); signed, POST only.
+    # Twilio webhooks (docs/ARCHITECTURE.md "External names"); signed, POST only.
     path("webhooks/twilio/status/", webhooks.twilio_status, name="twilio_status"),
     path("webhooks/twilio/inbound/", webhooks.twilio_inbound, name="twilio_inbound"),
     # The card's text panel (templates/messaging/panel.html and friends).

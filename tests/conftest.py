@@ -112,8 +112,8 @@ def consented_number(facility):
 
 
 @pytest.fixture
-def sms_outbox():
-    """The locmem SMS backend's outbox, emptied for this test."""
+def outbox():
+    """The locmem SMS backend's outbox, emptied for this test (like Django's ``mail.outbox``)."""
     from messaging.backends import locmem
 
     locmem.outbox.clear()

@@ -15,10 +15,9 @@ from interactions.models import (
     Membership,
     Organization,
     PhoneNumber,
-    Workflow,
-    WorkflowStep,
 )
 from messaging.models import Message, MessageTemplate
+from workflows.models import Workflow, WorkflowStep
 
 
 class OrganizationFactory(factory.django.DjangoModelFactory):

@@ -1,4 +1,4 @@
-"""A small Twilio-compatible HTTP server for tests (DESIGN: "Real parts, and how they start").
+"""A small Twilio-compatible HTTP server for tests (docs/ARCHITECTURE.md "Real parts, and how they start").
 
 The real ``twilio`` SDK is pointed at it through ``TWILIO_API_BASE_URL``. It is a real HTTP
 server on a free port of 127.0.0.1, in a thread, so other processes (a Celery worker) can use

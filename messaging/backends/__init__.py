@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from .base import BaseSmsBackend, LookupUnsupported, SendError, SendResult
+from .base import UNREACHABLE_REASONS, BaseSmsBackend, LookupUnsupported, ProviderError, SendError, SendResult
 
 BACKENDS = {
     "console": "messaging.backends.console.ConsoleBackend",
@@ -20,4 +20,24 @@ def get_backend(name: str | None = None, **kwargs) -> BaseSmsBackend:
     return import_string(BACKENDS.get(name, name))(**kwargs)
 
 
-__all__ = ["BaseSmsBackend", "LookupUnsupported", "SendError", "SendResult", "get_backend"]
+def describe_provider_error(code: str) -> ProviderError:
+    """What an error code stored on a text means (provider-neutral ``reason``, a sentence for people).
+
+    The codes come from the one real provider, so its backend module reads them; nothing above
+    the backends knows a provider code.
+    """
+    from .twilio import describe_error
+
+    return describe_error(code)
+
+
+__all__ = [
+    "UNREACHABLE_REASONS",
+    "BaseSmsBackend",
+    "LookupUnsupported",
+    "ProviderError",
+    "SendError",
+    "SendResult",
+    "describe_provider_error",
+    "get_backend",
+]

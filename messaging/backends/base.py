@@ -16,6 +16,29 @@ class SendResult:
     status: str = "sent"  # the provider's first status: "queued"/"accepted"/"sent" all mean "it has it"
 
 
+# Why a provider refused or failed a text, in words that do not depend on the provider. Only the
+# backend knows its provider's codes; everything above it decides on these.
+RECIPIENT_OPTED_OUT = "recipient_opted_out"  # the person unsubscribed at their carrier (a consent revoke)
+INVALID_NUMBER = "invalid_number"  # not a number that can receive texts
+UNREACHABLE = "unreachable"  # a real number the carrier could not deliver to (off, out of service, landline)
+RATE_LIMITED = "rate_limited"  # the provider asked us to slow down
+PROVIDER_UNAVAILABLE = "provider_unavailable"  # the provider, or the way to it, is down
+NO_SENDER = "no_sender"  # nothing configured to send from
+REFUSED = "refused"  # any other refusal
+UNKNOWN = "unknown"  # no answer we could read
+# Reasons that mean "this number will not get texts": the card suggests the record's other numbers.
+UNREACHABLE_REASONS = frozenset({RECIPIENT_OPTED_OUT, INVALID_NUMBER, UNREACHABLE})
+
+
+@dataclass(frozen=True)
+class ProviderError:
+    """What a provider's error code means: a provider-neutral ``reason`` and a sentence for people."""
+
+    code: str
+    reason: str
+    description: str
+
+
 class SendError(Exception):
     """A provider refusal or failure, classified so the worker knows what to do.
 
@@ -23,16 +46,21 @@ class SendError(Exception):
     - ``retryable``: nothing reached the provider, or it asked us to slow down: retry later.
     - ``unknown_outcome``: the request may have been accepted (timeout after sending): mark it
       ``needs_reconciliation``, never resend blindly.
+
+    ``reason`` says why in provider-neutral words (the constants above); ``code`` is the
+    provider's own code, kept on the text for the record and the API, never decided on.
     """
 
     PERMANENT = "permanent"
     RETRYABLE = "retryable"
     UNKNOWN_OUTCOME = "unknown_outcome"
+    RECIPIENT_OPTED_OUT = RECIPIENT_OPTED_OUT
 
-    def __init__(self, message: str, *, kind: str, code: str = "", retry_after: float | None = None):
+    def __init__(self, message: str, *, kind: str, reason: str = "", code: str = "", retry_after: float | None = None):
         super().__init__(message)
         self.message = message
         self.kind = kind
+        self.reason = reason or (UNKNOWN if kind == self.UNKNOWN_OUTCOME else REFUSED)
         self.code = code
         self.retry_after = retry_after
 
@@ -59,8 +87,8 @@ class BaseSmsBackend:
     # True when the provider limits how fast one sender may send (``messaging.throttle``).
     throttled = False
 
-    def __init__(self, fail_silently: bool = False, **kwargs) -> None:
-        self.fail_silently = fail_silently
+    def __init__(self, **kwargs) -> None:
+        pass
 
     def send(self, message: Message) -> SendResult:  # pragma: no cover - abstract
         raise NotImplementedError("subclasses of BaseSmsBackend must implement send()")

@@ -27,7 +27,20 @@ from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioS
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from .base import BaseSmsBackend, SendError, SendResult
+from .base import (
+    INVALID_NUMBER,
+    NO_SENDER,
+    PROVIDER_UNAVAILABLE,
+    RATE_LIMITED,
+    RECIPIENT_OPTED_OUT,
+    REFUSED,
+    UNKNOWN,
+    UNREACHABLE,
+    BaseSmsBackend,
+    ProviderError,
+    SendError,
+    SendResult,
+)
 
 logger = logging.getLogger(__name__)
 # The SDK logs every request and response body at INFO; texts are personal data.
@@ -38,6 +51,36 @@ STATUS_CALLBACK_PATH = "/webhooks/twilio/status/"
 INVALID_NUMBER_CODES = {21211, 21614}
 UNSUBSCRIBED_CODE = 21610
 RETRY_CODES = {20429, 21611}
+
+# Twilio's common error codes (API answers and delivery receipts): the reason, and what the card shows.
+TWILIO_ERRORS = {
+    "21211": (INVALID_NUMBER, "The number is not a valid phone number."),
+    "21408": (REFUSED, "Texting this country is not enabled on the Twilio account."),
+    "21610": (RECIPIENT_OPTED_OUT, "The person unsubscribed from this sender (replied STOP to the carrier)."),
+    "21614": (INVALID_NUMBER, "The number cannot receive texts (not a mobile number)."),
+    "30001": (PROVIDER_UNAVAILABLE, "Twilio's queue for the sender overflowed; the text was not sent."),
+    "30002": (REFUSED, "The Twilio account is suspended."),
+    "30003": (UNREACHABLE, "The phone is unreachable (switched off or out of coverage)."),
+    "30004": (REFUSED, "The text was blocked by the carrier or the recipient."),
+    "30005": (UNREACHABLE, "The number is unknown to the carrier or no longer in service."),
+    "30006": (UNREACHABLE, "The number is a landline or its carrier cannot receive texts."),
+    "30007": (REFUSED, "The carrier filtered the text as spam or a policy violation."),
+    "30008": (UNKNOWN, "The carrier reported an unknown delivery error."),
+    "30034": (NO_SENDER, "The sender number is not registered for US texting (A2P 10DLC)."),
+}
+
+
+# Demo data (``seed_demo``): the receipt of a text to a switched-off phone.
+SAMPLE_UNREACHABLE_CODE = "30003"
+
+
+def describe_error(code: str) -> ProviderError:
+    """What a Twilio error code (``ErrorCode`` of a receipt, ``code`` of an API answer) means."""
+    code = (str(code or "")).strip()
+    reason, description = TWILIO_ERRORS.get(code, (REFUSED, f"Twilio error {code}." if code else ""))
+    return ProviderError(code=code, reason=reason, description=description)
+
+
 # How far back the provider's clock may disagree with ours when matching a lost send.
 RECONCILE_CLOCK_SKEW = timedelta(minutes=2)
 
@@ -87,14 +130,20 @@ def classify_twilio_error(exc: TwilioRestException | TwilioServiceException) -> 
     text = (getattr(exc, "msg", None) or getattr(exc, "detail", None) or getattr(exc, "title", "") or "").strip()
     label = str(code or status)
     if code in INVALID_NUMBER_CODES:
-        return SendError(f"Not a number that can receive texts ({text})", kind=SendError.PERMANENT, code=label)
+        return SendError(
+            f"Not a number that can receive texts ({text})", kind=SendError.PERMANENT, reason=INVALID_NUMBER, code=label
+        )
     if code == UNSUBSCRIBED_CODE:
         return SendError(
-            "The number has unsubscribed (replied STOP to the carrier).", kind=SendError.PERMANENT, code=label
+            "The number has unsubscribed (replied STOP to the carrier).",
+            kind=SendError.PERMANENT,
+            reason=RECIPIENT_OPTED_OUT,
+            code=label,
         )
     if code in RETRY_CODES or status == 429 or status >= 500:
-        return SendError(f"Twilio asked us to try later ({text})", kind=SendError.RETRYABLE, code=label)
-    return SendError(f"Twilio refused the text ({text})", kind=SendError.PERMANENT, code=label)
+        reason = PROVIDER_UNAVAILABLE if status >= 500 else RATE_LIMITED
+        return SendError(f"Twilio asked us to try later ({text})", kind=SendError.RETRYABLE, reason=reason, code=label)
+    return SendError(f"Twilio refused the text ({text})", kind=SendError.PERMANENT, reason=REFUSED, code=label)
 
 
 class TwilioBackend(BaseSmsBackend):
@@ -146,6 +195,7 @@ class TwilioBackend(BaseSmsBackend):
             "No sender: give the facility an SMS sender number, or set the organization's messaging service "
             "or TWILIO_MESSAGING_SERVICE_SID.",
             kind=SendError.PERMANENT,
+            reason=NO_SENDER,
             code="no_sender",
         )
 
@@ -159,7 +209,12 @@ class TwilioBackend(BaseSmsBackend):
             raise classify_twilio_error(exc) from exc
         except requests.RequestException as exc:
             if _sent_before_failure(exc):
-                raise SendError(f"Could not reach Twilio ({exc})", kind=SendError.RETRYABLE, code="connect") from exc
+                raise SendError(
+                    f"Could not reach Twilio ({exc})",
+                    kind=SendError.RETRYABLE,
+                    reason=PROVIDER_UNAVAILABLE,
+                    code="connect",
+                ) from exc
             raise SendError(
                 f"No answer from Twilio after the request was sent ({type(exc).__name__}); it may have been "
                 "accepted. Look it up in the Twilio console before sending it again.",

@@ -13,10 +13,11 @@ from django.db import IntegrityError, transaction
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
-from config.tracing import current_request_id
-from interactions.errors import ServiceError
+from core.errors import ServiceError
+from core.formats import display_clock, display_date, display_moment
+from core.tracing import current_request_id
 from interactions.models import Consent, Customer, Facility, History, Organization, PhoneNumber
-from interactions.services import ConsentState, consent_status, display_date, history_record
+from interactions.services import ConsentState, consent_status, history_record
 
 from ..models import TOKEN_LENGTH, Message, MessageTemplate, UnsubscribeLink
 from ..quiet_hours import next_allowed_at, recipient_time_zone, window_of
@@ -155,7 +156,7 @@ def consent_refusal(state: ConsentState, *, phone_number: PhoneNumber) -> Servic
             field="phone_number",
             opted_out_at=state.person_opted_out_at,
         )
-    if state.status == "revoked":
+    if state.is_revoked:
         return ServiceError(
             "no_consent",
             f"Text permission for {national} was withdrawn on {display_date(state.at)}. "
@@ -185,11 +186,10 @@ def _check_send_time(
     allowed = next_allowed_at(now=at, organization=organization, tz=tz)
     if allowed is not None:
         start, end = window_of(organization)
-        local = allowed.strftime("%a %b %-d, %-I:%M %p ") + allowed.tzname()
         raise ServiceError(
             "quiet_hours",
-            f"It is outside texting hours for this person ({start:%-I:%M %p}–{end:%-I:%M %p} their time). "
-            f"The next allowed time is {local}.",
+            f"It is outside texting hours for this person ({display_clock(start)}–{display_clock(end)} their time). "
+            f"The next allowed time is {display_moment(allowed)}.",
             field="send_at",
             next_allowed_at=allowed,
         )
@@ -281,7 +281,7 @@ def message_queue(
             ) from exc
         if send_at:
             local = send_at.astimezone(recipient_time_zone(number=phone_number.number, facility=owner.facility))
-            when = f"scheduled for {local:%b %-d, %-I:%M %p %Z}"
+            when = f"scheduled for {display_moment(local)}"
         else:
             when = "sent"
         history_record(
@@ -293,11 +293,11 @@ def message_queue(
             occurred_at=now,
         )
         if status == Message.Status.QUEUED:
-            _enqueue_on_commit(message.pk)
+            send_on_commit(message.pk)
     return message
 
 
-def _enqueue_on_commit(message_id: int) -> None:
+def send_on_commit(message_id: int) -> None:
     """Hand the send to Celery once the row is committed (the worker must be able to see it)."""
     from ..tasks import send_message
 

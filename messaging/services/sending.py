@@ -14,7 +14,8 @@ from django.db.models import Q
 from django.utils import timezone
 from redis import RedisError
 
-from config.tracing import request_id_bound
+from core.formats import display_moment
+from core.tracing import request_id_bound
 from interactions.models import Consent, ConsentEvent
 from interactions.services import consent_revoke
 
@@ -22,7 +23,7 @@ from ..backends import LookupUnsupported, SendError, get_backend
 from ..models import Message
 from ..quiet_hours import next_allowed_at, recipient_time_zone
 from ..throttle import throttle_acquire
-from .compose import _enqueue_on_commit
+from .compose import send_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -37,24 +38,6 @@ class SendOutcome:
     throttled: bool = False  # the sender's rate limit, not a failure: no attempt was used
 
 
-def _stamp(message: Message, status: str, now: datetime) -> list[str]:
-    message.status = status
-    fields = ["status", "updated_at"]
-    stamp = {
-        Message.Status.QUEUED: "queued_at",
-        Message.Status.SENDING: "sending_at",
-        Message.Status.SENT: "sent_at",
-        Message.Status.DELIVERED: "delivered_at",
-        Message.Status.UNDELIVERED: "failed_at",
-        Message.Status.FAILED: "failed_at",
-        Message.Status.RECEIVED: "received_at",
-    }.get(status)
-    if stamp:
-        setattr(message, stamp, now)
-        fields.append(stamp)
-    return fields
-
-
 def _fail_without_consent(message: Message, now: datetime) -> bool:
     """Mark a locked message ``failed`` if its number may no longer be texted; True if it was."""
     # Two columns, no join: this runs for every send, twice when the send waited for its slot.
@@ -66,14 +49,15 @@ def _fail_without_consent(message: Message, now: datetime) -> bool:
     if row is not None and row[0] == Consent.Status.GRANTED:
         return False
     person_opted_out = row is not None and row[1] is not None
-    fields = _stamp(message, Message.Status.FAILED, now)
-    message.error_code = "opted_out" if person_opted_out else "no_consent"
-    message.error_message = (
-        "Not sent: the person opted out before it went out."
+    fields = message.move_to(
+        Message.Status.FAILED,
+        now=now,
+        error_code="opted_out" if person_opted_out else "no_consent",
+        error_message="Not sent: the person opted out before it went out."
         if person_opted_out
-        else "Not sent: text permission was withdrawn before it went out."
+        else "Not sent: text permission was withdrawn before it went out.",
     )
-    message.save(update_fields=[*fields, "error_code", "error_message"])
+    message.save(update_fields=fields)
     return True
 
 
@@ -83,11 +67,14 @@ def _hold_for_quiet_hours(message: Message, now: datetime) -> bool:
     allowed = next_allowed_at(now=now, organization=message.organization, tz=tz)
     if allowed is None:
         return False
-    message.status = Message.Status.SCHEDULED
-    message.send_at = allowed
-    message.error_code = "quiet_hours"
-    message.error_message = f"Held until {allowed:%a %b %-d, %-I:%M %p %Z}: texting hours closed before it went out."
-    message.save(update_fields=["status", "send_at", "error_code", "error_message", "updated_at"])
+    fields = message.move_to(
+        Message.Status.SCHEDULED,
+        now=now,
+        send_at=allowed,
+        error_code="quiet_hours",
+        error_message=f"Held until {display_moment(allowed)}: texting hours closed before it went out.",
+    )
+    message.save(update_fields=fields)
     return True
 
 
@@ -111,9 +98,7 @@ def message_claim(*, message_id: int, now: datetime | None = None) -> Message | 
             return None
         if _fail_without_consent(message, now) or _hold_for_quiet_hours(message, now):
             return None
-        fields = _stamp(message, Message.Status.SENDING, now)
-        message.attempts += 1
-        message.save(update_fields=[*fields, "attempts"])
+        message.save(update_fields=message.move_to(Message.Status.SENDING, now=now, attempts=message.attempts + 1))
     return message
 
 
@@ -124,13 +109,11 @@ def _unclaim(message: Message, *, reason: str = "") -> None:
         locked = Message.objects.select_for_update().get(pk=message.pk)
         if locked.status != Message.Status.SENDING:
             return
-        fields = _stamp(locked, Message.Status.QUEUED, now)
-        locked.attempts = max(0, locked.attempts - 1)
-        locked.sending_at = None
+        fields = locked.move_to(Message.Status.QUEUED, now=now, attempts=max(0, locked.attempts - 1), sending_at=None)
         if reason:
             locked.error_message = reason[:500]
             fields.append("error_message")
-        locked.save(update_fields=[*fields, "attempts", "sending_at"])
+        locked.save(update_fields=fields)
 
 
 def _backoff(attempt: int) -> float:
@@ -239,8 +222,8 @@ def _record_sent(message: Message, *, sid: str, now: datetime) -> SendOutcome:
     # The common case in one statement: still ``sending`` (ours since the claim) becomes ``sent``.
     # Only a row something else moved meanwhile (a fast status callback, a sweeper) needs the
     # locked read-modify-write below.
-    moved = Message.objects.filter(pk=message.pk, status=Message.Status.SENDING).update(
-        status=Message.Status.SENT, provider_sid=sid, sent_at=now, updated_at=now, error_code="", error_message=""
+    moved = Message.objects.filter(pk=message.pk, status=Message.Status.SENDING).move_to(
+        Message.Status.SENT, now=now, provider_sid=sid, error_code="", error_message=""
     )
     if moved:
         logger.info("message %s sent: provider sid %s", message.pk, sid)
@@ -250,7 +233,7 @@ def _record_sent(message: Message, *, sid: str, now: datetime) -> SendOutcome:
         locked.provider_sid = sid
         fields = ["provider_sid", "updated_at"]
         if locked.can_move_to(Message.Status.SENT):
-            fields += _stamp(locked, Message.Status.SENT, now)
+            fields += locked.move_to(Message.Status.SENT, now=now)
         if locked.error_code or locked.error_message:  # an earlier, retried failure no longer applies
             locked.error_code, locked.error_message = "", ""
             fields += ["error_code", "error_message"]
@@ -265,29 +248,22 @@ def _record_send_error(message: Message, exc: SendError) -> SendOutcome:
         locked = Message.objects.select_for_update().get(pk=message.pk)
         if locked.status != Message.Status.SENDING:  # a sweeper or callback got there first
             return SendOutcome(status=locked.status)
-        locked.error_code, locked.error_message = exc.code, exc.message[:500]
+        # ``code`` is the provider's own (kept for the record and the API); decisions use ``reason``.
+        error = {"error_code": exc.code, "error_message": exc.message[:500]}
         if exc.retryable and locked.attempts < settings.SMS_MAX_ATTEMPTS:
-            fields = _stamp(locked, Message.Status.QUEUED, now)
-            locked.save(update_fields=[*fields, "error_code", "error_message"])
+            locked.save(update_fields=locked.move_to(Message.Status.QUEUED, now=now, **error))
             logger.info("message %s not sent (%s), will retry: %s", locked.pk, exc.code, exc.message)
             return SendOutcome(status=locked.status, retry_in=exc.retry_after or _backoff(locked.attempts))
         if exc.unknown_outcome:
-            locked.status = Message.Status.NEEDS_RECONCILIATION
-            locked.save(update_fields=["status", "updated_at", "error_code", "error_message"])
+            locked.save(update_fields=locked.move_to(Message.Status.NEEDS_RECONCILIATION, now=now, **error))
             logger.warning("message %s needs reconciliation: %s", locked.pk, exc.message)
             return SendOutcome(status=locked.status)
         if exc.retryable:
-            locked.error_message = f"Gave up after {locked.attempts} attempts: {exc.message}"[:500]
-        fields = _stamp(locked, Message.Status.FAILED, now)
-        locked.save(update_fields=[*fields, "error_code", "error_message"])
+            error["error_message"] = f"Gave up after {locked.attempts} attempts: {exc.message}"[:500]
+        locked.save(update_fields=locked.move_to(Message.Status.FAILED, now=now, **error))
         logger.info("message %s failed (%s): %s", locked.pk, exc.code, locked.error_message)
-        if exc.code == "21610":  # the carrier says the person unsubscribed (replied STOP to the carrier)
-            consent_revoke(
-                organization=locked.organization,
-                number=locked.to_number,
-                source=ConsentEvent.Source.CARRIER,
-                evidence=f"Twilio error 21610 on message {locked.pk}",
-            )
+        if exc.reason == SendError.RECIPIENT_OPTED_OUT:  # the person unsubscribed at their carrier
+            carrier_opt_out_record(message=locked, evidence=f"{exc.message} (message {locked.pk}, code {exc.code})")
     return SendOutcome(status=locked.status)
 
 
@@ -307,9 +283,9 @@ def messages_release_scheduled(*, now: datetime | None = None, limit: int = 500)
         .order_by("send_at")
         .values_list("pk", flat=True)[:limit]
     )
-    Message.objects.filter(pk__in=due).update(status=Message.Status.QUEUED, queued_at=now, updated_at=now)
+    Message.objects.filter(pk__in=due).move_to(Message.Status.QUEUED, now=now)
     for pk in due:
-        _enqueue_on_commit(pk)
+        send_on_commit(pk)
     return len(due)
 
 
@@ -330,7 +306,7 @@ def messages_requeue_stuck(*, now: datetime | None = None, limit: int = 1000) ->
     )
     Message.objects.filter(pk__in=stuck).update(queued_at=now, updated_at=now)
     for pk in stuck:
-        _enqueue_on_commit(pk)
+        send_on_commit(pk)
     if stuck:
         logger.info("requeued %d texts stuck in queued", len(stuck))
     return len(stuck)
@@ -380,36 +356,36 @@ def message_reconcile(*, message_id: int, backend=None, now: datetime | None = N
             found = backend.lookup(message, since=since, exclude_sids=taken)
         except LookupUnsupported as exc:
             if message.status == Message.Status.SENDING:
-                message.status = Message.Status.NEEDS_RECONCILIATION
-                message.error_code = "lost_in_flight"
-                message.error_message = (
-                    f"The worker stopped while sending and the SMS backend cannot tell whether the text went out "
-                    f"({exc}). Check with the provider before sending it again."
+                fields = message.move_to(
+                    Message.Status.NEEDS_RECONCILIATION,
+                    now=now,
+                    error_code="lost_in_flight",
+                    error_message="The worker stopped while sending and the SMS backend cannot tell whether the "
+                    f"text went out ({exc}). Check with the provider before sending it again.",
                 )
-                message.save(update_fields=["status", "error_code", "error_message", "updated_at"])
+                message.save(update_fields=fields)
             return message.status
         except Exception as exc:  # the provider is unreachable: try again at the next sweep
             logger.warning("could not reconcile message %s: %s", message.pk, exc)
             if message.status == Message.Status.SENDING and since < now - RECONCILE_FOR:
-                message.status = Message.Status.NEEDS_RECONCILIATION
-                message.error_code = "lost_in_flight"
-                message.error_message = (
-                    "The worker stopped while sending and the provider could not be asked for a day. "
-                    "Check with the provider before sending it again."
+                fields = message.move_to(
+                    Message.Status.NEEDS_RECONCILIATION,
+                    now=now,
+                    error_code="lost_in_flight",
+                    error_message="The worker stopped while sending and the provider could not be asked for a day. "
+                    "Check with the provider before sending it again.",
                 )
-                message.save(update_fields=["status", "error_code", "error_message", "updated_at"])
+                message.save(update_fields=fields)
             return message.status
         if found is not None:
-            message.provider_sid = found.sid
-            fields = _stamp(message, Message.Status.SENT, now)
-            message.error_code, message.error_message = "", ""
-            message.save(update_fields=[*fields, "provider_sid", "error_code", "error_message"])
+            fields = message.move_to(
+                Message.Status.SENT, now=now, provider_sid=found.sid, error_code="", error_message=""
+            )
+            message.save(update_fields=fields)
             logger.info("message %s reconciled: the provider has it as %s", message.pk, found.sid)
         elif message.status == Message.Status.SENDING:
-            fields = _stamp(message, Message.Status.QUEUED, now)
-            message.sending_at = None
-            message.save(update_fields=[*fields, "sending_at"])
-            _enqueue_on_commit(message.pk)
+            message.save(update_fields=message.move_to(Message.Status.QUEUED, now=now, sending_at=None))
+            send_on_commit(message.pk)
             logger.info("message %s never reached the provider: queued again", message.pk)
         return message.status
 
@@ -432,3 +408,17 @@ def messages_reconcile_stuck(*, now: datetime | None = None, backend=None, limit
         if status in (Message.Status.SENT, Message.Status.QUEUED):
             settled += 1
     return settled
+
+
+def carrier_opt_out_record(*, message: Message, evidence: str) -> None:
+    """The provider says the person unsubscribed at their carrier: revoke consent, source ``carrier``.
+
+    The person's own opt-out (docs/ARCHITECTURE.md rule 2): only their START undoes it. Called by
+    the send path and by the status callback alike.
+    """
+    consent_revoke(
+        organization=message.organization,
+        number=message.to_number,
+        source=ConsentEvent.Source.CARRIER,
+        evidence=evidence,
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db import IntegrityError, transaction
 
-from interactions.errors import ServiceError
+from core.errors import ServiceError
 from interactions.models import Organization
 
 from ..models import MessageTemplate

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
-from interactions.errors import ServiceError
+from core.errors import ServiceError
 from interactions.models import ConsentEvent
 from interactions.services import consent_revoke, consent_status
 
@@ -39,7 +39,7 @@ def unsubscribe_link_use(*, token: str, ip_address: str | None = None, user_agen
         if link is None:
             raise ServiceError("not_found", "This unsubscribe link is not valid.", field="token", status=404)
         state = consent_status(organization=link.organization, number=link.number)
-        if state.status == "revoked" and state.person_opted_out:
+        if state.is_revoked and state.person_opted_out:
             return UnsubscribeOutcome(link=link, already=True)
         consent_revoke(
             organization=link.organization,

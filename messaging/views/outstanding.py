@@ -6,7 +6,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from interactions.views import require_organization
+from core.tenancy import require_organization
 
 from ..selectors import inbound_flagged, inbound_unmatched
 

@@ -8,6 +8,7 @@ organization (404 otherwise) and calls the same services as the API.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
@@ -16,16 +17,18 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.dateparse import parse_datetime
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRefresh, trigger_client_event
 
-from interactions.errors import ServiceError
+from core.errors import ServiceError
+from core.formats import display_moment
+from core.redirects import safe_next
+from core.tenancy import require_organization
 from interactions.models import ConsentEvent, Customer, Lead, PhoneNumber
 from interactions.selectors import customers_for, leads_for, owner_numbers
 from interactions.services import consent_grant, consent_revoke, phone_number_add
-from interactions.views import require_organization
 
+from ..backends import UNREACHABLE_REASONS
 from ..models import Message, MessageTemplate
 from ..quiet_hours import recipient_time_zone
 from ..segments import MAX_CHARACTERS, is_gsm7
@@ -41,10 +44,7 @@ from ..selectors import (
     template_for,
 )
 from ..services import consent_refusal, message_preview, message_queue, template_body_for
-from ..workflows import task_complete_by_text
 
-# Failures that mean "this number is wrong or unreachable": the card suggests the record's other numbers.
-UNREACHABLE_CODES = frozenset({"invalid_number", "21211", "21614", "30003", "30005", "30006", "opted_out"})
 SENT_EVENT = "textdesk:sent"  # the conversation listens for it and refreshes at once
 
 
@@ -111,7 +111,8 @@ def _conversation_context(phone: PhoneNumber) -> dict:
         "handled": flagged_handled_ids(organization=phone.organization, number=phone.number, messages=conversation),
         "version": conversation_version(organization=phone.organization, number=phone.number),
         "others": other_numbers(phone_number=phone),
-        "unreachable_codes": UNREACHABLE_CODES,
+        # Failures that mean "this number is wrong or unreachable": the card suggests the record's other numbers.
+        "unreachable_reasons": UNREACHABLE_REASONS,
     }
 
 
@@ -128,6 +129,10 @@ def _panel_context(
     context = _compose_context(request, phone, body=body, template_id=template_id)
     context.update(
         task=task,
+        # Opened from a workflow task ("Open & text"): the workflows' view sends and completes it.
+        send_url=reverse("task_text_send", args=[task, phone.pk])
+        if str(task).isdigit()
+        else reverse("text_send", args=[phone.pk]),
         error=error,
         template_error=template_error,
         next_allowed_at=error.extra.get("next_allowed_at") if error else None,
@@ -218,8 +223,18 @@ def _parse_send_at(raw: str):
 @require_POST
 def send(request: HttpRequest, phone_id: int) -> HttpResponse:
     """Queue (or schedule) the text; on refusal the panel says exactly why and keeps the text."""
-    phone = _phone_or_404(request, phone_id)
-    body, task_id = _body(request), request.POST.get("task", "")
+    return send_text(request, _phone_or_404(request, phone_id))
+
+
+def send_text(
+    request: HttpRequest, phone: PhoneNumber, *, task: str = "", after_send: Callable[[Message], str] | None = None
+) -> HttpResponse:
+    """The panel's send: queue the text, answer with the panel (htmx) or the card (a plain POST).
+
+    ``after_send`` is how a caller above messaging adds to a sent text (the workflows' "Open &
+    text" completes its task); what it returns is appended to the confirmation.
+    """
+    body, task_id = _body(request), task
     try:
         message = message_queue(
             phone_number=phone,
@@ -234,10 +249,7 @@ def send(request: HttpRequest, phone_id: int) -> HttpResponse:
         )
         return render(request, "messaging/panel.html", context)
 
-    # Sent from an outstanding-list task: the text completes it.
-    task = task_complete_by_text(task_id=task_id, message=message, user=request.user) if task_id else None
-
-    confirmation = _confirmation(message, phone) + (" The task is done." if task else "")
+    confirmation = _confirmation(message, phone) + (after_send(message) if after_send else "")
     if not request.htmx:
         messages.success(request, confirmation)
         return redirect(phone.owner)
@@ -252,7 +264,7 @@ def _confirmation(message: Message, phone: PhoneNumber) -> str:
     if message.status == Message.Status.SCHEDULED:
         tz = recipient_time_zone(number=phone.number, facility=phone.owner.facility)
         local = message.send_at.astimezone(tz)
-        return f"Text scheduled for {local:%a %b %-d, %-I:%M %p} {local.tzname()} to {who}."
+        return f"Text scheduled for {display_moment(local)} to {who}."
     return f"Text sent to {who}."
 
 
@@ -371,13 +383,6 @@ def consent_opt_out(request: HttpRequest, phone_id: int) -> HttpResponse:
     return HttpResponseClientRefresh() if request.htmx else redirect(phone.owner)
 
 
-def _back_to(request: HttpRequest, fallback: str) -> str:
-    target = request.POST.get("next", "")
-    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
-        return target
-    return fallback
-
-
 @login_required
 @require_POST
 def reply_opt_out(request: HttpRequest, message_id: int) -> HttpResponse:
@@ -407,7 +412,7 @@ def reply_opt_out(request: HttpRequest, message_id: int) -> HttpResponse:
             )
     if request.htmx:
         return HttpResponseClientRefresh()
-    return redirect(_back_to(request, owner.get_absolute_url() if owner else reverse("outstanding")))
+    return redirect(safe_next(request, owner.get_absolute_url() if owner else reverse("outstanding")))
 
 
 def _asked_by_text(reply: Message) -> str:

@@ -1,4 +1,4 @@
-"""``/u/<token>``: the unsubscribe link at the end of every text (DESIGN rule 5).
+"""``/u/<token>``: the unsubscribe link at the end of every text (docs/ARCHITECTURE.md rule 5).
 
 GET only shows a confirmation page (link scanners and previews fetch links; they must not
 opt anyone out). POST opts the number out. Both are idempotent and need no login. The POST is
@@ -14,7 +14,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from interactions.errors import ServiceError
+from core.errors import ServiceError
 from interactions.services import consent_status
 
 from ..selectors import unsubscribe_link_by_token
@@ -49,5 +49,5 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
             return _not_found(request)
         return render(request, "messaging/unsubscribe_done.html", {**context, "already": outcome.already})
     state = consent_status(organization=link.organization, number=link.number)
-    already = state.status == "revoked" and state.person_opted_out
+    already = state.is_revoked and state.person_opted_out
     return render(request, "messaging/unsubscribe_confirm.html", {**context, "already": already})

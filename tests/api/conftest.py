@@ -60,12 +60,3 @@ def open_all_day(org):
 def sendable(consented_number, open_all_day):
     """A consented lead number that may be texted right now."""
     return consented_number
-
-
-@pytest.fixture
-def outbox():
-    from messaging.backends import locmem
-
-    locmem.outbox.clear()
-    yield locmem.outbox
-    locmem.outbox.clear()

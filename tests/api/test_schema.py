@@ -22,7 +22,6 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from interactions.services import consent_grant
-from interactions.workflows import enrollment_start, task_create_for_step
 from tests.api.conftest import token_client
 from tests.factories import (
     CustomerFactory,
@@ -32,6 +31,7 @@ from tests.factories import (
     WorkflowFactory,
     WorkflowStepFactory,
 )
+from workflows.services import enrollment_start, task_create_for_step
 
 pytestmark = pytest.mark.django_db
 

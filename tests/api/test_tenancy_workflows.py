@@ -7,10 +7,10 @@ from datetime import time
 
 import pytest
 
-from interactions.models import Enrollment, Task, Workflow
-from interactions.workflows import enrollment_start, task_create_for_step
-from tests.api.test_workflows import follow_up, task  # noqa: F401  (fixtures)
+from tests.api.test_workflows import midnight_text_follow_up, task  # noqa: F401  (fixtures)
 from tests.factories import PhoneNumberFactory, WorkflowFactory, WorkflowStepFactory
+from workflows.models import Enrollment, Task, Workflow
+from workflows.services import enrollment_start, task_create_for_step
 
 pytestmark = pytest.mark.django_db
 

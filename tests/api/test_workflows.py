@@ -5,8 +5,6 @@ from decimal import Decimal
 
 import pytest
 
-from interactions.models import Enrollment, Task, Workflow
-from interactions.workflows import enrollment_start, task_create_for_step
 from tests.factories import (
     CustomerFactory,
     LeadFactory,
@@ -15,19 +13,21 @@ from tests.factories import (
     WorkflowFactory,
     WorkflowStepFactory,
 )
+from workflows.models import Enrollment, Task, Workflow
+from workflows.services import enrollment_start, task_create_for_step
 
 
 @pytest.fixture
-def follow_up(org):
+def midnight_text_follow_up(org):
     workflow = WorkflowFactory(organization=org, kind=Workflow.Kind.LEAD_FOLLOW_UP, name="Web leads")
     WorkflowStepFactory(workflow=workflow, day_offset=0, time_of_day=time(0, 0), action="manual_text")
     return workflow
 
 
 @pytest.fixture
-def task(follow_up, facility):
+def task(midnight_text_follow_up, facility):
     lead = PhoneNumberFactory(lead__facility=facility).lead
-    enrollment = enrollment_start(workflow=follow_up, owner=lead, source="agent")
+    enrollment = enrollment_start(workflow=midnight_text_follow_up, owner=lead, source="agent")
     return task_create_for_step(enrollment=enrollment, step=enrollment.next_step, due_at=enrollment.next_due_at)
 
 
@@ -84,44 +84,52 @@ def test_another_organizations_task_answers_404(other_api, task):
     assert task.status == Task.Status.OPEN
 
 
-def test_enrolling_a_lead_through_the_api(api, follow_up, facility):
+def test_enrolling_a_lead_through_the_api(api, midnight_text_follow_up, facility):
     lead = LeadFactory(facility=facility)
 
-    response = api.post("/api/v1/enrollments/", {"workflow": follow_up.pk, "lead": lead.pk}, format="json")
+    response = api.post(
+        "/api/v1/enrollments/", {"workflow": midnight_text_follow_up.pk, "lead": lead.pk}, format="json"
+    )
 
     assert response.status_code == 201, response.json()
     body = response.json()
     assert (body["lead"], body["status"], body["source"]) == (lead.pk, "active", "api")
     assert body["next_step"]["action"] == "manual_text"
-    again = api.post("/api/v1/enrollments/", {"workflow": follow_up.pk, "lead": lead.pk}, format="json")
+    again = api.post("/api/v1/enrollments/", {"workflow": midnight_text_follow_up.pk, "lead": lead.pk}, format="json")
     assert (again.status_code, again.json()["code"]) == (409, "already_enrolled")
 
 
-def test_enrolling_needs_exactly_one_person(api, follow_up, facility):
+def test_enrolling_needs_exactly_one_person(api, midnight_text_follow_up, facility):
     lead = LeadFactory(facility=facility)
     customer = CustomerFactory(facility=facility, balance_due=Decimal("10"))
 
-    neither = api.post("/api/v1/enrollments/", {"workflow": follow_up.pk}, format="json")
+    neither = api.post("/api/v1/enrollments/", {"workflow": midnight_text_follow_up.pk}, format="json")
     both = api.post(
-        "/api/v1/enrollments/", {"workflow": follow_up.pk, "lead": lead.pk, "customer": customer.pk}, format="json"
+        "/api/v1/enrollments/",
+        {"workflow": midnight_text_follow_up.pk, "lead": lead.pk, "customer": customer.pk},
+        format="json",
     )
 
     assert neither.status_code == both.status_code == 400
     assert not Enrollment.objects.exists()
 
 
-def test_a_customer_cannot_join_a_lead_workflow_through_the_api(api, follow_up, facility):
+def test_a_customer_cannot_join_a_lead_workflow_through_the_api(api, midnight_text_follow_up, facility):
     customer = CustomerFactory(facility=facility, balance_due=Decimal("10"))
 
-    response = api.post("/api/v1/enrollments/", {"workflow": follow_up.pk, "customer": customer.pk}, format="json")
+    response = api.post(
+        "/api/v1/enrollments/", {"workflow": midnight_text_follow_up.pk, "customer": customer.pk}, format="json"
+    )
 
     assert (response.status_code, response.json()["code"]) == (400, "wrong_kind")
 
 
-def test_another_organizations_lead_cannot_be_enrolled(api, follow_up, other_org):
+def test_another_organizations_lead_cannot_be_enrolled(api, midnight_text_follow_up, other_org):
     stranger = LeadFactory(facility__organization=other_org)
 
-    response = api.post("/api/v1/enrollments/", {"workflow": follow_up.pk, "lead": stranger.pk}, format="json")
+    response = api.post(
+        "/api/v1/enrollments/", {"workflow": midnight_text_follow_up.pk, "lead": stranger.pk}, format="json"
+    )
 
     assert response.status_code == 400
     assert response.json()["field"] == "lead"
@@ -142,7 +150,7 @@ def test_stopping_an_enrollment_through_the_api(api, task, other_api):
     assert (again.status_code, again.json()["code"]) == (409, "not_active")
 
 
-def test_workflows_are_listed_with_their_steps(api, follow_up, other_org):
+def test_workflows_are_listed_with_their_steps(api, midnight_text_follow_up, other_org):
     WorkflowFactory(organization=other_org, name="Rival flow")
 
     body = api.get("/api/v1/workflows/").json()
@@ -151,16 +159,20 @@ def test_workflows_are_listed_with_their_steps(api, follow_up, other_org):
     assert body["results"][0]["steps"][0]["action"] == "manual_text"
 
 
-def test_a_lead_created_through_the_api_joins_the_default_follow_up(api, follow_up, facility):
-    follow_up.is_default = True
-    follow_up.save()
+def test_a_lead_created_through_the_api_joins_the_default_follow_up(api, midnight_text_follow_up, facility):
+    midnight_text_follow_up.is_default = True
+    midnight_text_follow_up.save()
 
     created = api.post("/api/v1/leads/", {"facility": facility.pk, "first_name": "Ana"}, format="json")
     converted = api.patch(f"/api/v1/leads/{created.json()['id']}/", {"status": "converted"}, format="json")
 
     assert (created.status_code, converted.status_code) == (201, 200)
     enrollment = Enrollment.objects.get(lead_id=created.json()["id"])
-    assert (enrollment.workflow, enrollment.source, enrollment.status) == (follow_up, "automatic", "stopped")
+    assert (enrollment.workflow, enrollment.source, enrollment.status) == (
+        midnight_text_follow_up,
+        "automatic",
+        "stopped",
+    )
     assert enrollment.end_reason == Enrollment.EndReason.CONVERTED
 
 

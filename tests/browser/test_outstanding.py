@@ -8,11 +8,11 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from interactions.models import Task, Workflow
-from interactions.workflows import enrollment_start
 from messaging.models import Message
-from messaging.workflows import workflows_materialise
 from tests.factories import MessageTemplateFactory, WorkflowFactory, WorkflowStepFactory
+from workflows.materialise import workflows_materialise
+from workflows.models import Task, Workflow
+from workflows.services import enrollment_start
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

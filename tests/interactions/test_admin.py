@@ -1,4 +1,4 @@
-"""Django admin: every page is scoped to the signed-in user's organization (DESIGN rule 1)."""
+"""Django admin: every page is scoped to the signed-in user's organization (docs/ARCHITECTURE.md rule 1)."""
 
 from __future__ import annotations
 
@@ -13,18 +13,14 @@ from interactions.models import (
     Consent,
     ConsentEvent,
     Customer,
-    Enrollment,
     Facility,
     History,
     Lead,
     Membership,
     Organization,
     PhoneNumber,
-    Task,
-    Workflow,
 )
 from interactions.services import consent_grant
-from interactions.workflows import enrollment_start, task_create_for_step
 from tests.factories import (
     CustomerFactory,
     FacilityFactory,
@@ -36,9 +32,11 @@ from tests.factories import (
     WorkflowFactory,
     WorkflowStepFactory,
 )
+from workflows.models import Enrollment, Task, Workflow
+from workflows.services import enrollment_start, task_create_for_step
 
 INTERACTIONS_ADMINS = sorted(
-    (model for model in admin.site._registry if model._meta.app_label == "interactions"),
+    (model for model in admin.site._registry if model._meta.app_label in ("interactions", "workflows")),
     key=lambda model: model._meta.model_name,
 )
 MANAGER_ONLY = {Organization, Facility, Membership, Workflow}
@@ -395,3 +393,31 @@ def test_customer_admin_shows_phone_numbers_and_history_to_agents(agent_client, 
     formsets = {inline.formset.prefix: inline.formset for inline in response.context["inline_admin_formsets"]}
     assert [form.instance for form in formsets["phone_numbers"].forms] == [phone]
     assert "Paid at the counter." in response.content.decode()
+
+
+def test_a_pms_number_cannot_be_deleted_in_admin(agent_client, facility):
+    customer = CustomerFactory(facility=facility, first_name="Dana", last_name="Ruiz")
+    pms = PhoneNumberFactory(lead=None, customer=customer, number="+15125550142", is_primary=True, source="pms")
+    data = {
+        "facility": str(facility.pk),
+        "pms_id": customer.pms_id,
+        "first_name": "Dana",
+        "last_name": "Ruiz",
+        "unit": customer.unit,
+        "balance_due": str(customer.balance_due),
+        **_management("phone_numbers", 1, initial=1),
+        **_management("history", 0),
+        "phone_numbers-0-id": str(pms.pk),
+        "phone_numbers-0-customer": str(customer.pk),
+        "phone_numbers-0-number": "+15125550142",
+        "phone_numbers-0-label": "mobile",
+        "phone_numbers-0-source": "pms",
+        "phone_numbers-0-is_primary": "on",
+        "phone_numbers-0-DELETE": "on",
+    }
+
+    response = agent_client.post(admin_url(Customer, "change", customer.pk), data)
+
+    assert response.status_code == 200
+    assert "comes from the property management system; change it there." in response.content.decode()
+    assert PhoneNumber.objects.filter(pk=pms.pk).exists()

@@ -1,4 +1,4 @@
-"""The consent ledger (DESIGN rule 2): per number per organization, append-only, person's STOP wins."""
+"""The consent ledger (docs/ARCHITECTURE.md rule 2): per number per organization, append-only, person's STOP wins."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from freezegun import freeze_time
 
-from interactions.errors import ServiceError
+from core.errors import ServiceError
 from interactions.models import Consent, ConsentEvent
 from interactions.services import consent_grant, consent_revoke, consent_status
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.db import IntegrityError, transaction
 
-from interactions.errors import ServiceError
+from core.errors import ServiceError
 from interactions.models import PhoneNumber
 from interactions.services import phone_number_add, phone_number_delete, phone_number_parse, phone_number_set_primary
 from tests.factories import CustomerFactory, LeadFactory, PhoneNumberFactory

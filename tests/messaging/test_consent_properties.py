@@ -1,5 +1,5 @@
 """Property: no sequence of consent events, queued sends and worker runs ever makes a provider
-call for a number that has no consent at the moment of the call (DESIGN rule 3)."""
+call for a number that has no consent at the moment of the call (docs/ARCHITECTURE.md rule 3)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from django.db import transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from interactions.errors import ServiceError
+from core.errors import ServiceError
 from interactions.models import History
 from interactions.services import consent_grant, consent_revoke, consent_status
 from messaging.backends.locmem import LocmemBackend

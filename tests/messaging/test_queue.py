@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from interactions.errors import ServiceError
+from core.errors import ServiceError
 from interactions.models import History
 from interactions.services import consent_grant, consent_revoke
 from messaging.models import Message, UnsubscribeLink

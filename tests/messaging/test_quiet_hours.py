@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from freezegun import freeze_time
 
-from interactions.errors import ServiceError
+from core.errors import ServiceError
 from interactions.services import consent_grant
 from messaging.models import Message
 from messaging.quiet_hours import recipient_time_zone
@@ -71,7 +71,7 @@ def test_the_organization_sets_its_own_window(consented_number, agent, org):
     assert "10:00 AM–6:00 PM" in caught.value.message
 
 
-def test_a_scheduled_text_waits_as_a_row_and_is_released_when_due(consented_number, agent, sms_outbox):
+def test_a_scheduled_text_waits_as_a_row_and_is_released_when_due(consented_number, agent, outbox):
     now = datetime(2026, 1, 15, 4, 30, tzinfo=UTC)  # 22:30 Austin: closed
     send_at = datetime(2026, 1, 15, 14, 0, tzinfo=UTC)  # the next allowed time
     message = message_queue(phone_number=consented_number, sent_by=agent, body="Morning!", send_at=send_at, now=now)
@@ -85,7 +85,7 @@ def test_a_scheduled_text_waits_as_a_row_and_is_released_when_due(consented_numb
         message_send(message_id=message.pk)
     message.refresh_from_db()
     assert message.status == Message.Status.SENT
-    assert [m["message_id"] for m in sms_outbox] == [message.pk]
+    assert [m["message_id"] for m in outbox] == [message.pk]
 
 
 def test_a_release_queues_the_send_after_commit(consented_number, agent, django_capture_on_commit_callbacks):
@@ -111,7 +111,7 @@ def test_a_scheduled_send_inside_quiet_hours_is_refused(consented_number, agent)
     assert caught.value.code == "quiet_hours"
 
 
-def test_a_text_that_waited_past_closing_time_is_held_until_the_window_opens(consented_number, agent, sms_outbox):
+def test_a_text_that_waited_past_closing_time_is_held_until_the_window_opens(consented_number, agent, outbox):
     queued_at = datetime(2026, 1, 15, 2, 59, tzinfo=UTC)  # 20:59 Austin
     message = message_queue(phone_number=consented_number, sent_by=agent, body="Hi", now=queued_at)
     with freeze_time("2026-01-15T03:01:00Z"):  # 21:01 Austin: the worker gets to it too late
@@ -119,4 +119,4 @@ def test_a_text_that_waited_past_closing_time_is_held_until_the_window_opens(con
     message.refresh_from_db()
     assert message.status == Message.Status.SCHEDULED
     assert message.send_at == datetime(2026, 1, 15, 14, 0, tzinfo=UTC)
-    assert sms_outbox == []
+    assert outbox == []

@@ -8,7 +8,7 @@ import pytest
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from config.tracing import CELERY_HEADER, RequestIdLogFilter, request_id_bound, task_publish_add_request_id
+from core.tracing import CELERY_HEADER, RequestIdLogFilter, request_id_bound, task_publish_add_request_id
 from messaging.models import Message
 
 pytestmark = pytest.mark.django_db

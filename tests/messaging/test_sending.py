@@ -1,4 +1,4 @@
-"""Claim-and-send (DESIGN rules 3, 7, 8): one provider call per text, consent checked at the last moment,
+"""Claim-and-send (docs/ARCHITECTURE.md rules 3, 7, 8): one provider call per text, consent checked at the last moment,
 and texts whose send was interrupted are settled against the provider, never resent blindly."""
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ def test_run_eagerly_a_throttled_send_waits_for_its_slot_instead_of_failing(
     assert two - one >= 1.0
 
 
-def test_the_sweeper_tasks_run_the_services(consented_number, open_all_day, sms_outbox):
+def test_the_sweeper_tasks_run_the_services(consented_number, open_all_day, outbox):
     due = MessageFactory(phone_number=consented_number, status="scheduled", send_at=timezone.now())
     assert tasks.release_scheduled.delay().get() == 1
     due.refresh_from_db()
@@ -44,7 +44,7 @@ def test_every_beat_entry_names_a_registered_task(settings):
     assert {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()} <= set(app.tasks)
 
 
-def test_make_run_releases_scheduled_texts_without_beat(consented_number, open_all_day, sms_outbox):
+def test_make_run_releases_scheduled_texts_without_beat(consented_number, open_all_day, outbox):
     """``make run`` has no broker or beat: run_periodic_tasks plays beat's part in-process."""
     from django.core.management import call_command
 

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from interactions.errors import ServiceError
+from core.errors import ServiceError
 from messaging.models import Message, MessageTemplate
 from messaging.rendering import MERGE_FIELDS, template_validate
 from messaging.services import message_queue, template_preview

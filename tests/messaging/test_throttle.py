@@ -74,9 +74,9 @@ def test_a_rate_of_zero_switches_the_limit_off(settings):
     assert [throttle_acquire(sender="unlimited") for _ in range(5)] == [0] * 5
 
 
-def test_console_and_locmem_backends_are_not_throttled(consented_number, open_all_day, sms_outbox, settings):
+def test_console_and_locmem_backends_are_not_throttled(consented_number, open_all_day, outbox, settings):
     settings.SMS_RATE_PER_SENDER = 1
     texts = [MessageFactory(phone_number=consented_number, body=f"Hi {n}") for n in range(3)]
     for message in texts:
         assert message_send(message_id=message.pk, throttle_wait=0).status == "sent"
-    assert len(sms_outbox) == 3
+    assert len(outbox) == 3

@@ -1,4 +1,4 @@
-"""/u/<token> (DESIGN rule 5): GET only asks, POST opts out; both idempotent; no login needed."""
+"""/u/<token> (docs/ARCHITECTURE.md rule 5): GET only asks, POST opts out; both idempotent; no login needed."""
 
 from __future__ import annotations
 
@@ -85,7 +85,7 @@ def test_the_link_records_the_persons_opt_out_after_an_agent_revoke(link, public
 
 
 def test_after_the_link_no_agent_can_grant_again_and_texts_are_refused(link, public, consented_number, agent):
-    from interactions.errors import ServiceError
+    from core.errors import ServiceError
     from interactions.services import consent_grant
 
     public.post(f"/u/{link.token}")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from twilio.request_validator import RequestValidator
 
-from interactions.errors import ServiceError
+from core.errors import ServiceError
 from interactions.models import ConsentEvent, PhoneNumber
 from interactions.services import consent_status
 from messaging.models import Message

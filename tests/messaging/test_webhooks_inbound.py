@@ -8,7 +8,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from interactions.errors import ServiceError
+from core.errors import ServiceError
 from interactions.models import ConsentEvent, History, PhoneNumber
 from interactions.services import consent_grant, consent_revoke, consent_status
 from messaging.backends import locmem

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from interactions.errors import ServiceError
+from core.errors import ServiceError
 from interactions.models import ConsentEvent, PhoneNumber
 from interactions.services import consent_status
 from messaging.models import Message

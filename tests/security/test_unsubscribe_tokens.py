@@ -1,4 +1,4 @@
-"""Unsubscribe tokens (DESIGN rule 5): unguessable, and ``/u/<token>`` cannot be used to enumerate.
+"""Unsubscribe tokens (docs/ARCHITECTURE.md rule 5): unguessable, and ``/u/<token>`` cannot be used to enumerate.
 
 Tokens are ≥ 10 base62 characters drawn from ``secrets`` with no sequential pattern; an unknown
 token answers the same 404 whatever it looks like, and reveals neither organization nor number.

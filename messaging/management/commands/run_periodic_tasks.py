@@ -10,11 +10,10 @@ from __future__ import annotations
 import time
 from datetime import datetime
 
+from celery import current_app as app  # the project's app (config/celery.py): apps never import config
 from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.utils import timezone
-
-from config.celery import app
 
 
 class Command(BaseCommand):

@@ -6,8 +6,7 @@ import pytest
 from django.template import Context, Template
 from django.test import RequestFactory
 
-from interactions.models import Lead, Workflow, WorkflowStep
-from interactions.workflows import enrollment_start
+from interactions.models import Lead
 from tests.factories import (
     CustomerFactory,
     LeadFactory,
@@ -15,6 +14,8 @@ from tests.factories import (
     WorkflowFactory,
     WorkflowStepFactory,
 )
+from workflows.models import Workflow, WorkflowStep
+from workflows.services import enrollment_start
 
 
 def _workflow_post(**overrides) -> dict:
@@ -47,9 +48,7 @@ def welcome(org):
 def test_a_manager_creates_a_workflow_with_steps_in_admin(manager_client, org, welcome):
     previous = WorkflowFactory(organization=org, kind=Workflow.Kind.LEAD_FOLLOW_UP, is_default=True)
 
-    response = manager_client.post(
-        "/admin/interactions/workflow/add/", _workflow_post(**{"steps-0-template": welcome.pk})
-    )
+    response = manager_client.post("/admin/workflows/workflow/add/", _workflow_post(**{"steps-0-template": welcome.pk}))
 
     assert response.status_code == 302, response.content.decode()[:2000]
     workflow = Workflow.objects.get(name="Web lead follow-up")
@@ -60,7 +59,7 @@ def test_a_manager_creates_a_workflow_with_steps_in_admin(manager_client, org, w
 
 
 def test_a_text_step_without_a_template_is_refused(manager_client):
-    response = manager_client.post("/admin/interactions/workflow/add/", _workflow_post())
+    response = manager_client.post("/admin/workflows/workflow/add/", _workflow_post())
 
     assert response.status_code == 200
     assert "Pick the template this text sends." in response.content.decode()
@@ -70,9 +69,7 @@ def test_a_text_step_without_a_template_is_refused(manager_client):
 def test_a_duplicate_workflow_name_is_a_form_error(manager_client, org, welcome):
     WorkflowFactory(organization=org, name="Web lead follow-up")
 
-    response = manager_client.post(
-        "/admin/interactions/workflow/add/", _workflow_post(**{"steps-0-template": welcome.pk})
-    )
+    response = manager_client.post("/admin/workflows/workflow/add/", _workflow_post(**{"steps-0-template": welcome.pk}))
 
     assert response.status_code == 200
     assert "Workflow with this Organization and Name already exists." in response.content.decode()
@@ -81,10 +78,8 @@ def test_a_duplicate_workflow_name_is_a_form_error(manager_client, org, welcome)
 def test_another_organizations_template_cannot_be_picked(manager_client, other_org):
     theirs = MessageTemplateFactory(organization=other_org, name="Rival template")
 
-    form = manager_client.get("/admin/interactions/workflow/add/").content.decode()
-    response = manager_client.post(
-        "/admin/interactions/workflow/add/", _workflow_post(**{"steps-0-template": theirs.pk})
-    )
+    form = manager_client.get("/admin/workflows/workflow/add/").content.decode()
+    response = manager_client.post("/admin/workflows/workflow/add/", _workflow_post(**{"steps-0-template": theirs.pk}))
 
     assert "Rival template" not in form
     assert response.status_code == 200
@@ -94,9 +89,9 @@ def test_another_organizations_template_cannot_be_picked(manager_client, other_o
 def test_agents_see_workflows_but_cannot_change_them(agent_client, org):
     workflow = WorkflowFactory(organization=org, name="Past due")
 
-    listing = agent_client.get("/admin/interactions/workflow/")
-    add = agent_client.get("/admin/interactions/workflow/add/")
-    edit = agent_client.post(f"/admin/interactions/workflow/{workflow.pk}/change/", {"name": "Hacked"})
+    listing = agent_client.get("/admin/workflows/workflow/")
+    add = agent_client.get("/admin/workflows/workflow/add/")
+    edit = agent_client.post(f"/admin/workflows/workflow/{workflow.pk}/change/", {"name": "Hacked"})
 
     assert listing.status_code == 200 and "Past due" in listing.content.decode()
     assert add.status_code == 403
@@ -122,7 +117,7 @@ def test_editing_steps_in_admin_moves_the_next_step_of_enrolled_people(manager_c
         }
     )
 
-    response = manager_client.post(f"/admin/interactions/workflow/{workflow.pk}/change/", data)
+    response = manager_client.post(f"/admin/workflows/workflow/{workflow.pk}/change/", data)
 
     assert response.status_code == 302, response.content.decode()[:2000]
     before = enrollment.next_due_at

@@ -7,18 +7,10 @@ from decimal import Decimal
 import pytest
 from freezegun import freeze_time
 
-from interactions.errors import ServiceError
-from interactions.models import Enrollment, History, Lead, StepRun, Task, Workflow, WorkflowStep
+from core.errors import ServiceError
+from interactions.models import History, Lead
 from interactions.pms import import_pms_customers
 from interactions.services import consent_grant, consent_revoke
-from interactions.workflows import (
-    enrollment_start,
-    enrollment_stop,
-    enrollments_sync_lead,
-    task_complete,
-    task_create_for_step,
-    task_skip,
-)
 from tests.factories import (
     CustomerFactory,
     LeadFactory,
@@ -27,10 +19,19 @@ from tests.factories import (
     WorkflowFactory,
     WorkflowStepFactory,
 )
+from workflows.models import Enrollment, StepRun, Task, Workflow, WorkflowStep
+from workflows.services import (
+    enrollment_start,
+    enrollment_stop,
+    enrollments_sync_lead,
+    task_complete,
+    task_create_for_step,
+    task_skip,
+)
 
 
 @pytest.fixture
-def follow_up(org):
+def text_then_call_follow_up(org):
     workflow = WorkflowFactory(organization=org, kind=Workflow.Kind.LEAD_FOLLOW_UP, name="New lead follow-up")
     WorkflowStepFactory(workflow=workflow, day_offset=0, time_of_day=time(9, 0), action="manual_text")
     WorkflowStepFactory(workflow=workflow, day_offset=2, time_of_day=time(14, 30), action="call_reminder")
@@ -45,10 +46,10 @@ def collection(org):
 
 
 @freeze_time("2026-03-02 20:00:00")  # Monday 2 pm in Austin
-def test_next_step_is_due_on_the_facility_day_and_time(follow_up, facility, agent):
+def test_next_step_is_due_on_the_facility_day_and_time(text_then_call_follow_up, facility, agent):
     lead = LeadFactory(facility=facility)
 
-    enrollment = enrollment_start(workflow=follow_up, owner=lead, source="agent", user=agent)
+    enrollment = enrollment_start(workflow=text_then_call_follow_up, owner=lead, source="agent", user=agent)
 
     assert enrollment.status == Enrollment.Status.ACTIVE
     assert enrollment.next_step.action == WorkflowStep.Action.MANUAL_TEXT
@@ -57,23 +58,23 @@ def test_next_step_is_due_on_the_facility_day_and_time(follow_up, facility, agen
     assert lead.history.filter(kind=History.Kind.NOTE, summary__contains="Enrolled in “New lead follow-up”").exists()
 
 
-def test_a_lead_is_not_enrolled_twice(follow_up, facility):
+def test_a_lead_is_not_enrolled_twice(text_then_call_follow_up, facility):
     lead = LeadFactory(facility=facility)
-    enrollment_start(workflow=follow_up, owner=lead, source="agent")
+    enrollment_start(workflow=text_then_call_follow_up, owner=lead, source="agent")
 
     with pytest.raises(ServiceError) as exc:
-        enrollment_start(workflow=follow_up, owner=lead, source="agent")
+        enrollment_start(workflow=text_then_call_follow_up, owner=lead, source="agent")
 
     assert exc.value.code == "already_enrolled"
     assert exc.value.status == 409
     assert "already in “New lead follow-up”" in exc.value.message
 
 
-def test_a_customer_cannot_join_a_lead_follow_up(follow_up, facility):
+def test_a_customer_cannot_join_a_lead_follow_up(text_then_call_follow_up, facility):
     customer = CustomerFactory(facility=facility, balance_due=Decimal("50"))
 
     with pytest.raises(ServiceError) as exc:
-        enrollment_start(workflow=follow_up, owner=customer, source="agent")
+        enrollment_start(workflow=text_then_call_follow_up, owner=customer, source="agent")
 
     assert exc.value.code == "wrong_kind"
 
@@ -87,45 +88,45 @@ def test_a_customer_who_owes_nothing_cannot_join_collection(collection, facility
     assert exc.value.code == "no_balance"
 
 
-def test_another_organizations_workflow_is_not_found(follow_up, other_org):
+def test_another_organizations_workflow_is_not_found(text_then_call_follow_up, other_org):
     stranger = LeadFactory(facility__organization=other_org)
 
     with pytest.raises(ServiceError) as exc:
-        enrollment_start(workflow=follow_up, owner=stranger, source="api")
+        enrollment_start(workflow=text_then_call_follow_up, owner=stranger, source="api")
 
     assert exc.value.status == 404
     assert not Enrollment.objects.exists()
 
 
-def test_a_switched_off_workflow_takes_no_enrollments(follow_up, facility):
-    follow_up.active = False
-    follow_up.save()
+def test_a_switched_off_workflow_takes_no_enrollments(text_then_call_follow_up, facility):
+    text_then_call_follow_up.active = False
+    text_then_call_follow_up.save()
 
     with pytest.raises(ServiceError) as exc:
-        enrollment_start(workflow=follow_up, owner=LeadFactory(facility=facility), source="agent")
+        enrollment_start(workflow=text_then_call_follow_up, owner=LeadFactory(facility=facility), source="agent")
 
     assert exc.value.code == "inactive_workflow"
 
 
-def test_a_new_lead_joins_the_default_follow_up(follow_up, facility):
-    follow_up.is_default = True
-    follow_up.save()
+def test_a_new_lead_joins_the_default_follow_up(text_then_call_follow_up, facility):
+    text_then_call_follow_up.is_default = True
+    text_then_call_follow_up.save()
     lead = LeadFactory(facility=facility)
 
     enrollment = enrollments_sync_lead(lead=lead, created=True)
 
-    assert enrollment.workflow == follow_up
+    assert enrollment.workflow == text_then_call_follow_up
     assert enrollment.source == Enrollment.Source.AUTOMATIC
 
 
-def test_without_a_default_workflow_a_new_lead_is_not_enrolled(follow_up, facility):
+def test_without_a_default_workflow_a_new_lead_is_not_enrolled(text_then_call_follow_up, facility):
     assert enrollments_sync_lead(lead=LeadFactory(facility=facility), created=True) is None
     assert not Enrollment.objects.exists()
 
 
-def test_a_converted_lead_leaves_its_workflow_and_its_tasks_close(follow_up, facility):
+def test_a_converted_lead_leaves_its_workflow_and_its_tasks_close(text_then_call_follow_up, facility):
     lead = LeadFactory(facility=facility)
-    enrollment = enrollment_start(workflow=follow_up, owner=lead, source="agent")
+    enrollment = enrollment_start(workflow=text_then_call_follow_up, owner=lead, source="agent")
     task = task_create_for_step(enrollment=enrollment, step=enrollment.next_step, due_at=enrollment.next_due_at)
 
     lead.status = Lead.Status.CONVERTED
@@ -170,10 +171,10 @@ def test_a_new_customer_imported_with_a_balance_joins_collection(org, facility, 
     assert Enrollment.objects.get().customer.pms_id == "P-9"
 
 
-def test_an_opt_out_ends_the_workflow_of_the_numbers_owner(follow_up, facility):
+def test_an_opt_out_ends_the_workflow_of_the_numbers_owner(text_then_call_follow_up, facility):
     phone = PhoneNumberFactory(lead__facility=facility, number="+15125550180")
     consent_grant(organization=facility.organization, number=phone.number, source="web_form")
-    enrollment = enrollment_start(workflow=follow_up, owner=phone.lead, source="agent")
+    enrollment = enrollment_start(workflow=text_then_call_follow_up, owner=phone.lead, source="agent")
 
     consent_revoke(organization=facility.organization, number="+15125550180", source="sms_keyword", evidence="STOP")
 
@@ -182,8 +183,10 @@ def test_an_opt_out_ends_the_workflow_of_the_numbers_owner(follow_up, facility):
     assert enrollment.end_reason == Enrollment.EndReason.OPTED_OUT
 
 
-def test_an_agent_stops_an_enrollment_once(follow_up, facility, agent):
-    enrollment = enrollment_start(workflow=follow_up, owner=LeadFactory(facility=facility), source="agent")
+def test_an_agent_stops_an_enrollment_once(text_then_call_follow_up, facility, agent):
+    enrollment = enrollment_start(
+        workflow=text_then_call_follow_up, owner=LeadFactory(facility=facility), source="agent"
+    )
 
     enrollment_stop(enrollment=enrollment, user=agent)
     with pytest.raises(ServiceError) as exc:
@@ -195,8 +198,10 @@ def test_an_agent_stops_an_enrollment_once(follow_up, facility, agent):
 
 
 @pytest.fixture
-def task(follow_up, facility):
-    enrollment = enrollment_start(workflow=follow_up, owner=LeadFactory(facility=facility), source="agent")
+def task(text_then_call_follow_up, facility):
+    enrollment = enrollment_start(
+        workflow=text_then_call_follow_up, owner=LeadFactory(facility=facility), source="agent"
+    )
     return task_create_for_step(enrollment=enrollment, step=enrollment.next_step, due_at=enrollment.next_due_at)
 
 
@@ -249,10 +254,12 @@ def test_skipping_needs_a_reason_and_keeps_it(task, agent):
     assert task.lead.history.filter(summary__contains="Talked to her at the counter").exists()
 
 
-def test_changing_the_steps_reschedules_active_enrollments(follow_up, facility):
-    from interactions.workflows import workflow_reschedule
+def test_changing_the_steps_reschedules_active_enrollments(text_then_call_follow_up, facility):
+    from workflows.services import workflow_reschedule
 
-    enrollment = enrollment_start(workflow=follow_up, owner=LeadFactory(facility=facility), source="agent")
+    enrollment = enrollment_start(
+        workflow=text_then_call_follow_up, owner=LeadFactory(facility=facility), source="agent"
+    )
     StepRun.objects.create(
         enrollment=enrollment,
         step=enrollment.next_step,
@@ -260,9 +267,9 @@ def test_changing_the_steps_reschedules_active_enrollments(follow_up, facility):
         ran_at=enrollment.next_due_at,
         outcome="task_created",
     )
-    follow_up.steps.filter(action="call_reminder").delete()
+    text_then_call_follow_up.steps.filter(action="call_reminder").delete()
 
-    workflow_reschedule(workflow=follow_up)
+    workflow_reschedule(workflow=text_then_call_follow_up)
 
     enrollment.refresh_from_db()
     assert enrollment.status == Enrollment.Status.COMPLETED

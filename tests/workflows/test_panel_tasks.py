@@ -7,10 +7,10 @@ from datetime import time, timedelta
 import pytest
 from django.utils import timezone
 
-from interactions.models import Task, Workflow
-from interactions.workflows import enrollment_start, task_create_for_step
 from messaging.models import Message
 from tests.factories import LeadFactory, WorkflowFactory, WorkflowStepFactory
+from workflows.models import Task, Workflow
+from workflows.services import enrollment_start, task_create_for_step
 
 HX = {"HTTP_HX_REQUEST": "true"}
 
@@ -34,7 +34,7 @@ def test_sending_from_a_task_completes_it_with_the_text(agent_client, agent, con
     task = _manual_text_task(consented_number.lead, org)
 
     response = agent_client.post(
-        f"/text/panel/{consented_number.pk}/send/", {"body": "Still looking?", "task": task.pk}, **HX
+        f"/tasks/{task.pk}/text/{consented_number.pk}/", {"body": "Still looking?", "task": task.pk}, **HX
     )
 
     task.refresh_from_db()
@@ -48,7 +48,7 @@ def test_a_task_about_someone_else_is_left_open_but_the_text_goes_out(
 ):
     task = _manual_text_task(LeadFactory(facility=facility), org)
 
-    response = agent_client.post(f"/text/panel/{consented_number.pk}/send/", {"body": "Hi", "task": task.pk}, **HX)
+    response = agent_client.post(f"/tasks/{task.pk}/text/{consented_number.pk}/", {"body": "Hi", "task": task.pk}, **HX)
 
     task.refresh_from_db()
     assert task.status == Task.Status.OPEN
@@ -60,7 +60,7 @@ def test_a_task_about_someone_else_is_left_open_but_the_text_goes_out(
 def test_another_organizations_task_id_is_ignored(agent_client, consented_number, other_org, texting_all_day):
     theirs = _manual_text_task(LeadFactory(facility__organization=other_org), other_org)
 
-    agent_client.post(f"/text/panel/{consented_number.pk}/send/", {"body": "Hi", "task": theirs.pk}, **HX)
+    agent_client.post(f"/tasks/{theirs.pk}/text/{consented_number.pk}/", {"body": "Hi", "task": theirs.pk}, **HX)
 
     theirs.refresh_from_db()
     assert theirs.status == Task.Status.OPEN

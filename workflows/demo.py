@@ -10,11 +10,12 @@ from datetime import time, timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from interactions.models import Customer, Enrollment, Lead, Organization, Workflow, WorkflowStep
-from interactions.workflows import enrollment_start
+from interactions.models import Customer, Lead, Organization
+from messaging.models import MessageTemplate
 
-from .models import MessageTemplate
-from .workflows import MaterialiseReport, workflows_materialise
+from .materialise import MaterialiseReport, workflows_materialise
+from .models import Enrollment, Workflow, WorkflowStep
+from .services import enrollment_start
 
 A = WorkflowStep.Action
 TEMPLATES = {

@@ -21,7 +21,7 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from interactions.errors import ServiceError
+from .errors import ServiceError
 
 
 def service_error_body(exc: ServiceError) -> dict[str, Any]:

@@ -1,8 +1,6 @@
 """Follow-up workflows: enrolling leads and customers, scheduling their steps, agents' tasks.
 
-Running a due step that sends a text needs the messaging service, so the materialiser itself
-lives in ``messaging.workflows``; everything here works without messaging (the dependency
-rule: interactions never imports messaging).
+Running due steps (automatic texts through ``message_queue``) is ``materialise.py``.
 """
 
 from __future__ import annotations
@@ -17,20 +15,12 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from phonenumber_field.phonenumber import PhoneNumber as ParsedNumber
 
-from .errors import ServiceError
-from .models import (
-    Customer,
-    Enrollment,
-    History,
-    Lead,
-    Organization,
-    PhoneNumber,
-    StepRun,
-    Task,
-    Workflow,
-    WorkflowStep,
-)
-from .services import Owner, history_record, owner_kwargs, phone_number_parse
+from core.errors import ServiceError
+from interactions.models import Customer, History, Lead, Organization, PhoneNumber
+from interactions.services import Owner, history_record, owner_kwargs, phone_number_parse
+from messaging.models import Message
+
+from .models import Enrollment, StepRun, Task, Workflow, WorkflowStep
 
 STEP_TASK_KINDS = {
     WorkflowStep.Action.MANUAL_TEXT: Task.Kind.MANUAL_TEXT,
@@ -362,8 +352,6 @@ def task_complete(*, task: Task, user: AbstractBaseUser | None, message_id: int 
     if not locked.is_open:
         raise _closed_refusal(locked)
     if message_id is not None:
-        # The Message model is reached through the relation: interactions never imports messaging.
-        Message = Task._meta.get_field("message").related_model
         message = Message.objects.filter(pk=message_id, organization_id=locked.organization_id).first()
         if message is None:
             raise ServiceError("not_found", "That message does not exist.", field="message_id", status=404)
@@ -407,3 +395,22 @@ def task_skip(*, task: Task, user: AbstractBaseUser | None, reason: str) -> Task
         summary=f"Skipped {locked.get_kind_display().lower()} ({locked.enrollment.workflow.name}): {reason}",
     )
     return locked
+
+
+def task_complete_by_text(*, task_id: int | str, message: Message, user) -> Task | None:
+    """Complete the open task ``task_id`` with the text just sent from the card's panel.
+
+    ``None`` when there is nothing to complete (unknown id, another organization's, already
+    closed, or a task about someone else): the text itself went out either way.
+    """
+    try:
+        pk = int(task_id)
+    except (TypeError, ValueError):
+        return None
+    task = Task.objects.filter(pk=pk, organization_id=message.organization_id, status=Task.Status.OPEN).first()
+    if task is None:
+        return None
+    try:
+        return task_complete(task=task, user=user, message_id=message.pk)
+    except ServiceError:
+        return None

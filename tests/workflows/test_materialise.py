@@ -9,14 +9,10 @@ import pytest
 from django.db import connection
 from freezegun import freeze_time
 
-from interactions.models import Enrollment, StepRun, Task, Workflow
 from interactions.pms import import_pms_customers
 from interactions.services import consent_grant, consent_revoke
-from interactions.workflows import enrollment_start, task_complete
-from messaging.backends import locmem
 from messaging.models import Message
 from messaging.services import message_queue, messages_release_scheduled
-from messaging.workflows import workflows_materialise
 from tests.factories import (
     CustomerFactory,
     FacilityFactory,
@@ -26,16 +22,12 @@ from tests.factories import (
     WorkflowFactory,
     WorkflowStepFactory,
 )
+from workflows.materialise import workflows_materialise
+from workflows.models import Enrollment, StepRun, Task, Workflow
+from workflows.services import enrollment_start, task_complete
 
 # Monday March 2, 2026. Austin is on CST (UTC-6) until March 8.
 MONDAY_9AM = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def sms_outbox():
-    locmem.outbox.clear()
-    yield locmem.outbox
-    locmem.outbox.clear()
 
 
 @pytest.fixture
@@ -77,7 +69,7 @@ def collection(org):
     return workflow
 
 
-def test_a_whole_collection_workflow_from_balance_due_to_paid(org, facility, collection, agent, sms_outbox, run):
+def test_a_whole_collection_workflow_from_balance_due_to_paid(org, facility, collection, agent, outbox, run):
     with freeze_time(MONDAY_9AM):
         import_pms_customers(organization=org, stream=_csv(facility, "0.00"))
         consent_grant(organization=org, number="+15125550190", source="pms_import", evidence="rental agreement")
@@ -86,15 +78,15 @@ def test_a_whole_collection_workflow_from_balance_due_to_paid(org, facility, col
     assert enrollment.next_due_at == _at(0, 10)
 
     assert run(_at(0, 9, 30)).steps == 0
-    assert sms_outbox == []
+    assert outbox == []
 
     # Day 0, 10:00 Austin: the automatic reminder goes out, with the balance and the unsubscribe link.
     report = run(_at(0, 10, 0))
     assert report.texts_queued == 1
-    assert len(sms_outbox) == 1
-    assert sms_outbox[0]["to"] == "+15125550190"
-    assert sms_outbox[0]["body"].startswith("Hi Dana, your balance of $129.00 at Lakeside Austin is due.")
-    assert "Unsubscribe: https://textdesk.test/u/" in sms_outbox[0]["body"]
+    assert len(outbox) == 1
+    assert outbox[0]["to"] == "+15125550190"
+    assert outbox[0]["body"].startswith("Hi Dana, your balance of $129.00 at Lakeside Austin is due.")
+    assert "Unsubscribe: https://textdesk.test/u/" in outbox[0]["body"]
     assert run(_at(0, 10, 1)).steps == 0  # nothing twice
 
     # Day 3: a manual text for an agent, who sends it from the card and completes the task.
@@ -120,7 +112,7 @@ def test_a_whole_collection_workflow_from_balance_due_to_paid(org, facility, col
 
     # Day 8: the final notice is not sent.
     assert run(_at(8, 10, 0)).steps == 0
-    assert [m["body"][:4] for m in sms_outbox] == ["Hi D"]
+    assert [m["body"][:4] for m in outbox] == ["Hi D"]
     assert Message.objects.filter(direction="outbound").count() == 2  # the reminder and the agent's text
 
 
@@ -132,25 +124,25 @@ def daily_texts(org):
     return workflow
 
 
-def test_an_opt_out_mid_workflow_stops_further_texts(org, consented_number, daily_texts, sms_outbox, run):
+def test_an_opt_out_mid_workflow_stops_further_texts(org, consented_number, daily_texts, outbox, run):
     with freeze_time(MONDAY_9AM):
         enrollment = enrollment_start(workflow=daily_texts, owner=consented_number.lead, source="agent")
     run(_at(0, 10))
     run(_at(1, 10))
-    assert len(sms_outbox) == 2
+    assert len(outbox) == 2
 
     with freeze_time(_at(1, 12)):
         consent_revoke(organization=org, number=consented_number.number, source="sms_keyword", evidence="STOP")
     report = run(_at(2, 10))
 
     assert report.steps == 0
-    assert len(sms_outbox) == 2
+    assert len(outbox) == 2
     enrollment.refresh_from_db()
     assert (enrollment.status, enrollment.end_reason) == ("stopped", "opted_out")
 
 
 def test_quiet_hours_hold_an_automatic_text_until_morning(
-    org, consented_number, sms_outbox, run, django_capture_on_commit_callbacks
+    org, consented_number, outbox, run, django_capture_on_commit_callbacks
 ):
     workflow = WorkflowFactory(organization=org, kind=Workflow.Kind.LEAD_FOLLOW_UP)
     WorkflowStepFactory(workflow=workflow, day_offset=1, time_of_day=time(6, 30))
@@ -165,14 +157,14 @@ def test_quiet_hours_hold_an_automatic_text_until_morning(
     assert "outside texting hours" in step_run.refusal_detail
     assert step_run.message.status == Message.Status.SCHEDULED
     assert step_run.message.send_at == _at(1, 8)
-    assert sms_outbox == []
+    assert outbox == []
 
     with freeze_time(_at(1, 8, 1)), django_capture_on_commit_callbacks(execute=True):
         messages_release_scheduled()
-    assert len(sms_outbox) == 1
+    assert len(outbox) == 1
 
 
-def test_a_refused_automatic_text_is_recorded_and_the_workflow_goes_on(org, facility, sms_outbox, run):
+def test_a_refused_automatic_text_is_recorded_and_the_workflow_goes_on(org, facility, outbox, run):
     phone = PhoneNumberFactory(lead__facility=facility, number="+15125550191")  # no permission on record
     workflow = WorkflowFactory(organization=org, kind=Workflow.Kind.LEAD_FOLLOW_UP)
     WorkflowStepFactory(workflow=workflow, day_offset=0, time_of_day=time(10, 0))
@@ -186,13 +178,13 @@ def test_a_refused_automatic_text_is_recorded_and_the_workflow_goes_on(org, faci
     refused = StepRun.objects.get(outcome="text_refused")
     assert refused.refusal_code == "no_consent"
     assert "no text permission on record" in refused.refusal_detail
-    assert sms_outbox == []
+    assert outbox == []
     assert Task.objects.get().kind == "call_reminder"
     enrollment.refresh_from_db()
     assert enrollment.status == Enrollment.Status.COMPLETED
 
 
-def test_materialising_twice_creates_nothing_twice(org, consented_number, sms_outbox, run):
+def test_materialising_twice_creates_nothing_twice(org, consented_number, outbox, run):
     workflow = WorkflowFactory(organization=org, kind=Workflow.Kind.LEAD_FOLLOW_UP)
     WorkflowStepFactory(workflow=workflow, day_offset=0, time_of_day=time(10, 0))
     WorkflowStepFactory(workflow=workflow, day_offset=0, time_of_day=time(10, 0), action="manual_text")
@@ -206,10 +198,10 @@ def test_materialising_twice_creates_nothing_twice(org, consented_number, sms_ou
     assert second.steps == 0
     assert StepRun.objects.count() == 2
     assert Task.objects.count() == 1
-    assert len(sms_outbox) == 1
+    assert len(outbox) == 1
 
 
-def test_a_switched_off_workflow_waits(org, consented_number, daily_texts, sms_outbox, run):
+def test_a_switched_off_workflow_waits(org, consented_number, daily_texts, outbox, run):
     with freeze_time(MONDAY_9AM):
         enrollment_start(workflow=daily_texts, owner=consented_number.lead, source="agent")
     daily_texts.active = False
@@ -224,7 +216,7 @@ def test_a_switched_off_workflow_waits(org, consented_number, daily_texts, sms_o
 
 @pytest.mark.postgres(reason="two materialisers racing with SELECT … FOR UPDATE SKIP LOCKED")
 @pytest.mark.django_db(transaction=True)
-def test_two_workers_at_once_create_nothing_twice(sms_outbox):
+def test_two_workers_at_once_create_nothing_twice(outbox):
     # Texting hours around the clock: the race is about the materialiser, not the hour the suite runs at.
     org = OrganizationFactory(slug="busy", quiet_hours_start=time(0, 0), quiet_hours_end=time(23, 59, 59, 999999))
     facility = FacilityFactory(organization=org, name="Busy Austin")
@@ -264,10 +256,10 @@ def test_two_workers_at_once_create_nothing_twice(sms_outbox):
     assert StepRun.objects.count() == people * 3
     assert Task.objects.count() == people * 2
     assert Message.objects.count() == people
-    assert len(sms_outbox) == people
+    assert len(outbox) == people
 
 
-def test_a_step_deleted_after_it_ran_keeps_its_task_and_the_workflow_goes_on(org, consented_number, sms_outbox, run):
+def test_a_step_deleted_after_it_ran_keeps_its_task_and_the_workflow_goes_on(org, consented_number, outbox, run):
     workflow = WorkflowFactory(organization=org, kind=Workflow.Kind.LEAD_FOLLOW_UP)
     call = WorkflowStepFactory(workflow=workflow, day_offset=0, time_of_day=time(10, 0), action="call_reminder")
     doomed = WorkflowStepFactory(workflow=workflow, day_offset=1, time_of_day=time(10, 0), action="manual_text")

@@ -7,8 +7,6 @@ import pytest
 from django.utils import timezone
 from freezegun import freeze_time
 
-from interactions.models import Enrollment, Task, Workflow
-from interactions.workflows import enrollment_start, task_create_for_step
 from messaging.models import Message
 from tests.factories import (
     CustomerFactory,
@@ -19,6 +17,8 @@ from tests.factories import (
     WorkflowFactory,
     WorkflowStepFactory,
 )
+from workflows.models import Enrollment, Task, Workflow
+from workflows.services import enrollment_start, task_create_for_step
 
 NOW = datetime(2026, 3, 4, 18, 0, tzinfo=UTC)  # Wednesday noon in Austin
 
@@ -38,7 +38,7 @@ def _task_for(owner, workflow, *, days_ago: int) -> Task:
 
 
 @pytest.fixture
-def follow_up(org):
+def morning_text_follow_up(org):
     workflow = WorkflowFactory(organization=org, kind=Workflow.Kind.LEAD_FOLLOW_UP, name="Lead follow-up")
     WorkflowStepFactory(workflow=workflow, day_offset=0, time_of_day=time(9, 0), action="manual_text")
     return workflow
@@ -54,10 +54,10 @@ def collection(org):
 
 
 @pytest.fixture
-def tasks(org, facility, follow_up, collection):
+def tasks(org, facility, morning_text_follow_up, collection):
     other_facility = FacilityFactory(organization=org, name="Lakeside Round Rock")
-    older = _task_for(PhoneNumberFactory(lead__facility=facility).lead, follow_up, days_ago=2)
-    today = _task_for(LeadFactory(facility=other_facility, first_name="Tara"), follow_up, days_ago=0)
+    older = _task_for(PhoneNumberFactory(lead__facility=facility).lead, morning_text_follow_up, days_ago=2)
+    today = _task_for(LeadFactory(facility=other_facility, first_name="Tara"), morning_text_follow_up, days_ago=0)
     call = _task_for(CustomerFactory(facility=facility, balance_due=Decimal("80")), collection, days_ago=1)
     return {"older": older, "today": today, "call": call, "other_facility": other_facility}
 
@@ -149,10 +149,10 @@ def test_a_call_reminder_is_marked_done_from_the_list(agent_client, agent, tasks
     assert "Call reminder for" in response.content.decode()
 
 
-def test_an_agent_enrolls_a_lead_from_the_card_and_stops_it(agent_client, agent, facility, follow_up):
+def test_an_agent_enrolls_a_lead_from_the_card_and_stops_it(agent_client, agent, facility, morning_text_follow_up):
     lead = LeadFactory(facility=facility)
 
-    agent_client.post(f"/leads/{lead.pk}/enroll/", {"workflow": follow_up.pk})
+    agent_client.post(f"/leads/{lead.pk}/enroll/", {"workflow": morning_text_follow_up.pk})
     enrollment = Enrollment.objects.get(lead=lead)
     assert (enrollment.source, enrollment.enrolled_by) == ("agent", agent)
 
@@ -229,9 +229,9 @@ def test_the_outstanding_list_needs_sign_in(client):
     assert client.get("/outstanding/").status_code == 302
 
 
-def test_a_task_not_yet_due_is_not_listed(agent_client, facility, follow_up):
+def test_a_task_not_yet_due_is_not_listed(agent_client, facility, morning_text_follow_up):
     lead = LeadFactory(facility=facility)
-    task = _task_for(lead, follow_up, days_ago=0)
+    task = _task_for(lead, morning_text_follow_up, days_ago=0)
     Task.objects.filter(pk=task.pk).update(due_at=timezone.now() + timedelta(hours=2))
 
     assert f'id="task-{task.pk}"' not in agent_client.get("/outstanding/").content.decode()

@@ -1,10 +1,12 @@
+"""``seed_demo`` lives in the top layer: it loads every app's demo data, workflows last."""
+
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand
 
 from interactions.demo import DEMO_PASSWORD, seed_interactions
 from messaging.demo import seed_messaging
-from messaging.demo_workflows import seed_workflows
+from workflows.demo import seed_workflows
 
 
 class Command(BaseCommand):

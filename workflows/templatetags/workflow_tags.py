@@ -5,12 +5,12 @@ from __future__ import annotations
 from django import template
 
 from ..selectors import enrollment_box_for
-from ..workflows import task_card_url
+from ..services import task_card_url
 
 register = template.Library()
 
 
-@register.inclusion_tag("interactions/_enrollment_box.html", takes_context=True)
+@register.inclusion_tag("workflows/_enrollment_box.html", takes_context=True)
 def enrollment_box(context, person):
     box = enrollment_box_for(owner=person)
     for task in box.open_tasks:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from django.core.management import call_command
 
-from interactions.models import Enrollment, StepRun, Task, Workflow
+from workflows.models import Enrollment, StepRun, Task, Workflow
 
 
 @pytest.mark.django_db

@@ -4,25 +4,27 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from .errors import ServiceError
-from .models import Customer, Enrollment, Lead, Task, Workflow
+from core.errors import ServiceError
+from core.redirects import safe_next
+from core.tenancy import require_organization
+from interactions.models import Customer, Lead
+from messaging.models import Message
+from messaging.selectors import phone_number_for
+from messaging.views.panel import send_text
+
+from .models import Enrollment, Task, Workflow
 from .selectors import task_counts, tasks_outstanding
-from .views import require_organization
-from .workflows import card_url, enrollment_start, enrollment_stop, task_complete, task_skip
+from .services import card_url, enrollment_start, enrollment_stop, task_complete, task_complete_by_text, task_skip
 
 
 def _back(request: HttpRequest, default: str) -> HttpResponseRedirect:
     """Back to where the form was (the outstanding list with its filters, or a card)."""
-    target = request.POST.get("next", "")
-    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
-        target = default
-    return HttpResponseRedirect(target)
+    return HttpResponseRedirect(safe_next(request, default))
 
 
 def _int_or_none(value: str | None) -> int | None:
@@ -54,7 +56,7 @@ def outstanding(request: HttpRequest) -> HttpResponse:
         "kind": kind,
         "here": request.get_full_path(),
     }
-    template = "interactions/_outstanding_tasks.html" if request.htmx else "interactions/outstanding.html"
+    template = "workflows/_outstanding_tasks.html" if request.htmx else "workflows/outstanding.html"
     return render(request, template, context)
 
 
@@ -87,6 +89,25 @@ def task_skip_view(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         messages.success(request, f"{task.get_kind_display()} for {task.owner.full_name} skipped.")
     return _back(request, reverse("outstanding"))
+
+
+@login_required
+@require_POST
+def task_text_send(request: HttpRequest, pk: int, phone_id: int) -> HttpResponse:
+    """ "Open & text": the card's text panel, opened from a task, sends here; the text completes the task.
+
+    The text goes out whatever becomes of the task (another organization's, about someone else,
+    already closed): the agent wrote it to this person.
+    """
+    phone = phone_number_for(organization=require_organization(request), pk=phone_id)
+    if phone is None:
+        raise Http404("No such phone number in your organization.")
+
+    def complete(message: Message) -> str:
+        task = task_complete_by_text(task_id=pk, message=message, user=request.user)
+        return " The task is done." if task else ""
+
+    return send_text(request, phone, task=str(pk), after_send=complete)
 
 
 @login_required

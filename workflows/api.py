@@ -15,13 +15,13 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from config.api_errors import error_responses
+from core.api import IdFilter, OrganizationAPIMixin, OrganizationScopedField, SinceFilter
+from core.api_errors import error_responses
+from interactions.models import Customer, Lead
 
-from .api import IdFilter, OrganizationAPIMixin, SinceFilter
-from .models import Customer, Enrollment, Lead, Task, Workflow, WorkflowStep
+from .models import Enrollment, Task, Workflow, WorkflowStep
 from .selectors import enrollments_for, tasks_for, workflows_for
-from .serializers import OrganizationScopedField
-from .workflows import enrollment_start, enrollment_stop, task_card_url, task_complete, task_skip
+from .services import enrollment_start, enrollment_stop, task_card_url, task_complete, task_skip
 
 # --- serializers ----------------------------------------------------------------------------
 

@@ -13,19 +13,18 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
-from interactions.errors import ServiceError
-from interactions.models import Enrollment, PhoneNumber, StepRun, Task, WorkflowStep
+from core.errors import ServiceError
+from interactions.models import PhoneNumber
 from interactions.selectors import consents_by_number
-from interactions.workflows import (
+from messaging.services import message_queue
+
+from .models import Enrollment, StepRun, WorkflowStep
+from .services import (
     STEP_TASK_KINDS,
     enrollment_advance,
     step_run_record,
-    task_complete,
     task_create_for_step,
 )
-
-from .models import Message
-from .services import message_queue
 
 
 @dataclass
@@ -155,22 +154,3 @@ def workflows_materialise(*, now: datetime | None = None, limit: int = 500) -> M
                 _run_step(enrollment=enrollment, step=step, due_at=enrollment.next_due_at, now=now, report=report)
                 enrollment_advance(enrollment=enrollment, now=now)
     return report
-
-
-def task_complete_by_text(*, task_id: int | str, message: Message, user) -> Task | None:
-    """Complete the open task ``task_id`` with the text just sent from the card's panel.
-
-    ``None`` when there is nothing to complete (unknown id, another organization's, already
-    closed, or a task about someone else): the text itself went out either way.
-    """
-    try:
-        pk = int(task_id)
-    except (TypeError, ValueError):
-        return None
-    task = Task.objects.filter(pk=pk, organization_id=message.organization_id, status=Task.Status.OPEN).first()
-    if task is None:
-        return None
-    try:
-        return task_complete(task=task, user=user, message_id=message.pk)
-    except ServiceError:
-        return None
