@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Q
+from django.db.models import Count
 from django.forms.models import BaseInlineFormSet
 from django.http import Http404, HttpRequest
 
+from .errors import ServiceError
 from .models import (
     Consent,
     ConsentEvent,
@@ -26,7 +27,19 @@ from .models import (
     WorkflowStep,
 )
 from .selectors import organization_for_user
-from .workflows import enrollments_sync_customer, enrollments_sync_lead, workflow_reschedule
+from .services import (
+    customer_create,
+    customer_update,
+    lead_create,
+    lead_update,
+    membership_create,
+    person_archive,
+    phone_number_add,
+    phone_number_delete,
+    phone_number_relabel,
+    phone_number_set_primary,
+)
+from .workflows import workflow_reschedule
 
 
 class OrganizationScopeMixin:
@@ -195,25 +208,141 @@ class FacilityAdmin(OrganizationScopedAdmin):
     list_display = ["name", "time_zone", "sms_sender_number", "organization"]
     search_fields = ["name", "address"]
 
+    def get_readonly_fields(self, request, obj=None):
+        readonly = list(super().get_readonly_fields(request, obj))
+        if not request.user.is_superuser:
+            # Replies and STOPs to a sender number are filed with its facility: a manager must not
+            # claim another organization's number (a superuser assigns them, unique across the install).
+            readonly.append("sms_sender_number")
+        return readonly
+
+
+class MembershipCreateForm(forms.ModelForm):
+    """A manager adds someone by creating their account here; existing users of the install are never offered."""
+
+    username = forms.CharField(max_length=150)
+    first_name = forms.CharField(max_length=150, required=False)
+    last_name = forms.CharField(max_length=150, required=False)
+    email = forms.EmailField(required=False)
+    password = forms.CharField(
+        widget=forms.PasswordInput(render_value=False),
+        strip=False,
+        help_text="The person's first password; they can change it after signing in.",
+    )
+
+    class Meta:
+        model = Membership
+        fields = ["role"]
+
+    organization: Organization | None = None
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        User = get_user_model()
+        if User.objects.filter(username__iexact=cleaned["username"].strip()).exists():
+            self.add_error("username", f"The username “{cleaned['username']}” is taken; choose another.")
+        return cleaned
+
+    def save(self, commit=True):
+        data = self.cleaned_data
+        try:
+            self.instance = membership_create(
+                organization=self.organization,
+                username=data["username"],
+                email=data.get("email", ""),
+                password=data["password"],
+                first_name=data.get("first_name", ""),
+                last_name=data.get("last_name", ""),
+                role=data["role"],
+            )
+        except ServiceError as exc:
+            raise ValidationError({exc.field or "username": exc.message}) from exc
+        return self.instance
+
+    def save_m2m(self):  # the admin calls it after save_model
+        pass
+
+    def _post_clean(self):
+        super()._post_clean()
+        if not self.errors and self.organization is not None:
+            from django.contrib.auth.password_validation import validate_password
+
+            candidate = get_user_model()(
+                username=self.cleaned_data.get("username", ""),
+                email=self.cleaned_data.get("email", ""),
+                first_name=self.cleaned_data.get("first_name", ""),
+                last_name=self.cleaned_data.get("last_name", ""),
+            )
+            try:
+                validate_password(self.cleaned_data.get("password", ""), candidate)
+            except ValidationError as exc:
+                self.add_error("password", exc)
+
 
 @admin.register(Membership)
 class MembershipAdmin(OrganizationScopedAdmin):
+    """Managers create accounts inside their organization and change roles; the user of a membership is fixed."""
+
     manager_only = True
     list_display = ["user", "role", "organization"]
     list_filter = ["role"]
 
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        if db_field.name == "user" and not request.user.is_superuser:
-            # A manager adds people who have no organization yet, or edits their own.
-            org = self._org(request)
-            User = get_user_model()
-            kwargs["queryset"] = User.objects.filter(Q(membership__organization=org) | Q(membership__isnull=True))
-            return admin.ModelAdmin.formfield_for_foreignkey(self, db_field, request, **kwargs)
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None and not request.user.is_superuser:
+            organization = self._org(request)
+
+            class CreateForm(MembershipCreateForm):
+                pass
+
+            CreateForm.organization = organization
+            return CreateForm
+        return super().get_form(request, obj, change, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        if obj is None and not request.user.is_superuser:
+            return ["username", "first_name", "last_name", "email", "password", "role"]
+        return super().get_fields(request, obj)
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = list(super().get_readonly_fields(request, obj))
+        if obj is not None:
+            readonly.append("user")  # a membership is moved by creating a new account, not by re-pointing it
+        return readonly
+
+    def save_model(self, request, obj, form, change):
+        if isinstance(form, MembershipCreateForm):
+            form.save()
+            obj.pk, obj.user_id, obj.organization_id = (
+                form.instance.pk,
+                form.instance.user_id,
+                form.instance.organization_id,
+            )
+            return
+        super().save_model(request, obj, form, change)
+
+
+class PhoneNumberForm(forms.ModelForm):
+    """A saved number is fixed: changing it means adding the new number (its history stays with the old one).
+
+    A PMS number is the PMS's: its label is fixed here too, and it can't be deleted.
+    """
+
+    class Meta:
+        model = PhoneNumber
+        fields = ["number", "label", "is_primary"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["number"].disabled = True
+            if self.instance.source == PhoneNumber.Source.PMS:
+                self.fields["label"].disabled = True
 
 
 class PhoneNumberFormSet(BaseInlineFormSet):
-    """Whenever a record has numbers, exactly one is primary."""
+    """Whenever a record has numbers, exactly one is primary. Saved through the phone-number services."""
 
     def clean(self):
         super().clean()
@@ -221,17 +350,61 @@ class PhoneNumberFormSet(BaseInlineFormSet):
         primaries = sum(1 for f in kept if f.cleaned_data.get("is_primary"))
         if kept and primaries != 1:
             raise ValidationError("Mark exactly one number as primary.")
+        for form in self.forms:
+            phone = form.instance
+            if not (form.cleaned_data.get("DELETE") and phone.pk):
+                continue
+            if phone.source == PhoneNumber.Source.PMS:
+                form.add_error(None, f"{phone.national} comes from the property management system; change it there.")
+            elif phone.history_set.exists() or phone.messages.exists():
+                form.add_error(
+                    None, f"{phone.national} has texts or history on this record, so it stays as part of the record."
+                )
+        if any(form.errors for form in self.forms):
+            raise ValidationError("Some numbers can't be changed as asked; see below.")
+
+    def save(self, commit=True):
+        owner = self.instance
+        self.new_objects, self.changed_objects, self.deleted_objects = [], [], []
+        primary = None
+        for form in self.deleted_forms:
+            if form.instance.pk:
+                phone_number_delete(phone_number=form.instance)
+                self.deleted_objects.append(form.instance)
+        for form in self.initial_forms:
+            if form in self.deleted_forms or not form.has_changed():
+                continue
+            phone = PhoneNumber.objects.get(pk=form.instance.pk)  # the form's copy carries the posted values
+            phone_number_relabel(phone_number=phone, label=form.cleaned_data["label"])
+            if form.cleaned_data.get("is_primary") and not phone.is_primary:
+                primary = phone
+            self.changed_objects.append((phone, form.changed_data))
+        for form in self.extra_forms:
+            if form in self.deleted_forms or not form.has_changed():
+                continue
+            data = form.cleaned_data
+            phone = phone_number_add(
+                owner=owner, number=data["number"], label=data["label"], source=PhoneNumber.Source.LOCAL
+            )
+            if data.get("is_primary"):
+                primary = phone
+            self.new_objects.append(phone)
+        if primary is not None:
+            phone_number_set_primary(phone_number=primary)
+        return self.new_objects
 
 
 class PhoneNumberInline(OrganizationScopedInline):
     model = PhoneNumber
+    form = PhoneNumberForm
     formset = PhoneNumberFormSet
     fields = ["number", "label", "is_primary", "source"]
+    readonly_fields = ["source"]
 
 
 class HistoryInline(OrganizationScopedInline):
     model = History
-    fields = ["occurred_at", "kind", "agent", "summary"]
+    fields = ["occurred_at", "kind", "actor_name", "summary"]
     readonly_fields = fields
     can_delete = False
     show_change_link = True
@@ -247,40 +420,91 @@ class HistoryInline(OrganizationScopedInline):
         return False
 
 
-@admin.register(Lead)
-class LeadAdmin(OrganizationScopedAdmin):
-    list_display = ["full_name", "facility", "status", "source", "created_at"]
-    # RelatedOnlyFieldListFilter: the plain one would list every organization's facilities.
-    list_filter = ["status", ("facility", admin.RelatedOnlyFieldListFilter)]
-    search_fields = ["first_name", "last_name", "email", "phone_numbers__number"]
+class PersonAdmin(OrganizationScopedAdmin):
+    """Leads and customers: written through their services, archived (never deleted)."""
+
     inlines = [PhoneNumberInline, HistoryInline]
     list_select_related = ["facility"]
+    readonly_fields = ["archived_at"]
+    actions = ["archive"]
+    service_fields: tuple[str, ...] = ()
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # people are archived: their numbers, history and consent ledger are evidence
+
+    @admin.action(description="Archive the selected people (kept with their history; no longer texted)")
+    def archive(self, request, queryset):
+        for person in queryset:
+            person_archive(person=person, actor=request.user)
+        self.message_user(request, f"{len(queryset)} archived.", messages.SUCCESS)
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if not self._can_edit(request):
+            actions.pop("archive", None)
+        return actions
+
+    def create_person(self, obj, fields: dict):
+        raise NotImplementedError
+
+    def update_person(self, obj, changes: dict):
+        raise NotImplementedError
 
     def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        # The same rules as the API and the PMS import: new leads join the default follow-up.
-        if not change or "status" in form.changed_data:
-            enrollments_sync_lead(lead=obj, created=not change)
+        if not request.user.is_superuser:
+            obj.organization = self._org(request)
+        if change:
+            self.update_person(
+                obj, {name: form.cleaned_data[name] for name in form.changed_data if name in self.service_fields}
+            )
+            return
+        created = self.create_person(
+            obj, {name: form.cleaned_data[name] for name in self.service_fields if name in form.cleaned_data}
+        )
+        # The admin goes on with ``obj`` (its inlines point at it): make it the row the service created.
+        obj.pk = created.pk
+        obj._state.adding = False
+        obj.refresh_from_db()
+
+
+@admin.register(Lead)
+class LeadAdmin(PersonAdmin):
+    list_display = ["full_name", "facility", "status", "source", "created_at", "archived_at"]
+    # RelatedOnlyFieldListFilter: the plain one would list every organization's facilities.
+    list_filter = [
+        "status",
+        ("facility", admin.RelatedOnlyFieldListFilter),
+        ("archived_at", admin.EmptyFieldListFilter),
+    ]
+    search_fields = ["first_name", "last_name", "email", "phone_numbers__number"]
+    service_fields = ("facility", "first_name", "last_name", "email", "status", "source")
+
+    def create_person(self, obj, fields):
+        return lead_create(organization=obj.organization, **fields)
+
+    def update_person(self, obj, changes):
+        lead_update(lead=obj, **changes)
 
 
 @admin.register(Customer)
-class CustomerAdmin(OrganizationScopedAdmin):
-    list_display = ["full_name", "pms_id", "facility", "unit", "balance_due"]
-    list_filter = [("facility", admin.RelatedOnlyFieldListFilter)]
+class CustomerAdmin(PersonAdmin):
+    list_display = ["full_name", "pms_id", "facility", "unit", "balance_due", "archived_at"]
+    list_filter = [("facility", admin.RelatedOnlyFieldListFilter), ("archived_at", admin.EmptyFieldListFilter)]
     search_fields = ["first_name", "last_name", "pms_id", "phone_numbers__number"]
-    inlines = [PhoneNumberInline, HistoryInline]
-    list_select_related = ["facility"]
+    service_fields = ("facility", "pms_id", "first_name", "last_name", "unit", "balance_due")
 
-    def save_model(self, request, obj, form, change):
-        previous = form.initial.get("balance_due") if change else None
-        super().save_model(request, obj, form, change)
-        # A balance that falls due joins the default collection workflow; a paid one leaves it.
-        if not change or "balance_due" in form.changed_data:
-            enrollments_sync_customer(customer=obj, previous_balance=previous)
+    def create_person(self, obj, fields):
+        return customer_create(organization=obj.organization, **fields)
+
+    def update_person(self, obj, changes):
+        customer_update(customer=obj, **changes)
 
 
 class ReadOnlyScopedAdmin(OrganizationScopedAdmin):
-    """The consent ledger is append-only: it is written by services, never edited here."""
+    """Append-only records (the consent ledger, history, the message log): written by services, never here.
+
+    Nobody adds, changes or deletes them in admin, superusers included, so "delete selected" is gone too.
+    """
 
     def has_add_permission(self, request, *args):
         return False
@@ -294,7 +518,7 @@ class ReadOnlyScopedAdmin(OrganizationScopedAdmin):
 
 @admin.register(ConsentEvent)
 class ConsentEventAdmin(ReadOnlyScopedAdmin):
-    list_display = ["number", "action", "source", "actor", "created_at", "ip_address"]
+    list_display = ["number", "action", "source", "actor_name", "created_at", "ip_address"]
     list_filter = ["action", "source"]
     search_fields = ["number", "evidence"]
 
@@ -307,10 +531,10 @@ class ConsentAdmin(ReadOnlyScopedAdmin):
 
 
 @admin.register(History)
-class HistoryAdmin(OrganizationScopedAdmin):
-    list_display = ["occurred_at", "kind", "lead", "customer", "agent"]
+class HistoryAdmin(ReadOnlyScopedAdmin):
+    list_display = ["occurred_at", "kind", "lead", "customer", "actor_name"]
     list_filter = ["kind"]
-    list_select_related = ["lead", "customer", "agent"]
+    list_select_related = ["lead", "customer"]
 
 
 # --- workflows --------------------------------------------------------------------------------

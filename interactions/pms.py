@@ -13,6 +13,7 @@ from typing import IO, Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import ProtectedError
 
 from .errors import ServiceError
 from .models import Customer, Facility, Organization, PhoneNumber
@@ -43,6 +44,10 @@ def _clean_row(row: dict[str, str], facilities: dict[str, Facility]) -> dict[str
     def value(name: str) -> str:
         return (row.get(name) or "").strip()
 
+    for name, raw in row.items():
+        # A NUL byte can't be stored (PostgreSQL refuses it): say where it is instead of stopping the import.
+        if "\x00" in str(name or "") + str(raw or ""):
+            raise ServiceError("nul", f"{name or 'a column'} contains a NUL character", field=str(name or ""))
     for name in REQUIRED_COLUMNS:
         if not value(name):
             raise ServiceError("missing", f"{name} is empty", field=name)
@@ -96,7 +101,11 @@ def _sync_pms_numbers(customer: Customer, numbers: list) -> bool:
     wanted = {parsed.as_e164: (parsed, label) for parsed, label in numbers}
     for e164, phone in existing.items():
         if phone.source == PhoneNumber.Source.PMS and e164 not in wanted:
-            phone.delete()
+            try:
+                with transaction.atomic():
+                    phone.delete()
+            except ProtectedError:
+                continue  # texts or history name it: the number stays on the record as evidence
             changed = True
     for e164, (parsed, label) in wanted.items():
         phone = existing.get(e164)
@@ -139,7 +148,14 @@ def import_pms_customers(*, organization: Organization, stream: IO[str]) -> Impo
         report.errors.append((1, f"missing column(s): {', '.join(missing)}"))
         return report
     facilities = {f.name.casefold(): f for f in Facility.objects.filter(organization=organization)}
-    for row in reader:
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:  # an unreadable line (an unclosed quote, a huge field): report it, read on
+            report.errors.append((reader.line_num, f"not readable as CSV: {exc}"))
+            continue
         line = reader.line_num
         try:
             data = _clean_row(row, facilities)
