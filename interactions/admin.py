@@ -246,6 +246,9 @@ class MembershipCreateForm(forms.ModelForm):
         return cleaned
 
     def save(self, commit=True):
+        # The admin asks for the object with commit=False, then saves it: create it once, here.
+        if self.instance.pk:
+            return self.instance
         data = self.cleaned_data
         try:
             self.instance = membership_create(
@@ -313,13 +316,7 @@ class MembershipAdmin(OrganizationScopedAdmin):
 
     def save_model(self, request, obj, form, change):
         if isinstance(form, MembershipCreateForm):
-            form.save()
-            obj.pk, obj.user_id, obj.organization_id = (
-                form.instance.pk,
-                form.instance.user_id,
-                form.instance.organization_id,
-            )
-            return
+            return  # the admin's save_form() already created it, through membership_create
         super().save_model(request, obj, form, change)
 
 
