@@ -27,6 +27,17 @@ def lockout_response(request: HttpRequest, original_response: HttpResponse | Non
     return render(request, "registration/login.html", context, status=settings.AXES_HTTP_RESPONSE_CODE)
 
 
+def throttled_username(request: HttpRequest, credentials: dict | None) -> str:
+    """The username wrong passwords are counted against, cut to the length a username can have.
+
+    Django's sign-in form does not enforce the username's length before checking the password,
+    so a 20,000-character "username" reaches axes, whose attempts table holds 255.
+    """
+    field = settings.AXES_USERNAME_FORM_FIELD
+    username = (credentials or {}).get(field) if credentials else request.POST.get(field, "")
+    return str(username or "")[:150]
+
+
 class LoginThrottleBackend(AxesStandaloneBackend):
     """django-axes' check, for sign-ins that come with a request (the sign-in page, the admin's).
 
