@@ -478,8 +478,11 @@ class PersonAdmin(OrganizationScopedAdmin):
         if not request.user.is_superuser:
             obj.organization = self._org(request)
         if change:
+            # The service compares with the stored row (a balance falling due starts collection):
+            # give it the row as stored, not the form's already-changed copy.
+            current = type(obj).objects.get(pk=obj.pk)
             self.update_person(
-                obj, {name: form.cleaned_data[name] for name in form.changed_data if name in self.service_fields}
+                current, {name: form.cleaned_data[name] for name in form.changed_data if name in self.service_fields}
             )
             return
         created = self.create_person(

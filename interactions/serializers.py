@@ -204,8 +204,9 @@ class LeadSerializer(PersonSerializer):
             "phone_numbers",
             "created_at",
             "updated_at",
+            "archived_at",
         ]
-        read_only_fields = ["id", "created_at", "updated_at"]
+        read_only_fields = ["id", "created_at", "updated_at", "archived_at"]
 
 
 class CustomerSerializer(PersonSerializer):
@@ -225,8 +226,9 @@ class CustomerSerializer(PersonSerializer):
             "phone_numbers",
             "created_at",
             "updated_at",
+            "archived_at",
         ]
-        read_only_fields = ["id", "created_at", "updated_at"]
+        read_only_fields = ["id", "created_at", "updated_at", "archived_at"]
         validators = []  # a duplicate PMS id is reported by the service, naming pms_id
 
     @extend_schema_field(serializers.ChoiceField(choices=CUSTOMER_STATUSES))

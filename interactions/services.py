@@ -154,7 +154,6 @@ def phone_number_delete(*, phone_number: PhoneNumber) -> None:
             f"{phone_number.national} has texts or history on this record, so it stays as part of the record. "
             "Mark another number as primary instead.",
             field="number",
-            status=409,
         ) from exc
     if was_primary:
         successor = PhoneNumber.objects.filter(**of_owner).order_by("created_at", "id").first()

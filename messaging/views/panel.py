@@ -213,7 +213,7 @@ def _parse_send_at(raw: str):
     except ValueError:  # well-formed but impossible, like 2026-13-45T99:99
         value = None
     if value is None:
-        raise ServiceError("invalid_send_at", f"“{raw[:40]}” is not a date and time that exists.", field="send_at")
+        raise ServiceError("invalid_send_at", "That send time is not a date and time.", field="send_at")
     return value
 
 

@@ -405,7 +405,7 @@ def test_an_impossible_send_time_in_the_panel_is_a_form_error(agent_client, cons
     )
 
     assert response.status_code == 200
-    assert "is not a date and time that exists" in response.content.decode()
+    assert "That send time is not a date and time." in response.content.decode()
     assert not Message.objects.exists()
 
 
