@@ -7,6 +7,9 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.views.main import ERROR_FLAG
 from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db.models import Count
 from django.forms.models import BaseInlineFormSet
@@ -635,3 +638,42 @@ class TaskAdmin(ReadOnlyScopedAdmin):
     list_display = ["__str__", "kind", "status", "due_at", "completed_by", "completed_at"]
     list_filter = ["status", "kind"]
     list_select_related = ["lead", "customer", "completed_by"]
+
+
+# --- Django's own user and group admins (superusers) -------------------------------------------------
+
+
+class BoundedIdsMultipleChoiceField(forms.ModelMultipleChoiceField):
+    """A multiple choice of rows that refuses ids past 64 bits as invalid choices.
+
+    SQLite can't even look such an id up (OverflowError, a 500): a tampered form gets a form error.
+    """
+
+    def _check_values(self, value):
+        for pk in value or ():
+            text = str(pk).strip().lstrip("-")
+            if text.isascii() and text.isdigit() and int(text) >= 2**63:
+                raise ValidationError(
+                    self.error_messages["invalid_pk_value"], code="invalid_pk_value", params={"pk": pk}
+                )
+        return super()._check_values(value)
+
+
+class BoundedIdsAdminMixin:
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        kwargs.setdefault("form_class", BoundedIdsMultipleChoiceField)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+
+admin.site.unregister(get_user_model())
+admin.site.unregister(Group)
+
+
+@admin.register(get_user_model())
+class UserAdmin(BoundedIdsAdminMixin, DjangoUserAdmin):
+    """Django's user admin (superusers only); its group and permission pickers refuse impossible ids."""
+
+
+@admin.register(Group)
+class GroupAdmin(BoundedIdsAdminMixin, DjangoGroupAdmin):
+    """Django's group admin (superusers only); its permission picker refuses impossible ids."""
