@@ -20,7 +20,7 @@ def lockout_response(request: HttpRequest, original_response: HttpResponse | Non
     message = (
         f"Too many wrong passwords for this username from your address ({settings.AXES_FAILURE_LIMIT} in a row): "
         f"signing in is paused for {minutes} minutes. Try again after {retry_at:%-I:%M %p} {retry_at.tzname()}, "
-        "or ask a manager to reset your password."
+        "or ask your administrator to lift the pause."
     )
     form = AuthenticationForm(request, initial={"username": (credentials or {}).get("username", "")})
     context = {"form": form, "lockout": message, "next": request.POST.get("next", "")}
