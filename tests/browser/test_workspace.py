@@ -133,6 +133,10 @@ def test_a_link_opt_out_while_the_card_is_open_disables_text_and_shows_in_the_th
     expect(page.locator("#consent-notice")).to_contain_text("Opted out of texts")
     expect(page.locator("#conversation .event-consent-out")).to_contain_text("opted out through the unsubscribe link")
     shot(page, "workspace-live-opt-out")
+    page.reload()
+    history = page.locator(".history-list")
+    expect(history).to_contain_text("Opted out for (512) 555-0142 through the unsubscribe link")
+    expect(history).to_contain_text("Text permission recorded for (512) 555-0142 on a web form")
 
 
 def test_the_opt_out_date_is_the_same_on_the_card_and_in_the_panel(browse, live_server, consented_number):
