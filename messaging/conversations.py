@@ -217,8 +217,13 @@ class InboxRow:
     numbers: list = field(default_factory=list)
 
 
-def _unread(last_inbound: datetime | None, read_at: datetime | None) -> bool:
-    return last_inbound is not None and (read_at is None or last_inbound > read_at)
+def _unread(last_inbound: datetime | None, read_at: datetime | None, answered_at: datetime | None = None) -> bool:
+    """A reply is unread until an agent read the thread, or answered it (an agent's text after it)."""
+    seen = max((t for t in (read_at, answered_at) if t is not None), default=None)
+    return last_inbound is not None and (seen is None or last_inbound > seen)
+
+
+_ANSWERED = Max("created_at", filter=Q(direction=Message.Direction.OUTBOUND, sent_by__isnull=False))
 
 
 def _matching_owner_ids(organization: Organization, query: str) -> tuple[set[int], set[int]]:
@@ -267,6 +272,7 @@ def inbox(*, organization: Organization, user, show: str = "all", query: str = "
         .annotate(
             last_at=Max("created_at"),
             last_inbound_at=Max("created_at", filter=Q(direction=Message.Direction.INBOUND)),
+            answered_at=_ANSWERED,
             count=Count("id"),
         )
         .order_by("-last_at")[:500]
@@ -296,7 +302,7 @@ def inbox(*, organization: Organization, user, show: str = "all", query: str = "
                 person=person,
                 last_at=r["last_at"],
                 last_inbound_at=r["last_inbound_at"],
-                unread=_unread(r["last_inbound_at"], state.read_at if state else None),
+                unread=_unread(r["last_inbound_at"], state.read_at if state else None, r["answered_at"]),
                 assigned_to=assigned,
             )
         )
@@ -325,16 +331,19 @@ class UnreadSummary:
 
 def unread_summary(*, organization: Organization) -> UnreadSummary:
     """How many conversations wait with an unread reply, and the newest reply: two small queries."""
-    inbound = Message.objects.filter(organization=organization, direction=Message.Direction.INBOUND).filter(
-        Q(lead__isnull=False) | Q(customer__isnull=False)
-    )
+    held = Message.objects.filter(organization=organization).filter(Q(lead__isnull=False) | Q(customer__isnull=False))
+    inbound = held.filter(direction=Message.Direction.INBOUND)
     latest = inbound.select_related("lead", "customer").order_by("-id").first()
-    grouped = inbound.values("lead_id", "customer_id").annotate(last=Max("created_at"))
+    grouped = (
+        held.values("lead_id", "customer_id")
+        .annotate(last=Max("created_at", filter=Q(direction=Message.Direction.INBOUND)), answered=_ANSWERED)
+        .filter(last__isnull=False)
+    )
     reads = {
         (c["lead_id"], c["customer_id"]): c["read_at"]
         for c in Conversation.objects.filter(organization=organization).values("lead_id", "customer_id", "read_at")
     }
-    count = sum(1 for g in grouped if _unread(g["last"], reads.get((g["lead_id"], g["customer_id"]))))
+    count = sum(1 for g in grouped if _unread(g["last"], reads.get((g["lead_id"], g["customer_id"])), g["answered"]))
     return UnreadSummary(count=count, latest_id=latest.pk if latest else 0, latest=latest)
 
 

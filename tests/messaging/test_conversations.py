@@ -129,3 +129,11 @@ def test_a_conversation_is_only_assigned_within_the_organization(agent, consente
     stranger = MembershipFactory(organization=other_org).user
     with pytest.raises(ServiceError):
         conversation_assign(person=consented_number.lead, assignee_id=stranger.pk, by=agent)
+
+
+def test_an_agents_answer_after_a_reply_counts_as_read_but_an_automated_text_does_not(agent, consented_number):
+    reply(consented_number, "Is it free on Friday?")
+    MessageFactory(phone_number=consented_number, body="Automated reminder", status="sent")
+    assert unread_summary(organization=consented_number.organization).count == 1
+    MessageFactory(phone_number=consented_number, body="Yes it is", status="sent", sent_by=agent)
+    assert unread_summary(organization=consented_number.organization).count == 0
