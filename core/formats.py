@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time
+from datetime import datetime, time, tzinfo
 
 from django.utils import timezone
 
 
-def display_date(value: datetime) -> str:
-    """A date as refusals write it to people: ``Nov 27, 2026``."""
-    return timezone.localtime(value).strftime("%b %-d, %Y")
+def display_date(value: datetime, *, tz: tzinfo | None = None) -> str:
+    """A date as refusals write it to people: ``Nov 27, 2026``.
+
+    ``tz`` is the zone the reader's dates are in (the person's facility): the card and the panel
+    must name the same day for the same moment, whatever zone the request runs in.
+    """
+    return timezone.localtime(value, tz).strftime("%b %-d, %Y")
 
 
 def display_clock(value: time | datetime) -> str:

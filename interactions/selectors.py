@@ -123,17 +123,73 @@ def owner_numbers(*, owner: Lead | Customer) -> list[PhoneNumber]:
     return numbers_with_consent(organization=owner.organization, numbers=numbers)
 
 
+@dataclass(frozen=True)
+class LedgerEntry:
+    """A consent change of one of the person's numbers, shown in the card's History like an entry.
+
+    The ledger is per number, so a link opt-out or a recorded permission is read from it rather
+    than copied into every holder's history.
+    """
+
+    pk: None
+    kind: str
+    summary: str
+    occurred_at: object
+    agent: object
+    url: str
+
+    def get_kind_display(self) -> str:
+        return History.Kind.CONSENT.label
+
+    def get_absolute_url(self) -> str:
+        return self.url
+
+
+_HOW = {
+    ConsentEvent.Source.SMS_KEYWORD: "by text keyword",
+    ConsentEvent.Source.UNSUBSCRIBE_LINK: "through the unsubscribe link",
+    ConsentEvent.Source.CARRIER: "by the carrier (number unsubscribed)",
+    ConsentEvent.Source.AGENT: "by an agent",
+    ConsentEvent.Source.API: "through the API",
+    ConsentEvent.Source.WEB_FORM: "on a web form",
+    ConsentEvent.Source.PMS_IMPORT: "from the PMS import",
+}
+
+
+def _ledger_entries(person: Lead | Customer, numbers: list[PhoneNumber], limit: int) -> list[LedgerEntry]:
+    if not numbers:
+        return []
+    events = ConsentEvent.objects.filter(
+        organization_id=person.organization_id, number__in=[n.number for n in numbers]
+    ).select_related("actor")
+    entries = []
+    for event in events.order_by("-created_at", "-id")[:limit]:
+        what = "Opted out" if event.action == ConsentEvent.Action.REVOKE else "Text permission recorded"
+        note = f": {event.evidence}" if event.evidence and event.source == ConsentEvent.Source.AGENT else ""
+        summary = f"{what} for {event.number.as_national} {_HOW.get(event.source, event.source)}{note}"
+        entries.append(
+            LedgerEntry(None, History.Kind.CONSENT, summary, event.created_at, event.actor, person.get_absolute_url())
+        )
+    return entries
+
+
 def _card(*, organization: Organization, person: Lead | Customer, focus: History | None = None) -> Card:
     # One row past the limit tells whether older entries exist, without a COUNT query.
     history = list(
         person.history.select_related("agent", "phone_number").order_by("-occurred_at", "-id")[: CARD_HISTORY_LIMIT + 1]
     )
     numbers = owner_numbers(owner=person)
+    more = len(history) > CARD_HISTORY_LIMIT
+    history = sorted(
+        history[:CARD_HISTORY_LIMIT] + _ledger_entries(person, numbers, CARD_HISTORY_LIMIT),
+        key=lambda entry: entry.occurred_at,
+        reverse=True,
+    )
     return Card(
         person=person,
         numbers=numbers,
         history=history[:CARD_HISTORY_LIMIT],
-        history_more=len(history) > CARD_HISTORY_LIMIT,
+        history_more=more or len(history) > CARD_HISTORY_LIMIT,
         focus=focus,
     )
 

@@ -135,6 +135,12 @@ class Message(models.Model):
     request_id = models.CharField(max_length=64, blank=True, default="")
     # An inbound text asking, in plain words, not to be texted: for an agent to act on.
     flagged_opt_out_request = models.BooleanField(default=False)
+    # An agent read the flagged reply and judged it is not a request to stop (the note says why).
+    flag_dismissed_at = models.DateTimeField(null=True, blank=True)
+    flag_dismissed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    flag_dismissed_note = models.CharField(max_length=500, blank=True)
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -261,3 +267,42 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} ({self.status})"
+
+
+class Conversation(models.Model):
+    """The inbox's view of one person's texts: who answers them, and when an agent last read them.
+
+    A person's conversation spans all their numbers. Created on first need (a read, an assignment);
+    a person without a row is unassigned and has never been read.
+    """
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    lead = models.OneToOneField(Lead, null=True, blank=True, on_delete=models.CASCADE, related_name="conversation")
+    customer = models.OneToOneField(
+        Customer, null=True, blank=True, on_delete=models.CASCADE, related_name="conversation"
+    )
+    assigned_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The newest text an agent has seen in the open panel; replies after it are unread.
+    read_at = models.DateTimeField(null=True, blank=True)
+    read_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(lead__isnull=False) & Q(customer__isnull=True))
+                | (Q(lead__isnull=True) & Q(customer__isnull=False)),
+                name="conversation_has_exactly_one_owner",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Conversation with {self.owner}"
+
+    @property
+    def owner(self) -> Lead | Customer:
+        return self.lead if self.lead_id else self.customer

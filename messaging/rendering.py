@@ -66,3 +66,25 @@ def merge_context(*, person: Lead | Customer, agent: AbstractBaseUser | None) ->
 def render(body: str, context: dict[str, str]) -> str:
     """Fill merge fields; ``template_validate`` has already refused unknown ones."""
     return _FIELD.sub(lambda m: context.get(m.group(1), ""), body)
+
+
+def merge_field_problem(body: str, *, person: Lead | Customer) -> str:
+    """Why a template does not fit this person (a merge field they have no value for), or ``""``.
+
+    A lead has no unit and no balance; a customer who owes nothing gets no balance reminder; a
+    blank field would send "your balance for unit at … is $0.00".
+    """
+    fields = set(template_fields(body))
+    if isinstance(person, Lead):
+        lacking = [name for name in ("unit", "balance_due") if name in fields]
+        if lacking:
+            words = " and ".join({"unit": "a unit", "balance_due": "a balance"}[name] for name in lacking)
+            return f"Not for leads: it needs {words}."
+        return ""
+    if "balance_due" in fields and person.balance_due <= 0:
+        return f"{person.first_name} owes nothing ($0.00 balance)."
+    if "unit" in fields and not person.unit:
+        return f"{person.first_name} has no unit on record."
+    if "facility_phone" in fields and not person.facility.phone:
+        return "The facility has no phone number on record."
+    return ""

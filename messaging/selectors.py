@@ -39,7 +39,11 @@ def inbound_flagged(organization: Organization) -> QuerySet[Message]:
         action=ConsentEvent.Action.REVOKE,
         created_at__gte=Coalesce(OuterRef("received_at"), OuterRef("created_at")),
     )
-    return _inbound(organization).filter(flagged_opt_out_request=True).exclude(Exists(handled))
+    return (
+        _inbound(organization)
+        .filter(flagged_opt_out_request=True, flag_dismissed_at__isnull=True)
+        .exclude(Exists(handled))
+    )
 
 
 def flagged_reply_for(*, organization: Organization, pk: int | str) -> Message | None:
@@ -62,7 +66,11 @@ def flagged_handled_ids(*, organization: Organization, number, messages: list[Me
         .values_list("created_at", flat=True)
         .first()
     )
-    return {m.pk for m in flagged if last is not None and last >= (m.received_at or m.created_at)}
+    return {
+        m.pk
+        for m in flagged
+        if m.flag_dismissed_at is not None or (last is not None and last >= (m.received_at or m.created_at))
+    }
 
 
 def inbound_unmatched(organization: Organization) -> QuerySet[Message]:

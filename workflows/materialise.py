@@ -22,6 +22,8 @@ from .models import Enrollment, StepRun, WorkflowStep
 from .services import (
     STEP_TASK_KINDS,
     enrollment_advance,
+    enrollment_end_opted_out,
+    owner_opted_out,
     step_run_record,
     task_create_for_step,
 )
@@ -146,6 +148,10 @@ def workflows_materialise(*, now: datetime | None = None, limit: int = 500) -> M
             if enrollment is None:
                 continue
             report.enrollments += 1
+            if owner_opted_out(owner=enrollment.owner):
+                # Opted out before the workflow could hear of it (a number saved after its STOP).
+                enrollment_end_opted_out(enrollment=enrollment)
+                continue
             while enrollment.is_active and enrollment.next_due_at and enrollment.next_due_at <= now:
                 step = WorkflowStep.objects.select_related("template").filter(pk=enrollment.next_step_id).first()
                 if step is None:  # the step was deleted since: look again at what is left

@@ -16,7 +16,7 @@ from django.utils import timezone
 from phonenumber_field.phonenumber import PhoneNumber as ParsedNumber
 
 from core.errors import ServiceError
-from interactions.models import Customer, History, Lead, Organization, PhoneNumber
+from interactions.models import Consent, Customer, History, Lead, Organization, PhoneNumber
 from interactions.services import Owner, history_record, owner_kwargs, phone_number_parse
 from messaging.models import Message
 
@@ -142,6 +142,12 @@ def enrollment_start(
         )
     if isinstance(owner, Customer) and owner.balance_due <= 0:
         raise ServiceError("no_balance", f"{owner.full_name} has no balance due.")
+    if owner_opted_out(owner=owner):
+        raise ServiceError(
+            "opted_out",
+            f"{owner.full_name} opted out of texts; a follow-up workflow would text them.",
+            field="workflow",
+        )
     # Lock the person so two enrollments started at once cannot both pass the check below.
     type(owner).objects.select_for_update().filter(pk=owner.pk).first()
     current = (
@@ -184,6 +190,22 @@ def enrollment_start(
         )
     history_record(owner=owner, kind=History.Kind.NOTE, agent=user, summary=f"Enrolled in “{workflow.name}” {who}.")
     return enrollment
+
+
+def owner_opted_out(*, owner: Owner) -> bool:
+    """Every number of the person is opted out (a person without numbers is not)."""
+    numbers = [p.number for p in owner.phone_numbers.all()]
+    if not numbers:
+        return False
+    revoked = Consent.objects.filter(
+        organization_id=owner.organization_id, number__in=numbers, status=Consent.Status.REVOKED
+    ).count()
+    return revoked >= len(set(str(n) for n in numbers))
+
+
+def enrollment_end_opted_out(*, enrollment: Enrollment) -> None:
+    """The person opted out while enrolled: the workflow ends, its open tasks skip themselves saying why."""
+    _end(enrollment=enrollment, reason=Enrollment.EndReason.OPTED_OUT, user=None, now=timezone.now())
 
 
 def _end(*, enrollment: Enrollment, reason: str, user: AbstractBaseUser | None, now: datetime) -> None:
@@ -253,7 +275,7 @@ def enrollments_sync_lead(*, lead: Lead, created: bool = False) -> Enrollment | 
     if not created:
         return None
     workflow = _default_workflow(organization_id=lead.organization_id, kind=Workflow.Kind.LEAD_FOLLOW_UP)
-    if workflow is None:
+    if workflow is None or owner_opted_out(owner=lead):
         return None
     return enrollment_start(workflow=workflow, owner=lead, source=Enrollment.Source.AUTOMATIC)
 
@@ -273,6 +295,8 @@ def enrollments_sync_customer(*, customer: Customer, previous_balance: Decimal |
         return None
     workflow = _default_workflow(organization_id=customer.organization_id, kind=Workflow.Kind.COLLECTION)
     if workflow is None or Enrollment.objects.filter(customer=customer, status=Enrollment.Status.ACTIVE).exists():
+        return None
+    if owner_opted_out(owner=customer):
         return None
     return enrollment_start(workflow=workflow, owner=customer, source=Enrollment.Source.AUTOMATIC)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import zoneinfo
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -23,6 +24,7 @@ from ..models import TOKEN_LENGTH, Message, MessageTemplate, UnsubscribeLink
 from ..quiet_hours import next_allowed_at, recipient_time_zone, window_of
 from ..rendering import merge_context, render, template_validate
 from ..segments import MAX_CHARACTERS, Measure, measure
+from ..selectors import inbound_flagged
 
 logger = logging.getLogger(__name__)
 
@@ -143,23 +145,30 @@ def template_preview(
 # --- refusals -------------------------------------------------------------------------------
 
 
+def _display_zone(phone_number: PhoneNumber):
+    """Dates about a person are written in their facility's zone, on the card and in the panel alike."""
+    owner = phone_number.owner if (phone_number.lead_id or phone_number.customer_id) else None
+    return zoneinfo.ZoneInfo(owner.facility.time_zone) if owner is not None else None
+
+
 def consent_refusal(state: ConsentState, *, phone_number: PhoneNumber) -> ServiceError | None:
     """Why ``phone_number`` may not be texted now, or ``None`` when it may."""
     if state.is_granted:
         return None
     national = phone_number.national
+    tz = _display_zone(phone_number)
     if state.person_opted_out:
         return ServiceError(
             "opted_out",
-            f"{national} opted out on {display_date(state.person_opted_out_at)}. They can opt back in by texting START "
-            "to this number; nobody else can grant it for them.",
+            f"{national} opted out on {display_date(state.person_opted_out_at, tz=tz)}. They can opt back in by "
+            "texting START to this number; nobody else can grant it for them.",
             field="phone_number",
             opted_out_at=state.person_opted_out_at,
         )
     if state.is_revoked:
         return ServiceError(
             "no_consent",
-            f"Text permission for {national} was withdrawn on {display_date(state.at)}. "
+            f"Text permission for {national} was withdrawn on {display_date(state.at, tz=tz)}. "
             "Record new permission before texting.",
             field="phone_number",
         )
@@ -167,6 +176,24 @@ def consent_refusal(state: ConsentState, *, phone_number: PhoneNumber) -> Servic
         "no_consent",
         f"There is no text permission on record for {national}. Ask the person and record it first.",
         field="phone_number",
+    )
+
+
+def open_request_refusal(*, phone_number: PhoneNumber) -> ServiceError | None:
+    """A reply from this number asked, in plain words, not to be texted, and no agent resolved it yet.
+
+    Nothing goes to the number until an agent opts it out or marks the reply "not a request"
+    with a note (``reply_flag_dismiss``).
+    """
+    waiting = inbound_flagged(phone_number.organization).filter(from_number=phone_number.number).first()
+    if waiting is None:
+        return None
+    return ServiceError(
+        "open_request",
+        f"{phone_number.national} replied “{waiting.body.strip()[:80]}”, which reads like a request to stop "
+        "texting. Opt the number out, or mark the reply “not a request” with a note, before texting it.",
+        field="phone_number",
+        reply=waiting.pk,
     )
 
 
@@ -237,7 +264,7 @@ def message_queue(
             "empty_body", "The template fills in to an empty text for this person; type a message.", field="body"
         )
     consent, link_token = _consent_and_link_token(organization=organization, number=phone_number.number)
-    refusal = consent_refusal(consent, phone_number=phone_number)
+    refusal = consent_refusal(consent, phone_number=phone_number) or open_request_refusal(phone_number=phone_number)
     if refusal:
         raise refusal
     send_at = _check_send_time(phone_number=phone_number, facility=owner.facility, send_at=send_at, now=now)

@@ -29,21 +29,20 @@ from interactions.selectors import customers_for, leads_for, owner_numbers
 from interactions.services import consent_grant, consent_revoke, phone_number_add
 
 from ..backends import UNREACHABLE_REASONS
+from ..conversations import open_requests, person_thread, texting_state, thread_version
 from ..models import Message, MessageTemplate
 from ..quiet_hours import recipient_time_zone
+from ..rendering import merge_field_problem
 from ..segments import MAX_CHARACTERS, is_gsm7
 from ..selectors import (
     active_templates_for,
-    conversation_for_number,
-    conversation_version,
-    flagged_handled_ids,
     flagged_reply_for,
     inbound_flagged,
-    other_numbers,
     phone_number_for,
     template_for,
 )
 from ..services import consent_refusal, message_preview, message_queue, template_body_for
+from ..services.conversations import conversation_mark_read, reply_flag_dismiss
 
 SENT_EVENT = "textdesk:sent"  # the conversation listens for it and refreshes at once
 
@@ -94,6 +93,11 @@ def _template_choices(request: HttpRequest, phone: PhoneNumber) -> list[dict]:
     choices = []
     for template in active_templates_for(organization=phone.organization):
         item = {"template": template, "category_label": template.get_category_display(), "preview": "", "problem": ""}
+        missing = merge_field_problem(template.body, person=phone.owner)
+        if missing:
+            item["problem"] = missing
+            choices.append(item)
+            continue
         try:
             item["preview"] = template_body_for(template=template, phone_number=phone, agent=request.user)
         except ServiceError as exc:
@@ -103,16 +107,42 @@ def _template_choices(request: HttpRequest, phone: PhoneNumber) -> list[dict]:
 
 
 def _conversation_context(phone: PhoneNumber) -> dict:
-    conversation = conversation_for_number(organization=phone.organization, number=phone.number)
+    """The person's whole thread (every number, texts and events), as the card and the panel show it."""
+    person = phone.owner
+    numbers = owner_numbers(owner=person)
+    thread = person_thread(person=person, numbers=numbers)
+    waiting = open_requests(organization=phone.organization, numbers=numbers)
+    waiting_ids = {m.pk for m in waiting.values()}
+    for number in numbers:
+        if number.pk == phone.pk:
+            phone.consent = number.consent
     return {
         "phone": phone,
-        "person": phone.owner,
-        "conversation": conversation,
-        "handled": flagged_handled_ids(organization=phone.organization, number=phone.number, messages=conversation),
-        "version": conversation_version(organization=phone.organization, number=phone.number),
-        "others": other_numbers(phone_number=phone),
+        "person": person,
+        "numbers": numbers,
+        "thread": thread,
+        "waiting_ids": waiting_ids,
+        "version": thread_version(person=person, numbers=numbers),
+        "others": [n for n in numbers if n.pk != phone.pk],
         # Failures that mean "this number is wrong or unreachable": the card suggests the record's other numbers.
         "unreachable_reasons": UNREACHABLE_REASONS,
+        "labels": PhoneNumber.Label.choices,
+        **_state_context(phone, numbers, waiting),
+    }
+
+
+def _state_context(phone: PhoneNumber, numbers: list[PhoneNumber], waiting: dict) -> dict:
+    """What the panel header says: their local time, whether they can be texted now and why not."""
+    request_here = waiting.get(phone.e164)
+    state = texting_state(phone=phone, open_request=request_here)
+    others_waiting = [
+        (n, waiting[n.e164]) for n in numbers if n.pk != phone.pk and n.e164 in waiting and n.consent.is_granted
+    ]
+    return {
+        "state": state,
+        "open_request": request_here,
+        "others_waiting": others_waiting,
+        "sendable": phone.consent.is_granted and request_here is None,
     }
 
 
@@ -127,6 +157,7 @@ def _panel_context(
     template_error: ServiceError | None = None,
 ) -> dict:
     context = _compose_context(request, phone, body=body, template_id=template_id)
+    context.update(_conversation_context(phone))
     context.update(
         task=task,
         # Opened from a workflow task ("Open & text"): the workflows' view sends and completes it.
@@ -151,7 +182,7 @@ def panel(request: HttpRequest, phone_id: int) -> HttpResponse:
     """
     phone = _phone_or_404(request, phone_id)
     body, template_id, template_error = "", "", None
-    if request.GET.get("template"):
+    if request.GET.get("template") and phone.consent.is_granted:
         template = template_for(organization=phone.organization, pk=request.GET["template"])
         try:
             if template is None:
@@ -168,7 +199,8 @@ def panel(request: HttpRequest, phone_id: int) -> HttpResponse:
         task=request.GET.get("task", ""),
         template_error=template_error,
     )
-    context.update(_conversation_context(phone), conversation_oob=True)
+    # The panel shows the whole thread: the person's replies are read now (not when the card opened).
+    conversation_mark_read(person=phone.owner, user=request.user)
     return render(request, "messaging/panel.html", context)
 
 
@@ -238,6 +270,20 @@ def send_text(
     text" completes its task); what it returns is appended to the confirmation.
     """
     body, task_id = _body(request), task
+    numbers = owner_numbers(owner=phone.owner)
+    waiting = open_requests(organization=phone.organization, numbers=numbers)
+    others = [waiting[n.e164] for n in numbers if n.pk != phone.pk and n.e164 in waiting]
+    if others and request.POST.get("confirm_other") != "1" and phone.e164 not in waiting:
+        reply = others[0]
+        warning = ServiceError(
+            "confirm_other",
+            f"{phone.owner.first_name} replied from {reply.from_number.as_national}: “{reply.body.strip()[:80]}”, "
+            "which reads like a request to stop texting. Send to this number anyway?",
+        )
+        context = _panel_context(
+            request, phone, body=body, template_id=request.POST.get("template", ""), task=task_id, error=warning
+        )
+        return render(request, "messaging/panel.html", context)
     try:
         message = message_queue(
             phone_number=phone,
@@ -274,12 +320,47 @@ def _confirmation(message: Message, phone: PhoneNumber) -> str:
 @login_required
 @require_GET
 def conversation(request: HttpRequest, phone_id: int) -> HttpResponse:
-    """The conversation with one number; 204 when nothing changed since the version the card has."""
+    """The person's thread; 204 when nothing changed since the version the page has.
+
+    ``where=panel`` answers for the open panel (its thread and header, and the replies are read);
+    otherwise for the card, with the ribbon's Text controls and the permission notice swapped too,
+    so an opt-out or a flag shows without a reload.
+    """
     phone = _phone_or_404(request, phone_id)
-    version = conversation_version(organization=phone.organization, number=phone.number)
+    numbers = owner_numbers(owner=phone.owner)
+    version = thread_version(person=phone.owner, numbers=numbers)
+    where = "panel" if request.GET.get("where") == "panel" else "card"
     if request.GET.get("v") == version:
         return HttpResponse(status=204)
-    return render(request, "messaging/_conversation.html", _conversation_context(phone))
+    context = _conversation_context(phone)
+    if where == "panel":
+        conversation_mark_read(person=phone.owner, user=request.user)
+        return render(request, "messaging/_panel_thread.html", {**context, "oob_state": True})
+    card_primary = numbers[0] if numbers else None
+    # Only a poll (it carries the version it has) swaps the ribbon and the notice: the first load must
+    # not reset a permission form the agent already opened.
+    live = "v" in request.GET
+    return render(request, "messaging/_conversation.html", {**context, "live": live, "card_primary": card_primary})
+
+
+@login_required
+@require_POST
+def reply_not_a_request(request: HttpRequest, message_id: int) -> HttpResponse:
+    """ "Not a request" on a flagged reply: the agent's note (required) resolves it; texting may resume."""
+    organization = require_organization(request)
+    reply = flagged_reply_for(organization=organization, pk=message_id)
+    if reply is None:
+        raise Http404("No such reply in your organization.")
+    try:
+        reply_flag_dismiss(reply=reply, user=request.user, note=request.POST.get("note", ""))
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Marked as not a request to stop. {reply.from_number.as_national} can be texted.")
+    owner = reply.lead or reply.customer
+    if request.htmx:
+        return HttpResponseClientRefresh()
+    return redirect(safe_next(request, owner.get_absolute_url() if owner else reverse("outstanding")))
 
 
 def text_controls_context(*, person: Lead | Customer, numbers: list[PhoneNumber], **extra: Any) -> dict:

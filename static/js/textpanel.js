@@ -63,6 +63,8 @@
     if (target.id === "text-dock") {
       restoreSize();
       focusCompose();
+      const thread = panel() && panel().querySelector(".panel-thread .thread");
+      if (thread) thread.scrollTop = thread.scrollHeight;
     } else if (target.id && target.id.indexOf("compose-") === 0) {
       focusCompose();
     } else if (target.id === "text-panel" || target.closest && target.closest("#text-dock")) {
@@ -117,7 +119,8 @@
     const h = Math.max(MIN_H, Math.min(height, window.innerHeight - 16));
     p.style.width = w + "px";
     p.style.height = h + "px";
-    document.body.style.setProperty("--panel-w", w + "px"); // the card makes room for the panel
+    const grip = p.querySelector("[data-resize]");
+    if (grip) grip.setAttribute("aria-valuenow", String(w));
     try { localStorage.setItem(SIZE_KEY, JSON.stringify([w, h])); } catch (e) { /* private mode */ }
   }
 
@@ -155,5 +158,77 @@
     if (!delta) return;
     event.preventDefault();
     setSize(p.offsetWidth + delta[0], p.offsetHeight + delta[1]);
+  });
+})();
+
+// --- drafts, Ctrl/Cmd+Enter, template search, errors that clear with their cause.
+(function () {
+  "use strict";
+  const PREFIX = "textdesk.draft.";
+  const panel = () => document.getElementById("text-panel");
+  const key = () => panel() && PREFIX + panel().dataset.draftKey;
+
+  function save(box) {
+    const k = key();
+    if (!k) return;
+    try {
+      if (box.value.trim()) localStorage.setItem(k, box.value);
+      else localStorage.removeItem(k);
+    } catch (e) { /* private mode */ }
+  }
+
+  // A draft typed before closing, navigating away or reloading comes back for the same person and number.
+  function restore() {
+    const p = panel();
+    const box = p && p.querySelector("[data-compose]");
+    if (!box || box.value.trim() || p.querySelector("[role=alert]")) return;
+    let saved = null;
+    try { saved = localStorage.getItem(key()); } catch (e) { /* private mode */ }
+    if (saved) {
+      box.value = saved;
+      box.dispatchEvent(new Event("input", { bubbles: true })); // the counter follows
+      p.querySelector(".compose").insertAdjacentHTML("afterbegin", '<p class="draft-note muted" role="status">Your unsent draft is back.</p>');
+    }
+  }
+
+  document.addEventListener("input", function (event) {
+    const box = event.target.closest && event.target.closest("[data-compose]");
+    if (box) {
+      save(box);
+      // A refusal about the text itself goes once the text changes.
+      document.querySelectorAll('#text-panel .refusal[data-refusal="too_long"], #text-panel .refusal[data-refusal="empty_body"]').forEach(function (el) { el.remove(); });
+      box.removeAttribute("aria-invalid");
+    }
+    const search = event.target.closest && event.target.closest("[data-template-search]");
+    if (search) {
+      const q = search.value.trim().toLowerCase();
+      search.closest(".menu-panel").querySelectorAll("[data-template-item]").forEach(function (li) {
+        li.hidden = q && li.textContent.toLowerCase().indexOf(q) === -1;
+      });
+    }
+  });
+
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Enter" || !(event.ctrlKey || event.metaKey)) return;
+    const box = event.target.closest && event.target.closest("#text-panel [data-compose]");
+    if (!box) return;
+    event.preventDefault();
+    const send = document.getElementById("send-btn");
+    if (send && !send.disabled) send.click();
+  });
+
+  document.body.addEventListener("textdesk:sent", function () {
+    try { localStorage.removeItem(key()); } catch (e) { /* private mode */ }
+  });
+
+  document.addEventListener("htmx:afterSettle", function (event) {
+    const t = event.detail.target;
+    if (t && (t.id === "text-dock" || t.id === "text-panel")) restore();
+  });
+
+  // The panel's thread shows its newest text.
+  document.addEventListener("htmx:load", function (event) {
+    const thread = event.detail.elt.id === "panel-conversation" && event.detail.elt.querySelector(".thread");
+    if (thread) thread.scrollTop = thread.scrollHeight;
   });
 })();

@@ -86,7 +86,7 @@ def test_panel_has_the_unsubscribe_note_and_templates_rendered_for_this_person(a
     assert "Quote ready" in html
     assert f"Hi {consented_number.lead.first_name}, your quote is ready." in html
     assert "Old one" not in html
-    assert 'id="conversation"' in html and 'hx-swap-oob="true"' in html
+    assert 'id="panel-conversation"' in html  # the panel is the conversation: the whole thread above the box
 
 
 def test_counter_shows_the_servers_figures_for_the_final_text_with_the_link(agent_client, consented_number):

@@ -1,0 +1,139 @@
+"""A person's conversation: flagged requests that block sending, unread state, the inbox and its search."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from core.errors import ServiceError
+from interactions.models import History
+from interactions.services import consent_revoke
+from messaging.conversations import inbox, unread_summary
+from messaging.models import Message
+from messaging.services import message_queue
+from messaging.services.conversations import conversation_assign, conversation_mark_read, reply_flag_dismiss
+from tests.factories import CustomerFactory, LeadFactory, MessageFactory, PhoneNumberFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def reply(phone, body: str, *, flagged: bool = False) -> Message:
+    return MessageFactory(
+        phone_number=phone,
+        direction=Message.Direction.INBOUND,
+        to_number="+15125550199",
+        from_number=phone.number,
+        body=body,
+        status=Message.Status.RECEIVED,
+        received_at=timezone.now(),
+        flagged_opt_out_request=flagged,
+    )
+
+
+def test_a_text_is_refused_while_a_flagged_request_from_that_number_waits(consented_number, agent, open_all_day):
+    flagged = reply(consented_number, "please stop texting me", flagged=True)
+    with pytest.raises(ServiceError) as refused:
+        message_queue(phone_number=consented_number, sent_by=agent, body="Hello again")
+    assert refused.value.code == "open_request"
+    assert "please stop texting me" in refused.value.message
+
+    reply_flag_dismiss(reply=flagged, user=agent, note="Meant our newsletter, asked on the phone")
+    assert message_queue(phone_number=consented_number, sent_by=agent, body="Hello again").status == "queued"
+    note = History.objects.get(lead=consented_number.lead, kind=History.Kind.NOTE)
+    assert note.summary.startswith("Not a request to stop texting") and "newsletter" in note.summary
+
+
+def test_marking_a_reply_not_a_request_needs_a_note(consented_number, agent):
+    flagged = reply(consented_number, "stop it", flagged=True)
+    with pytest.raises(ServiceError) as refused:
+        reply_flag_dismiss(reply=flagged, user=agent, note="  ")
+    assert refused.value.field == "note"
+    flagged.refresh_from_db()
+    assert flagged.flag_dismissed_at is None
+
+
+def test_sending_to_another_number_asks_to_confirm_and_then_sends(agent_client, consented_number, open_all_day):
+    from interactions.services import consent_grant
+
+    home = PhoneNumberFactory(lead=consented_number.lead, number="+15125550181", is_primary=False)
+    consent_grant(organization=home.organization, number=home.number, source="web_form", evidence="form")
+    reply(consented_number, "please stop texting me", flagged=True)
+    url = reverse("text_send", args=[home.pk])
+    asked = agent_client.post(url, {"body": "Unit ready"}, HTTP_HX_REQUEST="true")
+    assert "Send to this number anyway?" in asked.content.decode()
+    assert not Message.objects.filter(direction="outbound").exists()
+    agent_client.post(url, {"body": "Unit ready", "confirm_other": "1"}, HTTP_HX_REQUEST="true")
+    assert Message.objects.get(direction="outbound").to_number == home.number
+
+
+def test_an_opted_out_lead_is_not_enrolled_in_the_default_follow_up(org, facility):
+    from interactions.services import NewNumber, lead_create
+    from workflows.models import Enrollment, Workflow
+
+    Workflow.objects.create(
+        organization=org, kind=Workflow.Kind.LEAD_FOLLOW_UP, name="Default", is_default=True, active=True
+    )
+    consent_revoke(organization=org, number="+15125550166", source="sms_keyword")
+    lead = lead_create(
+        organization=org, facility=facility, first_name="Sam", last_name="Stop", numbers=[NewNumber("+15125550166")]
+    )
+    assert not Enrollment.objects.filter(lead=lead).exists()
+
+
+def test_unread_is_cleared_by_reading_the_thread_not_by_opening_the_card(agent_client, agent, consented_number):
+    reply(consented_number, "Is it free on Friday?")
+    assert unread_summary(organization=consented_number.organization).count == 1
+    agent_client.get(f"/leads/{consented_number.lead.pk}/")
+    assert unread_summary(organization=consented_number.organization).count == 1
+    agent_client.get(reverse("text_panel", args=[consented_number.pk]))
+    assert unread_summary(organization=consented_number.organization).count == 0
+
+
+def test_the_unread_count_answers_204_while_nothing_changed(agent_client, consented_number):
+    reply(consented_number, "Hello?")
+    first = agent_client.get(reverse("inbox_unread"))
+    version = unread_summary(organization=consented_number.organization).version
+    assert first.status_code == 200 and 'data-unread="1"' in first.content.decode()
+    assert agent_client.get(reverse("inbox_unread"), {"v": version}).status_code == 204
+    reply(consented_number, "Anyone there?")
+    arrived = agent_client.get(reverse("inbox_unread"), {"v": version}).content.decode()
+    assert "New reply from" in arrived and "Anyone there?" in arrived
+
+
+def test_the_inbox_puts_unread_first_filters_by_assignment_and_searches_texts(agent, org, facility):
+    quiet = PhoneNumberFactory(lead=LeadFactory(facility=facility, first_name="Quiet"), number="+15125550170")
+    MessageFactory(phone_number=quiet, body="Your quote", status="delivered")
+    waiting = PhoneNumberFactory(
+        lead=None, customer=CustomerFactory(facility=facility, first_name="Wendy"), number="+15125550171"
+    )
+    reply(waiting, "Do you have climate controlled units?")
+    MessageFactory(phone_number=quiet, body="A later note", status="delivered")
+
+    rows = inbox(organization=org, user=agent)
+    assert [r.person.first_name for r in rows] == ["Wendy", "Quiet"] and rows[0].unread
+
+    conversation_assign(person=quiet.lead, assignee_id=agent.pk, by=agent)
+    assert [r.person.first_name for r in inbox(organization=org, user=agent, show="mine")] == ["Quiet"]
+    assert [r.person.first_name for r in inbox(organization=org, user=agent, show="unassigned")] == ["Wendy"]
+    assert [r.person.first_name for r in inbox(organization=org, user=agent, query="climate")] == ["Wendy"]
+    assert [r.person.first_name for r in inbox(organization=org, user=agent, query="0170")] == ["Quiet"]
+
+    conversation_mark_read(person=waiting.customer, user=agent)
+    assert not inbox(organization=org, user=agent, query="Wendy")[0].unread
+
+
+def test_a_conversation_is_only_assigned_within_the_organization(agent, consented_number, other_org):
+    from tests.factories import MembershipFactory
+
+    stranger = MembershipFactory(organization=other_org).user
+    with pytest.raises(ServiceError):
+        conversation_assign(person=consented_number.lead, assignee_id=stranger.pk, by=agent)
+
+
+def test_an_agents_answer_after_a_reply_counts_as_read_but_an_automated_text_does_not(agent, consented_number):
+    reply(consented_number, "Is it free on Friday?")
+    MessageFactory(phone_number=consented_number, body="Automated reminder", status="sent")
+    assert unread_summary(organization=consented_number.organization).count == 1
+    MessageFactory(phone_number=consented_number, body="Yes it is", status="sent", sent_by=agent)
+    assert unread_summary(organization=consented_number.organization).count == 0
