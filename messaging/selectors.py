@@ -251,10 +251,10 @@ def failed_texts_by_facility(
     ``organization`` ``None``: every organization (a superuser's admin). One grouped query.
     """
     now = now or timezone.now()
-    failed = Message.objects.filter(
+    failed = Message.objects.annotate(failed_on=Coalesce("failed_at", "updated_at")).filter(
         direction=Message.Direction.OUTBOUND,
         status__in=[Message.Status.FAILED, Message.Status.UNDELIVERED],
-        failed_at__gte=now - timedelta(days=days),
+        failed_on__gte=now - timedelta(days=days),
     )
     if organization is not None:
         failed = failed.filter(organization=organization)
