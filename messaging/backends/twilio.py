@@ -277,11 +277,17 @@ class TwilioBackend(BaseSmsBackend):
         """Twilio Lookup v2 ``line_type_intelligence`` for ``number``; ``LineTypeLookupFailed`` on any failure."""
         try:
             found = self.client.lookups.v2.phone_numbers(str(number)).fetch(fields="line_type_intelligence")
+        except TwilioRestException as exc:
+            if exc.status in (400, 404):
+                # This number cannot be looked up (Twilio says why, e.g. not a valid number): asking again
+                # would cost the same and say the same. Stored as "unknown"; texting decides the rest.
+                return LineTypeResult(line_type=LINE_UNKNOWN)
+            raise LineTypeLookupFailed(f"Twilio Lookup failed ({exc})") from exc
         except (TwilioException, requests.RequestException) as exc:
             raise LineTypeLookupFailed(f"Twilio Lookup failed ({exc})") from exc
         info = found.line_type_intelligence or {}
-        if info.get("error_code"):
-            raise LineTypeLookupFailed(f"Twilio Lookup could not tell the line type (error {info['error_code']})")
+        if info.get("error_code"):  # Twilio had no line-type data for this number (e.g. 60600): the same
+            return LineTypeResult(line_type=LINE_UNKNOWN)
         return LineTypeResult(
             line_type=TWILIO_LINE_TYPES.get(info.get("type") or "", LINE_UNKNOWN),
             carrier=(info.get("carrier_name") or "")[:120],

@@ -199,3 +199,14 @@ def test_the_card_disables_the_text_icon_of_a_landline_added_by_the_agent(twilio
     tip = html.split('aria-label="Text (512) 555-0188: not allowed"')[1].split("</span></span>")[0]
     assert "(512) 555-0188 is a landline and can’t receive texts" in tip
     assert 'aria-label="Text (512) 555-0142 (primary)"' in html  # the mobile stays textable
+
+
+def test_a_number_twilio_cannot_look_up_is_stored_as_unknown_and_not_asked_again(twilio_server, lead, add):
+    twilio_server.fail_next_lookup(21211)  # Twilio's own answer for this number, not an outage
+
+    phone = add(lead, "+15125550142")
+
+    assert (phone.line_type, phone.not_textable) == ("unknown", "")
+    assert phone.line_type_checked_at is not None
+    assert line_types_lookup_pending(now=timezone.now() + timedelta(minutes=10)) == 0
+    assert len(twilio_server.lookups()) == 1
