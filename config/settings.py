@@ -212,6 +212,11 @@ CELERY_BEAT_SCHEDULE = {
     "reconcile-stuck-messages": {"task": "messaging.tasks.reconcile_stuck", "schedule": timedelta(minutes=1)},
     "materialise-workflow-steps": {"task": "workflows.tasks.materialise_workflows", "schedule": crontab(minute="*")},
     "purge-idempotency-keys": {"task": "messaging.tasks.purge_idempotency_keys", "schedule": crontab(minute=17)},
+    # Line-type lookups that failed (or were never made) are tried again.
+    "retry-line-type-lookups": {
+        "task": "messaging.tasks.lookup_line_types_pending",
+        "schedule": crontab(minute="*/15"),
+    },
     # Beat publishes it, a worker runs it: its age says the schedule is being published and run.
     "beat-heartbeat": {
         "task": "ops.tasks.beat_heartbeat",
@@ -240,6 +245,19 @@ SMS_THROTTLE_MAX_WAIT = env.float("SMS_THROTTLE_MAX_WAIT", default=2.0)
 # Extra spacing between two sends of one sender, so network jitter never puts rate+1 in one second.
 SMS_THROTTLE_GUARD_SECONDS = env.float("SMS_THROTTLE_GUARD_SECONDS", default=0.05)
 SMS_MAX_ATTEMPTS = env.int("SMS_MAX_ATTEMPTS", default=6)
+# Lookup cost setting: each line-type lookup is a paid Twilio Lookup request. Off: no lookups, no
+# cost, and numbers are only marked not textable by carrier errors.
+LINE_TYPE_LOOKUP = env.bool("LINE_TYPE_LOOKUP", default=True)
+# A stored line type older than this is looked up again before the next text to the number.
+LINE_TYPE_MAX_AGE_DAYS = env.int("LINE_TYPE_MAX_AGE_DAYS", default=180)
+# Unreachable (30003) this many times, the first and last at least this many days apart: not textable.
+UNREACHABLE_MARK_AFTER_FAILURES = env.int("UNREACHABLE_MARK_AFTER_FAILURES", default=3)
+UNREACHABLE_MARK_AFTER_DAYS = env.int("UNREACHABLE_MARK_AFTER_DAYS", default=2)
+# Refuse texts from facilities whose sender registration is not recorded or still pending (off:
+# only "failed" and "unregistered" refuse, so an upgrade does not stop every send at once).
+SENDER_REGISTRATION_REQUIRED = env.bool("SENDER_REGISTRATION_REQUIRED", default=False)
+# A number nobody confirmed (and that never replied) for this long: the card suggests re-confirming it.
+NUMBER_RECONFIRM_AFTER_DAYS = env.int("NUMBER_RECONFIRM_AFTER_DAYS", default=365)
 PHONENUMBER_DEFAULT_REGION = "US"
 PHONENUMBER_DB_FORMAT = "E164"
 

@@ -18,6 +18,7 @@ from .models import Consent, ConsentEvent, Customer, Facility, History, Lead, Me
 from .services import (
     customer_create,
     customer_update,
+    facility_sender_register,
     lead_create,
     lead_update,
     membership_create,
@@ -57,11 +58,105 @@ class OrganizationAdmin(OrganizationScopedAdmin):
         return readonly
 
 
+class FacilityForm(forms.ModelForm):
+    class Meta:
+        model = Facility
+        fields = [
+            "organization",
+            "name",
+            "address",
+            "time_zone",
+            "phone",
+            "sms_sender_number",
+            "sender_registration",
+            "sender_brand_id",
+            "sender_campaign_id",
+            "sender_toll_free_verification_id",
+        ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "sender_registration" in self.fields:
+            # Left out of a form (an older script, an API client): the sender stays as it was.
+            self.fields["sender_registration"].required = False
+
+    def clean_sender_registration(self):
+        return self.cleaned_data.get("sender_registration") or (
+            self.instance.sender_registration if self.instance.pk else Facility.Registration.NOT_RECORDED
+        )
+
+    def clean(self):
+        cleaned = super().clean()
+        try:  # the service's own rule, on an unsaved copy (nothing is written here)
+            facility_sender_register(
+                facility=Facility(),
+                registration=cleaned.get("sender_registration") or Facility.Registration.NOT_RECORDED,
+                brand_id=cleaned.get("sender_brand_id") or "",
+                campaign_id=cleaned.get("sender_campaign_id") or "",
+                toll_free_verification_id=cleaned.get("sender_toll_free_verification_id") or "",
+            )
+        except ServiceError as exc:
+            self.add_error(exc.field if exc.field in self.fields else None, exc.message)
+        return cleaned
+
+
+REGISTRATION_FIELDS = [
+    "sender_registration",
+    "sender_brand_id",
+    "sender_campaign_id",
+    "sender_toll_free_verification_id",
+]
+
+
 @admin.register(Facility)
 class FacilityAdmin(OrganizationScopedAdmin):
+    """Facilities; managers record each sender's registration (agents read it; the carrier's flag is read-only)."""
+
     manager_only = True
-    list_display = ["name", "time_zone", "sms_sender_number", "organization"]
+    form = FacilityForm
+    list_display = [
+        "name",
+        "time_zone",
+        "sms_sender_number",
+        "sender_registration",
+        "sender_flagged_at",
+        "organization",
+    ]
+    list_filter = ["sender_registration"]
     search_fields = ["name", "address"]
+    readonly_fields = ["sender_flagged_at", "sender_flag_reason"]
+    fieldsets = [
+        (None, {"fields": ["organization", "name", "address", "time_zone", "phone", "sms_sender_number"]}),
+        (
+            "Sender registration",
+            {
+                "description": "US carriers block texts from long codes not registered for A2P 10DLC and from "
+                "unverified toll-free numbers. Record the registration from the Twilio console. A carrier refusal "
+                "for an unregistered sender (Twilio 30032/30034) marks it unregistered here and stops its texts "
+                "until you record the registration again.",
+                "fields": [*REGISTRATION_FIELDS, "sender_flagged_at", "sender_flag_reason"],
+            },
+        ),
+    ]
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if request.user.is_superuser:
+            return fieldsets
+        (name, options), *rest = fieldsets
+        return [(name, {**options, "fields": [f for f in options["fields"] if f != "organization"]}), *rest]
+
+    def save_model(self, request, obj, form, change):
+        if change and any(name in form.changed_data for name in REGISTRATION_FIELDS):
+            # A manager acted on the registration: recorded through the service, which clears the carrier's flag.
+            facility_sender_register(
+                facility=obj,
+                registration=obj.sender_registration,
+                brand_id=obj.sender_brand_id,
+                campaign_id=obj.sender_campaign_id,
+                toll_free_verification_id=obj.sender_toll_free_verification_id,
+            )
+        super().save_model(request, obj, form, change)
 
     def get_readonly_fields(self, request, obj=None):
         readonly = list(super().get_readonly_fields(request, obj))

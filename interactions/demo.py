@@ -98,7 +98,16 @@ def seed_interactions() -> Organization:
         facility, _ = Facility.objects.get_or_create(
             organization=org,
             name=name,
-            defaults={"address": address, "time_zone": tz, "phone": phone, "sms_sender_number": phone},
+            defaults={
+                "address": address,
+                "time_zone": tz,
+                "phone": phone,
+                "sms_sender_number": phone,
+                # Demo senders are registered (fictional ids), so make run's texts go out.
+                "sender_registration": Facility.Registration.APPROVED,
+                "sender_brand_id": "BN" + "0" * 32,
+                "sender_campaign_id": "CM" + "0" * 32,
+            },
         )
         facilities.append(facility)
 

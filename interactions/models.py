@@ -78,6 +78,33 @@ class Facility(models.Model):
         "organization, so replies to it are filed here. Blank: the messaging service is used.",
     )
 
+    class Registration(models.TextChoices):
+        # Until a manager records it or the carrier refuses a text for it, nothing is refused: an
+        # install upgrading must not have every send stopped at once (SENDER_REGISTRATION_REQUIRED).
+        NOT_RECORDED = "not_recorded", "Not recorded"
+        PENDING = "pending", "Pending"
+        APPROVED = "approved", "Approved"
+        FAILED = "failed", "Failed or rejected"
+        UNREGISTERED = "unregistered", "Unregistered"
+
+    # The registration of the sender this facility texts from (its number, or the messaging service).
+    sender_registration = models.CharField(
+        "sender registration",
+        max_length=16,
+        choices=Registration.choices,
+        default=Registration.NOT_RECORDED,
+        help_text="US carriers block texts from long codes not registered for A2P 10DLC and from unverified "
+        "toll-free numbers. Failed or unregistered: every text from this facility is refused.",
+    )
+    sender_brand_id = models.CharField("10DLC brand id", max_length=40, blank=True, help_text="BN…")
+    sender_campaign_id = models.CharField("10DLC campaign id", max_length=40, blank=True, help_text="CM… or QE…")
+    sender_toll_free_verification_id = models.CharField(
+        "toll-free verification id", max_length=40, blank=True, help_text="HH… (toll-free senders)"
+    )
+    # Set when the carrier refused a text because the sender is not registered or verified (30032/30034).
+    sender_flagged_at = models.DateTimeField("sender flagged at", null=True, blank=True)
+    sender_flag_reason = models.CharField("why the sender is flagged", max_length=300, blank=True)
+
     class Meta:
         ordering = ["name"]
         verbose_name_plural = "facilities"
@@ -95,6 +122,22 @@ class Facility(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    REFUSED_REGISTRATIONS = frozenset({Registration.FAILED, Registration.UNREGISTERED})
+
+    @property
+    def sender_refusal(self) -> str:
+        """Why texts from this facility are refused (its sender is not registered), or ``""``."""
+        refused = set(self.REFUSED_REGISTRATIONS)
+        if getattr(settings, "SENDER_REGISTRATION_REQUIRED", False):
+            refused |= {self.Registration.NOT_RECORDED, self.Registration.PENDING}
+        if self.sender_registration not in refused:
+            return ""
+        why = self.sender_flag_reason or f"its sender registration is “{self.get_sender_registration_display()}”"
+        return (
+            f"Texts from {self.name} are stopped: {why.rstrip('.')}. A manager must register the sender "
+            "(10DLC brand and campaign, or toll-free verification) and mark it approved in admin."
+        )
 
 
 class Membership(models.Model):
@@ -228,6 +271,22 @@ class PhoneNumber(OwnedByLeadOrCustomer):
         PMS = "pms", "Property management system"
         LOCAL = "local", "Added here (not sent to the PMS)"
 
+    class LineType(models.TextChoices):
+        # The provider-neutral names of messaging/backends/base.py LINE_TYPES.
+        MOBILE = "mobile", "mobile"
+        LANDLINE = "landline", "landline"
+        FIXED_VOIP = "fixed_voip", "fixed VoIP line"
+        NON_FIXED_VOIP = "non_fixed_voip", "VoIP line"
+        TOLL_FREE = "toll_free", "toll-free number"
+        PERSONAL = "personal", "personal number"
+        PAGER = "pager", "pager"
+        VOICEMAIL = "voicemail", "voicemail-only number"
+        UNKNOWN = "unknown", "line of unknown type"
+
+    # Lines that cannot receive texts. Fixed VoIP often can (many are SMS-enabled): it stays
+    # textable until the carrier says otherwise (30006 marks it).
+    NOT_TEXTABLE_LINES = frozenset({LineType.LANDLINE, LineType.PAGER, LineType.VOICEMAIL})
+
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE)
     lead = models.ForeignKey(Lead, null=True, blank=True, on_delete=models.PROTECT, related_name="phone_numbers")
     customer = models.ForeignKey(
@@ -237,6 +296,17 @@ class PhoneNumber(OwnedByLeadOrCustomer):
     label = models.CharField(max_length=16, choices=Label.choices, default=Label.MOBILE)
     is_primary = models.BooleanField(default=False)
     source = models.CharField(max_length=8, choices=Source.choices, default=Source.LOCAL)
+    # What a line-type lookup found (blank: not looked up yet), from which carrier, when, and whether
+    # it was the demo stand-in (console backend) rather than the provider.
+    line_type = models.CharField(max_length=16, choices=LineType.choices, blank=True)
+    line_type_carrier = models.CharField(max_length=120, blank=True)
+    line_type_checked_at = models.DateTimeField(null=True, blank=True)
+    line_type_demo = models.BooleanField(default=False)
+    # Set when the carrier said the number cannot get texts (unknown, landline, unreachable for days).
+    not_textable_at = models.DateTimeField(null=True, blank=True)
+    not_textable_reason = models.CharField(max_length=300, blank=True)
+    # When someone last confirmed the number is still the person's (an agent, or a reply from it).
+    confirmed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -272,6 +342,27 @@ class PhoneNumber(OwnedByLeadOrCustomer):
         if not self.number:
             return ""
         return self.number.as_national if self.number.country_code == 1 else self.number.as_international
+
+    @property
+    def not_textable(self) -> str:
+        """Why this number cannot get texts at all (whoever sends), in plain words, or ``""``."""
+        if self.not_textable_at:
+            return (
+                f"{self.national} can’t get texts: {self.not_textable_reason.rstrip('.')}. Call it, or text "
+                "another number on the record."
+            )
+        if self.line_type in self.NOT_TEXTABLE_LINES:
+            demo = " (demo lookup)" if self.line_type_demo else ""
+            return (
+                f"{self.national} is a {self.get_line_type_display()}{demo} and can’t receive texts. Call it, or "
+                "text another number on the record."
+            )
+        return ""
+
+    @property
+    def last_confirmed_at(self):
+        """When the number was last known to be the person's: confirmed, or else added."""
+        return self.confirmed_at or self.created_at
 
 
 class ConsentEvent(models.Model):

@@ -39,10 +39,31 @@ class PhoneNumberSerializer(serializers.ModelSerializer):
 
     number = serializers.CharField(source="e164", read_only=True, help_text="E.164, e.g. +15125550142.")
     consent = serializers.SerializerMethodField()
+    line_type = serializers.CharField(
+        read_only=True,
+        help_text="What a line-type lookup found: mobile, landline, fixed_voip, non_fixed_voip, toll_free, personal, "
+        "pager, voicemail or unknown; empty until it is looked up.",
+    )
+    not_textable = serializers.CharField(
+        read_only=True,
+        help_text="Why the number cannot get texts (a landline, or the carrier said so), in plain words; "
+        "empty when it can. A send to it is refused with code not_textable.",
+    )
 
     class Meta:
         model = PhoneNumber
-        fields = ["id", "number", "label", "is_primary", "source", "consent"]
+        fields = [
+            "id",
+            "number",
+            "label",
+            "is_primary",
+            "source",
+            "consent",
+            "line_type",
+            "line_type_checked_at",
+            "not_textable",
+            "confirmed_at",
+        ]
         read_only_fields = fields
 
     @extend_schema_field(ConsentSummarySerializer)

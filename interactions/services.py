@@ -17,8 +17,8 @@ from phonenumber_field.phonenumber import to_python
 from core.errors import ServiceError
 from core.formats import display_date
 
-from .models import Consent, ConsentEvent, Customer, History, Lead, Membership, Organization, PhoneNumber
-from .signals import customer_balance_changed, lead_changed, number_opted_out
+from .models import Consent, ConsentEvent, Customer, Facility, History, Lead, Membership, Organization, PhoneNumber
+from .signals import customer_balance_changed, lead_changed, number_opted_out, phone_number_saved
 
 Owner = Lead | Customer
 
@@ -110,6 +110,7 @@ def phone_number_add(
         ) from exc
     if make_primary and has_numbers:
         _primary_move(phone)
+    phone_number_saved.send(sender=PhoneNumber, phone_number=phone)
     return phone
 
 
@@ -151,6 +152,136 @@ def phone_number_relabel(*, phone_number: PhoneNumber, label: str, from_pms: boo
     phone_number.label = label
     phone_number.save(update_fields=["label", "updated_at"])
     return phone_number
+
+
+def phone_numbers_line_type_record(
+    *,
+    organization: Organization,
+    number: str | ParsedNumber,
+    line_type: str,
+    carrier: str = "",
+    demo: bool = False,
+    now: datetime | None = None,
+) -> int:
+    """Store a line-type lookup on every record of ``organization`` holding ``number``; how many rows.
+
+    A landline, pager or voicemail-only line is then not textable (``PhoneNumber.not_textable``).
+    """
+    if line_type not in PhoneNumber.LineType.values:
+        line_type = PhoneNumber.LineType.UNKNOWN
+    return PhoneNumber.objects.filter(organization=organization, number=number).update(
+        line_type=line_type,
+        line_type_carrier=(carrier or "")[:120],
+        line_type_checked_at=now or timezone.now(),
+        line_type_demo=demo,
+        updated_at=timezone.now(),
+    )
+
+
+def phone_numbers_mark_not_textable(
+    *, organization: Organization, number: str | ParsedNumber, reason: str, now: datetime | None = None
+) -> int:
+    """The carrier says ``number`` cannot get texts: mark it on every record of ``organization``; how many rows.
+
+    The card then disables its Text icon with ``reason`` and suggests the record's other numbers.
+    A number already marked keeps its first date and reason.
+    """
+    return PhoneNumber.objects.filter(organization=organization, number=number, not_textable_at__isnull=True).update(
+        not_textable_at=now or timezone.now(), not_textable_reason=reason[:300], updated_at=timezone.now()
+    )
+
+
+@transaction.atomic
+def phone_number_confirm(
+    *, phone_number: PhoneNumber, agent: AbstractBaseUser | None, note: str = "", now: datetime | None = None
+) -> PhoneNumber:
+    """An agent confirmed the number is still the person's: the date on the number and on the record's history.
+
+    A number not confirmed for ``NUMBER_RECONFIRM_AFTER_DAYS`` makes the card suggest this before
+    a workflow texts it (a reassigned number reaches a stranger).
+    """
+    now = now or timezone.now()
+    PhoneNumber.objects.filter(pk=phone_number.pk).update(confirmed_at=now, updated_at=now)
+    phone_number.confirmed_at = now
+    history_record(
+        owner=phone_number.owner,
+        kind=History.Kind.NOTE,
+        agent=agent,
+        phone_number=phone_number,
+        summary=f"Confirmed {phone_number.national} is still their number." + (f" {note.strip()}" if note else ""),
+        occurred_at=now,
+    )
+    return phone_number
+
+
+def phone_numbers_confirmed_by_reply(
+    *, organization: Organization, number: str | ParsedNumber, now: datetime | None = None
+) -> int:
+    """A reply from ``number`` confirms it is still the person's (on every record holding it)."""
+    now = now or timezone.now()
+    return PhoneNumber.objects.filter(organization=organization, number=number).update(confirmed_at=now)
+
+
+# --- facility senders -------------------------------------------------------------------------
+
+
+def facility_sender_flag(*, facility: Facility, reason: str, now: datetime | None = None) -> Facility:
+    """The carrier refused a text because the facility's sender is not registered or verified.
+
+    The facility's sender becomes ``unregistered``: every next text from it is refused with
+    ``sender_not_registered`` until a manager records the registration (``facility_sender_register``).
+    """
+    now = now or timezone.now()
+    Facility.objects.filter(pk=facility.pk).update(
+        sender_registration=Facility.Registration.UNREGISTERED, sender_flagged_at=now, sender_flag_reason=reason[:300]
+    )
+    facility.sender_registration = Facility.Registration.UNREGISTERED
+    facility.sender_flagged_at, facility.sender_flag_reason = now, reason[:300]
+    return facility
+
+
+def facility_sender_register(
+    *,
+    facility: Facility,
+    registration: str,
+    brand_id: str = "",
+    campaign_id: str = "",
+    toll_free_verification_id: str = "",
+) -> Facility:
+    """Record the registration of a facility's sender (10DLC brand and campaign, or toll-free verification).
+
+    Approved needs either a brand and a campaign id or a toll-free verification id. Any new status
+    clears the carrier's flag: the manager has acted.
+    """
+    if registration not in Facility.Registration.values:
+        raise ServiceError(
+            "invalid_registration",
+            f"Choose a registration status: {', '.join(Facility.Registration.values)}.",
+            field="sender_registration",
+        )
+    brand_id, campaign_id, toll_free = brand_id.strip(), campaign_id.strip(), toll_free_verification_id.strip()
+    if registration == Facility.Registration.APPROVED and not ((brand_id and campaign_id) or toll_free):
+        raise ServiceError(
+            "registration_incomplete",
+            "An approved sender needs its 10DLC brand id and campaign id, or its toll-free verification id.",
+            field="sender_campaign_id",
+        )
+    facility.sender_registration = registration
+    facility.sender_brand_id, facility.sender_campaign_id = brand_id, campaign_id
+    facility.sender_toll_free_verification_id = toll_free
+    facility.sender_flagged_at, facility.sender_flag_reason = None, ""
+    if facility.pk:
+        facility.save(
+            update_fields=[
+                "sender_registration",
+                "sender_brand_id",
+                "sender_campaign_id",
+                "sender_toll_free_verification_id",
+                "sender_flagged_at",
+                "sender_flag_reason",
+            ]
+        )
+    return facility
 
 
 @transaction.atomic

@@ -19,3 +19,7 @@ customer_balance_changed = Signal()
 
 # A number must not be texted any more (STOP, the link, the carrier, an agent). Args: ``organization``, ``number``.
 number_opted_out = Signal()
+
+# A number was saved on a record (added, or corrected to another number). Args: ``phone_number``.
+# Messaging looks up its line type (after commit, in a task: adding stays fast).
+phone_number_saved = Signal()

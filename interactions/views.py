@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
 
 from core.tenancy import require_organization
 
 from .models import PhoneNumber
 from .selectors import Card, customer_card, history_card, lead_card, people_search
+from .services import phone_number_confirm
 
 
 @login_required
@@ -66,3 +69,16 @@ def customer_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def history_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return _render_card(request, history_card(organization=require_organization(request), pk=pk))
+
+
+@login_required
+@require_POST
+def number_confirm(request: HttpRequest, pk: int) -> HttpResponse:
+    """ "Confirm this is still their number": the date goes on the number and the record's history."""
+    organization = require_organization(request)
+    phone = PhoneNumber.objects.filter(organization=organization, pk=pk).select_related("lead", "customer").first()
+    if phone is None:
+        raise Http404("No such phone number in your organization.")
+    phone_number_confirm(phone_number=phone, agent=request.user, note=request.POST.get("note", ""))
+    messages.success(request, f"Confirmed {phone.national} is still {phone.owner.first_name}’s number.")
+    return redirect(phone.owner)

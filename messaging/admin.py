@@ -12,7 +12,7 @@ from core.errors import ServiceError
 
 from .models import Message, MessageTemplate, UnsubscribeLink
 from .rendering import MERGE_FIELDS, template_validate
-from .services import message_reconcile, template_preview, template_sample_person
+from .services import message_reconcile, template_preview, template_sample_person, templates_flag_clear
 
 MERGE_FIELD_HELP = "Merge fields you can use: " + ", ".join(
     f"{{{{ {name} }}}} ({meaning})" for name, meaning in MERGE_FIELDS.items()
@@ -39,16 +39,25 @@ class MessageTemplateForm(forms.ModelForm):
 class MessageTemplateAdmin(OrganizationScopedAdmin):
     form = MessageTemplateForm
     manager_only = True
-    list_display = ["name", "category", "active", "preview_figures", "updated_at"]
-    list_filter = ["category", "active"]
+    list_display = ["name", "category", "active", "preview_figures", "flagged_at", "updated_at"]
+    list_filter = ["category", "active", ("flagged_at", admin.EmptyFieldListFilter)]
     search_fields = ["name", "body"]
-    readonly_fields = ["preview"]
+    readonly_fields = ["preview", "flagged_at", "flag_reason"]
+    actions = ["clear_flag"]
 
     def get_fields(self, request, obj=None):
         fields = ["name", "category", "body", "active", "preview"]
         if request.user.is_superuser:
             fields.insert(0, "organization")
+        if obj is not None and obj.flagged_at:
+            # A carrier filtered a text from it as spam (30007): the manager reviews the wording.
+            fields += ["flagged_at", "flag_reason"]
         return fields
+
+    @admin.action(description="Clear the carrier's spam flag (wording reviewed)")
+    def clear_flag(self, request, queryset):
+        cleared = templates_flag_clear(templates=queryset)
+        self.message_user(request, f"{cleared} template(s) cleared.", messages.INFO)
 
     def get_changelist_instance(self, request):
         # Render every listed template for one sample record per organization, not one lookup per row.
@@ -116,8 +125,9 @@ class MessageAdmin(ReadOnlyScopedAdmin):
         "segments",
         "error_code",
         "actor_name",
+        "flagged_as_spam",
     ]
-    list_filter = ["status", "direction", "encoding"]
+    list_filter = ["status", "direction", "encoding", "flagged_as_spam"]
     search_fields = ["to_number", "from_number", "body", "provider_sid"]
     list_select_related = ["organization"]
     date_hierarchy = "created_at"

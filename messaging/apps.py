@@ -7,3 +7,7 @@ class MessagingConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "messaging"
     verbose_name = "Texting"
+
+    def ready(self) -> None:
+        # The CRM's domain events (interactions/signals.py): a saved number gets its line type looked up.
+        from . import receivers  # noqa: F401

@@ -23,12 +23,17 @@ from phonenumber_field.phonenumber import to_python
 
 from core.tracing import request_id_bound
 from interactions.models import ConsentEvent, Facility, History, Organization, PhoneNumber
-from interactions.services import consent_grant, consent_revoke, consent_status, history_record
+from interactions.services import (
+    consent_grant,
+    consent_revoke,
+    consent_status,
+    history_record,
+    phone_numbers_confirmed_by_reply,
+)
 
 from .backends import describe_provider_error
-from .backends.base import RECIPIENT_OPTED_OUT
 from .models import Message
-from .services.sending import carrier_opt_out_record
+from .services.numbers import carrier_error_act
 
 logger = logging.getLogger(__name__)
 
@@ -184,11 +189,9 @@ def _status_apply(
             "error_message": (error_message or "").strip()[:500] or failure.description,
         }
     message.save(update_fields=message.move_to(status, now=now, **error))
-    if failure and failure.reason == RECIPIENT_OPTED_OUT:
-        carrier_opt_out_record(
-            message=message,
-            evidence=f"{failure.description} (status callback of message {message.pk}, {provider_sid}, code {code})",
-        )
+    if failure and code:
+        # The same table as a refused send: revoke consent, mark the number, flag the text or the sender.
+        carrier_error_act(message=message, error=failure, now=now)
     return message
 
 
@@ -384,6 +387,8 @@ def inbound_receive(
                 logger.warning("keyword from %r cannot change consent: not a phone number", from_number)
             if flagged:
                 outcome = "asks not to be texted: read it and record the opt-out if that is what they want"
+            if sender is not None:  # a reply: the number is still the person's (see NUMBER_RECONFIRM_AFTER_DAYS)
+                phone_numbers_confirmed_by_reply(organization=organization, number=sender, now=now)
             for phone in holders:
                 summary = f"Text received from {phone.national}: “{(body or '').strip()[:500]}”"
                 history_record(

@@ -31,6 +31,9 @@ class MessageTemplate(models.Model):
         "{{ facility_phone }}, {{ agent_name }}, {{ balance_due }}, {{ unit }}."
     )
     active = models.BooleanField(default=True)
+    # Set when a carrier filtered a text from this template as spam (30007): a manager reviews the wording.
+    flagged_at = models.DateTimeField("flagged by a carrier at", null=True, blank=True)
+    flag_reason = models.CharField("why it is flagged", max_length=300, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -43,7 +46,12 @@ class MessageTemplate(models.Model):
 
 
 # The codes the worker itself writes on a text it did not send, in the backends' provider-neutral words.
-OWN_ERROR_REASONS = {"opted_out": "recipient_opted_out", "invalid_number": "invalid_number", "no_consent": "refused"}
+OWN_ERROR_REASONS = {
+    "opted_out": "recipient_opted_out",
+    "invalid_number": "invalid_number",
+    "no_consent": "refused",
+    "sender_not_registered": "sender_not_registered",
+}
 
 
 class MessageQuerySet(models.QuerySet):
@@ -141,6 +149,8 @@ class Message(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     flag_dismissed_note = models.CharField(max_length=500, blank=True)
+    # An outbound text a carrier filtered as spam (30007): for a manager to review its wording.
+    flagged_as_spam = models.BooleanField(default=False)
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -48,3 +48,30 @@ def purge_idempotency_keys() -> int:
     from .idempotency import idempotency_keys_purge
 
     return idempotency_keys_purge()
+
+
+@shared_task(bind=True, max_retries=5, ignore_result=True)
+def lookup_line_type(self, phone_number_id: int) -> None:
+    """Look up the line type of a number just added; a failed lookup is retried with backoff.
+
+    After the last retry the number waits for ``lookup_line_types_pending``. Texting never waits for it.
+    """
+    from interactions.models import PhoneNumber
+
+    from .backends import LineTypeLookupFailed
+
+    phone = PhoneNumber.objects.select_related("organization").filter(pk=phone_number_id).first()
+    if phone is None or not services.line_type_is_stale(phone):
+        return
+    try:
+        services.line_type_lookup(phone_number=phone)
+    except LineTypeLookupFailed as exc:
+        if self.request.is_eager:  # make run: no later within the request; the periodic task retries
+            return
+        raise self.retry(exc=exc, countdown=60 * 2**self.request.retries) from exc
+
+
+@shared_task(ignore_result=True)
+def lookup_line_types_pending() -> int:
+    """Look up numbers whose line type is still unknown (every 15 minutes)."""
+    return services.line_types_lookup_pending()

@@ -7,6 +7,8 @@ it too. It implements what Textdesk calls:
 - ``POST /2010-04-01/Accounts/{AccountSid}/Messages.json`` (send a text),
 - ``GET  /2010-04-01/Accounts/{AccountSid}/Messages.json`` (list, newest first; ``To``/``From``),
 - ``GET  /2010-04-01/Accounts/{AccountSid}/Messages/{Sid}.json`` (fetch),
+- ``GET  /v2/PhoneNumbers/{Number}?Fields=line_type_intelligence`` (Lookup v2's line type: ``mobile``
+  unless ``set_line_type`` said otherwise; ``fail_next_lookup`` answers the next lookups with an error),
 
 checks HTTP basic auth like Twilio (20003), records every request, and can be told to answer
 the next sends with a Twilio error (21211, 21610, 21611, 21614, 20429, 500), slowly, or by
@@ -36,7 +38,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit, urlunsplit
 from urllib.request import Request, urlopen
 
 from twilio.request_validator import RequestValidator
@@ -52,10 +54,35 @@ ERRORS: dict[int, tuple[int, str]] = {
     21611: (400, "This 'From' number has exceeded the maximum number of queued messages"),
     21614: (400, "'To' number is not a valid mobile number"),
     21617: (400, "The concatenated message body exceeds the 1600 character limit."),
+    # Delivery errors: Twilio reports these in status callbacks; answering a send with one lets a
+    # test drive the same table through the API path.
+    30003: (400, "Unreachable destination handset"),
+    30004: (400, "Message blocked"),
+    30005: (400, "Unknown destination handset"),
+    30006: (400, "Landline or unreachable carrier"),
+    30007: (400, "Message filtered"),
+    30032: (400, "Toll-Free Number Has Not Been Verified"),
+    30034: (400, "Message from an Unregistered Number"),
     500: (500, "Internal Server Error"),
 }
 _MESSAGES = re.compile(r"^/2010-04-01/Accounts/(?P<account>AC\w+)/Messages\.json$")
 _MESSAGE = re.compile(r"^/2010-04-01/Accounts/(?P<account>AC\w+)/Messages/(?P<sid>\w+)\.json$")
+_LOOKUP = re.compile(r"^/v2/PhoneNumbers/(?P<number>[^/]+)$")
+# Lookup v2's line types (``line_type_intelligence.type``).
+LINE_TYPES = (
+    "mobile",
+    "landline",
+    "fixedVoip",
+    "nonFixedVoip",
+    "tollFree",
+    "personal",
+    "pager",
+    "voicemail",
+    "premium",
+    "sharedCost",
+    "uan",
+    "unknown",
+)
 
 
 @dataclass
@@ -70,6 +97,10 @@ class RecordedRequest:
     @property
     def is_send(self) -> bool:
         return self.method == "POST" and bool(_MESSAGES.match(self.path))
+
+    @property
+    def is_lookup(self) -> bool:
+        return self.method == "GET" and bool(_LOOKUP.match(self.path))
 
 
 @dataclass
@@ -104,6 +135,8 @@ class TwilioServer:
         self.requests: list[RecordedRequest] = []
         self.messages: dict[str, dict] = {}  # sid -> resource, in creation order
         self._script: deque[tuple[str, object]] = deque()
+        self.line_types: dict[str, tuple[str, str]] = {}  # E.164 -> (Lookup type, carrier name)
+        self._lookup_script: deque[int] = deque()
         self._lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -148,6 +181,8 @@ class TwilioServer:
             self.requests.clear()
             self.messages.clear()
             self._script.clear()
+            self.line_types.clear()
+            self._lookup_script.clear()
 
     # --- scripting the next answers -------------------------------------------------------
 
@@ -157,6 +192,25 @@ class TwilioServer:
             raise ValueError(f"unknown Twilio error {code}; known: {sorted(ERRORS)}")
         with self._lock:
             self._script.extend([("error", code)] * times)
+
+    def set_line_type(self, number: str, line_type: str, carrier: str = "") -> None:
+        """Lookup answers ``line_type`` (one of ``LINE_TYPES``) for ``number`` (E.164) from now on."""
+        if line_type not in LINE_TYPES:
+            raise ValueError(f"unknown line type {line_type!r}; known: {LINE_TYPES}")
+        with self._lock:
+            self.line_types[number] = (line_type, carrier or f"Test {line_type} carrier")
+
+    def fail_next_lookup(self, code: int = 500, times: int = 1) -> None:
+        """Answer the next ``times`` lookups with error ``code`` (500, 20429, 20003…) instead of the line type."""
+        if code not in ERRORS:
+            raise ValueError(f"unknown Twilio error {code}; known: {sorted(ERRORS)}")
+        with self._lock:
+            self._lookup_script.extend([code] * times)
+
+    def lookups(self, *, number: str | None = None) -> list[RecordedRequest]:
+        """Every line-type lookup received (answered or refused), oldest first."""
+        with self._lock:
+            return [r for r in self.requests if r.is_lookup and (number is None or r.params.get("number") == number)]
 
     def slow_next(self, seconds: float, times: int = 1) -> None:
         """Accept the next sends (the text is created) but answer only after ``seconds``."""
@@ -363,9 +417,11 @@ class _Handler(BaseHTTPRequestHandler):
             },
         )
 
+    def _basic(self) -> str:
+        return "Basic " + base64.b64encode(f"{self.twilio.account_sid}:{self.twilio.auth_token}".encode()).decode()
+
     def _authorized(self, account: str) -> bool:
-        expected = base64.b64encode(f"{self.twilio.account_sid}:{self.twilio.auth_token}".encode()).decode()
-        return account == self.twilio.account_sid and self.headers.get("Authorization") == f"Basic {expected}"
+        return account == self.twilio.account_sid and self.headers.get("Authorization") == self._basic()
 
     def _recorded(self, params: dict[str, str]) -> RecordedRequest:
         recorded = RecordedRequest(
@@ -416,10 +472,59 @@ class _Handler(BaseHTTPRequestHandler):
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the client gave up waiting
             self._json(201, self.twilio._public(resource))
 
+    def _lookup(self, number: str, recorded: RecordedRequest) -> None:
+        """Lookup v2, as Twilio answers it with ``Fields=line_type_intelligence``."""
+        if self.headers.get("Authorization") != self._basic():
+            self._error(20003, recorded)
+            return
+        with self.twilio._lock:
+            failure = self.twilio._lookup_script.popleft() if self.twilio._lookup_script else None
+            line_type, carrier = self.twilio.line_types.get(number, ("mobile", "Test Wireless"))
+        if failure is not None:
+            self._error(failure, recorded)
+            return
+        asked = "line_type_intelligence" in (recorded.params.get("Fields") or "").split(",")
+        recorded.answered = 200
+        self._json(
+            200,
+            {
+                "calling_country_code": "1",
+                "country_code": "US",
+                "phone_number": number,
+                "national_format": number,
+                "valid": True,
+                "validation_errors": [],
+                "caller_name": None,
+                "sim_swap": None,
+                "call_forwarding": None,
+                "line_status": None,
+                "line_type_intelligence": {
+                    "error_code": None,
+                    "mobile_country_code": "310" if line_type == "mobile" else None,
+                    "mobile_network_code": "456" if line_type == "mobile" else None,
+                    "carrier_name": carrier,
+                    "type": line_type,
+                }
+                if asked
+                else None,
+                "identity_match": None,
+                "reassigned_number": None,
+                "sms_pumping_risk": None,
+                "phone_number_quality_score": None,
+                "pre_fill": None,
+                "url": f"https://lookups.twilio.com/v2/PhoneNumbers/{number}",
+            },
+        )
+
     def do_GET(self) -> None:
         parts = urlsplit(self.path)
         params = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         recorded = self._recorded(params)
+        if match := _LOOKUP.match(parts.path):
+            number = unquote(match["number"])
+            recorded.params["number"] = number
+            self._lookup(number, recorded)
+            return
         if match := _MESSAGE.match(parts.path):
             if not self._authorized(match["account"]):
                 self._error(20003, recorded)

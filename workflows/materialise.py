@@ -43,12 +43,16 @@ class MaterialiseReport:
 
 
 def _number_to_text(owner) -> PhoneNumber | None:
-    """The primary number if it may be texted, else the first other number that may, else the primary."""
+    """The primary number if it may be texted, else the first other number that may, else the primary.
+
+    "May be texted": permission on record, and not a number that cannot get texts (a landline, or
+    the carrier said so).
+    """
     numbers = list(owner.phone_numbers.order_by("-is_primary", "id"))
     if not numbers:
         return None
     consents = consents_by_number(organization=owner.organization, numbers=numbers)
-    granted = [n for n in numbers if (c := consents.get(n.e164)) is not None and c.is_granted]
+    granted = [n for n in numbers if (c := consents.get(n.e164)) is not None and c.is_granted and not n.not_textable]
     return granted[0] if granted else numbers[0]
 
 

@@ -5,7 +5,17 @@ from __future__ import annotations
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from .base import UNREACHABLE_REASONS, BaseSmsBackend, LookupUnsupported, ProviderError, SendError, SendResult
+from .base import (
+    UNREACHABLE_REASONS,
+    BaseSmsBackend,
+    LineTypeLookupFailed,
+    LineTypeResult,
+    LineTypeUnsupported,
+    LookupUnsupported,
+    ProviderError,
+    SendError,
+    SendResult,
+)
 
 BACKENDS = {
     "console": "messaging.backends.console.ConsoleBackend",
@@ -34,6 +44,9 @@ def describe_provider_error(code: str) -> ProviderError:
 __all__ = [
     "UNREACHABLE_REASONS",
     "BaseSmsBackend",
+    "LineTypeLookupFailed",
+    "LineTypeResult",
+    "LineTypeUnsupported",
     "LookupUnsupported",
     "ProviderError",
     "SendError",

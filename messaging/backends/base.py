@@ -20,14 +20,66 @@ class SendResult:
 # backend knows its provider's codes; everything above it decides on these.
 RECIPIENT_OPTED_OUT = "recipient_opted_out"  # the person unsubscribed at their carrier (a consent revoke)
 INVALID_NUMBER = "invalid_number"  # not a number that can receive texts
-UNREACHABLE = "unreachable"  # a real number the carrier could not deliver to (off, out of service, landline)
+UNREACHABLE = "unreachable"  # a real number the carrier could not deliver to now (switched off, out of coverage)
+LANDLINE = "landline"  # the number is a landline or its carrier cannot receive texts
+FILTERED = "filtered"  # the carrier filtered the text as spam or against its policy
+SENDER_NOT_REGISTERED = "sender_not_registered"  # the sender is not registered (10DLC) or verified (toll-free)
 RATE_LIMITED = "rate_limited"  # the provider asked us to slow down
 PROVIDER_UNAVAILABLE = "provider_unavailable"  # the provider, or the way to it, is down
 NO_SENDER = "no_sender"  # nothing configured to send from
 REFUSED = "refused"  # any other refusal
 UNKNOWN = "unknown"  # no answer we could read
 # Reasons that mean "this number will not get texts": the card suggests the record's other numbers.
-UNREACHABLE_REASONS = frozenset({RECIPIENT_OPTED_OUT, INVALID_NUMBER, UNREACHABLE})
+UNREACHABLE_REASONS = frozenset({RECIPIENT_OPTED_OUT, INVALID_NUMBER, UNREACHABLE, LANDLINE})
+
+# What the system does about a provider error, besides failing the text (one action per error, in the
+# backend's table; ``messaging.services.carrier_error_act`` carries it out, for a refused send and a
+# delivery receipt alike).
+ACT_NOTHING = ""
+ACT_REVOKE_CONSENT = "revoke_consent"  # the person blocked us at the carrier: consent revoked, source carrier
+ACT_MARK_NOT_TEXTABLE = "mark_not_textable"  # the number cannot get texts: it is marked, the card says why
+ACT_COUNT_UNREACHABLE = "count_unreachable"  # retried; marked not textable after repeated failures over days
+ACT_FLAG_CONTENT = "flag_content"  # the text (and its template) flagged for a manager
+ACT_FLAG_SENDER = "flag_sender"  # the facility's sender flagged: its sends are refused until a manager acts
+
+# Line types a lookup answers with (provider-neutral; Twilio's camelCase names map onto these).
+LINE_MOBILE = "mobile"
+LINE_LANDLINE = "landline"
+LINE_FIXED_VOIP = "fixed_voip"
+LINE_NON_FIXED_VOIP = "non_fixed_voip"
+LINE_TOLL_FREE = "toll_free"
+LINE_PERSONAL = "personal"
+LINE_PAGER = "pager"
+LINE_VOICEMAIL = "voicemail"
+LINE_UNKNOWN = "unknown"
+LINE_TYPES = (
+    LINE_MOBILE,
+    LINE_LANDLINE,
+    LINE_FIXED_VOIP,
+    LINE_NON_FIXED_VOIP,
+    LINE_TOLL_FREE,
+    LINE_PERSONAL,
+    LINE_PAGER,
+    LINE_VOICEMAIL,
+    LINE_UNKNOWN,
+)
+
+
+@dataclass(frozen=True)
+class LineTypeResult:
+    """What a line-type lookup found: one of ``LINE_TYPES``, the carrier's name, and whether it is a stand-in."""
+
+    line_type: str
+    carrier: str = ""
+    demo: bool = False  # the console backend's deterministic stand-in, not a real lookup
+
+
+class LineTypeUnsupported(Exception):
+    """The backend cannot look up line types (nothing is stored; texting goes on as before)."""
+
+
+class LineTypeLookupFailed(Exception):
+    """The lookup could not be done now (provider down, an error answer): retried later, never blocks a text."""
 
 
 @dataclass(frozen=True)
@@ -37,6 +89,8 @@ class ProviderError:
     code: str
     reason: str
     description: str
+    action: str = ACT_NOTHING
+    source: str = ""  # where the meaning comes from (the provider's error page)
 
 
 class SendError(Exception):
@@ -106,3 +160,11 @@ class BaseSmsBackend:
         Raises ``LookupUnsupported`` when the backend cannot look texts up.
         """
         raise LookupUnsupported(f"{type(self).__name__} cannot look up texts it sent")
+
+    def lookup_line_type(self, number: str) -> LineTypeResult:
+        """What kind of line ``number`` (E.164) is: mobile, landline… (``LineTypeResult``).
+
+        Raises ``LineTypeUnsupported`` when the backend cannot tell, ``LineTypeLookupFailed`` when
+        it could not now (to be retried).
+        """
+        raise LineTypeUnsupported(f"{type(self).__name__} cannot look up line types")

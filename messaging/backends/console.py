@@ -6,7 +6,20 @@ import sys
 import threading
 import uuid
 
-from .base import BaseSmsBackend, SendResult
+from .base import LINE_LANDLINE, LINE_MOBILE, LINE_PAGER, BaseSmsBackend, LineTypeResult, SendResult
+
+# The demo line-type lookup (no provider to ask): a deterministic stand-in, labelled "(demo lookup)"
+# wherever it shows. By the last four digits: 09xx a landline, 08xx a pager, anything else a mobile.
+# The demo data's own numbers are 01xx–03xx, so every seeded record stays textable.
+DEMO_LINE_TYPES = {"09": (LINE_LANDLINE, "Demo Telephone (landline)"), "08": (LINE_PAGER, "Demo Paging")}
+DEMO_MOBILE = (LINE_MOBILE, "Demo Wireless")
+
+
+def demo_line_type(number: str) -> LineTypeResult:
+    """The console backend's stand-in for a line-type lookup (see ``DEMO_LINE_TYPES``)."""
+    digits = "".join(c for c in str(number) if c.isdigit())
+    line_type, carrier = DEMO_LINE_TYPES.get(digits[-4:-2], DEMO_MOBILE)
+    return LineTypeResult(line_type=line_type, carrier=carrier, demo=True)
 
 
 class ConsoleBackend(BaseSmsBackend):
@@ -24,3 +37,6 @@ class ConsoleBackend(BaseSmsBackend):
             )
             self.stream.flush()
         return SendResult(sid=sid, status="sent")
+
+    def lookup_line_type(self, number: str) -> LineTypeResult:
+        return demo_line_type(number)

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import uuid
 
-from .base import BaseSmsBackend, SendResult
+from .base import BaseSmsBackend, LineTypeResult, LineTypeUnsupported, SendResult
 
 outbox: list = []
+# Line types the tests give numbers (E.164 -> one of ``LINE_TYPES``); a number not here cannot be
+# looked up, so tests that do not care see no lookup at all. Real lookups are tested through the
+# Twilio backend against tests/twilio_server.py.
+line_types: dict[str, str] = {}
 
 
 class LocmemBackend(BaseSmsBackend):
@@ -22,6 +26,11 @@ class LocmemBackend(BaseSmsBackend):
             }
         )
         return SendResult(sid=sid, status="sent")
+
+    def lookup_line_type(self, number: str) -> LineTypeResult:
+        if str(number) not in line_types:
+            raise LineTypeUnsupported("no line type set for this number in the locmem backend")
+        return LineTypeResult(line_type=line_types[str(number)], carrier="Locmem Wireless")
 
     def lookup(self, message, *, since=None, exclude_sids=frozenset()) -> SendResult | None:
         for sent in outbox:

@@ -4,14 +4,17 @@ Settings: ``TWILIO_ACCOUNT_SID``, ``TWILIO_AUTH_TOKEN``, ``TWILIO_MESSAGING_SERV
 when the facility has no sender number of its own), ``TWILIO_TIMEOUT_SECONDS`` and
 ``TWILIO_API_BASE_URL`` (points the SDK at a Twilio-compatible server, for tests).
 
-Every failure is classified (see ``SendError``):
+Every failure is classified (see ``SendError``) by one table, ``TWILIO_ERRORS``: each code's
+provider-neutral reason, whether it is worth a retry, and the action the system takes (revoke
+consent, mark the number not textable, flag the text or the sender). Besides the table:
 
-- 21211 / 21614 (not a valid or not a mobile number), 21610 (the number replied STOP to the
-  carrier) and other 4xx refusals are permanent;
-- 20429 (too many requests), 21611 (the sender's queue is full), any 5xx, and connection
-  errors raised before the request left this machine are worth a retry;
+- other 4xx refusals are permanent; 429 and any 5xx, and connection errors raised before the
+  request left this machine, are worth a retry;
 - a timeout or a dropped connection after the request was sent is an unknown outcome: Twilio
   may have accepted the text, so it is never sent again blindly (``needs_reconciliation``).
+
+``lookup_line_type`` asks Twilio Lookup v2 (``line_type_intelligence``, a paid request) what
+kind of line a number is.
 """
 
 from __future__ import annotations
@@ -28,15 +31,35 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 from .base import (
+    ACT_COUNT_UNREACHABLE,
+    ACT_FLAG_CONTENT,
+    ACT_FLAG_SENDER,
+    ACT_MARK_NOT_TEXTABLE,
+    ACT_NOTHING,
+    ACT_REVOKE_CONSENT,
+    FILTERED,
     INVALID_NUMBER,
+    LANDLINE,
+    LINE_FIXED_VOIP,
+    LINE_LANDLINE,
+    LINE_MOBILE,
+    LINE_NON_FIXED_VOIP,
+    LINE_PAGER,
+    LINE_PERSONAL,
+    LINE_TOLL_FREE,
+    LINE_UNKNOWN,
+    LINE_VOICEMAIL,
     NO_SENDER,
     PROVIDER_UNAVAILABLE,
     RATE_LIMITED,
     RECIPIENT_OPTED_OUT,
     REFUSED,
+    SENDER_NOT_REGISTERED,
     UNKNOWN,
     UNREACHABLE,
     BaseSmsBackend,
+    LineTypeLookupFailed,
+    LineTypeResult,
     ProviderError,
     SendError,
     SendResult,
@@ -48,25 +71,80 @@ _sdk_logger = logging.getLogger("messaging.backends.twilio.http")
 _sdk_logger.setLevel(logging.WARNING)
 
 STATUS_CALLBACK_PATH = "/webhooks/twilio/status/"
-INVALID_NUMBER_CODES = {21211, 21614}
-UNSUBSCRIBED_CODE = 21610
-RETRY_CODES = {20429, 21611}
+ERROR_PAGE = "https://www.twilio.com/docs/api/errors/{code}"
 
-# Twilio's common error codes (API answers and delivery receipts): the reason, and what the card shows.
-TWILIO_ERRORS = {
-    "21211": (INVALID_NUMBER, "The number is not a valid phone number."),
-    "21408": (REFUSED, "Texting this country is not enabled on the Twilio account."),
-    "21610": (RECIPIENT_OPTED_OUT, "The person unsubscribed from this sender (replied STOP to the carrier)."),
-    "21614": (INVALID_NUMBER, "The number cannot receive texts (not a mobile number)."),
-    "30001": (PROVIDER_UNAVAILABLE, "Twilio's queue for the sender overflowed; the text was not sent."),
-    "30002": (REFUSED, "The Twilio account is suspended."),
-    "30003": (UNREACHABLE, "The phone is unreachable (switched off or out of coverage)."),
-    "30004": (REFUSED, "The text was blocked by the carrier or the recipient."),
-    "30005": (UNREACHABLE, "The number is unknown to the carrier or no longer in service."),
-    "30006": (UNREACHABLE, "The number is a landline or its carrier cannot receive texts."),
-    "30007": (REFUSED, "The carrier filtered the text as spam or a policy violation."),
-    "30008": (UNKNOWN, "The carrier reported an unknown delivery error."),
-    "30034": (NO_SENDER, "The sender number is not registered for US texting (A2P 10DLC)."),
+# Every Twilio error code Textdesk acts on, for a refused API call and a delivery receipt's ErrorCode
+# alike: code -> (provider-neutral reason, whether a send may be tried again, what the system does,
+# what the card says). The source of each row is Twilio's error page, ERROR_PAGE.format(code=…).
+# Codes not listed: a refusal (5xx and 429 are worth a retry), no action, "Twilio refused the text".
+_PERMANENT, _RETRY = SendError.PERMANENT, SendError.RETRYABLE
+TWILIO_ERRORS: dict[str, tuple[str, str, str, str]] = {
+    "20429": (RATE_LIMITED, _RETRY, ACT_NOTHING, "Twilio asked us to slow down; the text is tried again."),
+    "21211": (
+        INVALID_NUMBER,
+        _PERMANENT,
+        ACT_MARK_NOT_TEXTABLE,
+        "The number is not a valid phone number, so it cannot get texts.",
+    ),
+    "21408": (REFUSED, _PERMANENT, ACT_NOTHING, "Texting this country is not enabled on the Twilio account."),
+    "21610": (
+        RECIPIENT_OPTED_OUT,
+        _PERMANENT,
+        ACT_REVOKE_CONSENT,
+        "The person unsubscribed from this sender (replied STOP to the carrier).",
+    ),
+    "21611": (RATE_LIMITED, _RETRY, ACT_NOTHING, "The sender's queue at Twilio is full; the text is tried again."),
+    "21614": (
+        INVALID_NUMBER,
+        _PERMANENT,
+        ACT_MARK_NOT_TEXTABLE,
+        "The number cannot receive texts (it is not a mobile number).",
+    ),
+    "30001": (PROVIDER_UNAVAILABLE, _RETRY, ACT_NOTHING, "Twilio's queue for the sender overflowed; not sent."),
+    "30002": (REFUSED, _PERMANENT, ACT_NOTHING, "The Twilio account is suspended; a manager must act."),
+    "30003": (
+        UNREACHABLE,
+        _RETRY,
+        ACT_COUNT_UNREACHABLE,
+        "The phone is unreachable (switched off or out of coverage).",
+    ),
+    "30004": (
+        RECIPIENT_OPTED_OUT,
+        _PERMANENT,
+        ACT_REVOKE_CONSENT,
+        "The person blocked texts from this sender at their carrier.",
+    ),
+    "30005": (
+        INVALID_NUMBER,
+        _PERMANENT,
+        ACT_MARK_NOT_TEXTABLE,
+        "The number is unknown to the carrier or no longer in service.",
+    ),
+    "30006": (
+        LANDLINE,
+        _PERMANENT,
+        ACT_MARK_NOT_TEXTABLE,
+        "The number is a landline or its carrier cannot receive texts.",
+    ),
+    "30007": (
+        FILTERED,
+        _PERMANENT,
+        ACT_FLAG_CONTENT,
+        "The carrier filtered the text as spam; a manager should review its wording.",
+    ),
+    "30008": (UNKNOWN, _PERMANENT, ACT_NOTHING, "The carrier reported an unknown delivery error."),
+    "30032": (
+        SENDER_NOT_REGISTERED,
+        _PERMANENT,
+        ACT_FLAG_SENDER,
+        "The facility's toll-free sender number is not verified; a manager must act.",
+    ),
+    "30034": (
+        SENDER_NOT_REGISTERED,
+        _PERMANENT,
+        ACT_FLAG_SENDER,
+        "The facility's sender number is not registered for US texting (A2P 10DLC); a manager must act.",
+    ),
 }
 
 
@@ -75,10 +153,33 @@ SAMPLE_UNREACHABLE_CODE = "30003"
 
 
 def describe_error(code: str) -> ProviderError:
-    """What a Twilio error code (``ErrorCode`` of a receipt, ``code`` of an API answer) means."""
+    """What a Twilio error code (``ErrorCode`` of a receipt, ``code`` of an API answer) means and what to do."""
     code = (str(code or "")).strip()
-    reason, description = TWILIO_ERRORS.get(code, (REFUSED, f"Twilio error {code}." if code else ""))
-    return ProviderError(code=code, reason=reason, description=description)
+    if code in TWILIO_ERRORS:
+        reason, _kind, action, description = TWILIO_ERRORS[code]
+        return ProviderError(
+            code=code, reason=reason, description=description, action=action, source=ERROR_PAGE.format(code=code)
+        )
+    if not code:
+        return ProviderError(code="", reason=REFUSED, description="")
+    source = ERROR_PAGE.format(code=code) if code.isdigit() else ""
+    return ProviderError(
+        code=code, reason=REFUSED, description=f"Twilio refused the text (error {code}).", source=source
+    )
+
+
+# Twilio Lookup v2's line types onto ours; those not listed (premium, sharedCost, uan…) are "unknown".
+TWILIO_LINE_TYPES = {
+    "mobile": LINE_MOBILE,
+    "landline": LINE_LANDLINE,
+    "fixedVoip": LINE_FIXED_VOIP,
+    "nonFixedVoip": LINE_NON_FIXED_VOIP,
+    "tollFree": LINE_TOLL_FREE,
+    "personal": LINE_PERSONAL,
+    "pager": LINE_PAGER,
+    "voicemail": LINE_VOICEMAIL,
+    "unknown": LINE_UNKNOWN,
+}
 
 
 # How far back the provider's clock may disagree with ours when matching a lost send.
@@ -124,23 +225,17 @@ def _sent_before_failure(exc: requests.RequestException) -> bool:
 
 
 def classify_twilio_error(exc: TwilioRestException | TwilioServiceException) -> SendError:
-    """Map a Twilio API error (an answer with an HTTP status and a Twilio code) to a ``SendError``."""
-    code = int(exc.code) if str(exc.code or "").isdigit() else None
+    """Map a Twilio API error (an HTTP status and a Twilio code) to a ``SendError``, by ``TWILIO_ERRORS``."""
+    code = str(exc.code) if str(exc.code or "").isdigit() else ""
     status = int(exc.status or 0)
     text = (getattr(exc, "msg", None) or getattr(exc, "detail", None) or getattr(exc, "title", "") or "").strip()
-    label = str(code or status)
-    if code in INVALID_NUMBER_CODES:
-        return SendError(
-            f"Not a number that can receive texts ({text})", kind=SendError.PERMANENT, reason=INVALID_NUMBER, code=label
-        )
-    if code == UNSUBSCRIBED_CODE:
-        return SendError(
-            "The number has unsubscribed (replied STOP to the carrier).",
-            kind=SendError.PERMANENT,
-            reason=RECIPIENT_OPTED_OUT,
-            code=label,
-        )
-    if code in RETRY_CODES or status == 429 or status >= 500:
+    label = code or str(status)
+    if code in TWILIO_ERRORS:
+        reason, kind, _action, description = TWILIO_ERRORS[code]
+        if kind == SendError.RETRYABLE:
+            description = f"Twilio asked us to try later: {description}"
+        return SendError(description, kind=kind, reason=reason, code=label)
+    if status == 429 or status >= 500:
         reason = PROVIDER_UNAVAILABLE if status >= 500 else RATE_LIMITED
         return SendError(f"Twilio asked us to try later ({text})", kind=SendError.RETRYABLE, reason=reason, code=label)
     return SendError(f"Twilio refused the text ({text})", kind=SendError.PERMANENT, reason=REFUSED, code=label)
@@ -177,6 +272,26 @@ class TwilioBackend(BaseSmsBackend):
         # Resolve the SDK's lazily imported resources now, not between taking a rate-limit slot
         # and the request (a first send would otherwise arrive late and bunch up with the next).
         self.messages = self.client.api.v2010.account.messages
+
+    def lookup_line_type(self, number: str) -> LineTypeResult:
+        """Twilio Lookup v2 ``line_type_intelligence`` for ``number``; ``LineTypeLookupFailed`` on any failure."""
+        try:
+            found = self.client.lookups.v2.phone_numbers(str(number)).fetch(fields="line_type_intelligence")
+        except TwilioRestException as exc:
+            if exc.status in (400, 404):
+                # This number cannot be looked up (Twilio says why, e.g. not a valid number): asking again
+                # would cost the same and say the same. Stored as "unknown"; texting decides the rest.
+                return LineTypeResult(line_type=LINE_UNKNOWN)
+            raise LineTypeLookupFailed(f"Twilio Lookup failed ({exc})") from exc
+        except (TwilioException, requests.RequestException) as exc:
+            raise LineTypeLookupFailed(f"Twilio Lookup failed ({exc})") from exc
+        info = found.line_type_intelligence or {}
+        if info.get("error_code"):  # Twilio had no line-type data for this number (e.g. 60600): the same
+            return LineTypeResult(line_type=LINE_UNKNOWN)
+        return LineTypeResult(
+            line_type=TWILIO_LINE_TYPES.get(info.get("type") or "", LINE_UNKNOWN),
+            carrier=(info.get("carrier_name") or "")[:120],
+        )
 
     def service_sid_for(self, message) -> str:
         """The organization's own messaging service when it has one, else the install-wide one."""

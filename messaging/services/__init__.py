@@ -4,6 +4,7 @@
   ``message_queue``, which refuses or writes the outbox row;
 - ``sending``: what the worker does with a queued row (claim, re-check, throttle, provider call)
   and the sweepers that keep the outbox moving;
+- ``numbers``: what the system learns about a number (line type lookups, carrier errors);
 - ``unsubscribe``: a person using their ``/u/<token>`` link;
 - ``templates``: writing message templates.
 
@@ -18,17 +19,25 @@ from .compose import (
     consent_refusal,
     message_preview,
     message_queue,
+    sendability_refusal,
     template_body_for,
     template_preview,
     template_sample_person,
     unsubscribe_link_get_or_create,
     with_link,
 )
+from .numbers import (
+    carrier_error_act,
+    carrier_opt_out_record,
+    line_type_is_stale,
+    line_type_lookup,
+    line_type_refresh_before_text,
+    line_types_lookup_pending,
+)
 from .sending import (
     LAST_LOOK_AFTER_SECONDS,
     RECONCILE_FOR,
     SendOutcome,
-    carrier_opt_out_record,
     message_claim,
     message_reconcile,
     message_send,
@@ -37,7 +46,7 @@ from .sending import (
     messages_requeue_stuck,
     sending_stuck_after,
 )
-from .templates import template_create, template_update
+from .templates import template_create, template_update, templates_flag_clear
 from .unsubscribe import UnsubscribeOutcome, unsubscribe_link_use
 
 __all__ = [
@@ -47,8 +56,13 @@ __all__ = [
     "Draft",
     "SendOutcome",
     "UnsubscribeOutcome",
+    "carrier_error_act",
     "carrier_opt_out_record",
     "consent_refusal",
+    "line_type_is_stale",
+    "line_type_lookup",
+    "line_type_refresh_before_text",
+    "line_types_lookup_pending",
     "message_claim",
     "message_preview",
     "message_queue",
@@ -57,12 +71,14 @@ __all__ = [
     "messages_reconcile_stuck",
     "messages_release_scheduled",
     "messages_requeue_stuck",
+    "sendability_refusal",
     "sending_stuck_after",
     "template_body_for",
     "template_create",
     "template_preview",
     "template_sample_person",
     "template_update",
+    "templates_flag_clear",
     "unsubscribe_link_get_or_create",
     "unsubscribe_link_use",
     "with_link",

@@ -25,6 +25,7 @@ from ..quiet_hours import next_allowed_at, recipient_time_zone, window_of
 from ..rendering import merge_context, render, template_validate
 from ..segments import MAX_CHARACTERS, Measure, measure
 from ..selectors import inbound_flagged
+from .numbers import line_type_refresh_before_text
 
 logger = logging.getLogger(__name__)
 
@@ -197,6 +198,17 @@ def open_request_refusal(*, phone_number: PhoneNumber) -> ServiceError | None:
     )
 
 
+def sendability_refusal(*, phone_number: PhoneNumber, facility: Facility) -> ServiceError | None:
+    """Why no text can go to ``phone_number`` from ``facility`` whoever asks: the number cannot get
+    texts (``not_textable``), or the facility's sender is not registered (``sender_not_registered``).
+    """
+    if refusal := facility.sender_refusal:
+        return ServiceError("sender_not_registered", refusal, field="phone_number")
+    if reason := phone_number.not_textable:
+        return ServiceError("not_textable", reason, field="phone_number", line_type=phone_number.line_type)
+    return None
+
+
 def _check_send_time(
     *, phone_number: PhoneNumber, facility, send_at: datetime | None, now: datetime
 ) -> datetime | None:
@@ -239,9 +251,11 @@ def message_queue(
     """Queue a text to ``phone_number`` (or schedule it for ``send_at``).
 
     Refuses with a ``ServiceError`` (nothing written) when: the body is empty, the template is
-    inactive, there is no consent or the person opted out, it is outside quiet hours at the
-    recipient, or the final text (merge fields filled, unsubscribe link appended) is over
-    1,600 characters. The send itself happens in ``send_message`` after commit.
+    inactive, there is no consent or the person opted out, the number cannot get texts (a
+    landline, or the carrier said so: ``not_textable``), the facility's sender is not registered
+    (``sender_not_registered``), it is outside quiet hours at the recipient, or the final text
+    (merge fields filled, unsubscribe link appended) is over 1,600 characters. The send itself
+    happens in ``send_message`` after commit.
     """
     now = now or timezone.now()
     organization = phone_number.organization
@@ -265,6 +279,11 @@ def message_queue(
         )
     consent, link_token = _consent_and_link_token(organization=organization, number=phone_number.number)
     refusal = consent_refusal(consent, phone_number=phone_number) or open_request_refusal(phone_number=phone_number)
+    if refusal:
+        raise refusal
+    # Before the first text after the stored line type went stale (never blocks: failures are retried later).
+    line_type_refresh_before_text(phone_number=phone_number, now=now)
+    refusal = sendability_refusal(phone_number=phone_number, facility=owner.facility)
     if refusal:
         raise refusal
     send_at = _check_send_time(phone_number=phone_number, facility=owner.facility, send_at=send_at, now=now)

@@ -16,14 +16,14 @@ from redis import RedisError
 
 from core.formats import display_moment
 from core.tracing import request_id_bound
-from interactions.models import Consent, ConsentEvent
-from interactions.services import consent_revoke
+from interactions.models import Consent
 
-from ..backends import LookupUnsupported, SendError, get_backend
+from ..backends import LookupUnsupported, SendError, describe_provider_error, get_backend
 from ..models import Message
 from ..quiet_hours import next_allowed_at, recipient_time_zone
 from ..throttle import throttle_acquire
 from .compose import send_on_commit
+from .numbers import carrier_error_act
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +76,18 @@ def _fail_if_archived(message: Message, now: datetime) -> bool:
     return True
 
 
+def _fail_unregistered_sender(message: Message, now: datetime) -> bool:
+    """Mark a locked message ``failed`` if its facility's sender was flagged unregistered while it waited."""
+    refusal = message.facility.sender_refusal if message.facility_id else ""
+    if not refusal:
+        return False
+    fields = message.move_to(
+        Message.Status.FAILED, now=now, error_code="sender_not_registered", error_message=f"Not sent: {refusal}"[:500]
+    )
+    message.save(update_fields=fields)
+    return True
+
+
 def _hold_for_quiet_hours(message: Message, now: datetime) -> bool:
     """Put a locked message back to ``scheduled`` if its recipient's texting hours closed while it waited."""
     tz = recipient_time_zone(number=message.to_number, facility=message.facility)
@@ -114,6 +126,7 @@ def message_claim(*, message_id: int, now: datetime | None = None) -> Message | 
         if (
             _fail_if_archived(message, now)
             or _fail_without_consent(message, now)
+            or _fail_unregistered_sender(message, now)
             or _hold_for_quiet_hours(message, now)
         ):
             return None
@@ -281,8 +294,9 @@ def _record_send_error(message: Message, exc: SendError) -> SendOutcome:
             error["error_message"] = f"Gave up after {locked.attempts} attempts: {exc.message}"[:500]
         locked.save(update_fields=locked.move_to(Message.Status.FAILED, now=now, **error))
         logger.info("message %s failed (%s): %s", locked.pk, exc.code, locked.error_message)
-        if exc.reason == SendError.RECIPIENT_OPTED_OUT:  # the person unsubscribed at their carrier
-            carrier_opt_out_record(message=locked, evidence=f"{exc.message} (message {locked.pk}, code {exc.code})")
+        # What the failure teaches (revoke consent, mark the number, flag the text or the sender): the
+        # same table as a delivery receipt's error code.
+        carrier_error_act(message=locked, error=describe_provider_error(exc.code), now=now)
     return SendOutcome(status=locked.status)
 
 
@@ -427,17 +441,3 @@ def messages_reconcile_stuck(*, now: datetime | None = None, backend=None, limit
         if status in (Message.Status.SENT, Message.Status.QUEUED):
             settled += 1
     return settled
-
-
-def carrier_opt_out_record(*, message: Message, evidence: str) -> None:
-    """The provider says the person unsubscribed at their carrier: revoke consent, source ``carrier``.
-
-    The person's own opt-out (docs/ARCHITECTURE.md rule 2): only their START undoes it. Called by
-    the send path and by the status callback alike.
-    """
-    consent_revoke(
-        organization=message.organization,
-        number=message.to_number,
-        source=ConsentEvent.Source.CARRIER,
-        evidence=evidence,
-    )

@@ -56,3 +56,10 @@ def template_update(*, template: MessageTemplate, **changes) -> MessageTemplate:
     for name, value in changes.items():
         setattr(template, name, value)
     return _template_save(template, [*changes, "updated_at"] if changes else None)
+
+
+def templates_flag_clear(*, templates) -> int:
+    """A manager reviewed the wording of templates a carrier filtered as spam: clear their flag; how many."""
+    return MessageTemplate.objects.filter(pk__in=[t.pk for t in templates], flagged_at__isnull=False).update(
+        flagged_at=None, flag_reason=""
+    )

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django import template
+from django.conf import settings
+from django.utils import timezone
 
 from interactions.models import Organization, PhoneNumber
 from messaging.selectors import TextingNow, texting_now
-from messaging.services import consent_refusal
+from messaging.services import consent_refusal, sendability_refusal
 
 register = template.Library()
 
@@ -22,6 +26,29 @@ def refusal_reason(phone: PhoneNumber) -> str:
         return ""
     refusal = consent_refusal(consent, phone_number=phone)
     return refusal.message if refusal else ""
+
+
+@register.filter
+def text_refusal(phone: PhoneNumber) -> str:
+    """Why the Text icon of ``phone`` is disabled: the facility's sender or the number itself (a landline,
+    the carrier's verdict), else its consent (``refusal_reason``); ``""`` when it may be texted.
+    """
+    owner = phone.owner
+    refusal = sendability_refusal(phone_number=phone, facility=owner.facility) if owner is not None else None
+    if refusal:  # nobody's permission changes these
+        return refusal.message
+    return refusal_reason(phone)
+
+
+@register.filter
+def reconfirm_due(phone: PhoneNumber | None) -> bool:
+    """Whether nobody confirmed ``phone`` (and it never replied) for ``NUMBER_RECONFIRM_AFTER_DAYS``.
+
+    A number reassigned to a stranger still looks valid; the card suggests confirming it first.
+    """
+    if phone is None or phone.last_confirmed_at is None:
+        return False
+    return phone.last_confirmed_at < timezone.now() - timedelta(days=settings.NUMBER_RECONFIRM_AFTER_DAYS)
 
 
 @register.simple_tag

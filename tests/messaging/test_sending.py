@@ -125,7 +125,7 @@ def test_a_recent_sending_row_is_left_to_its_worker(twilio_server, queued, setti
     assert messages_reconcile_stuck() == 0
     queued.refresh_from_db()
     assert queued.status == "sending"
-    assert [r.method for r in twilio_server.requests] == []
+    assert [r.method for r in twilio_server.requests if not r.is_lookup] == []
 
 
 def test_a_timed_out_send_is_settled_when_twilio_has_it(twilio_server, queued, settings):

@@ -12,7 +12,7 @@ import pytest
 
 from interactions.models import ConsentEvent
 from interactions.services import consent_status
-from messaging.backends import SendError, get_backend
+from messaging.backends import SendError, describe_provider_error, get_backend
 from messaging.models import Message
 from messaging.services import message_queue, message_send
 
@@ -44,7 +44,8 @@ def test_an_invalid_number_fails_for_good_without_a_retry(twilio_server, queued,
     twilio_server.fail_next(code)
     message = send(queued)
     assert (message.status, message.error_code) == ("failed", str(code))
-    assert "Not a number that can receive texts" in message.error_message
+    assert message.error_message == describe_provider_error(str(code)).description
+    assert "cannot" in message.error_message and "texts" in message.error_message
     assert message.outcome.retry_in is None
     assert message.failed_at is not None
     assert twilio_server.created() == []

@@ -279,3 +279,18 @@ def test_a_step_deleted_after_it_ran_keeps_its_task_and_the_workflow_goes_on(org
     assert (task.kind, task.step) == ("call_reminder", None)
     enrollment.refresh_from_db()
     assert enrollment.status == Enrollment.Status.COMPLETED
+
+
+def test_a_workflow_texts_the_records_mobile_rather_than_its_landline(org, facility, collection, outbox, run):
+    with freeze_time(MONDAY_9AM):
+        customer = CustomerFactory(facility=facility, first_name="Dana", balance_due=Decimal("129.00"))
+        landline = PhoneNumberFactory(lead=None, customer=customer, number="+15125550191", line_type="landline")
+        PhoneNumberFactory(lead=None, customer=customer, number="+15125550192", is_primary=False)
+        for number in ("+15125550191", "+15125550192"):
+            consent_grant(organization=org, number=number, source="pms_import", evidence="rental agreement")
+        enrollment_start(workflow=collection, owner=customer, source="agent")
+    assert landline.is_primary
+
+    assert run(_at(0, 10, 0)).texts_queued == 1
+
+    assert [sent["to"] for sent in outbox] == ["+15125550192"]

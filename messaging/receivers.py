@@ -1,0 +1,34 @@
+"""What messaging does about the CRM's domain events (``interactions/signals.py``)."""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.db import transaction
+from django.dispatch import receiver
+
+from interactions.signals import phone_number_saved
+
+logger = logging.getLogger(__name__)
+
+
+@receiver(phone_number_saved)
+def look_up_line_type(sender, *, phone_number, **kwargs) -> None:
+    """A number was added (card, API, PMS import, admin) or corrected: look up its line type after commit.
+
+    In a task, so adding a number stays fast; eager in ``make run`` (the demo lookup answers at once).
+    """
+    if not settings.LINE_TYPE_LOOKUP:
+        return
+    from .tasks import lookup_line_type
+
+    phone_id = phone_number.pk
+
+    def enqueue() -> None:
+        try:
+            lookup_line_type.delay(phone_id)
+        except Exception:  # the number is saved: the periodic lookup finds it
+            logger.exception("could not queue the line-type lookup of phone number %s", phone_id)
+
+    transaction.on_commit(enqueue)
