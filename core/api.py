@@ -12,8 +12,12 @@ from django_filters.fields import IsoDateTimeField
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.exceptions import NotFound
+from rest_framework.filters import BaseFilterBackend, OrderingFilter
+from rest_framework.pagination import CursorPagination, PageNumberPagination
 from rest_framework.parsers import JSONParser
 from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthenticated
+from rest_framework.response import Response
 
 from .tenancy import organization_for_user
 
@@ -40,6 +44,14 @@ class IsManagerOrReadOnly(BasePermission):
 
     def has_permission(self, request, view) -> bool:
         return request.method in SAFE_METHODS or _is_manager(request.user)
+
+
+class IsManager(BasePermission):
+    message = "Only managers can see or change this. Ask a manager of your organization."
+    code = "manager_required"
+
+    def has_permission(self, request, view) -> bool:
+        return _is_manager(request.user)
 
 
 class OrganizationAPIMixin:
@@ -114,3 +126,114 @@ class OrganizationScopedField(serializers.PrimaryKeyRelatedField):
         # The organization is known (the queryset is scoped to it): hand it over instead of a join.
         instance.organization = self.context["organization"]
         return instance
+
+
+# --- lists: known parameters, ordering, cursor pagination (docs/ARCHITECTURE.md rule 11) ---------
+
+# Query parameters every list understands besides its filters.
+LIST_PARAMETERS = frozenset({"cursor", "page", "page_size", "ordering", "format"})
+
+
+class KnownQueryParameters(BaseFilterBackend):
+    """An unknown query parameter answers 400 naming it: a typo must not return the whole table."""
+
+    def filter_queryset(self, request, queryset, view):
+        known = set(LIST_PARAMETERS) | set(getattr(view, "extra_query_parameters", ()))
+        filterset_class = getattr(view, "filterset_class", None)
+        if filterset_class is not None:
+            known |= set(filterset_class.base_filters)
+        unknown = sorted(set(request.query_params) - known)
+        if unknown:
+            raise serializers.ValidationError(
+                {unknown[0]: [f"Unknown query parameter “{unknown[0]}”. Known here: {', '.join(sorted(known))}."]}
+            )
+        return queryset
+
+
+class StrictOrderingFilter(OrderingFilter):
+    """``?ordering=updated_at`` (or ``-updated_at``…) on the fields a list documents; any other answers 400."""
+
+    def get_ordering(self, request, queryset, view):
+        params = request.query_params.get(self.ordering_param)
+        if params:
+            fields = [param.strip() for param in params.split(",") if param.strip()]
+            valid = {name for name, _ in self.get_valid_fields(queryset, view, {"request": request})}
+            wrong = [field for field in fields if field.lstrip("-") not in valid]
+            if wrong:
+                raise serializers.ValidationError(
+                    {self.ordering_param: [f"Can’t order by “{wrong[0]}”. Choose one of: {', '.join(sorted(valid))}."]}
+                )
+        return super().get_ordering(request, queryset, view)
+
+
+class SyncPagination(CursorPagination):
+    """Cursor pagination for every list: ``?cursor=`` pages stay stable while rows are written.
+
+    A cursor holds a position in the list's ordering (``id`` by default, ``?ordering=updated_at``
+    for a sync): a row added or changed meanwhile lands after that position, so following ``next``
+    to the end misses nothing. ``?page_size=`` up to ``max_page_size``. ``?page=N`` (the page
+    numbers of API v1's first release) still works during the deprecation period, with a
+    ``Deprecation`` header; ``count`` stays in every answer.
+    """
+
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+    ordering = "id"
+    invalid_cursor_message = "This cursor is not valid: follow the next and previous links as given."
+
+    def __init__(self):
+        self.legacy: PageNumberPagination | None = None
+        self.count: int | None = None
+
+    def get_ordering(self, request, queryset, view):
+        ordering = tuple(super().get_ordering(request, queryset, view))
+        if ordering[-1].lstrip("-") != "id":  # ties (equal updated_at) keep one order, so no row is skipped
+            ordering += ("-id" if ordering[0].startswith("-") else "id",)
+        return ordering
+
+    def decode_cursor(self, request):
+        try:
+            return super().decode_cursor(request)
+        except NotFound as exc:
+            raise serializers.ValidationError({self.cursor_query_param: [self.invalid_cursor_message]}) from exc
+
+    def paginate_queryset(self, queryset, request, view=None):
+        if "page" in request.query_params:
+            self.legacy = LegacyPageNumberPagination()
+            return self.legacy.paginate_queryset(queryset, request, view)
+        self.count = queryset.count()
+        return super().paginate_queryset(queryset, request, view)
+
+    def get_paginated_response(self, data):
+        if self.legacy is not None:
+            response = self.legacy.get_paginated_response(data)
+            response["Deprecation"] = "true"
+            response["Link"] = '</api/v1/>; rel="deprecation"; type="text/html"'
+            return response
+        return Response({"count": self.count, "next": self.get_next_link(), "previous": self.get_previous_link(),
+                         "results": data})  # fmt: skip
+
+    def get_paginated_response_schema(self, schema):
+        wrapped = super().get_paginated_response_schema(schema)
+        wrapped["properties"] = {
+            "count": {"type": "integer", "example": 123, "description": "Rows matching the filters."},
+            **wrapped["properties"],
+        }
+        wrapped["required"] = ["count", *wrapped.get("required", [])]
+        return wrapped
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"].update({"minimum": 1, "maximum": self.max_page_size})
+        return parameters
+
+
+class LegacyPageNumberPagination(PageNumberPagination):
+    """``?page=N``: deprecated, kept until clients moved to the cursor (README "API", "Pagination")."""
+
+    page_size = SyncPagination.page_size
+    page_size_query_param = "page_size"
+    max_page_size = SyncPagination.max_page_size

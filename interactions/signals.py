@@ -8,6 +8,7 @@ imports it (docs/ARCHITECTURE.md, layers).
 
 from __future__ import annotations
 
+from django.db import transaction
 from django.dispatch import Signal
 
 # A lead was created (``created=True``) or its status changed (converted, lost…). Args: ``lead``, ``created``.
@@ -19,3 +20,14 @@ customer_balance_changed = Signal()
 
 # A number must not be texted any more (STOP, the link, the carrier, an agent). Args: ``organization``, ``number``.
 number_opted_out = Signal()
+
+# A number's consent changed (granted or revoked), announced once the transaction commits. Args:
+# ``organization``, ``number``, ``event`` (the ConsentEvent). The integrations app turns it into
+# consent.granted / consent.revoked webhooks.
+consent_changed = Signal()
+
+
+def announce_on_commit(signal: Signal, sender, **kwargs) -> None:
+    """Send ``signal`` once the current transaction commits (at once outside one): listeners that
+    tell the outside world must never announce a change that was rolled back."""
+    transaction.on_commit(lambda: signal.send(sender=sender, **kwargs), robust=True)

@@ -24,11 +24,13 @@ from phonenumber_field.phonenumber import to_python
 from core.tracing import request_id_bound
 from interactions.models import ConsentEvent, Facility, History, Organization, PhoneNumber
 from interactions.services import consent_grant, consent_revoke, consent_status, history_record
+from interactions.signals import announce_on_commit
 
 from .backends import describe_provider_error
 from .backends.base import RECIPIENT_OPTED_OUT
 from .models import Message
 from .services.sending import carrier_opt_out_record
+from .signals import message_status_changed
 
 logger = logging.getLogger(__name__)
 
@@ -389,6 +391,7 @@ def inbound_receive(
                 flagged_opt_out_request=flagged,
                 received_at=now,
             )
+            announce_on_commit(message_status_changed, Message, message=message, status=message.status)
             outcome = ""
             if sender is not None:
                 outcome = _apply_keyword(

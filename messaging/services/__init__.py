@@ -29,6 +29,7 @@ from .sending import (
     RECONCILE_FOR,
     SendOutcome,
     carrier_opt_out_record,
+    message_cancel,
     message_claim,
     message_reconcile,
     message_send,
@@ -37,7 +38,7 @@ from .sending import (
     messages_requeue_stuck,
     sending_stuck_after,
 )
-from .templates import template_create, template_update
+from .templates import template_archive, template_create, template_update
 from .unsubscribe import UnsubscribeOutcome, unsubscribe_link_use
 
 __all__ = [
@@ -49,6 +50,7 @@ __all__ = [
     "UnsubscribeOutcome",
     "carrier_opt_out_record",
     "consent_refusal",
+    "message_cancel",
     "message_claim",
     "message_preview",
     "message_queue",
@@ -58,6 +60,7 @@ __all__ = [
     "messages_release_scheduled",
     "messages_requeue_stuck",
     "sending_stuck_after",
+    "template_archive",
     "template_body_for",
     "template_create",
     "template_preview",
