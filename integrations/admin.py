@@ -35,6 +35,9 @@ class ManagersOnly:
 
 
 class WebhookEndpointForm(forms.ModelForm):
+    url = forms.URLField(
+        label="URL", max_length=500, assume_scheme="https", help_text="https://… (events are POSTed here)."
+    )
     events = forms.MultipleChoiceField(choices=EventType.choices, widget=forms.CheckboxSelectMultiple)
 
     class Meta:
