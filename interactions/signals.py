@@ -30,4 +30,9 @@ consent_changed = Signal()
 def announce_on_commit(signal: Signal, sender, **kwargs) -> None:
     """Send ``signal`` once the current transaction commits (at once outside one): listeners that
     tell the outside world must never announce a change that was rolled back."""
-    transaction.on_commit(lambda: signal.send(sender=sender, **kwargs), robust=True)
+
+    def announce() -> None:
+        signal.send(sender=sender, **kwargs)
+
+    announce.announces = signal  # what it is, for whoever inspects the pending callbacks (tests)
+    transaction.on_commit(announce, robust=True)
