@@ -10,6 +10,7 @@ from django.utils import timezone
 from integrations.models import WebhookDelivery, WebhookEndpoint
 from integrations.services import delivery_attempt, endpoint_create, endpoint_rotate_secret, event_publish
 from integrations.signing import signature_valid
+from integrations.tasks import deliver_due_webhooks
 from messaging.models import Message
 from tests.factories import PhoneNumberFactory, WorkflowFactory, WorkflowStepFactory
 from tests.integrations.test_readme_snippets import readme_python_verifier
@@ -257,3 +258,19 @@ def test_agents_cannot_see_or_register_endpoints(api, receiver):
 
     assert (listed.status_code, created.status_code) == (403, 403)
     assert created.json()["code"] == "manager_required"
+
+
+def test_the_periodic_sweep_sends_deliveries_whose_retry_is_due(receiver, org, django_capture_on_commit_callbacks):
+    receiver.answers = [500]
+    endpoint_create(organization=org, url=receiver.url, events=["message.queued"])
+    with django_capture_on_commit_callbacks(execute=True):
+        _publish(org)
+    delivery = WebhookDelivery.objects.get()
+    assert deliver_due_webhooks() == 0  # its retry is not due yet
+
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now() - timedelta(seconds=1))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert deliver_due_webhooks() == 1
+
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts) == ("succeeded", 2)
