@@ -17,6 +17,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from core.errors import ServiceError
@@ -287,12 +288,22 @@ def _endpoint_switch_off(*, endpoint: WebhookEndpoint, now: datetime) -> None:
 
 
 def deliveries_due(*, now: datetime | None = None, limit: int = 500) -> list[int]:
-    """Pending deliveries whose next attempt is due, on active endpoints (the sweep hands them to workers)."""
+    """Pending deliveries whose next attempt is due, on active endpoints (the sweep hands them to workers).
+
+    One waiting behind an earlier delivery of the same object is left out: that one's success sends it.
+    """
     now = now or timezone.now()
+    earlier = WebhookDelivery.objects.filter(
+        endpoint_id=OuterRef("endpoint_id"),
+        object_key=OuterRef("object_key"),
+        status=WebhookDelivery.Status.PENDING,
+        pk__lt=OuterRef("pk"),
+    )
     return list(
         WebhookDelivery.objects.filter(
             status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now, endpoint__active=True
         )
+        .exclude(Exists(earlier))
         .order_by("next_attempt_at")
         .values_list("pk", flat=True)[:limit]
     )

@@ -268,9 +268,12 @@ def test_the_periodic_sweep_sends_deliveries_whose_retry_is_due(receiver, org, d
     delivery = WebhookDelivery.objects.get()
     assert deliver_due_webhooks() == 0  # its retry is not due yet
 
+    with django_capture_on_commit_callbacks(execute=True):
+        _publish(org)  # the same text's next event waits behind it: not handed out on its own
     WebhookDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now() - timedelta(seconds=1))
     with django_capture_on_commit_callbacks(execute=True):
         assert deliver_due_webhooks() == 1
 
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts) == ("succeeded", 2)
+    assert set(WebhookDelivery.objects.values_list("status", flat=True)) == {"succeeded"}  # then the next one
