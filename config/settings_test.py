@@ -43,7 +43,7 @@ TWILIO_ACCOUNT_SID = "AC" + "0" * 32
 TWILIO_AUTH_TOKEN = "test-auth-token"
 WEBHOOKS_ALLOW_PRIVATE = True  # the tests' webhook receiver listens on 127.0.0.1 over http
 
-# --- issue 14: the test process itself -------------------------------------------------------
+# --- the test process itself ----------------------------------------------------------------
 # One process: the cache stays in memory (tests that need the shared Redis cache set it), and no
 # connection pool (the worker and production-topology tests run the pooled production settings
 # in their own processes).

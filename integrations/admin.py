@@ -25,7 +25,16 @@ from .services import (
 
 
 class ManagersOnly:
-    """Pages only managers (and superusers) see at all: secrets and keys are not for every agent."""
+    """Pages only managers (and superusers) see at all: secrets and keys are not for every agent.
+
+    A superuser belongs to no organization: the add form asks which one.
+    """
+
+    def _organization(self, request, form):
+        return form.cleaned_data.get("organization") or self._org(request)
+
+    def _with_organization(self, request, fields: list[str]) -> list[str]:
+        return ["organization", *fields] if request.user.is_superuser else fields
 
     def _member(self, request) -> bool:
         membership = getattr(request.user, "membership", None)
@@ -63,7 +72,7 @@ class WebhookEndpointAdmin(ManagersOnly, OrganizationScopedAdmin):
 
     def get_fields(self, request, obj=None):
         fields = ["url", "description", "events", "active"]
-        return fields if obj is None else [*fields, *self.readonly_fields]
+        return self._with_organization(request, fields) if obj is None else [*fields, *self.readonly_fields]
 
     def save_model(self, request, obj, form, change):
         data = {name: form.cleaned_data[name] for name in ("url", "description", "events", "active")}
@@ -71,7 +80,7 @@ class WebhookEndpointAdmin(ManagersOnly, OrganizationScopedAdmin):
             if change:
                 saved = endpoint_update(endpoint=obj, **data)
             else:
-                saved = endpoint_create(organization=self._org(request), **data)
+                saved = endpoint_create(organization=self._organization(request, form), **data)
                 messages.success(request, f"Signing secret of the new endpoint: {saved.secret}")
         except ServiceError as exc:  # the form checked the URL already; a race with DNS lands here
             messages.error(request, exc.message)
@@ -139,7 +148,7 @@ class ApiKeyAdmin(ManagersOnly, OrganizationScopedAdmin):
 
     def get_fields(self, request, obj=None):
         if obj is None:
-            return ["name", "role", "expires_at"]
+            return self._with_organization(request, ["name", "role", "expires_at"])
         return ["name", "role", "prefix", "created_by", "created_at", "expires_at", "last_used_at", "revoked_at"]
 
     def get_readonly_fields(self, request, obj=None):
@@ -154,7 +163,7 @@ class ApiKeyAdmin(ManagersOnly, OrganizationScopedAdmin):
     def save_model(self, request, obj, form, change):
         try:
             api_key, key = api_key_create(
-                organization=self._org(request),
+                organization=self._organization(request, form),
                 name=form.cleaned_data["name"],
                 role=form.cleaned_data["role"],
                 expires_at=form.cleaned_data.get("expires_at"),

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('messaging', '0003_message_request_id'),
+        ('messaging', '0004_integrity_evidence'),
     ]
 
     operations = [
