@@ -8,7 +8,7 @@ PORT ?= 8000
 
 # Embedded defaults for `make run`: SQLite, eager tasks, console SMS, demo data.
 RUN_ENV := DEBUG=1 DATABASE_URL=sqlite:///db.sqlite3 CELERY_TASK_ALWAYS_EAGER=1 SMS_BACKEND=console \
-	PUBLIC_BASE_URL=http://$(HOST):$(PORT) CACHE_BACKEND=locmem
+	PUBLIC_BASE_URL=http://$(HOST):$(PORT) CACHE_BACKEND=locmem WEBHOOKS_ALLOW_PRIVATE=1
 
 .PHONY: run run-env test lint format lock bench bench-api bench-workers bench-card bench-webhooks bench-profile bench-wrk chaos clean
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from django.http import HttpRequest, JsonResponse
-from django.urls import include, path, re_path
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.urls import Resolver404, include, path, re_path, resolve
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from integrations.api import ApiKeyViewSet, WebhookDeliveryViewSet, WebhookEndpointViewSet
 from interactions.api import ConsentView, CustomerViewSet, LeadViewSet, PhoneNumberViewSet
 from messaging.api import MessageViewSet, TemplateViewSet
 from workflows.api import EnrollmentViewSet, TaskViewSet, WorkflowViewSet
@@ -26,6 +27,9 @@ router.register("messages", MessageViewSet, basename="api-message")
 router.register("tasks", TaskViewSet, basename="api-task")
 router.register("enrollments", EnrollmentViewSet, basename="api-enrollment")
 router.register("workflows", WorkflowViewSet, basename="api-workflow")
+router.register("webhook-endpoints", WebhookEndpointViewSet, basename="api-webhook-endpoint")
+router.register("webhook-deliveries", WebhookDeliveryViewSet, basename="api-webhook-delivery")
+router.register("api-keys", ApiKeyViewSet, basename="api-api-key")
 
 
 @csrf_exempt
@@ -34,11 +38,29 @@ def not_found(request: HttpRequest, *args, **kwargs) -> JsonResponse:
     return JsonResponse({"code": "not_found", "detail": "Not found: no such API endpoint or id."}, status=404)
 
 
+@csrf_exempt
+def without_slash(request: HttpRequest, path: str) -> HttpResponse:
+    """``/api/v1/customers`` works like ``/api/v1/customers/``, for every method.
+
+    Django's slash redirect would drop a POST's body (and refuses to, with a 500, under DEBUG);
+    an unknown path answers the API's JSON 404, never a redirect.
+    """
+    try:
+        match = resolve(f"/api/{path}/")
+    except Resolver404:
+        return not_found(request)
+    if match.func in (without_slash, not_found):
+        return not_found(request)
+    request.path_info, request.path = f"/api/{path}/", f"{request.path}/"
+    return match.func(request, *match.args, **match.kwargs)
+
+
 urlpatterns = [
     path("v1/consent/", ConsentView.as_view(), name="api-consent"),
     path("v1/", include(router.urls)),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
-    # Only paths ending in "/": a missing trailing slash still gets Django's redirect to the real URL.
     re_path(r"^.*/$", not_found),
+    # Anything else under /api/ lacks its trailing slash: served as if it had one, never redirected.
+    re_path(r"^(?P<path>.*[^/])$", without_slash),
 ]

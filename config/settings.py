@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "interactions",
     "messaging",
     "workflows",
+    "integrations",
     "ops",
 ]
 
@@ -77,6 +78,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "integrations.context_processors.webhook_alerts",
             ],
         },
     },
@@ -211,6 +213,7 @@ CELERY_BEAT_SCHEDULE = {
     "requeue-stuck-messages": {"task": "messaging.tasks.requeue_stuck", "schedule": timedelta(minutes=1)},
     "reconcile-stuck-messages": {"task": "messaging.tasks.reconcile_stuck", "schedule": timedelta(minutes=1)},
     "materialise-workflow-steps": {"task": "workflows.tasks.materialise_workflows", "schedule": crontab(minute="*")},
+    "deliver-due-webhooks": {"task": "integrations.tasks.deliver_due_webhooks", "schedule": timedelta(seconds=30)},
     "purge-idempotency-keys": {"task": "messaging.tasks.purge_idempotency_keys", "schedule": crontab(minute=17)},
     # Line-type lookups that failed (or were never made) are tried again.
     "retry-line-type-lookups": {
@@ -227,6 +230,11 @@ CELERY_BEAT_SCHEDULE = {
 BEAT_HEARTBEAT_MAX_AGE = env.float("BEAT_HEARTBEAT_MAX_AGE", default=120.0)
 # Workers log through LOGGING below (JSON in production, with the request id), not Celery's format.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# --- Outbound webhooks (integrations/) -------------------------------------------------------
+# Development and tests only: lets webhooks go to http:// and to private or loopback addresses
+# (a receiver on 127.0.0.1). Leave it unset in production: both are refused there (SSRF).
+WEBHOOKS_ALLOW_PRIVATE = env.bool("WEBHOOKS_ALLOW_PRIVATE", default=False)
 
 # --- Messaging ----------------------------------------------------------------------------
 SMS_BACKEND = env("SMS_BACKEND", default="console")
@@ -268,9 +276,14 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    # Cursor pages on every list (core.api.SyncPagination); ``?page=N`` still works, deprecated.
+    "DEFAULT_PAGINATION_CLASS": "core.api.SyncPagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_FILTER_BACKENDS": [
+        "core.api.KnownQueryParameters",
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "core.api.StrictOrderingFilter",
+    ],
     "DEFAULT_SCHEMA_CLASS": "core.api_errors.AutoSchema",
     "DEFAULT_THROTTLE_CLASSES": ["config.throttling.TokenRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"token": env("API_RATE_LIMIT", default="600/min")},

@@ -9,6 +9,8 @@ from rest_framework.authtoken.models import Token
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
+from integrations.models import ApiKey
+
 logger = logging.getLogger(__name__)
 
 
@@ -35,7 +37,9 @@ class TokenRateThrottle(SimpleRateThrottle):
         return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
 
     def get_cache_key(self, request, view) -> str:
-        if isinstance(request.auth, Token):
+        if isinstance(request.auth, ApiKey):
+            ident = f"k{request.auth.prefix}"
+        elif isinstance(request.auth, Token):
             ident = "t" + hashlib.sha256(request.auth.key.encode()).hexdigest()[:24]
         elif request.user and request.user.is_authenticated:
             ident = f"u{request.user.pk}"

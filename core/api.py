@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from datetime import UTC
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from django import forms
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import Q
 from django_filters import rest_framework as filters
 from django_filters.fields import IsoDateTimeField
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.filters import BaseFilterBackend, OrderingFilter
+from rest_framework.pagination import CursorPagination, PageNumberPagination
 from rest_framework.parsers import JSONParser
 from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.utils.urls import replace_query_param
 
 from .tenancy import organization_for_user
 
@@ -40,6 +48,14 @@ class IsManagerOrReadOnly(BasePermission):
 
     def has_permission(self, request, view) -> bool:
         return request.method in SAFE_METHODS or _is_manager(request.user)
+
+
+class IsManager(BasePermission):
+    message = "Only managers can see or change this. Ask a manager of your organization."
+    code = "manager_required"
+
+    def has_permission(self, request, view) -> bool:
+        return _is_manager(request.user)
 
 
 class OrganizationAPIMixin:
@@ -114,3 +130,160 @@ class OrganizationScopedField(serializers.PrimaryKeyRelatedField):
         # The organization is known (the queryset is scoped to it): hand it over instead of a join.
         instance.organization = self.context["organization"]
         return instance
+
+
+# --- lists: known parameters, ordering, cursor pagination (docs/ARCHITECTURE.md rule 11) ---------
+
+# Query parameters every list understands besides its filters.
+LIST_PARAMETERS = frozenset({"cursor", "page", "page_size", "ordering", "format"})
+
+
+class KnownQueryParameters(BaseFilterBackend):
+    """An unknown query parameter answers 400 naming it: a typo must not return the whole table."""
+
+    def filter_queryset(self, request, queryset, view):
+        known = set(LIST_PARAMETERS) | set(getattr(view, "extra_query_parameters", ()))
+        filterset_class = getattr(view, "filterset_class", None)
+        if filterset_class is not None:
+            known |= set(filterset_class.base_filters)
+        unknown = sorted(set(request.query_params) - known)
+        if unknown:
+            raise serializers.ValidationError(
+                {unknown[0]: [f"Unknown query parameter “{unknown[0]}”. Known here: {', '.join(sorted(known))}."]}
+            )
+        return queryset
+
+
+class StrictOrderingFilter(OrderingFilter):
+    """``?ordering=updated_at`` (or ``-updated_at``…) on the fields a list documents; any other answers 400."""
+
+    def get_ordering(self, request, queryset, view):
+        params = request.query_params.get(self.ordering_param)
+        if params:
+            fields = [param.strip() for param in params.split(",") if param.strip()]
+            valid = {name for name, _ in self.get_valid_fields(queryset, view, {"request": request})}
+            wrong = [field for field in fields if field.lstrip("-") not in valid]
+            if wrong:
+                raise serializers.ValidationError(
+                    {self.ordering_param: [f"Can’t order by “{wrong[0]}”. Choose one of: {', '.join(sorted(valid))}."]}
+                )
+        return super().get_ordering(request, queryset, view)
+
+
+class SyncPagination(CursorPagination):
+    """Cursor pagination for every list: ``?cursor=`` pages stay right while rows are written.
+
+    A cursor is a keyset position: the last row's (ordering value, id). The next page is the rows
+    after that pair, so a row added or changed meanwhile (its ``updated_at`` moves past the
+    position) lands after it and is read again, and none is skipped; DRF's own cursor counts an
+    offset among equal values, which a change in between shifts. ``?page_size=`` up to
+    ``max_page_size``. ``?page=N`` (the page numbers of the first release) still works during the
+    deprecation period, with a ``Deprecation`` header; ``count`` stays in every answer.
+    """
+
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+    ordering = "id"
+    invalid_cursor_message = "This cursor is not valid: follow the next and previous links as given."
+
+    def __init__(self):
+        self.legacy: PageNumberPagination | None = None
+        self.count: int | None = None
+        self.next_position = self.previous_position = None
+
+    def get_ordering(self, request, queryset, view):
+        ordering = tuple(super().get_ordering(request, queryset, view))[:1]
+        if ordering[0].lstrip("-") != "id":  # ties (equal updated_at) are ordered by id: the key is unique
+            ordering += ("-id" if ordering[0].startswith("-") else "id",)
+        return ordering
+
+    def _decode(self, request, field) -> tuple[Any, int, bool] | None:
+        encoded = request.query_params.get(self.cursor_query_param)
+        if encoded is None:
+            return None
+        try:
+            data = json.loads(base64.urlsafe_b64decode(encoded.encode()).decode())
+            value = data["v"] if field.name == "id" else field.to_python(data["v"])
+            return value, int(data["i"]), bool(data["r"])
+        except (ValueError, TypeError, KeyError, UnicodeDecodeError, DjangoValidationError) as exc:
+            raise serializers.ValidationError({self.cursor_query_param: [self.invalid_cursor_message]}) from exc
+
+    def _encode(self, row, *, reverse: bool) -> str:
+        value = getattr(row, self.field_name)
+        data = {"v": value.isoformat() if hasattr(value, "isoformat") else value, "i": row.pk, "r": reverse}
+        cursor = base64.urlsafe_b64encode(json.dumps(data).encode()).decode()
+        return replace_query_param(self.base_url, self.cursor_query_param, cursor)
+
+    def paginate_queryset(self, queryset, request, view=None):
+        if "page" in request.query_params:
+            self.legacy = LegacyPageNumberPagination()
+            return self.legacy.paginate_queryset(queryset, request, view)
+        self.request, self.base_url = request, request.build_absolute_uri()
+        self.page_size = self.get_page_size(request)
+        ordering = self.get_ordering(request, queryset, view)
+        self.field_name = ordering[0].lstrip("-")
+        descending = ordering[0].startswith("-")
+        field = queryset.model._meta.get_field(self.field_name)
+        position = self._decode(request, field)
+        self.count = queryset.count()
+        reverse = position is not None and position[2]
+        if position is not None:
+            value, pk, _ = position
+            after = descending == reverse  # which side of the position this page lies on, in value order
+            op = "gt" if after else "lt"
+            if self.field_name == "id":
+                queryset = queryset.filter(**{f"pk__{op}": value})
+            else:
+                queryset = queryset.filter(
+                    Q(**{f"{self.field_name}__{op}": value}) | Q(**{self.field_name: value, f"pk__{op}": pk})
+                )
+        flip = [term[1:] if term.startswith("-") else f"-{term}" for term in ordering]
+        rows = list(queryset.order_by(*(flip if reverse else ordering))[: self.page_size + 1])
+        more = len(rows) > self.page_size
+        rows = rows[: self.page_size]
+        if reverse:
+            rows.reverse()
+        has_next = more if not reverse else True
+        has_previous = (position is not None) if not reverse else more
+        self.next_position = self._encode(rows[-1], reverse=False) if rows and has_next else None
+        self.previous_position = self._encode(rows[0], reverse=True) if rows and has_previous else None
+        return rows
+
+    def get_next_link(self):
+        return self.next_position
+
+    def get_previous_link(self):
+        return self.previous_position
+
+    def get_paginated_response(self, data):
+        if self.legacy is not None:
+            response = self.legacy.get_paginated_response(data)
+            response["Deprecation"] = "true"
+            return response
+        return Response({"count": self.count, "next": self.get_next_link(), "previous": self.get_previous_link(),
+                         "results": data})  # fmt: skip
+
+    def get_paginated_response_schema(self, schema):
+        wrapped = super().get_paginated_response_schema(schema)
+        wrapped["properties"] = {
+            "count": {"type": "integer", "example": 123, "description": "Rows matching the filters."},
+            **wrapped["properties"],
+        }
+        wrapped["required"] = ["count", *wrapped.get("required", [])]
+        return wrapped
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"].update({"minimum": 1, "maximum": self.max_page_size})
+        return parameters
+
+
+class LegacyPageNumberPagination(PageNumberPagination):
+    """``?page=N``: deprecated, kept until clients moved to the cursor (README "API", "Pagination")."""
+
+    page_size = SyncPagination.page_size
+    page_size_query_param = "page_size"
+    max_page_size = SyncPagination.max_page_size

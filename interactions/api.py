@@ -94,6 +94,8 @@ class PersonViewSet(OrganizationAPIMixin, viewsets.GenericViewSet):
     # List, create, read and update (no delete); numbers are rendered with their consent.
 
     http_method_names = ["get", "post", "put", "patch", "head", "options"]
+    ordering_fields = ["id", "updated_at", "created_at"]
+    ordering = ["id"]
     create_serializer_class: type
     update_serializer_class: type
 
@@ -216,10 +218,11 @@ class CustomerViewSet(PersonViewSet):
 class PhoneNumberFilter(filters.FilterSet):
     lead = IdFilter(field_name="lead_id", help_text="Only this lead's numbers.")
     customer = IdFilter(field_name="customer_id", help_text="Only this customer's numbers.")
+    updated_since = SinceFilter(help_text="Changed (or their consent changed) at or after this time (ISO 8601).")
 
     class Meta:
         model = PhoneNumber
-        fields = ["lead", "customer"]
+        fields = ["lead", "customer", "updated_since"]
 
 
 @extend_schema_view(
@@ -250,9 +253,11 @@ class PhoneNumberViewSet(
     serializer_class = PhoneNumberDetailSerializer
     filterset_class = PhoneNumberFilter
     http_method_names = ["get", "post", "delete", "head", "options"]
+    ordering_fields = ["id", "updated_at", "created_at"]
+    ordering = ["id"]
 
     def get_queryset(self) -> QuerySet[PhoneNumber]:
-        return phone_numbers_for(organization=self.organization).order_by("id")
+        return phone_numbers_for(organization=self.organization)
 
     def get_serializer(self, *args, **kwargs):
         if len(args) == 1 and kwargs.get("many"):  # a page: look consent up for all of it at once

@@ -18,7 +18,14 @@ from core.errors import ServiceError
 from core.formats import display_date
 
 from .models import Consent, ConsentEvent, Customer, Facility, History, Lead, Membership, Organization, PhoneNumber
-from .signals import customer_balance_changed, lead_changed, number_opted_out, phone_number_saved
+from .signals import (
+    announce_on_commit,
+    consent_changed,
+    customer_balance_changed,
+    lead_changed,
+    number_opted_out,
+    phone_number_saved,
+)
 
 Owner = Lead | Customer
 
@@ -409,6 +416,12 @@ def _record(
     else:
         current.status, current.last_event, current.person_opted_out_at = status, event, opted_out_at
         current.save(update_fields=["status", "last_event", "person_opted_out_at", "updated_at"])
+    # The API shows consent on numbers and people: a change is a change of them, for ``updated_since``.
+    holders = PhoneNumber.objects.filter(organization=organization, number=number)
+    holders.update(updated_at=event.created_at)
+    Lead.objects.filter(organization=organization, phone_numbers__number=number).update(updated_at=event.created_at)
+    Customer.objects.filter(organization=organization, phone_numbers__number=number).update(updated_at=event.created_at)
+    announce_on_commit(consent_changed, ConsentEvent, organization=organization, number=number, event=event)
     return event, current
 
 

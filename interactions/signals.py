@@ -8,6 +8,7 @@ imports it (docs/ARCHITECTURE.md, layers).
 
 from __future__ import annotations
 
+from django.db import transaction
 from django.dispatch import Signal
 
 # A lead was created (``created=True``) or its status changed (converted, lost…). Args: ``lead``, ``created``.
@@ -23,3 +24,20 @@ number_opted_out = Signal()
 # A number was saved on a record (added, or corrected to another number). Args: ``phone_number``.
 # Messaging looks up its line type (after commit, in a task: adding stays fast).
 phone_number_saved = Signal()
+
+
+# A number's consent changed (granted or revoked), announced once the transaction commits. Args:
+# ``organization``, ``number``, ``event`` (the ConsentEvent). The integrations app turns it into
+# consent.granted / consent.revoked webhooks.
+consent_changed = Signal()
+
+
+def announce_on_commit(signal: Signal, sender, **kwargs) -> None:
+    """Send ``signal`` once the current transaction commits (at once outside one): listeners that
+    tell the outside world must never announce a change that was rolled back."""
+
+    def announce() -> None:
+        signal.send(sender=sender, **kwargs)
+
+    announce.announces = signal  # what it is, for whoever inspects the pending callbacks (tests)
+    transaction.on_commit(announce, robust=True)

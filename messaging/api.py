@@ -8,6 +8,7 @@ from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
@@ -23,7 +24,7 @@ from .idempotency import (
 )
 from .models import Message, MessageTemplate
 from .serializers import MessageCreateSerializer, MessageSerializer, TemplateSerializer
-from .services import message_queue, template_create, template_update
+from .services import message_cancel, message_queue, template_archive, template_create, template_update
 
 # --- templates ------------------------------------------------------------------------------
 
@@ -31,10 +32,17 @@ from .services import message_queue, template_create, template_update
 class TemplateFilter(filters.FilterSet):
     category = filters.ChoiceFilter(choices=MessageTemplate.Category.choices)
     active = filters.BooleanFilter()
+    archived = filters.BooleanFilter(
+        field_name="archived_at",
+        lookup_expr="isnull",
+        exclude=True,
+        help_text="Archived templates (hidden unless true).",
+    )
+    updated_since = SinceFilter()
 
     class Meta:
         model = MessageTemplate
-        fields = ["category", "active"]
+        fields = ["category", "active", "archived", "updated_since"]
 
 
 @extend_schema_view(
@@ -57,6 +65,12 @@ class TemplateFilter(filters.FilterSet):
     ),
     update=extend_schema(summary="Replace a template (managers)"),
     partial_update=extend_schema(summary="Change a template (managers)"),
+    archive=extend_schema(
+        summary="Archive a template (managers)",
+        description="It leaves the panel's picker and the lists (`?archived=true` lists archived ones) and can "
+        "no longer be sent; texts sent with it keep it. Archiving again changes nothing.",
+        request=None,
+    ),
 )
 class TemplateViewSet(
     OrganizationAPIMixin,
@@ -72,9 +86,19 @@ class TemplateViewSet(
     filterset_class = TemplateFilter
     permission_classes = [IsAuthenticated, IsOrganizationMember, IsManagerOrReadOnly]
     http_method_names = ["get", "post", "put", "patch", "head", "options"]
+    ordering_fields = ["id", "updated_at", "created_at"]
+    ordering = ["id"]
 
     def get_queryset(self) -> QuerySet[MessageTemplate]:
-        return MessageTemplate.objects.filter(organization=self.organization).order_by("category", "name", "id")
+        templates = MessageTemplate.objects.filter(organization=self.organization)
+        if self.action == "list" and "archived" not in self.request.query_params:
+            templates = templates.filter(archived_at__isnull=True)  # archived ones only on request
+        return templates
+
+    @action(detail=True, methods=["post"])
+    def archive(self, request, *args, **kwargs):
+        template = template_archive(template=self.get_object())
+        return Response(self.get_serializer(template).data)
 
     def perform_create(self, serializer) -> None:
         serializer.instance = template_create(organization=self.organization, **serializer.validated_data)
@@ -122,7 +146,14 @@ SEND_REFUSALS = (
 
 
 @extend_schema_view(
-    list=extend_schema(summary="List texts", description="Newest first."),
+    list=extend_schema(summary="List texts", description="Newest first (`?ordering=updated_at` to sync)."),
+    cancel=extend_schema(
+        summary="Cancel a scheduled or queued text",
+        description="The text becomes `canceled` and is never sent. Once sending has started (or the text was "
+        "sent, failed or is inbound) the answer is 409 `not_cancelable`; canceling twice answers 200.",
+        request=None,
+        responses={200: MessageSerializer, **error_responses(409)},
+    ),
     retrieve=extend_schema(
         summary="Read a text and its delivery status",
         description="`status` moves scheduled → queued → sending → sent → delivered | undelivered | failed; "
@@ -157,9 +188,16 @@ class MessageViewSet(
     serializer_class = MessageSerializer
     filterset_class = MessageFilter
     http_method_names = ["get", "post", "head", "options"]
+    ordering_fields = ["id", "updated_at", "created_at"]
+    ordering = ["-id"]  # newest first
 
     def get_queryset(self) -> QuerySet[Message]:
-        return Message.objects.filter(organization=self.organization).order_by("-created_at", "-id")
+        return Message.objects.filter(organization=self.organization)
+
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, *args, **kwargs):
+        message = message_cancel(message=self.get_object())
+        return Response(MessageSerializer(message).data)
 
     def _queue(self, request, *, idempotency_key: str | None = None) -> Message:
         serializer = MessageCreateSerializer(data=request.data, context=self.get_serializer_context())

@@ -30,10 +30,12 @@ from interactions.services import (
     history_record,
     phone_numbers_confirmed_by_reply,
 )
+from interactions.signals import announce_on_commit
 
 from .backends import describe_provider_error
 from .models import Message
 from .services.numbers import carrier_error_act
+from .signals import message_status_changed
 
 logger = logging.getLogger(__name__)
 
@@ -374,6 +376,7 @@ def inbound_receive(
                 flagged_opt_out_request=flagged,
                 received_at=now,
             )
+            announce_on_commit(message_status_changed, Message, message=message, status=message.status)
             outcome = ""
             if sender is not None:
                 outcome = _apply_keyword(

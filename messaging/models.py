@@ -15,6 +15,9 @@ from django.utils import timezone
 from phonenumber_field.modelfields import PhoneNumberField
 
 from interactions.models import Customer, Facility, Lead, Organization, PhoneNumber
+from interactions.signals import announce_on_commit
+
+from .signals import message_status_changed, messages_status_changed
 
 
 class MessageTemplate(models.Model):
@@ -34,6 +37,8 @@ class MessageTemplate(models.Model):
     # Set when a carrier filtered a text from this template as spam (30007): a manager reviews the wording.
     flagged_at = models.DateTimeField("flagged by a carrier at", null=True, blank=True)
     flag_reason = models.CharField("why it is flagged", max_length=300, blank=True)
+    # Archived templates leave the pickers and the API's lists (``?archived=true`` shows them); texts keep them.
+    archived_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -61,7 +66,15 @@ class MessageQuerySet(models.QuerySet):
         values = {"status": status, "updated_at": now, **fields}
         if stamp := Message.STAMPS.get(status):
             values[stamp] = now
-        return self.filter(status__in=below).update(**values)
+        moving = self.filter(status__in=below)
+        if not messages_status_changed.has_listeners():
+            return moving.update(**values)
+        # The ids first, to announce them (the listeners read the rows again and skip any that moved on).
+        ids = list(moving.values_list("pk", flat=True))
+        count = Message.objects.filter(pk__in=ids, status__in=below).update(**values) if ids else 0
+        if count:
+            announce_on_commit(messages_status_changed, Message, message_ids=ids, status=status)
+        return count
 
 
 class Message(models.Model):
@@ -81,6 +94,7 @@ class Message(models.Model):
         FAILED = "failed", "Failed"
         NEEDS_RECONCILIATION = "needs_reconciliation", "Needs reconciliation"
         RECEIVED = "received", "Received"
+        CANCELED = "canceled", "Canceled"
 
     # Status only moves forward (docs/ARCHITECTURE.md rule 8): a transition to a lower rank is ignored.
     RANK = {
@@ -93,6 +107,9 @@ class Message(models.Model):
         Status.UNDELIVERED: 5,
         Status.FAILED: 5,
         Status.RECEIVED: 5,
+        # Final like a failure: only a scheduled or queued text is canceled (``message_cancel``), and
+        # nothing moves it on, so the worker's claim (queued only) never sends it.
+        Status.CANCELED: 5,
     }
     # The moves back the send pipeline makes on purpose: a claimed send given back to the queue
     # (throttled, retried, never reached the provider), and a queued one held for texting hours.
@@ -106,6 +123,7 @@ class Message(models.Model):
         Status.UNDELIVERED: "failed_at",
         Status.FAILED: "failed_at",
         Status.RECEIVED: "received_at",
+        Status.CANCELED: "canceled_at",
     }
 
     class Encoding(models.TextChoices):
@@ -161,6 +179,7 @@ class Message(models.Model):
     delivered_at = models.DateTimeField(null=True, blank=True)
     failed_at = models.DateTimeField(null=True, blank=True)
     received_at = models.DateTimeField(null=True, blank=True)
+    canceled_at = models.DateTimeField(null=True, blank=True)
 
     objects = MessageQuerySet.as_manager()
 
@@ -203,7 +222,8 @@ class Message(models.Model):
         ``RANK``, except the pipeline's own ``RETREATS``. A move the other way is a bug, not a late
         callback (callers check ``can_move_to`` for those), so it raises.
         """
-        if not self.can_move_to(status) and (self.status, status) not in self.RETREATS:
+        retreat = (self.status, status) in self.RETREATS
+        if not self.can_move_to(status) and not retreat:
             raise ValueError(f"A text does not move from {self.status} to {status}.")
         self.status = status
         changed = ["status", "updated_at"]
@@ -214,6 +234,8 @@ class Message(models.Model):
         for name, value in fields.items():
             setattr(self, name, value)
             changed.append(name)
+        if not retreat:  # a claimed send handed back to the queue is not news for anyone above
+            announce_on_commit(message_status_changed, Message, message=self, status=status)
         return list(dict.fromkeys(changed))
 
 

@@ -44,8 +44,8 @@ class TemplateSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = MessageTemplate
-        fields = ["id", "name", "category", "body", "active", "merge_fields", "created_at", "updated_at"]
-        read_only_fields = ["id", "merge_fields", "created_at", "updated_at"]
+        fields = ["id", "name", "category", "body", "active", "merge_fields", "archived_at", "created_at", "updated_at"]
+        read_only_fields = ["id", "merge_fields", "archived_at", "created_at", "updated_at"]
 
     def get_merge_fields(self, obj: MessageTemplate) -> list[str]:
         return list(dict.fromkeys(template_fields(obj.body)))
@@ -86,6 +86,7 @@ class MessageSerializer(serializers.ModelSerializer):
             "delivered_at",
             "failed_at",
             "received_at",
+            "canceled_at",
             "updated_at",
         ]
         read_only_fields = fields

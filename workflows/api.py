@@ -48,7 +48,7 @@ class WorkflowSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Workflow
-        fields = ["id", "name", "kind", "active", "is_default", "steps"]
+        fields = ["id", "name", "kind", "active", "is_default", "steps", "updated_at"]
         read_only_fields = fields
 
 
@@ -82,6 +82,7 @@ class TaskSerializer(serializers.ModelSerializer):
             "message",
             "card_url",
             "created_at",
+            "updated_at",
         ]
         read_only_fields = fields
 
@@ -126,6 +127,7 @@ class EnrollmentSerializer(serializers.ModelSerializer):
             "next_due_at",
             "ended_at",
             "end_reason",
+            "updated_at",
         ]
         read_only_fields = fields
 
@@ -160,10 +162,11 @@ class TaskFilter(filters.FilterSet):
     lead = IdFilter(field_name="lead_id")
     customer = IdFilter(field_name="customer_id")
     due_before = SinceFilter(field_name="due_at", lookup_expr="lte", help_text="Due at or before this time (ISO 8601).")
+    updated_since = SinceFilter()
 
     class Meta:
         model = Task
-        fields = ["status", "kind", "facility", "lead", "customer", "due_before"]
+        fields = ["status", "kind", "facility", "lead", "customer", "due_before", "updated_since"]
 
     def filter_facility(self, queryset: QuerySet[Task], name: str, value: int) -> QuerySet[Task]:
         return queryset.filter(Q(lead__facility_id=value) | Q(customer__facility_id=value))
@@ -194,12 +197,12 @@ class TaskFilter(filters.FilterSet):
 class TaskViewSet(OrganizationAPIMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = TaskSerializer
     filterset_class = TaskFilter
+    ordering_fields = ["id", "due_at", "updated_at", "created_at"]
+    ordering = ["due_at"]
 
     def get_queryset(self) -> QuerySet[Task]:
-        return (
-            tasks_for(organization=self.organization)
-            .prefetch_related("lead__phone_numbers", "customer__phone_numbers")
-            .order_by("due_at", "id")
+        return tasks_for(organization=self.organization).prefetch_related(
+            "lead__phone_numbers", "customer__phone_numbers"
         )
 
     @action(detail=True, methods=["post"])
@@ -224,10 +227,19 @@ class EnrollmentFilter(filters.FilterSet):
     workflow = IdFilter(field_name="workflow_id")
     lead = IdFilter(field_name="lead_id")
     customer = IdFilter(field_name="customer_id")
+    updated_since = SinceFilter()
 
     class Meta:
         model = Enrollment
-        fields = ["status", "workflow", "lead", "customer"]
+        fields = ["status", "workflow", "lead", "customer", "updated_since"]
+
+
+class WorkflowFilter(filters.FilterSet):
+    updated_since = SinceFilter()
+
+    class Meta:
+        model = Workflow
+        fields = ["updated_since"]
 
 
 @extend_schema_view(
@@ -257,9 +269,11 @@ class EnrollmentViewSet(
 ):
     serializer_class = EnrollmentSerializer
     filterset_class = EnrollmentFilter
+    ordering_fields = ["id", "updated_at"]
+    ordering = ["-id"]
 
     def get_queryset(self) -> QuerySet[Enrollment]:
-        return enrollments_for(organization=self.organization).order_by("-started_at", "-id")
+        return enrollments_for(organization=self.organization)
 
     def create(self, request, *args, **kwargs):
         serializer = EnrollmentCreateSerializer(data=request.data, context=self.get_serializer_context())
@@ -290,10 +304,9 @@ class EnrollmentViewSet(
 )
 class WorkflowViewSet(OrganizationAPIMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = WorkflowSerializer
+    filterset_class = WorkflowFilter
+    ordering_fields = ["id", "updated_at"]
+    ordering = ["id"]
 
     def get_queryset(self) -> QuerySet[Workflow]:
-        return (
-            workflows_for(organization=self.organization, active_only=False)
-            .prefetch_related("steps")
-            .order_by("kind", "name")
-        )
+        return workflows_for(organization=self.organization, active_only=False).prefetch_related("steps")

@@ -34,6 +34,7 @@ class Workflow(models.Model):
         "default workflow of that kind automatically. Making this the default replaces the previous one.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)  # the API's updated_since and cursor
 
     class Meta:
         db_table = "interactions_workflow"
@@ -132,6 +133,7 @@ class Enrollment(OwnedByLeadOrCustomer):
     ended_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    updated_at = models.DateTimeField(auto_now=True)  # the API's updated_since and cursor
 
     class Meta:
         db_table = "interactions_enrollment"
@@ -211,6 +213,7 @@ class Task(OwnedByLeadOrCustomer):
     completed_at = models.DateTimeField(null=True, blank=True)
     message = models.ForeignKey("messaging.Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)  # the API's updated_since and cursor
 
     class Meta:
         db_table = "interactions_task"

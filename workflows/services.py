@@ -18,9 +18,11 @@ from phonenumber_field.phonenumber import PhoneNumber as ParsedNumber
 from core.errors import ServiceError
 from interactions.models import Consent, Customer, History, Lead, Organization, PhoneNumber
 from interactions.services import Owner, history_record, owner_kwargs, phone_number_parse
+from interactions.signals import announce_on_commit
 from messaging.models import Message
 
 from .models import Enrollment, StepRun, Task, Workflow, WorkflowStep
+from .signals import task_changed
 
 STEP_TASK_KINDS = {
     WorkflowStep.Action.MANUAL_TEXT: Task.Kind.MANUAL_TEXT,
@@ -84,12 +86,12 @@ def enrollment_advance(*, enrollment: Enrollment, now: datetime | None = None) -
     if pending:
         due_at, step = min(pending, key=lambda pair: (pair[0], pair[1].pk))
         enrollment.next_step, enrollment.next_due_at = step, due_at
-        enrollment.save(update_fields=["next_step", "next_due_at"])
+        enrollment.save(update_fields=["next_step", "next_due_at", "updated_at"])
     else:
         enrollment.next_step, enrollment.next_due_at = None, None
         enrollment.status, enrollment.ended_at = Enrollment.Status.COMPLETED, now
         enrollment.end_reason = Enrollment.EndReason.COMPLETED
-        enrollment.save(update_fields=["next_step", "next_due_at", "status", "ended_at", "end_reason"])
+        enrollment.save(update_fields=["next_step", "next_due_at", "status", "ended_at", "end_reason", "updated_at"])
     return enrollment
 
 
@@ -212,11 +214,13 @@ def _end(*, enrollment: Enrollment, reason: str, user: AbstractBaseUser | None, 
     enrollment.status = Enrollment.Status.STOPPED
     enrollment.end_reason, enrollment.ended_at, enrollment.ended_by = reason, now, _user(user)
     enrollment.next_step, enrollment.next_due_at = None, None
-    enrollment.save(update_fields=["status", "end_reason", "ended_at", "ended_by", "next_step", "next_due_at"])
+    enrollment.save(
+        update_fields=["status", "end_reason", "ended_at", "ended_by", "next_step", "next_due_at", "updated_at"]
+    )
     label = Enrollment.EndReason(reason).label
     # Work left from the workflow is moot once it ends early (a paid balance needs no reminder).
     Task.objects.filter(enrollment=enrollment, status=Task.Status.OPEN).update(
-        status=Task.Status.SKIPPED, skip_reason=f"Workflow ended: {label.lower()}", completed_at=now
+        status=Task.Status.SKIPPED, skip_reason=f"Workflow ended: {label.lower()}", completed_at=now, updated_at=now
     )
     history_record(
         owner=enrollment.owner,
@@ -347,7 +351,7 @@ def task_create_for_step(*, enrollment: Enrollment, step: WorkflowStep, due_at: 
     """Turn a due manual-text or call-reminder step into a task; ``None`` if that task exists already."""
     try:
         with transaction.atomic():
-            return Task.objects.create(
+            task = Task.objects.create(
                 organization_id=enrollment.organization_id,
                 kind=STEP_TASK_KINDS[step.action],
                 due_at=due_at,
@@ -358,6 +362,8 @@ def task_create_for_step(*, enrollment: Enrollment, step: WorkflowStep, due_at: 
             )
     except IntegrityError:
         return None
+    announce_on_commit(task_changed, Task, task=task, created=True)
+    return task
 
 
 def _closed_refusal(task: Task) -> ServiceError:
@@ -386,7 +392,8 @@ def task_complete(*, task: Task, user: AbstractBaseUser | None, message_id: int 
     now = timezone.now()
     locked.status, locked.completed_by, locked.completed_at = Task.Status.DONE, _user(user), now
     locked.message_id = message_id
-    locked.save(update_fields=["status", "completed_by", "completed_at", "message"])
+    locked.save(update_fields=["status", "completed_by", "completed_at", "message", "updated_at"])
+    announce_on_commit(task_changed, Task, task=locked, created=False)
     if locked.kind == Task.Kind.CALL_REMINDER:
         history_record(
             owner=locked.owner,
@@ -411,7 +418,8 @@ def task_skip(*, task: Task, user: AbstractBaseUser | None, reason: str) -> Task
     now = timezone.now()
     locked.status, locked.skip_reason = Task.Status.SKIPPED, reason
     locked.completed_by, locked.completed_at = _user(user), now
-    locked.save(update_fields=["status", "skip_reason", "completed_by", "completed_at"])
+    locked.save(update_fields=["status", "skip_reason", "completed_by", "completed_at", "updated_at"])
+    announce_on_commit(task_changed, Task, task=locked, created=False)
     history_record(
         owner=locked.owner,
         kind=History.Kind.NOTE,

@@ -38,6 +38,7 @@ from .sending import (
     LAST_LOOK_AFTER_SECONDS,
     RECONCILE_FOR,
     SendOutcome,
+    message_cancel,
     message_claim,
     message_reconcile,
     message_send,
@@ -46,7 +47,7 @@ from .sending import (
     messages_requeue_stuck,
     sending_stuck_after,
 )
-from .templates import template_create, template_update, templates_flag_clear
+from .templates import template_archive, template_create, template_update, templates_flag_clear
 from .unsubscribe import UnsubscribeOutcome, unsubscribe_link_use
 
 __all__ = [
@@ -63,6 +64,7 @@ __all__ = [
     "line_type_lookup",
     "line_type_refresh_before_text",
     "line_types_lookup_pending",
+    "message_cancel",
     "message_claim",
     "message_preview",
     "message_queue",
@@ -73,6 +75,7 @@ __all__ = [
     "messages_requeue_stuck",
     "sendability_refusal",
     "sending_stuck_after",
+    "template_archive",
     "template_body_for",
     "template_create",
     "template_preview",

@@ -19,12 +19,14 @@ from core.formats import display_clock, display_date, display_moment
 from core.tracing import current_request_id
 from interactions.models import Consent, Customer, Facility, History, Organization, PhoneNumber
 from interactions.services import ConsentState, consent_status, history_record, user_display_name
+from interactions.signals import announce_on_commit
 
 from ..models import TOKEN_LENGTH, Message, MessageTemplate, UnsubscribeLink
 from ..quiet_hours import next_allowed_at, recipient_time_zone, window_of
 from ..rendering import merge_context, render, template_validate
 from ..segments import MAX_CHARACTERS, Measure, measure
 from ..selectors import inbound_flagged
+from ..signals import message_status_changed
 from .numbers import line_type_refresh_before_text
 
 logger = logging.getLogger(__name__)
@@ -345,6 +347,7 @@ def message_queue(
             summary=f"Text {when} to {phone_number.national}: {text[:140]}",
             occurred_at=now,
         )
+        announce_on_commit(message_status_changed, Message, message=message, status=status)
         if status == Message.Status.QUEUED:
             send_on_commit(message.pk)
     return message

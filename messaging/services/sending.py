@@ -14,6 +14,7 @@ from django.db.models import Q
 from django.utils import timezone
 from redis import RedisError
 
+from core.errors import ServiceError
 from core.formats import display_moment
 from core.tracing import request_id_bound
 from interactions.models import Consent
@@ -132,6 +133,32 @@ def message_claim(*, message_id: int, now: datetime | None = None) -> Message | 
             return None
         message.save(update_fields=message.move_to(Message.Status.SENDING, now=now, attempts=message.attempts + 1))
     return message
+
+
+CANCELABLE = frozenset({Message.Status.SCHEDULED, Message.Status.QUEUED})
+
+
+def message_cancel(*, message: Message, now: datetime | None = None) -> Message:
+    """Take back a scheduled or queued text before the worker claims it; 409 once sending started.
+
+    The row lock orders it with ``message_claim``: whichever comes first wins, and the claim only
+    takes ``queued`` rows, so a canceled text is never sent. Canceling twice answers the same.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        locked = Message.objects.select_for_update(of=("self",)).get(pk=message.pk)
+        if locked.status == Message.Status.CANCELED:
+            return locked
+        if locked.direction != Message.Direction.OUTBOUND or locked.status not in CANCELABLE:
+            raise ServiceError(
+                "not_cancelable",
+                f"This text is {locked.get_status_display().lower()}: only a scheduled or queued text can be "
+                "canceled, and sending has started.",
+                status=409,
+                message_status=locked.status,
+            )
+        locked.save(update_fields=locked.move_to(Message.Status.CANCELED, now=now))
+    return locked
 
 
 def _unclaim(message: Message, *, reason: str = "") -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from core.errors import ServiceError
 from interactions.models import Organization
@@ -63,3 +66,16 @@ def templates_flag_clear(*, templates) -> int:
     return MessageTemplate.objects.filter(pk__in=[t.pk for t in templates], flagged_at__isnull=False).update(
         flagged_at=None, flag_reason=""
     )
+
+
+@transaction.atomic
+def template_archive(*, template: MessageTemplate, now: datetime | None = None) -> MessageTemplate:
+    """Archive a template: it leaves the pickers and the lists (and can no longer be sent); texts keep it.
+
+    Archiving twice keeps the first time. Templates are archived, never deleted: sent texts name them.
+    """
+    locked = MessageTemplate.objects.select_for_update().get(pk=template.pk)
+    if locked.archived_at is None:
+        locked.archived_at, locked.active = now or timezone.now(), False
+        locked.save(update_fields=["archived_at", "active", "updated_at"])
+    return locked

@@ -21,6 +21,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from integrations.services import api_key_create, endpoint_create, event_publish
 from interactions.services import consent_grant
 from tests.api.conftest import token_client
 from tests.factories import (
@@ -139,6 +140,11 @@ def seeded(facility, manager, open_all_day):
     WorkflowStepFactory(workflow=workflow, action="call_reminder", time_of_day=datetime.time(0, 0))
     enrollment = enrollment_start(workflow=workflow, owner=phone.lead, source="api")
     task = task_create_for_step(enrollment=enrollment, step=enrollment.next_step, due_at=enrollment.next_due_at)
+    organization = facility.organization
+    endpoint = endpoint_create(organization=organization, url="http://127.0.0.1:9/hook", events=["message.queued"])
+    event_publish(organization_id=organization.pk, type="message.queued", object_type="message",
+                  object_id=message.pk, data=lambda: {"id": message.pk})  # fmt: skip
+    api_key, _ = api_key_create(organization=organization, name="PMS sync", created_by=manager)
     return {
         "paths": {
             "/api/v1/leads/": phone.lead_id,
@@ -149,6 +155,9 @@ def seeded(facility, manager, open_all_day):
             "/api/v1/tasks/": task.pk,
             "/api/v1/enrollments/": enrollment.pk,
             "/api/v1/workflows/": workflow.pk,
+            "/api/v1/webhook-endpoints/": endpoint.pk,
+            "/api/v1/webhook-deliveries/": endpoint.deliveries.get().pk,
+            "/api/v1/api-keys/": api_key.pk,
         },
         # body and query fields that name a row: aiming them at real rows reaches the services
         "fields": {
@@ -158,6 +167,7 @@ def seeded(facility, manager, open_all_day):
             "phone_number": phone.pk,
             "template": template.pk,
             "workflow": workflow.pk,
+            "endpoint": endpoint.pk,
             "number": "+15125550142",
         },
     }

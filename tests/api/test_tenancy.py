@@ -52,7 +52,9 @@ OBJECT_ENDPOINTS = [
     ("get", "/api/v1/templates/{template}/", None),
     ("put", "/api/v1/templates/{template}/", {"name": "X", "body": "Hi", "category": "general"}),
     ("patch", "/api/v1/templates/{template}/", {"body": "Hi"}),
+    ("post", "/api/v1/templates/{template}/archive/", None),
     ("get", "/api/v1/messages/{message}/", None),
+    ("post", "/api/v1/messages/{message}/cancel/", None),
 ]
 
 
@@ -71,6 +73,8 @@ def test_another_organizations_ids_answer_404(world, other_api, other_facility, 
     assert Lead.objects.get(pk=world["lead"].pk).first_name == "Maria"
     assert PhoneNumber.objects.filter(pk=world["customer_phone"].pk, is_primary=True).exists()
     assert MessageTemplate.objects.get(pk=world["template"].pk).body == world["template"].body
+    assert MessageTemplate.objects.get(pk=world["template"].pk).archived_at is None
+    assert Message.objects.get(pk=world["message"].pk).status == world["message"].status
 
 
 @pytest.mark.parametrize(

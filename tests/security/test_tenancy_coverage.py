@@ -1,7 +1,8 @@
 """Cross-organization 404 for every admin page and API object, and tests that keep it that way.
 
 tests/interactions/test_admin.py covers the interactions admins, tests/api/test_tenancy.py and
-tests/api/test_tenancy_workflows.py the API; this adds the messaging admins and the admins only
+tests/api/test_tenancy_workflows.py and tests/api/test_tenancy_integrations.py the API (and the
+integrations admins); this adds the messaging admins and the admins only
 superusers may use, and meta-tests that fail when an admin or an API route is added without a
 cross-organization test.
 """
@@ -20,6 +21,7 @@ from config import api as api_urls
 from messaging.models import Message, MessageTemplate, UnsubscribeLink
 from messaging.services import unsubscribe_link_get_or_create
 from tests.api import test_tenancy as api_tenancy
+from tests.api import test_tenancy_integrations as integration_tenancy
 from tests.api import test_tenancy_workflows as workflow_tenancy
 from tests.factories import MessageFactory, MessageTemplateFactory, PhoneNumberFactory, UserFactory
 from tests.interactions import test_admin as interactions_admin
@@ -29,7 +31,12 @@ SUPERUSER_ONLY = {User, Group, TokenProxy}  # Django's own admins: no model perm
 
 
 def test_every_admin_has_a_cross_organization_test():
-    covered = set(interactions_admin.INTERACTIONS_ADMINS) | set(MESSAGING_ADMINS) | SUPERUSER_ONLY
+    covered = (
+        set(interactions_admin.INTERACTIONS_ADMINS)
+        | set(MESSAGING_ADMINS)
+        | set(integration_tenancy.INTEGRATIONS_ADMINS)
+        | SUPERUSER_ONLY
+    )
     added = set(admin.site._registry) - covered
     assert not added, f"admins without a cross-organization test: {sorted(m._meta.label for m in added)}"
 
@@ -98,7 +105,11 @@ def _parametrized(test) -> list:
 
 
 def test_every_api_object_route_has_a_cross_organization_test():
-    endpoints = api_tenancy.OBJECT_ENDPOINTS + workflow_tenancy.WORKFLOW_OBJECT_ENDPOINTS
+    endpoints = (
+        api_tenancy.OBJECT_ENDPOINTS
+        + workflow_tenancy.WORKFLOW_OBJECT_ENDPOINTS
+        + integration_tenancy.INTEGRATION_OBJECT_ENDPOINTS
+    )
     covered = {(method, _template(path)) for method, path, _ in endpoints}
     routes = {(method, path) for detail, method, path in _router_routes() if detail}
     missing = routes - covered
@@ -106,8 +117,10 @@ def test_every_api_object_route_has_a_cross_organization_test():
 
 
 def test_every_api_list_has_a_cross_organization_test():
-    covered = set(_parametrized(api_tenancy.test_lists_never_include_another_organizations_rows)) | set(
-        _parametrized(workflow_tenancy.test_workflow_lists_never_include_another_organizations_rows)
+    covered = (
+        set(_parametrized(api_tenancy.test_lists_never_include_another_organizations_rows))
+        | set(_parametrized(workflow_tenancy.test_workflow_lists_never_include_another_organizations_rows))
+        | set(_parametrized(integration_tenancy.test_integration_lists_never_include_another_organizations_rows))
     )
     lists = {path for detail, method, path in _router_routes() if not detail and method == "get"}
     assert lists <= covered, f"API lists without a cross-organization test: {sorted(lists - covered)}"

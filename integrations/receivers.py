@@ -1,0 +1,94 @@
+"""The domain signals of the apps below become webhook events (sent on commit by their services)."""
+
+from __future__ import annotations
+
+from django.dispatch import receiver
+
+from interactions.models import ConsentEvent, PhoneNumber
+from interactions.serializers import ConsentEventSerializer
+from interactions.services import consent_status
+from interactions.signals import consent_changed
+from messaging.models import Message
+from messaging.serializers import MessageSerializer
+from messaging.signals import message_status_changed, messages_status_changed
+from workflows.api import TaskSerializer
+from workflows.models import Task
+from workflows.selectors import tasks_for
+from workflows.signals import task_changed
+
+from .models import EventType
+from .services import event_publish
+
+MESSAGE_EVENTS = {
+    Message.Status.QUEUED: EventType.MESSAGE_QUEUED,
+    Message.Status.SENT: EventType.MESSAGE_SENT,
+    Message.Status.DELIVERED: EventType.MESSAGE_DELIVERED,
+    Message.Status.UNDELIVERED: EventType.MESSAGE_FAILED,
+    Message.Status.FAILED: EventType.MESSAGE_FAILED,
+    Message.Status.RECEIVED: EventType.MESSAGE_RECEIVED,
+}
+
+
+def _publish_message(message: Message, status: str) -> None:
+    if status in MESSAGE_EVENTS:
+        event_publish(
+            organization_id=message.organization_id,
+            type=MESSAGE_EVENTS[status],
+            object_type="message",
+            object_id=message.pk,
+            data=lambda: MessageSerializer(message).data,
+        )
+
+
+@receiver(message_status_changed, dispatch_uid="integrations.message_status_changed")
+def on_message_status_changed(sender, *, message: Message, status: str, **kwargs) -> None:
+    _publish_message(message, status)
+
+
+@receiver(messages_status_changed, dispatch_uid="integrations.messages_status_changed")
+def on_messages_status_changed(sender, *, message_ids: list[int], status: str, **kwargs) -> None:
+    for message in Message.objects.filter(pk__in=message_ids, status=status).order_by("pk"):
+        _publish_message(message, status)
+
+
+@receiver(consent_changed, dispatch_uid="integrations.consent_changed")
+def on_consent_changed(sender, *, organization, number, event: ConsentEvent, **kwargs) -> None:
+    def data() -> dict:
+        state = consent_status(organization=organization, number=number)
+        holders = PhoneNumber.objects.filter(organization=organization, number=number).order_by("pk")
+        return {
+            "number": state.number,
+            "status": state.status,
+            "source": state.source,
+            "at": state.at,
+            "opted_out_at": state.person_opted_out_at,
+            "phone_numbers": list(holders.values_list("pk", flat=True)),
+            "event": ConsentEventSerializer(event).data,
+        }
+
+    granted = event.action == ConsentEvent.Action.GRANT
+    event_publish(
+        organization_id=organization.pk,
+        type=EventType.CONSENT_GRANTED if granted else EventType.CONSENT_REVOKED,
+        object_type="consent",
+        object_id=event.number.as_e164 if hasattr(event.number, "as_e164") else str(event.number),
+        data=data,
+    )
+
+
+@receiver(task_changed, dispatch_uid="integrations.task_changed")
+def on_task_changed(sender, *, task: Task, created: bool, **kwargs) -> None:
+    if not created and task.status != Task.Status.DONE:
+        return  # skipped tasks are not an event integrators asked for
+
+    def data() -> dict:
+        row = tasks_for(organization=task.organization).filter(pk=task.pk).first() or task
+        return TaskSerializer(row).data
+
+    event_publish(
+        organization_id=task.organization_id,
+        type=EventType.TASK_CREATED if created else EventType.TASK_COMPLETED,
+        object_type="task",
+        object_id=task.pk,
+        data=data,
+    )

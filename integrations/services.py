@@ -1,0 +1,403 @@
+"""Every write of the integrations app: webhook endpoints, events and deliveries, API keys."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import random
+import secrets
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import requests
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+
+from core.errors import ServiceError
+from interactions.models import Membership, Organization
+
+from .destinations import destination_refusal
+from .models import ApiKey, EventType, WebhookDelivery, WebhookEndpoint, WebhookEvent
+from .signing import SIGNATURE_HEADER, signature_header
+
+logger = logging.getLogger(__name__)
+
+# A delivery is retried with exponential backoff for this long; an endpoint failing this long is switched off.
+RETRY_FOR = timedelta(hours=24)
+SECRET_GRACE = timedelta(hours=24)  # a rotated-out secret keeps signing this long
+TIMEOUT = (5, 10)  # seconds: connect, read
+RESPONSE_EXCERPT = 500
+
+
+# --- endpoints -------------------------------------------------------------------------------
+
+
+def _new_secret() -> str:
+    return "whsec_" + secrets.token_urlsafe(32)
+
+
+def _check_endpoint(*, url: str, events: list[str]) -> None:
+    refusal = destination_refusal(url)
+    if refusal:
+        raise ServiceError("invalid_url", refusal, field="url")
+    unknown = [event for event in events if event not in EventType.values]
+    if unknown or not events:
+        raise ServiceError(
+            "invalid_events",
+            f"Choose one or more of: {', '.join(EventType.values)}." + (f" Unknown: {unknown[0]}." if unknown else ""),
+            field="events",
+        )
+
+
+def endpoint_create(
+    *, organization: Organization, url: str, events: list[str], description: str = "", active: bool = True
+) -> WebhookEndpoint:
+    """Register a URL for the given event types, with a new signing secret (shown to the caller)."""
+    events = list(dict.fromkeys(events))
+    _check_endpoint(url=url, events=events)
+    return WebhookEndpoint.objects.create(
+        organization=organization,
+        url=url,
+        events=events,
+        description=description,
+        active=active,
+        secret=_new_secret(),
+    )
+
+
+@transaction.atomic
+def endpoint_update(*, endpoint: WebhookEndpoint, **changes: Any) -> WebhookEndpoint:
+    """Change an endpoint's URL, events, description or switch it on or off.
+
+    Switching a disabled endpoint back on forgets its failures and sends what waited, in order.
+    """
+    unknown = set(changes) - {"url", "events", "description", "active"}
+    if unknown:
+        raise ServiceError("unknown_field", f"These fields can’t be set here: {', '.join(sorted(unknown))}.")
+    locked = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
+    if "events" in changes:
+        changes["events"] = list(dict.fromkeys(changes["events"]))
+    _check_endpoint(url=changes.get("url", locked.url), events=changes.get("events", locked.events))
+    reactivated = changes.get("active") and not locked.active
+    for name, value in changes.items():
+        setattr(locked, name, value)
+    if reactivated:
+        locked.failing_since, locked.disabled_at, locked.disabled_reason = None, None, ""
+        now = timezone.now()
+        WebhookDelivery.objects.filter(endpoint=locked, status=WebhookDelivery.Status.PENDING).update(
+            next_attempt_at=now
+        )
+        _deliver_on_commit(WebhookDelivery.objects.filter(endpoint=locked, status=WebhookDelivery.Status.PENDING))
+    locked.save()
+    return locked
+
+
+@transaction.atomic
+def endpoint_rotate_secret(*, endpoint: WebhookEndpoint, now: datetime | None = None) -> WebhookEndpoint:
+    """A new signing secret; the old one keeps signing (a second ``v1``) for ``SECRET_GRACE``."""
+    now = now or timezone.now()
+    locked = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
+    locked.previous_secret, locked.previous_secret_expires_at = locked.secret, now + SECRET_GRACE
+    locked.secret = _new_secret()
+    locked.save(update_fields=["secret", "previous_secret", "previous_secret_expires_at", "updated_at"])
+    return locked
+
+
+def _signing_secrets(endpoint: WebhookEndpoint, now: datetime) -> list[str]:
+    keys = [endpoint.secret]
+    if endpoint.previous_secret and endpoint.previous_secret_expires_at and endpoint.previous_secret_expires_at > now:
+        keys.append(endpoint.previous_secret)
+    return keys
+
+
+# --- events and deliveries --------------------------------------------------------------------
+
+
+def _deliver_on_commit(deliveries) -> None:
+    from .tasks import deliver_webhook
+
+    ids = list(deliveries.values_list("pk", flat=True)) if hasattr(deliveries, "values_list") else deliveries
+
+    def enqueue() -> None:
+        for pk in ids:
+            try:
+                deliver_webhook.delay(pk)
+            except Exception:  # the row is saved: the due-deliveries sweep sends it once the broker is back
+                logger.exception("could not hand webhook delivery %s to the worker; the sweep will", pk)
+
+    transaction.on_commit(enqueue)
+
+
+def event_publish(
+    *, organization_id: int, type: str, object_type: str, object_id: Any, data: Callable[[], dict]
+) -> WebhookEvent | None:
+    """Record an event and a delivery to each active endpoint of the organization that wants it.
+
+    ``data`` is called only when some endpoint wants the event (the API's view of the object).
+    ``None`` when nobody listens.
+    """
+    endpoints = [
+        endpoint
+        for endpoint in WebhookEndpoint.objects.filter(organization_id=organization_id, active=True)
+        if type in endpoint.events
+    ]
+    if not endpoints:
+        return None
+    now = timezone.now()
+    with transaction.atomic():
+        event = WebhookEvent.objects.create(
+            organization_id=organization_id,
+            type=type,
+            object_type=object_type,
+            object_id=str(object_id),
+            data=json.loads(json.dumps(data(), cls=DjangoJSONEncoder)),
+        )
+        deliveries = WebhookDelivery.objects.bulk_create(
+            [
+                WebhookDelivery(
+                    organization_id=organization_id,
+                    endpoint=endpoint,
+                    event=event,
+                    object_key=f"{object_type}:{object_id}",
+                    next_attempt_at=now,
+                )
+                for endpoint in endpoints
+            ]
+        )
+        _deliver_on_commit([delivery.pk for delivery in deliveries])
+    return event
+
+
+def event_body(event: WebhookEvent) -> bytes:
+    """The JSON every delivery of ``event`` carries, the same bytes on every attempt."""
+    payload = {"id": str(event.id), "type": event.type, "created_at": event.created_at, "data": event.data}
+    return json.dumps(payload, cls=DjangoJSONEncoder, separators=(",", ":")).encode()
+
+
+def _backoff(attempts: int) -> timedelta:
+    """30 s, 1 min, 2 min… up to an hour between attempts, with jitter (about 30 attempts in 24 hours)."""
+    return timedelta(seconds=min(3600.0, 30.0 * 2 ** (attempts - 1)) * random.uniform(0.8, 1.2))
+
+
+def _post(*, url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None, str, str]:
+    """POST once: (status code or None, the start of the body, the error in words)."""
+    refusal = destination_refusal(url)
+    if refusal:
+        return None, "", refusal
+    try:
+        with requests.post(url, data=body, headers=headers, timeout=TIMEOUT, allow_redirects=False, stream=True) as r:
+            excerpt = r.raw.read(RESPONSE_EXCERPT * 4, decode_content=True)[:RESPONSE_EXCERPT]
+            return r.status_code, excerpt.decode("utf-8", "replace"), ""
+    except requests.RequestException as exc:
+        return None, "", f"{type(exc).__name__}: {exc}"[:300]
+
+
+def delivery_attempt(*, delivery_id: int, now: datetime | None = None) -> str:
+    """Try to send one delivery; what happened: ``succeeded``, ``retry``, ``failed``, ``waiting`` or ``skipped``.
+
+    In order per object: while an earlier delivery of the same object to the same endpoint is
+    pending, this one waits (``waiting``) and is sent right after that one succeeds. A 2xx is a
+    success; anything else (or no answer) is retried with backoff until ``RETRY_FOR`` after the
+    event, then given up. An endpoint whose attempts all failed for ``RETRY_FOR`` is switched off
+    (its managers see it on every page). The row stays locked during the call, so two workers
+    never send it at once.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        delivery = (
+            WebhookDelivery.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("endpoint", "event")
+            .filter(pk=delivery_id, status=WebhookDelivery.Status.PENDING)
+            .first()
+        )
+        if delivery is None or not delivery.endpoint.active:
+            return "skipped"
+        earlier = WebhookDelivery.objects.filter(
+            endpoint_id=delivery.endpoint_id,
+            object_key=delivery.object_key,
+            status=WebhookDelivery.Status.PENDING,
+            pk__lt=delivery.pk,
+        )
+        if earlier.exists():
+            return "waiting"
+        endpoint = delivery.endpoint
+        body = event_body(delivery.event)
+        stamp = int(now.timestamp())
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "Textdesk-Webhooks/1",
+            SIGNATURE_HEADER: signature_header(secrets=_signing_secrets(endpoint, now), timestamp=stamp, body=body),
+            "Textdesk-Event-Id": str(delivery.event_id),
+            "Textdesk-Event-Type": delivery.event.type,
+        }
+        code, excerpt, error = _post(url=endpoint.url, body=body, headers=headers)
+        delivery.attempts += 1
+        delivery.last_attempt_at, delivery.last_status_code = now, code
+        delivery.last_response, delivery.last_error = (
+            excerpt,
+            error or ("" if code and 200 <= code < 300 else f"HTTP {code}"),
+        )
+        if code is not None and 200 <= code < 300:
+            delivery.status, delivery.delivered_at, delivery.next_attempt_at = (
+                WebhookDelivery.Status.SUCCEEDED,
+                now,
+                None,
+            )
+            delivery.save()
+            if endpoint.failing_since is not None:
+                WebhookEndpoint.objects.filter(pk=endpoint.pk).update(failing_since=None)
+            following = (
+                WebhookDelivery.objects.filter(
+                    endpoint_id=endpoint.pk, object_key=delivery.object_key, status=WebhookDelivery.Status.PENDING
+                )
+                .order_by("pk")
+                .values_list("pk", flat=True)[:1]
+            )
+            _deliver_on_commit(list(following))
+            return "succeeded"
+        failing_since = endpoint.failing_since or now
+        if endpoint.failing_since is None:
+            WebhookEndpoint.objects.filter(pk=endpoint.pk).update(failing_since=now)
+        if now - delivery.created_at >= RETRY_FOR:
+            delivery.status, delivery.next_attempt_at = WebhookDelivery.Status.FAILED, None
+        else:
+            delivery.next_attempt_at = now + _backoff(delivery.attempts)
+        delivery.save()
+        if now - failing_since >= RETRY_FOR:
+            _endpoint_switch_off(endpoint=endpoint, now=now)
+        return "failed" if delivery.status == WebhookDelivery.Status.FAILED else "retry"
+
+
+def _endpoint_switch_off(*, endpoint: WebhookEndpoint, now: datetime) -> None:
+    hours = int(RETRY_FOR.total_seconds() // 3600)
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
+        active=False,
+        disabled_at=now,
+        disabled_reason=f"Every delivery failed for {hours} hours; switched off. Fix the receiver, then switch "
+        "it on again: waiting deliveries are sent then.",
+        updated_at=now,
+    )
+    logger.warning("webhook endpoint %s switched off after %s hours of failures", endpoint.pk, hours)
+
+
+def deliveries_due(*, now: datetime | None = None, limit: int = 500) -> list[int]:
+    """Pending deliveries whose next attempt is due, on active endpoints (the sweep hands them to workers).
+
+    One waiting behind an earlier delivery of the same object is left out: that one's success sends it.
+    """
+    now = now or timezone.now()
+    earlier = WebhookDelivery.objects.filter(
+        endpoint_id=OuterRef("endpoint_id"),
+        object_key=OuterRef("object_key"),
+        status=WebhookDelivery.Status.PENDING,
+        pk__lt=OuterRef("pk"),
+    )
+    return list(
+        WebhookDelivery.objects.filter(
+            status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now, endpoint__active=True
+        )
+        .exclude(Exists(earlier))
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
+@transaction.atomic
+def delivery_redeliver(*, delivery: WebhookDelivery) -> WebhookDelivery:
+    """Send a delivery's event again (same event id, so a receiver that has it can drop it): a new log row."""
+    if not delivery.endpoint.active:
+        raise ServiceError(
+            "endpoint_disabled", "This endpoint is switched off: switch it on first.", field="endpoint", status=409
+        )
+    again = WebhookDelivery.objects.create(
+        organization_id=delivery.organization_id,
+        endpoint_id=delivery.endpoint_id,
+        event_id=delivery.event_id,
+        object_key=delivery.object_key,
+        next_attempt_at=timezone.now(),
+    )
+    _deliver_on_commit([again.pk])
+    return again
+
+
+# --- API keys ---------------------------------------------------------------------------------
+
+KEY_PREFIX = "td_"
+LAST_USED_EVERY = timedelta(minutes=1)
+
+
+def _hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+@transaction.atomic
+def api_key_create(
+    *,
+    organization: Organization,
+    name: str,
+    role: str = Membership.Role.AGENT,
+    created_by: AbstractBaseUser | None = None,
+    expires_at: datetime | None = None,
+) -> tuple[ApiKey, str]:
+    """A new API key and the key itself, which is shown this once and only hashed from now on."""
+    name = (name or "").strip()
+    if not name:
+        raise ServiceError("required", "Name the key after what uses it (e.g. “PMS sync”).", field="name")
+    if role not in Membership.Role.values:
+        raise ServiceError("invalid_role", f"Choose a role: {', '.join(Membership.Role.values)}.", field="role")
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ServiceError("invalid_expiry", "The expiry must be in the future.", field="expires_at")
+    prefix = secrets.token_hex(4)
+    key = f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
+    user = get_user_model().objects.create(username=f"api-key-{prefix}", first_name=name[:150])
+    user.set_unusable_password()
+    user.save(update_fields=["password"])
+    Membership.objects.create(user=user, organization=organization, role=role)
+    api_key = ApiKey.objects.create(
+        organization=organization,
+        name=name,
+        role=role,
+        prefix=prefix,
+        key_hash=_hash(key),
+        user=user,
+        created_by=created_by if created_by is not None and created_by.is_authenticated else None,
+        expires_at=expires_at,
+    )
+    return api_key, key
+
+
+@transaction.atomic
+def api_key_revoke(*, api_key: ApiKey, now: datetime | None = None) -> ApiKey:
+    """Stop a key from working at once; the row (and its user, named in records) stays."""
+    locked = ApiKey.objects.select_for_update().select_related("user").get(pk=api_key.pk)
+    if locked.revoked_at is None:
+        locked.revoked_at = now or timezone.now()
+        locked.save(update_fields=["revoked_at", "updated_at"])
+        locked.user.is_active = False
+        locked.user.save(update_fields=["is_active"])
+    return locked
+
+
+def api_key_authenticate(*, key: str, now: datetime | None = None) -> ApiKey | None:
+    """The live key ``key`` is, with its user, membership and organization loaded; ``None`` if none."""
+    now = now or timezone.now()
+    if not key.startswith(KEY_PREFIX):
+        return None
+    prefix = key[len(KEY_PREFIX) :].split("_", 1)[0]
+    api_key = ApiKey.objects.select_related("user__membership__organization").filter(prefix=prefix).first()
+    if api_key is None or not hmac.compare_digest(api_key.key_hash, _hash(key)):
+        return None
+    if api_key.revoked_at is not None or (api_key.expires_at is not None and api_key.expires_at <= now):
+        return None
+    if api_key.last_used_at is None or now - api_key.last_used_at >= LAST_USED_EVERY:
+        # At most one write a minute per key, whatever the request rate.
+        ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+        api_key.last_used_at = now
+    return api_key

@@ -1,0 +1,22 @@
+"""Celery tasks of the outbound webhooks: thin, the services decide."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from .services import deliveries_due, delivery_attempt
+
+
+@shared_task(ignore_result=True)
+def deliver_webhook(delivery_id: int) -> str:
+    """One attempt of one delivery (a failure schedules the next attempt; the sweep below sends it)."""
+    return delivery_attempt(delivery_id=delivery_id)
+
+
+@shared_task(ignore_result=True)
+def deliver_due_webhooks() -> int:
+    """Hand every delivery whose next attempt is due to the workers (beat runs this every 30 seconds)."""
+    due = deliveries_due()
+    for pk in due:
+        deliver_webhook.delay(pk)
+    return len(due)

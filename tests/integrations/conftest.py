@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from tests.api.conftest import api, manager_api, open_all_day, sendable  # noqa: F401  (fixtures)
+
+
+@dataclass
+class Received:
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def json(self) -> dict:
+        return json.loads(self.body)
+
+
+@dataclass
+class Receiver:
+    """An integrator's endpoint on 127.0.0.1: records every POST, answers the scripted status codes (then 200)."""
+
+    url: str = ""
+    requests: list[Received] = field(default_factory=list)
+    answers: list[int] = field(default_factory=list)
+    always: int | None = None  # answer this to everything (an endpoint that is down)
+
+    @property
+    def accepted(self) -> list[Received]:
+        return [r for r, code in zip(self.requests, self.codes, strict=True) if 200 <= code < 300]
+
+    codes: list[int] = field(default_factory=list)
+
+    def types(self, *, accepted_only: bool = False) -> list[str]:
+        return [r.json["type"] for r in (self.accepted if accepted_only else self.requests)]
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    state = Receiver()
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            with lock:
+                code = state.always or (state.answers.pop(0) if state.answers else 200)
+                state.requests.append(Received(headers=dict(self.headers), body=body))
+                state.codes.append(code)
+            self.send_response(code)
+            self.send_header("Content-Type", "text/plain")
+            self.end_headers()
+            self.wfile.write(b"ok" if code < 300 else b"receiver is down")
+
+        def log_message(self, *args):  # keep the test output quiet
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    state.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/textdesk"
+    yield state
+    server.shutdown()
+    server.server_close()
