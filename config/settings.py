@@ -215,6 +215,9 @@ SMS_THROTTLE_MAX_WAIT = env.float("SMS_THROTTLE_MAX_WAIT", default=2.0)
 # Extra spacing between two sends of one sender, so network jitter never puts rate+1 in one second.
 SMS_THROTTLE_GUARD_SECONDS = env.float("SMS_THROTTLE_GUARD_SECONDS", default=0.05)
 SMS_MAX_ATTEMPTS = env.int("SMS_MAX_ATTEMPTS", default=6)
+# Tests and benchmarks only: lift the statutes' texting windows (messaging/compliance/engine.py) so
+# wall-clock sends work at any hour. The organization's own window and every cap still apply.
+TEXTING_LAW_WINDOWS_OFF_FOR_TESTS = env.bool("TEXTING_LAW_WINDOWS_OFF_FOR_TESTS", default=False)
 PHONENUMBER_DEFAULT_REGION = "US"
 PHONENUMBER_DB_FORMAT = "E164"
 

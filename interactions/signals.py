@@ -17,5 +17,6 @@ lead_changed = Signal()
 # ``previous_balance``.
 customer_balance_changed = Signal()
 
-# A number must not be texted any more (STOP, the link, the carrier, an agent). Args: ``organization``, ``number``.
+# A number must not be texted any more (STOP, the link, the carrier, an agent). Args: ``organization``, ``number``,
+# ``event`` (the ledger entry), ``was_revoked`` (it already was: a repeated opt-out).
 number_opted_out = Signal()

@@ -7,3 +7,7 @@ class MessagingConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "messaging"
     verbose_name = "Texting"
+
+    def ready(self) -> None:
+        # A person's opt-out gets its one confirmation text (messaging/services/confirmation.py).
+        from . import receivers  # noqa: F401

@@ -14,13 +14,13 @@ from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from core.errors import ServiceError
-from core.formats import display_clock, display_date, display_moment
+from core.formats import display_date, display_moment
 from core.tracing import current_request_id
 from interactions.models import Consent, Customer, Facility, History, Organization, PhoneNumber
 from interactions.services import ConsentState, consent_status, history_record
 
+from ..compliance.engine import recipient_rules, recipient_time_zone, send_refusal, texts_counted
 from ..models import TOKEN_LENGTH, Message, MessageTemplate, UnsubscribeLink
-from ..quiet_hours import next_allowed_at, recipient_time_zone, window_of
 from ..rendering import merge_context, render, template_validate
 from ..segments import MAX_CHARACTERS, Measure, measure
 
@@ -170,11 +170,38 @@ def consent_refusal(state: ConsentState, *, phone_number: PhoneNumber) -> Servic
     )
 
 
-def _check_send_time(
-    *, phone_number: PhoneNumber, facility, send_at: datetime | None, now: datetime
-) -> datetime | None:
-    tz = recipient_time_zone(number=phone_number.number, facility=facility)
-    organization = phone_number.organization
+def compliance_refusal(
+    *, phone_number: PhoneNumber, at: datetime, exclude_id: int | None = None, out_only: bool = False
+) -> ServiceError | None:
+    """Why ``phone_number`` may not be texted at ``at`` under the texting laws and the organization's
+    own rules (``messaging.compliance``), or ``None``: ``quiet_hours`` or ``frequency_cap``, each
+    with ``next_allowed_at`` and naming the rule that refused."""
+    owner = phone_number.owner
+    recipient = recipient_rules(
+        organization=phone_number.organization, number=phone_number.number, facility=owner.facility, owner=owner
+    )
+    sent = []
+    if recipient.cap is not None:
+        sent = texts_counted(
+            organization=phone_number.organization,
+            number=phone_number.number,
+            until=at,
+            exclude_id=exclude_id,
+            out_only=out_only,
+        )
+    refusal = send_refusal(recipient=recipient, at=at, sent=sent)
+    if refusal is None:
+        return None
+    return ServiceError(
+        refusal.code,
+        refusal.message,
+        field="send_at",
+        next_allowed_at=refusal.next_allowed_at,
+        jurisdiction=refusal.jurisdiction,
+    )
+
+
+def _check_send_time(*, phone_number: PhoneNumber, send_at: datetime | None, now: datetime) -> datetime | None:
     if send_at is not None:
         if timezone.is_naive(send_at):
             raise ServiceError("invalid_send_at", "Give the send time with a time zone.", field="send_at")
@@ -182,17 +209,9 @@ def _check_send_time(
             send_at = None  # "now" or the past: send right away, under the same rules
         elif send_at > now + timedelta(days=90):
             raise ServiceError("invalid_send_at", "A text can be scheduled at most 90 days ahead.", field="send_at")
-    at = send_at or now
-    allowed = next_allowed_at(now=at, organization=organization, tz=tz)
-    if allowed is not None:
-        start, end = window_of(organization)
-        raise ServiceError(
-            "quiet_hours",
-            f"It is outside texting hours for this person ({display_clock(start)}–{display_clock(end)} their time). "
-            f"The next allowed time is {display_moment(allowed)}.",
-            field="send_at",
-            next_allowed_at=allowed,
-        )
+    refusal = compliance_refusal(phone_number=phone_number, at=send_at or now)
+    if refusal is not None:
+        raise refusal
     return send_at
 
 
@@ -212,8 +231,9 @@ def message_queue(
     """Queue a text to ``phone_number`` (or schedule it for ``send_at``).
 
     Refuses with a ``ServiceError`` (nothing written) when: the body is empty, the template is
-    inactive, there is no consent or the person opted out, it is outside quiet hours at the
-    recipient, or the final text (merge fields filled, unsubscribe link appended) is over
+    inactive, there is no consent or the person opted out, it is outside the recipient's texting
+    hours or over a cap (``compliance_refusal``: the law of their state and the organization's own),
+    or the final text (merge fields filled, unsubscribe link appended) is over
     1,600 characters. The send itself happens in ``send_message`` after commit.
     """
     now = now or timezone.now()
@@ -234,7 +254,7 @@ def message_queue(
     refusal = consent_refusal(consent, phone_number=phone_number)
     if refusal:
         raise refusal
-    send_at = _check_send_time(phone_number=phone_number, facility=owner.facility, send_at=send_at, now=now)
+    send_at = _check_send_time(phone_number=phone_number, send_at=send_at, now=now)
 
     with transaction.atomic():
         if link_token is None:

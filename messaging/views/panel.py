@@ -29,8 +29,8 @@ from interactions.selectors import customers_for, leads_for, owner_numbers
 from interactions.services import consent_grant, consent_revoke, phone_number_add
 
 from ..backends import UNREACHABLE_REASONS
+from ..compliance.engine import recipient_time_zone
 from ..models import Message, MessageTemplate
-from ..quiet_hours import recipient_time_zone
 from ..segments import MAX_CHARACTERS, is_gsm7
 from ..selectors import (
     active_templates_for,
