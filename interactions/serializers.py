@@ -143,6 +143,31 @@ class ConsentEventSerializer(serializers.ModelSerializer):
         return obj.actor.get_username() if obj.actor_id else None
 
 
+class ConsentFeedEventSerializer(ConsentEventSerializer):
+    number = serializers.CharField(read_only=True, help_text="E.164.")
+    actor_name = serializers.CharField(read_only=True, help_text="Who acted, as named at the time ('' for none).")
+
+    class Meta(ConsentEventSerializer.Meta):
+        fields = ["id", "number", "action", "source", "evidence", "actor", "actor_name", "ip_address", "user_agent", "at"]
+        read_only_fields = fields
+
+
+class ConsentFeedSerializer(serializers.Serializer):
+    results = ConsentFeedEventSerializer(many=True)
+    next = serializers.CharField(allow_null=True, help_text="The URL of the next page; null at the end of the feed.")
+    cursor = serializers.IntegerField(
+        allow_null=True, help_text="Keep this and ask `?after=<cursor>` later for the events recorded since."
+    )
+
+
+class ConsentFeedQuerySerializer(serializers.Serializer):
+    after = serializers.IntegerField(
+        required=False, min_value=0, max_value=2**63 - 1, help_text="Only events after this id (the last `cursor`)."
+    )
+    number = serializers.CharField(required=False, help_text="Only this number's events (E.164 or US format).")
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=500, default=100)
+
+
 class ConsentStateSerializer(serializers.Serializer):
     number = serializers.CharField(help_text="E.164.")
     status = serializers.ChoiceField(choices=Consent.Status.choices)

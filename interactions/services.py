@@ -367,9 +367,9 @@ def consent_revoke(
             "Say why this number must not be texted (for example “asked on the phone”).",
             field="evidence",
         )
-    was_revoked = Consent.objects.filter(
-        organization=organization, number=parsed, status=Consent.Status.REVOKED
-    ).exists()
+    # Locked before it is read: of two opt-outs at once, only the first finds it not yet revoked.
+    current = Consent.objects.select_for_update().filter(organization=organization, number=parsed).first()
+    was_revoked = current is not None and current.status == Consent.Status.REVOKED
     event, _ = _record(
         organization=organization,
         number=parsed,

@@ -9,4 +9,5 @@ urlpatterns = [
     path("leads/<int:pk>/", views.lead_detail, name="lead_card"),
     path("customers/<int:pk>/", views.customer_detail, name="customer_card"),
     path("history/<int:pk>/", views.history_detail, name="history_card"),
+    path("phone-numbers/<int:phone_id>/consent-evidence/", views.consent_evidence, name="consent_evidence"),
 ]

@@ -104,6 +104,7 @@ FCC_WORDS = frozenset({"stop", "quit", "end", "revoke", "optout", "cancel", "uns
 # contains the word, for an agent to read.
 _AROUND = frozenset(
     (
+        "i",
         "please",
         "pls",
         "plz",
