@@ -22,7 +22,6 @@ from core.api import IdFilter, OrganizationAPIMixin, SinceFilter
 from core.api_errors import error_responses
 
 from .evidence import consent_evidence_csv_response
-
 from .models import ConsentEvent, Customer, Lead, Organization, PhoneNumber
 from .selectors import (
     consent_events_after,

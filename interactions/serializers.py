@@ -148,7 +148,18 @@ class ConsentFeedEventSerializer(ConsentEventSerializer):
     actor_name = serializers.CharField(read_only=True, help_text="Who acted, as named at the time ('' for none).")
 
     class Meta(ConsentEventSerializer.Meta):
-        fields = ["id", "number", "action", "source", "evidence", "actor", "actor_name", "ip_address", "user_agent", "at"]
+        fields = [
+            "id",
+            "number",
+            "action",
+            "source",
+            "evidence",
+            "actor",
+            "actor_name",
+            "ip_address",
+            "user_agent",
+            "at",
+        ]
         read_only_fields = fields
 
 

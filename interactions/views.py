@@ -11,7 +11,6 @@ from django.utils import timezone
 from core.tenancy import require_organization
 
 from .evidence import consent_evidence_csv_response, consent_evidence_rows, who_acted
-
 from .models import PhoneNumber
 from .selectors import Card, customer_card, history_card, lead_card, people_search
 

@@ -28,7 +28,9 @@ def test_the_feed_lists_the_whole_organization_oldest_first_and_pages_with_a_cur
     assert first["next"] and first["cursor"] == first["results"][-1]["id"]
 
     second = api.get(first["next"]).json()
-    assert [(e["number"], e["action"], e["actor_name"]) for e in second["results"]] == [(OTHER, "revoke", agent.get_full_name())]
+    assert [(e["number"], e["action"], e["actor_name"]) for e in second["results"]] == [
+        (OTHER, "revoke", agent.get_full_name())
+    ]
     assert second["next"] is None
 
     # Later: only what was recorded since the cursor, nothing repeated.
