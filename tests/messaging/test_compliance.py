@@ -229,3 +229,35 @@ def test_a_queued_text_to_a_full_cap_is_held_at_claim_time_not_dropped(site, out
             message_send(message_id=message.pk)
     statuses = sorted(Message.objects.filter(pk__in=[m.pk for m in waiting]).values_list("status", "error_code"))
     assert statuses == [("scheduled", "frequency_cap"), ("sent", ""), ("sent", "")]
+
+
+# --- the home page's "Texting now" asks the same engine --------------------------------------
+
+
+def test_texting_now_on_the_home_list_follows_the_state_laws(site):
+    from interactions.selectors import people_search
+    from messaging.selectors import texting_now
+
+    miami, austin = _person(site, MIAMI).lead, _person(site, AUSTIN).lead
+    people = people_search(organization=site.organization)
+    thursday_830pm_est = datetime(2026, 1, 16, 1, 30, tzinfo=UTC)  # 19:30 in Austin
+    now = texting_now(organization=site.organization, people=people, now=thursday_830pm_est)
+    assert (now[f"lead-{miami.pk}"].allowed, now[f"lead-{miami.pk}"].reason) == (False, "quiet hours until 8:00 AM")
+    assert (now[f"lead-{austin.pk}"].allowed, now[f"lead-{austin.pk}"].reason) == (True, "until 9:00 PM")
+
+    sunday_11am_cst = datetime(2026, 1, 18, 17, 0, tzinfo=UTC)
+    now = texting_now(organization=site.organization, people=people, now=sunday_11am_cst)
+    assert now[f"lead-{austin.pk}"].reason == "quiet hours until 12:00 PM"
+    assert now[f"lead-{miami.pk}"].reason == "until 8:00 PM"
+
+
+def test_texting_now_shows_a_full_florida_cap(site):
+    from interactions.selectors import people_search
+    from messaging.selectors import texting_now
+
+    miami = _person(site, MIAMI).lead
+    for hour in (14, 15, 16):
+        assert _sends(miami.phone_numbers.get(), datetime(2026, 1, 15, hour, 0, tzinfo=UTC))
+    people = people_search(organization=site.organization)
+    now = texting_now(organization=site.organization, people=people, now=datetime(2026, 1, 15, 17, 0, tzinfo=UTC))
+    assert now[f"lead-{miami.pk}"].reason == "daily cap reached until 9:00 AM"  # Friday 09:00 EST

@@ -136,3 +136,33 @@ def test_parallel_webhooks_of_the_same_stop_make_exactly_one_confirmation(consen
 
     assert [a.status_code for a in answers] == [200] * 4
     assert confirmations().count() == 1
+
+
+# --- flagged requests: due in 10 business days, overdue first and counted ---------------------
+
+
+@pytest.mark.django_db
+def test_a_flagged_request_is_due_in_ten_business_days_and_overdue_ones_come_first(
+    client, agent_client, consented_number
+):
+    from django.urls import reverse
+
+    from tests.factories import PhoneNumberFactory
+
+    with freeze_time("2026-01-02T15:00:00Z"):  # a Friday
+        post_inbound(client, "inbound_plain_words", Body="Can I cancel my reservation?", MessageSid="SM" + "4" * 32)
+    PhoneNumberFactory(lead__facility=consented_number.lead.facility, number="+15125550177")
+    with freeze_time("2026-01-14T15:00:00Z"):
+        post_inbound(
+            client, "inbound_plain_words", Body="Stop by tomorrow?", From="+15125550177", MessageSid="SM" + "5" * 32
+        )
+    old, new = Message.objects.filter(flagged_opt_out_request=True).order_by("received_at")
+    assert old.opt_out_due_at == datetime(2026, 1, 16, 15, 0, tzinfo=UTC)  # two weekends skipped
+    assert new.opt_out_due_at == datetime(2026, 1, 28, 15, 0, tzinfo=UTC)
+    assert not consent_status(organization=consented_number.organization, number=PERSON).is_revoked
+
+    with freeze_time("2026-01-20T15:00:00Z"):
+        html = agent_client.get(reverse("outstanding_inbound"), HTTP_HX_REQUEST="true").content.decode()
+    assert "1 overdue" in html
+    assert html.index("Can I cancel my reservation?") < html.index("Stop by tomorrow?")
+    assert "Overdue since Jan 16" in html
