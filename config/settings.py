@@ -252,6 +252,7 @@ SPECTACULAR_SETTINGS = {
         "PhoneNumberSourceEnum": "interactions.models.PhoneNumber.Source",
         "ConsentSourceEnum": "interactions.models.ConsentEvent.Source",
         "ConsentStatusEnum": "interactions.models.Consent.Status",
+        "ConsentActionEnum": "interactions.models.ConsentEvent.Action",
         "LeadStatusEnum": "interactions.models.Lead.Status",
         "CustomerStatusEnum": "interactions.serializers.CUSTOMER_STATUSES",
         "MessageStatusEnum": "messaging.models.Message.Status",
