@@ -177,17 +177,33 @@ def compliance_refusal(
     own rules (``messaging.compliance``), or ``None``: ``quiet_hours`` or ``frequency_cap``, each
     with ``next_allowed_at`` and naming the rule that refused."""
     owner = phone_number.owner
-    recipient = recipient_rules(
-        organization=phone_number.organization, number=phone_number.number, facility=owner.facility, owner=owner
+    return texting_refusal(
+        organization=phone_number.organization,
+        number=phone_number.number,
+        facility=owner.facility,
+        owner=owner,
+        at=at,
+        exclude_id=exclude_id,
+        out_only=out_only,
     )
+
+
+def texting_refusal(
+    *,
+    organization: Organization,
+    number,
+    facility: Facility | None,
+    owner,
+    at: datetime,
+    exclude_id: int | None = None,
+    out_only: bool = False,
+) -> ServiceError | None:
+    """``compliance_refusal`` for a number given by its parts (the worker's claim reads them off the text)."""
+    recipient = recipient_rules(organization=organization, number=number, facility=facility, owner=owner)
     sent = []
     if recipient.cap is not None:
         sent = texts_counted(
-            organization=phone_number.organization,
-            number=phone_number.number,
-            until=at,
-            exclude_id=exclude_id,
-            out_only=out_only,
+            organization=organization, number=number, until=at, exclude_id=exclude_id, out_only=out_only
         )
     refusal = send_refusal(recipient=recipient, at=at, sent=sent)
     if refusal is None:

@@ -22,7 +22,7 @@ from interactions.services import consent_revoke
 from ..backends import LookupUnsupported, SendError, get_backend
 from ..models import Message
 from ..throttle import throttle_acquire
-from .compose import compliance_refusal, send_on_commit
+from .compose import send_on_commit, texting_refusal
 from .confirmation import confirmation_refusal
 
 logger = logging.getLogger(__name__)
@@ -64,9 +64,15 @@ def _fail_without_consent(message: Message, now: datetime) -> bool:
 def _hold_for_texting_rules(message: Message, now: datetime) -> bool:
     """Put a locked message back to ``scheduled`` if its recipient's texting hours closed while it
     waited, or a cap filled up; it goes at the next allowed moment, never dropped."""
-    if message.phone_number is None:  # kept for the record after its number was deleted: the last word is consent
-        return False
-    refusal = compliance_refusal(phone_number=message.phone_number, at=now, exclude_id=message.pk, out_only=True)
+    refusal = texting_refusal(
+        organization=message.organization,
+        number=message.to_number,
+        facility=message.facility,
+        owner=message.lead or message.customer,  # its address, when the text still names the person
+        at=now,
+        exclude_id=message.pk,
+        out_only=True,
+    )
     if refusal is None:
         return False
     allowed = refusal.extra["next_allowed_at"]
@@ -121,8 +127,6 @@ def message_claim(*, message_id: int, now: datetime | None = None) -> Message | 
                 "confirms_event",
                 "lead",
                 "customer",
-                "phone_number__lead__facility",
-                "phone_number__customer__facility",
             )
             .filter(pk=message_id, direction=Message.Direction.OUTBOUND)
             .first()
