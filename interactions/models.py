@@ -24,9 +24,15 @@ class Organization(models.Model):
 
     name = models.CharField(max_length=200)
     slug = models.SlugField(unique=True)
-    # Quiet hours, in the recipient's local time: texts go out only between these.
-    quiet_hours_start = models.TimeField(default=time(8, 0))
-    quiet_hours_end = models.TimeField(default=time(21, 0))
+    # The organization's own texting window, in the recipient's local time. It can only tighten the
+    # law's (messaging/compliance/jurisdictions.py): both apply to every text.
+    quiet_hours_start = models.TimeField(
+        default=time(8, 0),
+        help_text="Texts go out from this time (recipient's local time) — and never before the law allows.",
+    )
+    quiet_hours_end = models.TimeField(
+        default=time(21, 0), help_text="…until this time, and never after the law allows (e.g. 8:00 PM in Florida)."
+    )
     help_text = models.CharField(
         max_length=320,
         blank=True,

@@ -261,3 +261,18 @@ def test_texting_now_shows_a_full_florida_cap(site):
     people = people_search(organization=site.organization)
     now = texting_now(organization=site.organization, people=people, now=datetime(2026, 1, 15, 17, 0, tzinfo=UTC))
     assert now[f"lead-{miami.pk}"].reason == "daily cap reached until 9:00 AM"  # Friday 09:00 EST
+
+
+def test_a_workflow_text_to_a_full_florida_cap_is_scheduled_for_when_it_may_go(site, org):
+    phone = _person(site, MIAMI)
+    for hour in (14, 15, 16):  # 09:00, 10:00, 11:00 EST
+        assert _sends(phone, datetime(2026, 1, 15, hour, 0, tzinfo=UTC))
+    template = MessageTemplateFactory(organization=org, name="Follow up", body="Hi {{ first_name }}")
+    workflow = WorkflowFactory(organization=org, kind=Workflow.Kind.LEAD_FOLLOW_UP)
+    WorkflowStepFactory(workflow=workflow, day_offset=0, time_of_day=time(0, 0), template=template)
+    with freeze_time("2026-01-15T18:00:00Z"):
+        enrollment_start(workflow=workflow, owner=phone.lead, source="agent")
+        workflows_materialise()
+    run = StepRun.objects.get()
+    assert (run.outcome, run.refusal_code) == ("text_scheduled", "frequency_cap")
+    assert run.message.send_at == datetime(2026, 1, 16, 14, 0, tzinfo=UTC)  # the first text leaves the 24 hours
