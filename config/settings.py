@@ -54,6 +54,7 @@ MIDDLEWARE = [
     "ops.middleware.WebhookLatencyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "config.input_guard.InputGuardMiddleware",  # NUL, lone surrogates, over-deep JSON: 400 before any view
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -97,7 +98,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         }
     )
 
-# --- PostgreSQL connection pool (issue 14) ------------------------------------------------
+# --- PostgreSQL connection pool ------------------------------------------------
 # Each process keeps a psycopg pool of at most DB_POOL_MAX_SIZE connections; a thread borrows one
 # for a request or task and gives it back at the end. Size it to the process's threads (gunicorn
 # --threads, the worker's --concurrency): README "Deploy" adds it up against max_connections.
@@ -112,7 +113,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DB_POOL
         # A thread that waits longer than this for a free connection fails its request or task.
         "timeout": env.float("DB_POOL_TIMEOUT", default=10.0),
     }
-# --- end PostgreSQL connection pool ------------------------------------------------------
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -124,6 +124,31 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+
+# --- Login throttling (django-axes) -----------------------------------------------------------
+# Wrong passwords are counted per username and client address (AXES_FAILURE_LIMIT in a row locks
+# that pair out for AXES_COOLOFF_MINUTES; a right password resets the count). API tokens are not
+# passwords and are not counted. The client address is REMOTE_ADDR: behind a proxy, set
+# AXES_IPWARE_PROXY_COUNT to the number of proxies so X-Forwarded-For is read, and never trusted otherwise.
+INSTALLED_APPS += ["axes"]
+MIDDLEWARE += ["axes.middleware.AxesMiddleware"]
+AUTHENTICATION_BACKENDS = ["config.lockout.LoginThrottleBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "config.lockout.lockout_response"
+AXES_USERNAME_CALLABLE = "config.lockout.throttled_username"
+# Lockouts are lifted with `manage.py axes_reset_username <name>` (or `axes_reset`), not in the admin.
+AXES_ENABLE_ADMIN = False
+# Behind our proxy (TRUSTED_PROXY=1, as compose sets) the client is X-Forwarded-For's last hop.
+AXES_IPWARE_PROXY_COUNT = env.int(
+    "AXES_IPWARE_PROXY_COUNT", default=1 if env.bool("TRUSTED_PROXY", default=False) else None
+)
+AXES_IPWARE_META_PRECEDENCE_ORDER = (
+    ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if AXES_IPWARE_PROXY_COUNT else ["REMOTE_ADDR"]
+)
+AXES_VERBOSE = False
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -259,7 +284,7 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
-# --- Shared state: cache in Redis (issue 14) ----------------------------------------------
+# --- Shared state: cache in Redis ----------------------------------------------
 # Anything cached, the API rate limit included, must be shared by every process and container,
 # so the cache lives in Redis whenever REDIS_URL is set. `make run` (no Redis) sets
 # CACHE_BACKEND=locmem: one process, nothing to share.
@@ -276,9 +301,8 @@ if CACHE_BACKEND == "redis":
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-# --- end shared state --------------------------------------------------------------------
 
-# --- Logs and metrics (issue 14) ----------------------------------------------------------
+# --- Logs and metrics ----------------------------------------------------------
 # JSON lines in production (one object per line, for a log shipper), plain text with DEBUG
 # (`make run`). Every line carries the request id (core/tracing.py) that follows a text from
 # the request through its Celery task to the provider SID and the status callbacks.
@@ -303,4 +327,3 @@ LOGGING = {
 METRICS_TOKEN = env("METRICS_TOKEN", default="")
 # Checks whose refusal a deployment deliberately accepts (e.g. a loopback benchmark).
 SILENCED_SYSTEM_CHECKS = env.list("SILENCED_SYSTEM_CHECKS", default=[])
-# --- end logs and metrics ----------------------------------------------------------------

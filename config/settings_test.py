@@ -42,7 +42,7 @@ STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.s
 TWILIO_ACCOUNT_SID = "AC" + "0" * 32
 TWILIO_AUTH_TOKEN = "test-auth-token"
 
-# --- issue 14: the test process itself -------------------------------------------------------
+# --- the test process itself ----------------------------------------------------------------
 # One process: the cache stays in memory (tests that need the shared Redis cache set it), and no
 # connection pool (the worker and production-topology tests run the pooled production settings
 # in their own processes).

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
-from django.db.models import Q
 from django.forms.models import BaseInlineFormSet
 
 from core.admin import OrganizationScopedAdmin, OrganizationScopedInline, ReadOnlyScopedAdmin
+from core.errors import ServiceError
 
 from .models import Consent, ConsentEvent, Customer, Facility, History, Lead, Membership, Organization, PhoneNumber
 from .services import (
@@ -16,10 +20,12 @@ from .services import (
     customer_update,
     lead_create,
     lead_update,
+    membership_create,
+    person_archive,
     phone_number_add,
     phone_number_delete,
+    phone_number_relabel,
     phone_number_set_primary,
-    phone_number_update,
 )
 
 
@@ -57,25 +63,138 @@ class FacilityAdmin(OrganizationScopedAdmin):
     list_display = ["name", "time_zone", "sms_sender_number", "organization"]
     search_fields = ["name", "address"]
 
+    def get_readonly_fields(self, request, obj=None):
+        readonly = list(super().get_readonly_fields(request, obj))
+        if not request.user.is_superuser:
+            # Replies and STOPs to a sender number are filed with its facility: a manager must not
+            # claim another organization's number (a superuser assigns them, unique across the install).
+            readonly.append("sms_sender_number")
+        return readonly
+
+
+class MembershipCreateForm(forms.ModelForm):
+    """A manager adds someone by creating their account here; existing users of the install are never offered."""
+
+    username = forms.CharField(max_length=150)
+    first_name = forms.CharField(max_length=150, required=False)
+    last_name = forms.CharField(max_length=150, required=False)
+    email = forms.EmailField(required=False)
+    password = forms.CharField(
+        widget=forms.PasswordInput(render_value=False),
+        strip=False,
+        help_text="The person's first password; they can change it after signing in.",
+    )
+
+    class Meta:
+        model = Membership
+        fields = ["role"]
+
+    organization: Organization | None = None
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        User = get_user_model()
+        if User.objects.filter(username__iexact=cleaned["username"].strip()).exists():
+            self.add_error("username", f"The username “{cleaned['username']}” is taken; choose another.")
+        return cleaned
+
+    def save(self, commit=True):
+        # The admin asks for the object with commit=False, then saves it: create it once, here.
+        if self.instance.pk:
+            return self.instance
+        data = self.cleaned_data
+        try:
+            self.instance = membership_create(
+                organization=self.organization,
+                username=data["username"],
+                email=data.get("email", ""),
+                password=data["password"],
+                first_name=data.get("first_name", ""),
+                last_name=data.get("last_name", ""),
+                role=data["role"],
+            )
+        except ServiceError as exc:
+            raise ValidationError({exc.field or "username": exc.message}) from exc
+        return self.instance
+
+    def save_m2m(self):  # the admin calls it after save_model
+        pass
+
+    def _post_clean(self):
+        super()._post_clean()
+        if not self.errors and self.organization is not None:
+            from django.contrib.auth.password_validation import validate_password
+
+            candidate = get_user_model()(
+                username=self.cleaned_data.get("username", ""),
+                email=self.cleaned_data.get("email", ""),
+                first_name=self.cleaned_data.get("first_name", ""),
+                last_name=self.cleaned_data.get("last_name", ""),
+            )
+            try:
+                validate_password(self.cleaned_data.get("password", ""), candidate)
+            except ValidationError as exc:
+                self.add_error("password", exc)
+
 
 @admin.register(Membership)
 class MembershipAdmin(OrganizationScopedAdmin):
+    """Managers create accounts inside their organization and change roles; the user of a membership is fixed."""
+
     manager_only = True
     list_display = ["user", "role", "organization"]
     list_filter = ["role"]
 
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        if db_field.name == "user" and not request.user.is_superuser:
-            # A manager adds people who have no organization yet, or edits their own.
-            org = self._org(request)
-            User = get_user_model()
-            kwargs["queryset"] = User.objects.filter(Q(membership__organization=org) | Q(membership__isnull=True))
-            return admin.ModelAdmin.formfield_for_foreignkey(self, db_field, request, **kwargs)
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None and not request.user.is_superuser:
+            organization = self._org(request)
+
+            class CreateForm(MembershipCreateForm):
+                pass
+
+            CreateForm.organization = organization
+            return CreateForm
+        return super().get_form(request, obj, change, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        if obj is None and not request.user.is_superuser:
+            return ["username", "first_name", "last_name", "email", "password", "role"]
+        return super().get_fields(request, obj)
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = list(super().get_readonly_fields(request, obj))
+        if obj is not None:
+            readonly.append("user")  # a membership is moved by creating a new account, not by re-pointing it
+        return readonly
+
+    def save_model(self, request, obj, form, change):
+        if isinstance(form, MembershipCreateForm):
+            return  # the admin's save_form() already created it, through membership_create
+        super().save_model(request, obj, form, change)
+
+
+class PhoneNumberForm(forms.ModelForm):
+    """A saved number is fixed: changing it means adding the new number (its history stays with the old one).
+
+    A PMS number is the PMS's: its label is fixed here too, and it can't be deleted.
+    """
+
+    class Meta:
+        model = PhoneNumber
+        fields = ["number", "label", "is_primary"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["number"].disabled = True
+            if self.instance.source == PhoneNumber.Source.PMS:
+                self.fields["label"].disabled = True
 
 
 class PhoneNumberFormSet(BaseInlineFormSet):
-    """Whenever a record has numbers, exactly one is primary; saved through the phone-number services."""
+    """Whenever a record has numbers, exactly one is primary. Saved through the phone-number services."""
 
     def clean(self):
         super().clean()
@@ -83,57 +202,61 @@ class PhoneNumberFormSet(BaseInlineFormSet):
         primaries = sum(1 for f in kept if f.cleaned_data.get("is_primary"))
         if kept and primaries != 1:
             raise ValidationError("Mark exactly one number as primary.")
-        for form in self.deleted_forms:
-            if form.instance.pk and form.instance.source == PhoneNumber.Source.PMS:
-                raise ValidationError(
-                    f"{form.instance.national} comes from the property management system; change it there."
+        for form in self.forms:
+            phone = form.instance
+            if not (form.cleaned_data.get("DELETE") and phone.pk):
+                continue
+            if phone.source == PhoneNumber.Source.PMS:
+                form.add_error(None, f"{phone.national} comes from the property management system; change it there.")
+            elif phone.history_set.exists() or phone.messages.exists():
+                form.add_error(
+                    None, f"{phone.national} has texts or history on this record, so it stays as part of the record."
                 )
+        if any(form.errors for form in self.forms):
+            raise ValidationError("Some numbers can't be changed as asked; see below.")
 
-    def save(self, commit: bool = True) -> list[PhoneNumber]:
-        # The same services as the card and the API, so the primary-number rule lives in one place.
+    def save(self, commit=True):
         owner = self.instance
         self.new_objects, self.changed_objects, self.deleted_objects = [], [], []
+        primary = None
         for form in self.deleted_forms:
             if form.instance.pk:
                 phone_number_delete(phone_number=form.instance)
                 self.deleted_objects.append(form.instance)
-        primary = None
-        for form in self.forms:
-            if form in self.deleted_forms or (not form.has_changed() and not form.instance.pk):
+        for form in self.initial_forms:
+            if form in self.deleted_forms or not form.has_changed():
+                continue
+            phone = PhoneNumber.objects.get(pk=form.instance.pk)  # the form's copy carries the posted values
+            phone_number_relabel(phone_number=phone, label=form.cleaned_data["label"])
+            if form.cleaned_data.get("is_primary") and not phone.is_primary:
+                primary = phone
+            self.changed_objects.append((phone, form.changed_data))
+        for form in self.extra_forms:
+            if form in self.deleted_forms or not form.has_changed():
                 continue
             data = form.cleaned_data
-            if not form.instance.pk:
-                phone = phone_number_add(
-                    owner=owner,
-                    number=data["number"],
-                    label=data["label"],
-                    source=data.get("source") or PhoneNumber.Source.LOCAL,
-                )
-                form.instance = phone
-                self.new_objects.append(phone)
-            elif form.has_changed():
-                phone = PhoneNumber.objects.get(pk=form.instance.pk)
-                changes = {name: data[name] for name in ("number", "label") if name in form.changed_data}
-                phone_number_update(phone_number=phone, **changes)
-                self.changed_objects.append((phone, form.changed_data))
-            else:
-                phone = form.instance
+            phone = phone_number_add(
+                owner=owner, number=data["number"], label=data["label"], source=PhoneNumber.Source.LOCAL
+            )
             if data.get("is_primary"):
                 primary = phone
-        if primary is not None and not PhoneNumber.objects.filter(pk=primary.pk, is_primary=True).exists():
+            self.new_objects.append(phone)
+        if primary is not None:
             phone_number_set_primary(phone_number=primary)
-        return [*self.new_objects, *(phone for phone, _ in self.changed_objects)]
+        return self.new_objects
 
 
 class PhoneNumberInline(OrganizationScopedInline):
     model = PhoneNumber
+    form = PhoneNumberForm
     formset = PhoneNumberFormSet
     fields = ["number", "label", "is_primary", "source"]
+    readonly_fields = ["source"]
 
 
 class HistoryInline(OrganizationScopedInline):
     model = History
-    fields = ["occurred_at", "kind", "agent", "summary"]
+    fields = ["occurred_at", "kind", "actor_name", "summary"]
     readonly_fields = fields
     can_delete = False
     show_change_link = True
@@ -149,60 +272,92 @@ class HistoryInline(OrganizationScopedInline):
         return False
 
 
-def _changes(form, obj, change: bool) -> dict:
-    """What the admin form changed (every field, for a new record), as a service's keyword arguments."""
-    names = form.changed_data if change else form.cleaned_data
-    return {name: getattr(obj, name) for name in names if name != "organization" and name in form.cleaned_data}
+class PersonAdmin(OrganizationScopedAdmin):
+    """Leads and customers: written through their services, archived (never deleted)."""
 
+    inlines = [PhoneNumberInline, HistoryInline]
+    list_select_related = ["facility"]
+    readonly_fields = ["archived_at"]
+    actions = ["archive"]
+    service_fields: tuple[str, ...] = ()
 
-def _adopt(obj: Lead | Customer, saved: Lead | Customer) -> None:
-    """The admin goes on with its own instance (inlines, the log entry): give it the row the service wrote."""
-    obj.pk, obj.created_at, obj.updated_at = saved.pk, saved.created_at, saved.updated_at
-    obj._state.adding, obj._state.db = False, saved._state.db
+    def has_delete_permission(self, request, obj=None):
+        return False  # people are archived: their numbers, history and consent ledger are evidence
+
+    @admin.action(description="Archive the selected people (kept with their history; no longer texted)")
+    def archive(self, request, queryset):
+        for person in queryset:
+            person_archive(person=person, actor=request.user)
+        self.message_user(request, f"{len(queryset)} archived.", messages.SUCCESS)
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if not self._can_edit(request):
+            actions.pop("archive", None)
+        return actions
+
+    def create_person(self, obj, fields: dict):
+        raise NotImplementedError
+
+    def update_person(self, obj, changes: dict):
+        raise NotImplementedError
+
+    def save_model(self, request, obj, form, change):
+        if not request.user.is_superuser:
+            obj.organization = self._org(request)
+        if change:
+            # The service compares with the stored row (a balance falling due starts collection):
+            # give it the row as stored, not the form's already-changed copy.
+            current = type(obj).objects.get(pk=obj.pk)
+            self.update_person(
+                current, {name: form.cleaned_data[name] for name in form.changed_data if name in self.service_fields}
+            )
+            return
+        created = self.create_person(
+            obj, {name: form.cleaned_data[name] for name in self.service_fields if name in form.cleaned_data}
+        )
+        # The admin goes on with ``obj`` (its inlines point at it): make it the row the service created.
+        obj.pk = created.pk
+        obj._state.adding = False
+        obj.refresh_from_db()
 
 
 @admin.register(Lead)
-class LeadAdmin(OrganizationScopedAdmin):
-    list_display = ["full_name", "facility", "status", "source", "created_at"]
+class LeadAdmin(PersonAdmin):
+    list_display = ["full_name", "facility", "status", "source", "created_at", "archived_at"]
     # RelatedOnlyFieldListFilter: the plain one would list every organization's facilities.
-    list_filter = ["status", ("facility", admin.RelatedOnlyFieldListFilter)]
+    list_filter = [
+        "status",
+        ("facility", admin.RelatedOnlyFieldListFilter),
+        ("archived_at", admin.EmptyFieldListFilter),
+    ]
     search_fields = ["first_name", "last_name", "email", "phone_numbers__number"]
-    inlines = [PhoneNumberInline, HistoryInline]
-    list_select_related = ["facility"]
+    service_fields = ("facility", "first_name", "last_name", "email", "status", "source")
 
-    def save_model(self, request, obj, form, change):
-        # Through the services, like the API and the PMS import: the same checks, and a new or
-        # converted lead is announced to the follow-up workflows by them, not by the admin.
-        if not request.user.is_superuser:
-            obj.organization = self._org(request)
-        if change:
-            lead_update(lead=Lead.objects.get(pk=obj.pk), **_changes(form, obj, change))
-        else:
-            _adopt(obj, lead_create(organization=obj.organization, **_changes(form, obj, change)))
+    def create_person(self, obj, fields):
+        return lead_create(organization=obj.organization, **fields)
+
+    def update_person(self, obj, changes):
+        lead_update(lead=obj, **changes)
 
 
 @admin.register(Customer)
-class CustomerAdmin(OrganizationScopedAdmin):
-    list_display = ["full_name", "pms_id", "facility", "unit", "balance_due"]
-    list_filter = [("facility", admin.RelatedOnlyFieldListFilter)]
+class CustomerAdmin(PersonAdmin):
+    list_display = ["full_name", "pms_id", "facility", "unit", "balance_due", "archived_at"]
+    list_filter = [("facility", admin.RelatedOnlyFieldListFilter), ("archived_at", admin.EmptyFieldListFilter)]
     search_fields = ["first_name", "last_name", "pms_id", "phone_numbers__number"]
-    inlines = [PhoneNumberInline, HistoryInline]
-    list_select_related = ["facility"]
+    service_fields = ("facility", "pms_id", "first_name", "last_name", "unit", "balance_due")
 
-    def save_model(self, request, obj, form, change):
-        # Through the services: a balance that falls due or is paid is announced by them.
-        if not request.user.is_superuser:
-            obj.organization = self._org(request)
-        if change:
-            # The stored row, not ``obj`` (the form already wrote the new balance onto it).
-            customer_update(customer=Customer.objects.get(pk=obj.pk), **_changes(form, obj, change))
-        else:
-            _adopt(obj, customer_create(organization=obj.organization, **_changes(form, obj, change)))
+    def create_person(self, obj, fields):
+        return customer_create(organization=obj.organization, **fields)
+
+    def update_person(self, obj, changes):
+        customer_update(customer=obj, **changes)
 
 
 @admin.register(ConsentEvent)
 class ConsentEventAdmin(ReadOnlyScopedAdmin):
-    list_display = ["number", "action", "source", "actor", "created_at", "ip_address"]
+    list_display = ["number", "action", "source", "actor_name", "created_at", "ip_address"]
     list_filter = ["action", "source"]
     search_fields = ["number", "evidence"]
 
@@ -215,7 +370,46 @@ class ConsentAdmin(ReadOnlyScopedAdmin):
 
 
 @admin.register(History)
-class HistoryAdmin(OrganizationScopedAdmin):
-    list_display = ["occurred_at", "kind", "lead", "customer", "agent"]
+class HistoryAdmin(ReadOnlyScopedAdmin):
+    list_display = ["occurred_at", "kind", "lead", "customer", "actor_name"]
     list_filter = ["kind"]
-    list_select_related = ["lead", "customer", "agent"]
+    list_select_related = ["lead", "customer"]
+
+
+# --- Django's own user and group admins (superusers) -------------------------------------------------
+
+
+class BoundedIdsMultipleChoiceField(forms.ModelMultipleChoiceField):
+    """A multiple choice of rows that refuses ids past 64 bits as invalid choices.
+
+    SQLite can't even look such an id up (OverflowError, a 500): a tampered form gets a form error.
+    """
+
+    def _check_values(self, value):
+        for pk in value or ():
+            text = str(pk).strip().lstrip("-")
+            if text.isascii() and text.isdigit() and int(text) >= 2**63:
+                raise ValidationError(
+                    self.error_messages["invalid_pk_value"], code="invalid_pk_value", params={"pk": pk}
+                )
+        return super()._check_values(value)
+
+
+class BoundedIdsAdminMixin:
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        kwargs.setdefault("form_class", BoundedIdsMultipleChoiceField)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+
+admin.site.unregister(get_user_model())
+admin.site.unregister(Group)
+
+
+@admin.register(get_user_model())
+class UserAdmin(BoundedIdsAdminMixin, DjangoUserAdmin):
+    """Django's user admin (superusers only); its group and permission pickers refuse impossible ids."""
+
+
+@admin.register(Group)
+class GroupAdmin(BoundedIdsAdminMixin, DjangoGroupAdmin):
+    """Django's group admin (superusers only); its permission picker refuses impossible ids."""

@@ -239,7 +239,8 @@ class PhoneNumberFilter(filters.FilterSet):
     ),
     destroy=extend_schema(
         summary="Delete a local number",
-        description="Numbers from the PMS (`source: pms`) can't be deleted here (400, code `pms_number`). "
+        description="Numbers from the PMS (`source: pms`) can't be deleted here (400, code `pms_number`), nor "
+        "numbers that texts or history name (400, code `number_in_use`: they stay on the record as evidence). "
         "If the deleted number was primary, the oldest remaining one becomes primary.",
         responses={204: None, **error_responses(400)},
     ),

@@ -74,6 +74,7 @@ class Organization(models.Model):
                 fields=["twilio_messaging_service_sid"],
                 condition=~Q(twilio_messaging_service_sid=""),
                 name="messaging_service_sid_unique",
+                violation_error_message="This messaging service already belongs to another organization.",
             )
         ]
 
@@ -103,13 +104,25 @@ class Facility(models.Model):
     time_zone = models.CharField(max_length=64, default="America/Chicago", validators=[validate_time_zone])
     phone = PhoneNumberField(blank=True, help_text="The facility's phone number, shown to customers.")
     sms_sender_number = PhoneNumberField(
-        blank=True, help_text="Twilio number texts are sent from. Blank: the messaging service is used."
+        blank=True,
+        help_text="Twilio number texts are sent from; it belongs to this facility alone, across every "
+        "organization, so replies to it are filed here. Blank: the messaging service is used.",
     )
 
     class Meta:
         ordering = ["name"]
         verbose_name_plural = "facilities"
-        constraints = [models.UniqueConstraint(fields=["organization", "name"], name="facility_name_unique_per_org")]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "name"], name="facility_name_unique_per_org"),
+            # Inbound texts are routed by the number they were sent to: one number, one facility.
+            models.UniqueConstraint(
+                fields=["sms_sender_number"],
+                condition=~Q(sms_sender_number=""),
+                name="facility_sender_number_unique",
+                violation_error_message="This sender number is already used by another facility; "
+                "a number belongs to one facility only.",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -144,6 +157,8 @@ class Person(models.Model):
     postal_code = models.CharField("ZIP code", max_length=10, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # People are archived, never deleted: their numbers, history and consent ledger stay as evidence.
+    archived_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     kind: str = ""
 
@@ -156,6 +171,10 @@ class Person(models.Model):
     @property
     def full_name(self) -> str:
         return f"{self.first_name} {self.last_name}".strip()
+
+    @property
+    def is_archived(self) -> bool:
+        return self.archived_at is not None
 
     def clean(self) -> None:
         if self.facility_id and self.organization_id and self.facility.organization_id != self.organization_id:
@@ -244,9 +263,9 @@ class PhoneNumber(OwnedByLeadOrCustomer):
         LOCAL = "local", "Added here (not sent to the PMS)"
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE)
-    lead = models.ForeignKey(Lead, null=True, blank=True, on_delete=models.CASCADE, related_name="phone_numbers")
+    lead = models.ForeignKey(Lead, null=True, blank=True, on_delete=models.PROTECT, related_name="phone_numbers")
     customer = models.ForeignKey(
-        Customer, null=True, blank=True, on_delete=models.CASCADE, related_name="phone_numbers"
+        Customer, null=True, blank=True, on_delete=models.PROTECT, related_name="phone_numbers"
     )
     number = PhoneNumberField()
     label = models.CharField(max_length=16, choices=Label.choices, default=Label.MOBILE)
@@ -317,12 +336,13 @@ class ConsentEvent(models.Model):
     # carrier's word (the number cannot be texted) nor an integrator's (it confirms in its own channel).
     CONFIRMED_SOURCES = frozenset({Source.SMS_KEYWORD, Source.SMS_WORDS, Source.UNSUBSCRIBE_LINK, Source.AGENT})
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="consent_events")
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="consent_events")
     number = PhoneNumberField(db_index=True)
     action = models.CharField(max_length=8, choices=Action.choices)
     source = models.CharField(max_length=20, choices=Source.choices)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
-    actor_name = models.CharField(max_length=200, blank=True, help_text="Who acted, as named at the time.")
+    # Who acted, as named at the time: it outlives the user account (``actor`` empties when one is deleted).
+    actor_name = models.CharField(max_length=300, blank=True)
     evidence = models.TextField(blank=True)
     ip_address = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=400, blank=True)
@@ -375,14 +395,17 @@ class History(OwnedByLeadOrCustomer):
         NOTE = "note", "Note"
         CONSENT = "consent", "Consent change"
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE)
-    lead = models.ForeignKey(Lead, null=True, blank=True, on_delete=models.CASCADE, related_name="history")
-    customer = models.ForeignKey(Customer, null=True, blank=True, on_delete=models.CASCADE, related_name="history")
+    # History is evidence: nothing it points at can be deleted from under it (PROTECT).
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT)
+    lead = models.ForeignKey(Lead, null=True, blank=True, on_delete=models.PROTECT, related_name="history")
+    customer = models.ForeignKey(Customer, null=True, blank=True, on_delete=models.PROTECT, related_name="history")
     kind = models.CharField(max_length=16, choices=Kind.choices)
     occurred_at = models.DateTimeField(db_index=True)
     agent = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    # The agent as named at the time: it outlives the user account (``agent`` empties when one is deleted).
+    actor_name = models.CharField(max_length=300, blank=True)
     summary = models.TextField()
-    phone_number = models.ForeignKey(PhoneNumber, null=True, blank=True, on_delete=models.SET_NULL)
+    phone_number = models.ForeignKey(PhoneNumber, null=True, blank=True, on_delete=models.PROTECT)
 
     class Meta:
         ordering = ["-occurred_at", "-id"]

@@ -23,8 +23,8 @@ from .services import (
     phone_number_add,
     phone_number_delete,
     phone_number_parse,
+    phone_number_relabel,
     phone_number_set_primary,
-    phone_number_update,
 )
 
 REQUIRED_COLUMNS = ("facility", "pms_id", "first_name")
@@ -51,6 +51,10 @@ def _clean_row(row: dict[str, str], facilities: dict[str, Facility]) -> dict[str
     def value(name: str) -> str:
         return (row.get(name) or "").strip()
 
+    for name, raw in row.items():
+        # A NUL byte can't be stored (PostgreSQL refuses it): say where it is instead of stopping the import.
+        if "\x00" in str(name or "") + str(raw or ""):
+            raise ServiceError("nul", f"{name or 'a column'} contains a NUL character", field=str(name or ""))
     for name in REQUIRED_COLUMNS:
         if not value(name):
             raise ServiceError("missing", f"{name} is empty", field=name)
@@ -125,13 +129,16 @@ def _sync_pms_numbers(customer: Customer, numbers: list) -> bool:
         if phone.source != PhoneNumber.Source.PMS:
             continue
         if phone.label != label:
-            phone_number_update(phone_number=phone, label=label)
+            phone_number_relabel(phone_number=phone, label=label, from_pms=True)
             changed = True
         if lead and not phone.is_primary:
             phone_number_set_primary(phone_number=phone)
             changed = True
     for phone in removed:
-        phone_number_delete(phone_number=phone, from_pms=True)
+        try:
+            phone_number_delete(phone_number=phone, from_pms=True)
+        except ServiceError:
+            continue  # texts or history name it (number_in_use): it stays on the record as evidence
         changed = True
     return changed
 
@@ -152,7 +159,14 @@ def import_pms_customers(*, organization: Organization, stream: IO[str]) -> Impo
         report.errors.append((1, f"missing column(s): {', '.join(missing)}"))
         return report
     facilities = {f.name.casefold(): f for f in Facility.objects.filter(organization=organization)}
-    for row in reader:
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:  # an unreadable line (an unclosed quote, a huge field): report it, read on
+            report.errors.append((reader.line_num, f"not readable as CSV: {exc}"))
+            continue
         line = reader.line_num
         try:
             data = _clean_row(row, facilities)

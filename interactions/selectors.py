@@ -31,19 +31,21 @@ def _with_numbers(qs: QuerySet) -> QuerySet:
 
 
 def people_search(*, organization: Organization, query: str = "", kind: str = "") -> list[Lead | Customer]:
-    """Leads and customers matching a name, number or facility fragment, newest activity first."""
+    """Leads and customers matching a name, number or facility fragment, newest activity first.
+
+    Archived people are left out (their cards still open from history, links and the admin).
+    """
     query = query.strip()
     digits = "".join(ch for ch in query if ch.isdigit())
-    name_filter = Q()
+    name_filter = Q(archived_at__isnull=True)
     if query:
-        name_filter = (
-            Q(first_name__icontains=query) | Q(last_name__icontains=query) | Q(facility__name__icontains=query)
-        )
+        matches = Q(first_name__icontains=query) | Q(last_name__icontains=query) | Q(facility__name__icontains=query)
         parts = query.split()
         if len(parts) >= 2:
-            name_filter |= Q(first_name__icontains=parts[0], last_name__icontains=" ".join(parts[1:]))
+            matches |= Q(first_name__icontains=parts[0], last_name__icontains=" ".join(parts[1:]))
         if len(digits) >= 3:
-            name_filter |= Q(phone_numbers__number__contains=digits)
+            matches |= Q(phone_numbers__number__contains=digits)
+        name_filter &= matches
     results: list[Lead | Customer] = []
     if kind in ("", "lead"):
         results += list(_with_numbers(leads_for(organization=organization).filter(name_filter).distinct()))

@@ -131,12 +131,17 @@ class ConsentRequestSerializer(serializers.Serializer):
 
 
 class ConsentEventSerializer(serializers.ModelSerializer):
-    actor = serializers.SerializerMethodField(help_text="Username of who recorded it (null: the system or the person).")
+    actor = serializers.SerializerMethodField(
+        help_text="Username of who recorded it (null: the system or the person, or a since-deleted user)."
+    )
+    actor_name = serializers.CharField(
+        read_only=True, help_text="Who recorded it, as named at the time ('' : the system or the person)."
+    )
     at = serializers.DateTimeField(source="created_at", read_only=True)
 
     class Meta:
         model = ConsentEvent
-        fields = ["id", "action", "source", "evidence", "actor", "ip_address", "user_agent", "at"]
+        fields = ["id", "action", "source", "evidence", "actor", "actor_name", "ip_address", "user_agent", "at"]
         read_only_fields = fields
 
     def get_actor(self, obj: ConsentEvent) -> str | None:
@@ -145,7 +150,6 @@ class ConsentEventSerializer(serializers.ModelSerializer):
 
 class ConsentFeedEventSerializer(ConsentEventSerializer):
     number = serializers.CharField(read_only=True, help_text="E.164.")
-    actor_name = serializers.CharField(read_only=True, help_text="Who acted, as named at the time ('' for none).")
 
     class Meta(ConsentEventSerializer.Meta):
         fields = [
@@ -218,8 +222,9 @@ class LeadSerializer(PersonSerializer):
             "phone_numbers",
             "created_at",
             "updated_at",
+            "archived_at",
         ]
-        read_only_fields = ["id", "created_at", "updated_at"]
+        read_only_fields = ["id", "created_at", "updated_at", "archived_at"]
 
 
 class CustomerSerializer(PersonSerializer):
@@ -241,8 +246,9 @@ class CustomerSerializer(PersonSerializer):
             "phone_numbers",
             "created_at",
             "updated_at",
+            "archived_at",
         ]
-        read_only_fields = ["id", "created_at", "updated_at"]
+        read_only_fields = ["id", "created_at", "updated_at", "archived_at"]
         validators = []  # a duplicate PMS id is reported by the service, naming pms_id
 
     @extend_schema_field(serializers.ChoiceField(choices=CUSTOMER_STATUSES))

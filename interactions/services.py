@@ -9,6 +9,7 @@ from datetime import datetime
 import phonenumbers
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
+from django.db.models import ProtectedError
 from django.utils import timezone
 from phonenumber_field.phonenumber import PhoneNumber as ParsedNumber
 from phonenumber_field.phonenumber import to_python
@@ -16,10 +17,17 @@ from phonenumber_field.phonenumber import to_python
 from core.errors import ServiceError
 from core.formats import display_date
 
-from .models import Consent, ConsentEvent, Customer, History, Lead, Organization, PhoneNumber
+from .models import Consent, ConsentEvent, Customer, History, Lead, Membership, Organization, PhoneNumber
 from .signals import customer_balance_changed, lead_changed, number_opted_out
 
 Owner = Lead | Customer
+
+
+def user_display_name(user: AbstractBaseUser | None) -> str:
+    """How a person who acted is named on records: full name, else username; '' for the system."""
+    if user is None or not user.is_authenticated:
+        return ""
+    return (user.get_full_name() or user.get_username())[:300]
 
 
 # --- phone numbers -------------------------------------------------------------------------
@@ -125,29 +133,23 @@ def phone_number_set_primary(*, phone_number: PhoneNumber) -> PhoneNumber:
 
 
 @transaction.atomic
-def phone_number_update(
-    *, phone_number: PhoneNumber, number: str | ParsedNumber | None = None, label: str | None = None
-) -> PhoneNumber:
-    """Correct a saved number or change what it is (mobile, home, work, other)."""
-    fields = []
-    if number is not None:
-        parsed = phone_number_parse(number)
-        others = PhoneNumber.objects.filter(**owner_kwargs(phone_number.owner)).exclude(pk=phone_number.pk)
-        if any(p.number == parsed for p in others):
-            raise ServiceError(
-                "duplicate_number", f"{parsed.as_national} is already saved on this record.", field="number"
-            )
-        phone_number.number = parsed
-        fields.append("number")
-    if label is not None:
-        if label not in PhoneNumber.Label.values:
-            raise ServiceError(
-                "invalid_label", f"Choose a label: {', '.join(PhoneNumber.Label.values)}.", field="label"
-            )
-        phone_number.label = label
-        fields.append("label")
-    if fields:
-        phone_number.save(update_fields=[*fields, "updated_at"])
+def phone_number_relabel(*, phone_number: PhoneNumber, label: str, from_pms: bool = False) -> PhoneNumber:
+    """Change what a number is (mobile, home, work, other); the number itself never changes.
+
+    A different number is a new number (``phone_number_add``), so the texts and history of the
+    old one stay with it. A PMS number's details come from the PMS: only the import (``from_pms``)
+    relabels it.
+    """
+    if label not in PhoneNumber.Label.values:
+        raise ServiceError("invalid_label", f"Choose a label: {', '.join(PhoneNumber.Label.values)}.", field="label")
+    if phone_number.label == label:
+        return phone_number
+    if phone_number.source == PhoneNumber.Source.PMS and not from_pms:
+        raise ServiceError(
+            "pms_number", "This number comes from the property management system; change it there.", field="label"
+        )
+    phone_number.label = label
+    phone_number.save(update_fields=["label", "updated_at"])
     return phone_number
 
 
@@ -156,7 +158,7 @@ def phone_number_delete(*, phone_number: PhoneNumber, from_pms: bool = False) ->
     """Delete a local number; if it was primary, the oldest remaining number becomes primary.
 
     Numbers from the property management system are changed there: only the PMS import
-    (``from_pms``) removes them.
+    (``from_pms``) removes them. A number that texts or history name stays (``number_in_use``).
     """
     if phone_number.source == PhoneNumber.Source.PMS and not from_pms:
         raise ServiceError(
@@ -165,7 +167,17 @@ def phone_number_delete(*, phone_number: PhoneNumber, from_pms: bool = False) ->
     of_owner = owner_kwargs(phone_number.owner)
     list(PhoneNumber.objects.select_for_update().filter(**of_owner))
     was_primary = phone_number.is_primary
-    phone_number.delete()
+    try:
+        with transaction.atomic():
+            phone_number.delete()
+    except ProtectedError as exc:
+        # History and texts point at it (PROTECT): they are evidence, and so is the number they name.
+        raise ServiceError(
+            "number_in_use",
+            f"{phone_number.national} has texts or history on this record, so it stays as part of the record. "
+            "Mark another number as primary instead.",
+            field="number",
+        ) from exc
     if was_primary:
         successor = PhoneNumber.objects.filter(**of_owner).order_by("created_at", "id").first()
         if successor:
@@ -218,7 +230,6 @@ def consent_status(*, organization: Organization, number: str | ParsedNumber) ->
 def consent_state_from_row(row: Consent) -> ConsentState:
     """The state of a ``Consent`` row loaded with ``select_related("last_event__actor")``."""
     event = row.last_event
-    actor = event.actor if event.actor_id else None
     return ConsentState(
         number=row.number.as_e164,
         status=row.status,
@@ -226,7 +237,7 @@ def consent_state_from_row(row: Consent) -> ConsentState:
         at=event.created_at,
         person_opted_out_at=row.person_opted_out_at,
         evidence=event.evidence,
-        actor_name=(actor.get_full_name() or actor.get_username()) if actor else "",
+        actor_name=event.actor_name,
     )
 
 
@@ -249,7 +260,7 @@ def _record(
         action=action,
         source=source,
         actor=actor,
-        actor_name=(actor.get_full_name() or actor.get_username())[:200] if actor else "",
+        actor_name=user_display_name(actor),
         evidence=evidence,
         ip_address=ip_address or None,
         user_agent=(user_agent or "")[:400],
@@ -404,6 +415,7 @@ def history_record(
         kind=kind,
         summary=summary,
         agent=agent if agent is not None and agent.is_authenticated else None,
+        actor_name=user_display_name(agent),
         phone_number=phone_number,
         occurred_at=occurred_at or timezone.now(),
         **owner_kwargs(owner),
@@ -411,6 +423,22 @@ def history_record(
 
 
 # --- leads and customers --------------------------------------------------------------------
+
+
+@transaction.atomic
+def person_archive(*, person: Owner, actor: AbstractBaseUser | None = None) -> Owner:
+    """Archive a lead or customer: never deleted, so its numbers, history and consent ledger stay.
+
+    An archived person leaves the home list and can't be texted (``message_queue`` refuses with
+    ``archived``). Archiving twice changes nothing.
+    """
+    locked = type(person).objects.select_for_update().get(pk=person.pk)
+    if locked.archived_at is None:
+        locked.archived_at = timezone.now()
+        locked.save(update_fields=["archived_at", "updated_at"])
+        history_record(owner=locked, kind=History.Kind.NOTE, summary="Record archived.", agent=actor)
+    person.archived_at = locked.archived_at
+    return person
 
 
 @dataclass(frozen=True)
@@ -551,3 +579,47 @@ def customer_update(*, customer: Customer, **changes) -> Customer:
         # Falling due starts the collection workflow; paying ends it.
         customer_balance_changed.send(sender=Customer, customer=customer, previous_balance=previous_balance)
     return customer
+
+
+# --- people of an organization ----------------------------------------------------------------
+
+
+@transaction.atomic
+def membership_create(
+    *,
+    organization: Organization,
+    username: str,
+    email: str,
+    password: str,
+    first_name: str = "",
+    last_name: str = "",
+    role: str = Membership.Role.AGENT,
+) -> Membership:
+    """Create a user account inside ``organization`` with its role.
+
+    Managers add people this way only: a new account, never an existing user of the install
+    (who might be a superuser or belong to nobody yet), so nobody is pulled into an organization.
+    """
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.password_validation import validate_password
+    from django.core.exceptions import ValidationError
+
+    User = get_user_model()
+    if role not in Membership.Role.values:
+        raise ServiceError("invalid_role", f"Choose a role: {', '.join(Membership.Role.values)}.", field="role")
+    username = (username or "").strip()
+    if not username:
+        raise ServiceError("required", "Enter a username.", field="username")
+    if User.objects.filter(username__iexact=username).exists():
+        raise ServiceError(
+            "duplicate_username", f"The username “{username}” is taken; choose another.", field="username"
+        )
+    user = User(username=username, email=(email or "").strip(), first_name=first_name, last_name=last_name)
+    try:
+        validate_password(password, user)
+    except ValidationError as exc:
+        raise ServiceError("weak_password", " ".join(exc.messages), field="password") from exc
+    user.is_staff = True  # members use the admin for templates, the ledger and the message log
+    user.set_password(password)
+    user.save()
+    return Membership.objects.create(user=user, organization=organization, role=role)

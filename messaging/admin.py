@@ -107,7 +107,16 @@ class MessageTemplateAdmin(OrganizationScopedAdmin):
 class MessageAdmin(ReadOnlyScopedAdmin):
     """The message log: read-only, scoped to the organization."""
 
-    list_display = ["created_at", "direction", "to_number", "from_number", "status", "segments", "error_code"]
+    list_display = [
+        "created_at",
+        "direction",
+        "to_number",
+        "from_number",
+        "status",
+        "segments",
+        "error_code",
+        "actor_name",
+    ]
     list_filter = ["status", "direction", "encoding"]
     search_fields = ["to_number", "from_number", "body", "provider_sid"]
     list_select_related = ["organization"]

@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from interactions.models import Organization, PhoneNumber
+from interactions.services import user_display_name
 
 from .backends.twilio import SAMPLE_UNREACHABLE_CODE
 from .models import Message, MessageTemplate
@@ -78,6 +79,7 @@ def _conversation(org: Organization, phone: PhoneNumber, agent, now, script) -> 
             body=with_link(text, link.url) if outbound else text,
             status=status,
             sent_by=agent if outbound else None,
+            actor_name=user_display_name(agent) if outbound else "",
             **extra,
         )
         # created_at is auto_now_add: back-date it so the thread reads in order.

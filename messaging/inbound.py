@@ -326,9 +326,8 @@ def inbound_organization(
 ) -> tuple[Organization | None, Facility | None]:
     """Which organization (and facility, when known) an inbound text belongs to.
 
-    1. ``To`` is a facility's sender number → that facility's organization. (If facilities of
-       several organizations carry the number — a misconfiguration — the one that last texted the
-       sender from it wins; with none, the text is not filed.)
+    1. ``To`` is a facility's sender number → that facility's organization (a sender number
+       belongs to one facility across the install: a unique constraint).
     2. ``MessagingServiceSid`` is an organization's own messaging service → that organization.
     3. ``MessagingServiceSid`` is the install-wide ``TWILIO_MESSAGING_SERVICE_SID`` (shared by the
        organizations without their own) → the organization that last texted the sender through
@@ -337,26 +336,9 @@ def inbound_organization(
     """
     to, sender = _parse(to_number), _parse(from_number)
     if to is not None:
-        facilities = list(Facility.objects.filter(sms_sender_number=to).select_related("organization"))
-        organizations = {f.organization_id: f.organization for f in facilities}
-        if len(organizations) == 1:
-            return facilities[0].organization, facilities[0] if len(facilities) == 1 else None
-        if len(organizations) > 1:
-            last = (
-                Message.objects.filter(
-                    direction=Message.Direction.OUTBOUND,
-                    to_number=sender or from_number,
-                    from_number=to,
-                    organization_id__in=organizations,
-                )
-                .select_related("organization", "facility")
-                .order_by("-created_at", "-id")
-                .first()
-            )
-            if last is not None:
-                return last.organization, last.facility
-            logger.error("inbound to %s: facilities of several organizations use this number", to)
-            return None, None
+        facility = Facility.objects.filter(sms_sender_number=to).select_related("organization").first()
+        if facility is not None:
+            return facility.organization, facility
     sid = (messaging_service_sid or "").strip()
     if not sid:
         return None, None

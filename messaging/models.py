@@ -104,14 +104,16 @@ class Message(models.Model):
         GSM7 = "GSM-7", "GSM-7"
         UCS2 = "UCS-2", "UCS-2"
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="messages")
+    # The message log is evidence: the rows it points at can't be deleted from under it (PROTECT).
+    # The template may go (the body as sent is kept here).
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="messages")
     direction = models.CharField(max_length=8, choices=Direction.choices, default=Direction.OUTBOUND)
-    lead = models.ForeignKey(Lead, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages")
-    customer = models.ForeignKey(Customer, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages")
+    lead = models.ForeignKey(Lead, null=True, blank=True, on_delete=models.PROTECT, related_name="messages")
+    customer = models.ForeignKey(Customer, null=True, blank=True, on_delete=models.PROTECT, related_name="messages")
     phone_number = models.ForeignKey(
-        PhoneNumber, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages"
+        PhoneNumber, null=True, blank=True, on_delete=models.PROTECT, related_name="messages"
     )
-    facility = models.ForeignKey(Facility, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    facility = models.ForeignKey(Facility, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     to_number = PhoneNumberField(db_index=True)
     from_number = PhoneNumberField(blank=True, db_index=True)
     body = models.TextField(help_text="The final text as sent, merge fields filled and the link appended.")
@@ -125,6 +127,8 @@ class Message(models.Model):
     sent_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Who sent it, as named at the time: it outlives the user account (``sent_by`` empties when one is deleted).
+    actor_name = models.CharField(max_length=300, blank=True)
     idempotency_key = models.CharField(max_length=255, null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     # The request that queued the text (core/tracing.py): its send and status callbacks log under it.

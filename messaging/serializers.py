@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -10,6 +11,27 @@ from interactions.models import PhoneNumber
 
 from .models import Message, MessageTemplate
 from .rendering import MERGE_FIELDS, template_fields
+
+
+class ZonedDateTimeField(serializers.DateTimeField):
+    """An ISO 8601 date and time that must say its zone (``Z`` or an offset), as the panel requires.
+
+    DRF would read a time without one as the server's zone (UTC) and schedule the text hours off.
+    """
+
+    default_error_messages = {
+        "naive": "Give the time zone: end the time with Z (UTC) or an offset such as -05:00.",
+    }
+
+    def to_internal_value(self, value):
+        if isinstance(value, str):
+            try:
+                parsed = parse_datetime(value.strip())
+            except ValueError:
+                parsed = None
+            if parsed is not None and parsed.tzinfo is None:
+                self.fail("naive")
+        return super().to_internal_value(value)
 
 
 class TemplateSerializer(serializers.ModelSerializer):
@@ -99,7 +121,7 @@ class MessageCreateSerializer(serializers.Serializer):
     template = OrganizationScopedField(
         MessageTemplate, required=False, allow_null=True, help_text="The id of a template to fill in and send."
     )
-    send_at = serializers.DateTimeField(
+    send_at = ZonedDateTimeField(
         required=False,
         allow_null=True,
         help_text="Schedule for later (ISO 8601 with offset, up to 90 days ahead); omit to send now.",

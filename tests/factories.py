@@ -29,6 +29,16 @@ class OrganizationFactory(factory.django.DjangoModelFactory):
     slug = factory.Sequence(lambda n: f"storage-org-{n}")
 
 
+def _sender_number(n: int) -> str:
+    """The fixtures' sender number for a test's first facility; a number of its own for each later one.
+
+    A sender number belongs to one facility across the install (a unique constraint).
+    """
+    if not Facility.objects.filter(sms_sender_number="+15125550199").exists():
+        return "+15125550199"
+    return f"+1737555{n % 10000:04d}"
+
+
 class FacilityFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Facility
@@ -37,7 +47,7 @@ class FacilityFactory(factory.django.DjangoModelFactory):
     name = factory.Sequence(lambda n: f"Facility {n}")
     time_zone = "America/Chicago"
     phone = "+15125550100"
-    sms_sender_number = "+15125550199"
+    sms_sender_number = factory.Sequence(_sender_number)
 
 
 class UserFactory(factory.django.DjangoModelFactory):

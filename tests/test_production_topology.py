@@ -6,7 +6,7 @@ mode), a Celery worker and Celery beat, against the suite's PostgreSQL test data
 sending through the Twilio-compatible server with the real SDK. The test plays the proxy: it
 talks plain HTTP to gunicorn with ``X-Forwarded-Proto: https`` (``TRUSTED_PROXY=1``).
 
-It checks what issue 14 asked of a deployment: the API limit holds across processes (5 of 30
+It checks what a deployment must hold: the API limit holds across processes (5 of 30
 requests pass with ``API_RATE_LIMIT=5/min``, where per-process memory let 15 through), each
 accepted text reaches the provider exactly once, its status callback lands, the request id
 follows it into the worker's and web's logs, readiness sees the beat heartbeat, and /metrics

@@ -17,7 +17,7 @@ from core.errors import ServiceError
 from core.formats import display_date, display_moment
 from core.tracing import current_request_id
 from interactions.models import Consent, Customer, Facility, History, Organization, PhoneNumber
-from interactions.services import ConsentState, consent_status, history_record
+from interactions.services import ConsentState, consent_status, history_record, user_display_name
 
 from ..compliance.engine import recipient_rules, recipient_time_zone, send_refusal, texts_counted
 from ..models import TOKEN_LENGTH, Message, MessageTemplate, UnsubscribeLink
@@ -255,6 +255,12 @@ def message_queue(
     now = now or timezone.now()
     organization = phone_number.organization
     owner = phone_number.owner
+    if owner.archived_at is not None:
+        raise ServiceError(
+            "archived",
+            f"{owner.full_name}’s record is archived: archived people are not texted.",
+            field="phone_number",
+        )
     if template is None and not (body or "").strip():
         raise ServiceError("empty_body", "Type a message or pick a template.", field="body")
     if not phone_number.number or not phone_number.number.is_valid():
@@ -306,6 +312,7 @@ def message_queue(
                     segments=size.segments,
                     encoding=size.encoding,
                     sent_by=sent_by if sent_by is not None and sent_by.is_authenticated else None,
+                    actor_name=user_display_name(sent_by),
                     idempotency_key=idempotency_key,
                     send_at=send_at,
                     queued_at=None if send_at else now,

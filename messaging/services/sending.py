@@ -61,6 +61,21 @@ def _fail_without_consent(message: Message, now: datetime) -> bool:
     return True
 
 
+def _fail_if_archived(message: Message, now: datetime) -> bool:
+    """Mark a locked message ``failed`` if its person was archived while it waited; True if it was."""
+    owner = message.lead or message.customer
+    if owner is None or owner.archived_at is None:
+        return False
+    fields = message.move_to(
+        Message.Status.FAILED,
+        now=now,
+        error_code="archived",
+        error_message="Not sent: the person's record was archived before it went out.",
+    )
+    message.save(update_fields=fields)
+    return True
+
+
 def _hold_for_texting_rules(message: Message, now: datetime) -> bool:
     """Put a locked message back to ``scheduled`` if its recipient's texting hours closed while it
     waited, or a cap filled up; it goes at the next allowed moment, never dropped."""
@@ -121,13 +136,7 @@ def message_claim(*, message_id: int, now: datetime | None = None) -> Message | 
     with transaction.atomic():
         message = (
             Message.objects.select_for_update(of=("self",))
-            .select_related(
-                "organization",
-                "facility",
-                "confirms_event",
-                "lead",
-                "customer",
-            )
+            .select_related("organization", "facility", "confirms_event", "lead", "customer")
             .filter(pk=message_id, direction=Message.Direction.OUTBOUND)
             .first()
         )
@@ -137,7 +146,11 @@ def message_claim(*, message_id: int, now: datetime | None = None) -> Message | 
             # The opt-out confirmation: the one text sent after the revocation, so consent is not asked.
             if _fail_late_confirmation(message, now):
                 return None
-        elif _fail_without_consent(message, now) or _hold_for_texting_rules(message, now):
+        elif (
+            _fail_if_archived(message, now)
+            or _fail_without_consent(message, now)
+            or _hold_for_texting_rules(message, now)
+        ):
             return None
         message.save(update_fields=message.move_to(Message.Status.SENDING, now=now, attempts=message.attempts + 1))
     return message

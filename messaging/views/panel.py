@@ -213,7 +213,10 @@ def _template_if_unchanged(request: HttpRequest, phone: PhoneNumber, body: str) 
 def _parse_send_at(raw: str):
     if not raw:
         return None
-    value = parse_datetime(raw)
+    try:
+        value = parse_datetime(raw)
+    except ValueError:  # well-formed but impossible, like 2026-13-45T99:99
+        value = None
     if value is None:
         raise ServiceError("invalid_send_at", "That send time is not a date and time.", field="send_at")
     return value

@@ -12,7 +12,7 @@ import functools
 import logging
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseForbidden
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseForbidden, QueryDict
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from twilio.request_validator import RequestValidator
@@ -58,9 +58,26 @@ def twilio_webhook(view):
         if not twilio_signature_valid(request):
             logger.warning("Twilio webhook %s refused: missing or wrong signature", request.path)
             return HttpResponseForbidden("Invalid Twilio signature.")
-        return view(request, *args, **kwargs)
+        return view(request, storable_fields(request.POST), *args, **kwargs)
 
     return wrapper
+
+
+def storable_fields(data: QueryDict) -> dict[str, str]:
+    """The signed fields, with what can't be stored taken out: NUL characters and lone surrogates.
+
+    The signature was checked over the fields as sent. Refusing them instead would only make
+    Twilio retry a payload that will never change, so they are kept, minus the unstorable bits.
+    """
+    return {key: value.replace("\x00", "").encode("utf-8", "replace").decode("utf-8") for key, value in data.items()}
+
+
+def _bounded(value: str, limit: int) -> str:
+    return value.strip()[:limit]
+
+
+# Twilio caps a text at 1,600 characters: ten segments of GSM-7, 24 of UCS-2. More is not a real text.
+MAX_INBOUND_SEGMENTS = 24
 
 
 def _twiml(reply: str = "") -> HttpResponse:
@@ -71,29 +88,32 @@ def _twiml(reply: str = "") -> HttpResponse:
 
 
 @twilio_webhook
-def twilio_status(request: HttpRequest) -> HttpResponse:
+def twilio_status(request: HttpRequest, data: dict[str, str]) -> HttpResponse:
     """Delivery receipt. Always 200 once signed: an unknown SID or a late status changes nothing."""
-    data = request.POST
     message_status_update(
-        provider_sid=data.get("MessageSid") or data.get("SmsSid", ""),
-        provider_status=data.get("MessageStatus") or data.get("SmsStatus", ""),
-        error_code=data.get("ErrorCode", ""),
-        error_message=data.get("ErrorMessage", ""),
+        provider_sid=_bounded(data.get("MessageSid") or data.get("SmsSid", ""), 64),
+        provider_status=_bounded(data.get("MessageStatus") or data.get("SmsStatus", ""), 32),
+        error_code=_bounded(data.get("ErrorCode", ""), 32),
+        error_message=_bounded(data.get("ErrorMessage", ""), 500),
     )
     return HttpResponse(status=200)
 
 
 @twilio_webhook
-def twilio_inbound(request: HttpRequest) -> HttpResponse:
+def twilio_inbound(request: HttpRequest, data: dict[str, str]) -> HttpResponse:
     """An inbound text. Answers TwiML: the help text for HELP/INFO, empty otherwise.
 
     STOP and START get empty TwiML: Twilio's own opt-out handling already sends the
     carrier-required confirmation, and after a STOP it would block our reply anyway.
+    A payload that can't be a real text (a SID or number longer than Twilio's) is logged and
+    answered with empty TwiML, so Twilio does not retry it.
     """
-    data = request.POST
     sid = data.get("MessageSid") or data.get("SmsMessageSid") or data.get("SmsSid", "")
     if not sid or not data.get("From") or not data.get("To"):
         return HttpResponseBadRequest("MessageSid, From and To are required.")
+    if len(sid) > 64 or len(data["From"]) > 64 or len(data["To"]) > 64:
+        logger.warning("inbound webhook ignored: MessageSid, From or To longer than Twilio's (%.80r)", sid)
+        return _twiml()
     try:
         segments = int(data.get("NumSegments") or 1)
     except ValueError:
@@ -103,8 +123,8 @@ def twilio_inbound(request: HttpRequest) -> HttpResponse:
         from_number=data["From"],
         to_number=data["To"],
         body=data.get("Body", ""),
-        messaging_service_sid=data.get("MessagingServiceSid", ""),
-        opt_out_type=data.get("OptOutType", ""),
-        segments=segments,
+        messaging_service_sid=_bounded(data.get("MessagingServiceSid", ""), 64),
+        opt_out_type=_bounded(data.get("OptOutType", ""), 32),
+        segments=min(max(segments, 1), MAX_INBOUND_SEGMENTS),
     )
     return _twiml(result.reply if result.keyword == Keyword.HELP else "")

@@ -71,22 +71,10 @@ class MakeRunApp:
         self.log_path = folder / "server.log"
         self.processes: list[subprocess.Popen] = []
 
-    def _manage(self, *args: str) -> None:
+    def _spawn(self, *args: str) -> subprocess.Popen:
+        """``manage.py <args>`` in the scratch folder with make run's environment, output to the log."""
         with self.log_path.open("a") as log:
-            subprocess.run(
-                [sys.executable, str(ROOT / "manage.py"), *args],
-                cwd=self.folder,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                check=True,
-                timeout=300,
-            )
-
-    def _spawn(self, *args: str) -> None:
-        log = self.log_path.open("a")
-        self.processes.append(
-            subprocess.Popen(
+            return subprocess.Popen(
                 [sys.executable, str(ROOT / "manage.py"), *args],
                 cwd=self.folder,
                 env=self.env,
@@ -94,14 +82,17 @@ class MakeRunApp:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        )
+
+    def _manage(self, *args: str) -> None:
+        process = self._spawn(*args)
+        assert process.wait(timeout=300) == 0, f"manage.py {' '.join(args)} failed:\n{self.log()}"
 
     def start(self) -> MakeRunApp:
         self._manage("migrate", "--noinput")
         self._manage("seed_demo")
-        self._spawn("run_periodic_tasks")
+        self.processes.append(self._spawn("run_periodic_tasks"))
         # --noreload: the autoreloader would watch every file of the tree from a second process; the app is the same.
-        self._spawn("runserver", f"127.0.0.1:{self.port}", "--noreload")
+        self.processes.append(self._spawn("runserver", f"127.0.0.1:{self.port}", "--noreload"))
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:

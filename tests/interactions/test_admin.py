@@ -40,7 +40,7 @@ INTERACTIONS_ADMINS = sorted(
     key=lambda model: model._meta.model_name,
 )
 MANAGER_ONLY = {Organization, Facility, Membership, Workflow}
-READ_ONLY = {Consent, ConsentEvent, Enrollment, Task}
+READ_ONLY = {Consent, ConsentEvent, Enrollment, History, Task}
 
 
 def admin_url(model, view: str, *args) -> str:
@@ -189,7 +189,8 @@ def test_dropdowns_offer_only_the_managers_organization(model, world, manager_cl
             leaked = [choice for choice in field.queryset if _foreign_org(choice, org)]
             assert not leaked, f"{url} {name} offers {leaked}"
             checked += bool(field.queryset.exists())
-    assert checked or model in (Organization, Facility)  # these two have no dropdown for a manager
+    # No dropdown for a manager on these; a membership's user is created on its add page, fixed after.
+    assert checked or model in (Organization, Facility, Membership)
 
 
 def test_lead_facility_dropdown_lists_only_own_facilities(world, agent_client):
@@ -199,12 +200,10 @@ def test_lead_facility_dropdown_lists_only_own_facilities(world, agent_client):
     assert facilities == {world["mine"]["facility"]}
 
 
-def test_history_agent_dropdown_lists_only_own_organizations_users(world, manager_client, manager):
+def test_history_cannot_be_written_by_hand_even_by_a_manager(world, manager_client):
     response = manager_client.get(admin_url(History, "add"))
 
-    users = set(response.context["adminform"].form.fields["agent"].queryset)
-    assert manager in users
-    assert world["theirs"][Membership].user not in users
+    assert response.status_code == 403
 
 
 @pytest.mark.parametrize(
@@ -276,10 +275,17 @@ def test_duplicate_facility_name_is_a_form_error_not_a_500(world, manager_client
     assert Facility.objects.filter(name="Lakeside Facility").count() == 1
 
 
-def test_facility_with_bad_sender_number_gets_a_field_error(org, manager_client):
-    data = {"name": "Bad", "address": "", "time_zone": "Mars/Olympus", "phone": "", "sms_sender_number": "12345"}
+def test_facility_with_bad_sender_number_gets_a_field_error(org, admin_client):
+    data = {
+        "organization": org.pk,
+        "name": "Bad",
+        "address": "",
+        "time_zone": "Mars/Olympus",
+        "phone": "",
+        "sms_sender_number": "12345",
+    }
 
-    response = manager_client.post(admin_url(Facility, "add"), data)
+    response = admin_client.post(admin_url(Facility, "add"), data)
 
     assert response.status_code == 200
     errors = response.context["adminform"].form.errors

@@ -1,0 +1,131 @@
+"""One guard for input nothing can store: NUL characters, lone surrogates and over-deep JSON.
+
+PostgreSQL refuses a NUL character in text and a lone surrogate can't be encoded as UTF-8, so
+either one, anywhere a view passes it on (a search box, a form field, a JSON value, a cookie),
+used to surface as a 500. Python's JSON parser recurses once per nesting level, so 50,000 ``[``
+exhausted the stack. This middleware answers all of them with a 400 that names the field, before
+any view runs. Twilio's webhooks are left to their views: they strip what they can't store and
+answer 2xx, since a 4xx only makes Twilio retry a payload that will never change.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.utils.html import escape
+
+MAX_JSON_DEPTH = 100
+WEBHOOK_PREFIX = "/webhooks/"
+
+
+def text_problem(value: str) -> str | None:
+    """Why ``value`` can't be stored as text, or ``None`` when it can."""
+    if "\x00" in value:
+        return "contains a NUL character (\\u0000), which can't be stored"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "contains an invalid character (a lone UTF-16 surrogate), which can't be stored"
+    return None
+
+
+def json_depth(raw: bytes) -> int:
+    """The deepest nesting of arrays and objects in a JSON document, counted without parsing it."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in (0x5D, 0x7D):  # ] }
+            depth -= 1
+    return deepest
+
+
+def _json_problem(value: Any, path: str) -> tuple[str, str] | None:
+    if isinstance(value, str):
+        problem = text_problem(value)
+        return (path or "body", problem) if problem else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            field = f"{path}.{key}" if path else str(key)
+            if reason := text_problem(key):
+                return path or "body", f"has a key that {reason}"
+            if problem := _json_problem(item, field):
+                return problem
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            if problem := _json_problem(item, f"{path}[{index}]"):
+                return problem
+    return None
+
+
+def _pairs_problem(pairs: Iterable[tuple[str, list[str]]], where: str) -> tuple[str, str] | None:
+    for key, values in pairs:
+        if problem := text_problem(key):
+            return f"{where} parameter name", problem
+        for value in values:
+            if isinstance(value, str) and (problem := text_problem(value)):
+                return key, problem
+    return None
+
+
+def request_input_problem(request: HttpRequest) -> tuple[str, str] | None:
+    """The first (field, reason) of the request that can't be stored, or ``None``."""
+    if problem := text_problem(request.path_info):
+        return "path", problem
+    if problem := _pairs_problem(request.GET.lists(), "query"):
+        return problem
+    if problem := _pairs_problem(((k, [v]) for k, v in request.COOKIES.items()), "cookie"):
+        return problem
+    for key, value in request.META.items():
+        if key.startswith("HTTP_") and isinstance(value, str) and (problem := text_problem(value)):
+            return key[5:].replace("_", "-").title() + " header", problem
+    if request.method not in ("POST", "PUT", "PATCH") or request.path_info.startswith(WEBHOOK_PREFIX):
+        return None
+    content_type = request.content_type or ""
+    if content_type == "application/json" or content_type.endswith("+json"):
+        raw = request.body
+        if json_depth(raw) > MAX_JSON_DEPTH:
+            return "body", f"is JSON nested deeper than {MAX_JSON_DEPTH} levels"
+        try:
+            data = json.loads(raw)
+        except (ValueError, RecursionError):
+            return None  # not JSON at all: the API's parser says so (400) in its own words
+        return _json_problem(data, "")
+    if content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        return _pairs_problem(request.POST.lists(), "form")
+    return None
+
+
+class InputGuardMiddleware:
+    """Refuse, with a 400 naming the field, input that no view could store (see the module docstring)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        problem = request_input_problem(request)
+        if problem is None:
+            return self.get_response(request)
+        field, reason = problem
+        detail = f"{field}: {reason}."
+        if request.path_info.startswith("/api/"):
+            body = {"code": "invalid", "detail": detail, "field": field, "errors": {field: [reason]}}
+            return JsonResponse(body, status=400)
+        return HttpResponseBadRequest(
+            f"<!doctype html><title>Bad request</title><h1>Bad request</h1><p>{escape(detail)}</p>"
+            "<p>Go back, correct the field and try again.</p>"
+        )
