@@ -9,7 +9,14 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from integrations.api import ApiKeyViewSet, WebhookDeliveryViewSet, WebhookEndpointViewSet
-from interactions.api import ConsentView, CustomerViewSet, LeadViewSet, PhoneNumberViewSet
+from interactions.api import (
+    ConsentEventFeedView,
+    ConsentEvidenceExportView,
+    ConsentView,
+    CustomerViewSet,
+    LeadViewSet,
+    PhoneNumberViewSet,
+)
 from messaging.api import MessageViewSet, TemplateViewSet
 from workflows.api import EnrollmentViewSet, TaskViewSet, WorkflowViewSet
 
@@ -57,6 +64,8 @@ def without_slash(request: HttpRequest, path: str) -> HttpResponse:
 
 urlpatterns = [
     path("v1/consent/", ConsentView.as_view(), name="api-consent"),
+    path("v1/consent/evidence.csv", ConsentEvidenceExportView.as_view(), name="api-consent-evidence"),
+    path("v1/consent-events/", ConsentEventFeedView.as_view(), name="api-consent-events"),
     path("v1/", include(router.urls)),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

@@ -266,6 +266,9 @@ UNREACHABLE_MARK_AFTER_DAYS = env.int("UNREACHABLE_MARK_AFTER_DAYS", default=2)
 SENDER_REGISTRATION_REQUIRED = env.bool("SENDER_REGISTRATION_REQUIRED", default=False)
 # A number nobody confirmed (and that never replied) for this long: the card suggests re-confirming it.
 NUMBER_RECONFIRM_AFTER_DAYS = env.int("NUMBER_RECONFIRM_AFTER_DAYS", default=365)
+# Tests and benchmarks only: lift the statutes' texting windows (messaging/compliance/engine.py) so
+# wall-clock sends work at any hour. The organization's own window and every cap still apply.
+TEXTING_LAW_WINDOWS_OFF_FOR_TESTS = env.bool("TEXTING_LAW_WINDOWS_OFF_FOR_TESTS", default=False)
 PHONENUMBER_DEFAULT_REGION = "US"
 PHONENUMBER_DB_FORMAT = "E164"
 
@@ -305,6 +308,7 @@ SPECTACULAR_SETTINGS = {
         "PhoneNumberSourceEnum": "interactions.models.PhoneNumber.Source",
         "ConsentSourceEnum": "interactions.models.ConsentEvent.Source",
         "ConsentStatusEnum": "interactions.models.Consent.Status",
+        "ConsentActionEnum": "interactions.models.ConsentEvent.Action",
         "LeadStatusEnum": "interactions.models.Lead.Status",
         "CustomerStatusEnum": "interactions.serializers.CUSTOMER_STATUSES",
         "MessageStatusEnum": "messaging.models.Message.Status",

@@ -100,7 +100,7 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
 
 class ErrorSerializer(serializers.Serializer):
     code = serializers.CharField(
-        help_text="Stable and machine-readable: invalid, not_found, no_consent, opted_out, quiet_hours, "
+        help_text="Stable and machine-readable: invalid, not_found, no_consent, opted_out, quiet_hours, frequency_cap, "
         "too_long, idempotency_key_reused, idempotency_key_in_flight, not_authenticated, throttled…"
     )
     detail = serializers.CharField(help_text="What went wrong, in a sentence a person can act on.")
@@ -109,7 +109,12 @@ class ErrorSerializer(serializers.Serializer):
         child=serializers.JSONField(), required=False, help_text="Every field at fault → its messages."
     )
     next_allowed_at = serializers.DateTimeField(
-        required=False, help_text="quiet_hours: the next time this person may be texted."
+        required=False, help_text="quiet_hours, frequency_cap: the next time this person may be texted."
+    )
+    jurisdiction = serializers.CharField(
+        required=False,
+        help_text="quiet_hours, frequency_cap: whose rule refused: US (federal), FL, OK, MD, CT, TX, or ORG "
+        "(the organization's own).",
     )
     opted_out_at = serializers.DateTimeField(required=False, help_text="opted_out: when the person opted out.")
     retry_after = serializers.IntegerField(required=False, help_text="Seconds to wait before retrying.")

@@ -10,6 +10,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django_filters import rest_framework as filters
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -20,8 +21,10 @@ from rest_framework.views import APIView
 from core.api import IdFilter, OrganizationAPIMixin, SinceFilter
 from core.api_errors import error_responses
 
+from .evidence import consent_evidence_csv_response
 from .models import ConsentEvent, Customer, Lead, Organization, PhoneNumber
 from .selectors import (
+    consent_events_after,
     consent_history,
     consents_by_number,
     customers_with_numbers,
@@ -30,6 +33,8 @@ from .selectors import (
 )
 from .serializers import (
     CUSTOMER_STATUSES,
+    ConsentFeedQuerySerializer,
+    ConsentFeedSerializer,
     ConsentQuerySerializer,
     ConsentRequestSerializer,
     ConsentStateSerializer,
@@ -358,3 +363,53 @@ class ConsentView(OrganizationAPIMixin, APIView):
             user_agent=request.META.get("HTTP_USER_AGENT", ""),
         )
         return Response(self._state(data["phone_number"]), status=status.HTTP_201_CREATED)
+
+
+class ConsentEventFeedView(OrganizationAPIMixin, APIView):
+    """The organization's consent ledger as a feed: every grant and revocation, oldest first."""
+
+    @extend_schema(
+        summary="Follow every consent change of the organization",
+        description=(
+            "Every ledger event of the organization, newest last. Page on with `next`, and later ask "
+            "`?after=<cursor>` for what was recorded since: ids only grow, so nothing is missed or repeated. "
+            "`?number=` keeps one number's events. A revocation also moves `updated_at` of the number and of "
+            "everyone holding it (what `updated_since` filters on)."
+        ),
+        parameters=[ConsentFeedQuerySerializer],
+        responses={200: ConsentFeedSerializer, **error_responses(400)},
+    )
+    def get(self, request, *args, **kwargs):
+        query = ConsentFeedQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        data = query.validated_data
+        number = phone_number_parse(data["number"], field="number") if data.get("number") else None
+        limit = data["limit"]
+        events = consent_events_after(
+            organization=self.organization, after=data.get("after") or 0, number=number, limit=limit + 1
+        )
+        more = len(events) > limit
+        events = events[:limit]
+        cursor = events[-1].pk if events else data.get("after")
+        next_url = None
+        if more:
+            params = request.query_params.copy()
+            params["after"] = str(cursor)
+            next_url = request.build_absolute_uri(f"{request.path}?{params.urlencode()}")
+        body = {"results": events, "next": next_url, "cursor": cursor}
+        return Response(ConsentFeedSerializer(body, context={"request": request}).data)
+
+
+class ConsentEvidenceExportView(OrganizationAPIMixin, APIView):
+    """One number's whole ledger as CSV: the evidence an auditor asks for."""
+
+    @extend_schema(
+        summary="Export one number's consent evidence (CSV)",
+        parameters=[ConsentQuerySerializer],
+        responses={(200, "text/csv"): OpenApiTypes.STR, **error_responses(400)},
+    )
+    def get(self, request, *args, **kwargs):
+        query = ConsentQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        parsed = phone_number_parse(query.validated_data["number"], field="number")
+        return consent_evidence_csv_response(organization=self.organization, number=parsed)

@@ -130,6 +130,11 @@ def seed_interactions() -> Organization:
 
     serial = 200
     now = timezone.now()
+    # The seeded STOPs are past replies: their confirmation went back then. Seeding sends none
+    # (as when Twilio answers STOP itself); the organization's own setting comes back after.
+    replies_to_stop = org.twilio_replies_to_stop
+    org.twilio_replies_to_stop = True
+    org.save(update_fields=["twilio_replies_to_stop"])
     for i in range(40):
         facility = facilities[i % len(facilities)]
         area = AREA_CODES[facility.time_zone]
@@ -202,4 +207,6 @@ def seed_interactions() -> Organization:
             summary=ABROAD[i][1] if i in ABROAD else "Prefers texts after 5 pm.",
             occurred_at=now - timedelta(days=rng.randint(0, 3)),
         )
+    org.twilio_replies_to_stop = replies_to_stop
+    org.save(update_fields=["twilio_replies_to_stop"])
     return org

@@ -24,9 +24,15 @@ class Organization(models.Model):
 
     name = models.CharField(max_length=200)
     slug = models.SlugField(unique=True)
-    # Quiet hours, in the recipient's local time: texts go out only between these.
-    quiet_hours_start = models.TimeField(default=time(8, 0))
-    quiet_hours_end = models.TimeField(default=time(21, 0))
+    # The organization's own texting window, in the recipient's local time. It can only tighten the
+    # law's (messaging/compliance/jurisdictions.py): both apply to every text.
+    quiet_hours_start = models.TimeField(
+        default=time(8, 0),
+        help_text="Texts go out from this time (recipient's local time) — and never before the law allows.",
+    )
+    quiet_hours_end = models.TimeField(
+        default=time(21, 0), help_text="…until this time, and never after the law allows (e.g. 8:00 PM in Florida)."
+    )
     help_text = models.CharField(
         max_length=320,
         blank=True,
@@ -40,6 +46,24 @@ class Organization(models.Model):
         blank=True,
         help_text="This organization's own Twilio messaging service (MG…), if it has one: replies to it are "
         "filed here. Blank: the install-wide service, if any, is shared.",
+    )
+    # The organization's own cap (texts to one number per rolling 24 hours); the law's caps apply anyway.
+    daily_text_cap = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        help_text="At most this many texts to one number in 24 hours (blank: only the law's caps, e.g. Florida's 3).",
+    )
+    opt_out_confirmation_text = models.CharField(
+        max_length=160,
+        blank=True,
+        help_text="The one text sent after someone opts out. Blank: “<organization>: You're unsubscribed and won't "
+        "get more texts. Reply START to resubscribe.” No offers: the FCC allows a confirmation only.",
+    )
+    twilio_replies_to_stop = models.BooleanField(
+        "Twilio answers STOP itself",
+        default=False,
+        help_text="Tick when Twilio's opt-out handling (default or Advanced Opt-Out) already replies to STOP on "
+        "your numbers, so a keyword opt-out does not get a second confirmation.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -64,6 +88,13 @@ class Organization(models.Model):
     @property
     def help_reply(self) -> str:
         return self.help_text or f"{self.name}: texts about your storage. Reply STOP to opt out, START to opt back in."
+
+    @property
+    def opt_out_confirmation(self) -> str:
+        return (
+            self.opt_out_confirmation_text
+            or f"{self.name}: You're unsubscribed and won't get more texts. Reply START to resubscribe."
+        )
 
 
 class Facility(models.Model):
@@ -164,6 +195,9 @@ class Person(models.Model):
     facility = models.ForeignKey(Facility, on_delete=models.PROTECT)
     first_name = models.CharField(max_length=100)
     last_name = models.CharField(max_length=100, blank=True)
+    # Where the person lives, when known: the state's texting law applies (messaging/compliance).
+    state = models.CharField(max_length=2, blank=True, help_text="Two-letter US state of the address, e.g. FL.")
+    postal_code = models.CharField("ZIP code", max_length=10, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     # People are archived, never deleted: their numbers, history and consent ledger stay as evidence.
@@ -378,14 +412,20 @@ class ConsentEvent(models.Model):
         WEB_FORM = "web_form", "Web form"
         PMS_IMPORT = "pms_import", "PMS import"
         SMS_KEYWORD = "sms_keyword", "Text keyword (STOP/START)"
+        SMS_WORDS = "sms_words", "Text in plain words (“stop texting me”)"
         UNSUBSCRIBE_LINK = "unsubscribe_link", "Unsubscribe link"
         CARRIER = "carrier", "Carrier (unsubscribed number)"
 
     # A revoke from one of these was the person's own doing: only their START undoes it.
-    PERSON_OPT_OUT_SOURCES = frozenset({Source.SMS_KEYWORD, Source.UNSUBSCRIBE_LINK, Source.CARRIER})
+    PERSON_OPT_OUT_SOURCES = frozenset({Source.SMS_KEYWORD, Source.SMS_WORDS, Source.UNSUBSCRIBE_LINK, Source.CARRIER})
     # docs/ARCHITECTURE.md rule 2: which sources may grant and which may revoke.
     GRANT_SOURCES = frozenset({Source.AGENT, Source.API, Source.WEB_FORM, Source.PMS_IMPORT, Source.SMS_KEYWORD})
-    REVOKE_SOURCES = frozenset({Source.SMS_KEYWORD, Source.UNSUBSCRIBE_LINK, Source.CARRIER, Source.AGENT, Source.API})
+    REVOKE_SOURCES = frozenset(
+        {Source.SMS_KEYWORD, Source.SMS_WORDS, Source.UNSUBSCRIBE_LINK, Source.CARRIER, Source.AGENT, Source.API}
+    )
+    # The revocations the person asked for, which get the one confirmation text (FCC 24-24): not the
+    # carrier's word (the number cannot be texted) nor an integrator's (it confirms in its own channel).
+    CONFIRMED_SOURCES = frozenset({Source.SMS_KEYWORD, Source.SMS_WORDS, Source.UNSUBSCRIBE_LINK, Source.AGENT})
 
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="consent_events")
     number = PhoneNumberField(db_index=True)

@@ -76,6 +76,8 @@ def _clean_row(row: dict[str, str], facilities: dict[str, Facility]) -> dict[str
         ("last_name", value("last_name")),
         ("unit", value("unit")),
         ("balance_due", balance),
+        ("state", value("state")),
+        ("postal_code", value("postal_code")),
     ):
         try:
             Customer._meta.get_field(name).clean(raw, None)
@@ -96,6 +98,9 @@ def _clean_row(row: dict[str, str], facilities: dict[str, Facility]) -> dict[str
             "last_name": value("last_name"),
             "unit": value("unit"),
             "balance_due": balance,
+            # The address decides which state's texting law applies (optional columns: a file
+            # without them leaves what the record has).
+            **{name: value(name) for name in ("state", "postal_code") if name in row},
         },
         "numbers": numbers,
     }
@@ -142,7 +147,8 @@ def import_pms_customers(*, organization: Organization, stream: IO[str]) -> Impo
     """Create or update customers from a PMS CSV export, one transaction per row.
 
     Columns: facility, pms_id, first_name, last_name, unit, balance_due, phone, phone_home,
-    phone_work. Bad rows are reported with their line number and reason; good rows import.
+    phone_work; optional state and postal_code (the address's state decides its texting law).
+    Bad rows are reported with their line number and reason; good rows import.
     Customers are written by ``customer_create``/``customer_update``, numbers by the phone-number
     services: the import keeps the same rules as the UI, the admin and the API.
     """

@@ -247,3 +247,13 @@ def consent_history(*, organization: Organization, number, limit: int = 200) -> 
     """The ledger of one number, newest first (at most ``limit`` entries)."""
     events = ConsentEvent.objects.filter(organization=organization, number=number).select_related("actor")
     return list(events.order_by("-created_at", "-id")[:limit])
+
+
+def consent_events_after(
+    *, organization: Organization, after: int = 0, number=None, limit: int = 100
+) -> list[ConsentEvent]:
+    """The organization's ledger events with an id above ``after``, oldest first (the integrators' feed)."""
+    events = ConsentEvent.objects.filter(organization=organization, pk__gt=after).select_related("actor")
+    if number is not None:
+        events = events.filter(number=number)
+    return list(events.order_by("id")[:limit])

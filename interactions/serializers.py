@@ -169,6 +169,41 @@ class ConsentEventSerializer(serializers.ModelSerializer):
         return obj.actor.get_username() if obj.actor_id else None
 
 
+class ConsentFeedEventSerializer(ConsentEventSerializer):
+    number = serializers.CharField(read_only=True, help_text="E.164.")
+
+    class Meta(ConsentEventSerializer.Meta):
+        fields = [
+            "id",
+            "number",
+            "action",
+            "source",
+            "evidence",
+            "actor",
+            "actor_name",
+            "ip_address",
+            "user_agent",
+            "at",
+        ]
+        read_only_fields = fields
+
+
+class ConsentFeedSerializer(serializers.Serializer):
+    results = ConsentFeedEventSerializer(many=True)
+    next = serializers.CharField(allow_null=True, help_text="The URL of the next page; null at the end of the feed.")
+    cursor = serializers.IntegerField(
+        allow_null=True, help_text="Keep this and ask `?after=<cursor>` later for the events recorded since."
+    )
+
+
+class ConsentFeedQuerySerializer(serializers.Serializer):
+    after = serializers.IntegerField(
+        required=False, min_value=0, max_value=2**63 - 1, help_text="Only events after this id (the last `cursor`)."
+    )
+    number = serializers.CharField(required=False, help_text="Only this number's events (E.164 or US format).")
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=500, default=100)
+
+
 class ConsentStateSerializer(serializers.Serializer):
     number = serializers.CharField(help_text="E.164.")
     status = serializers.ChoiceField(choices=Consent.Status.choices)
@@ -203,6 +238,8 @@ class LeadSerializer(PersonSerializer):
             "email",
             "status",
             "source",
+            "state",
+            "postal_code",
             "phone_numbers",
             "created_at",
             "updated_at",
@@ -224,6 +261,8 @@ class CustomerSerializer(PersonSerializer):
             "last_name",
             "unit",
             "balance_due",
+            "state",
+            "postal_code",
             "status",
             "phone_numbers",
             "created_at",

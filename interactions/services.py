@@ -391,12 +391,13 @@ def _record(
     user_agent: str,
 ) -> tuple[ConsentEvent, Consent]:
     current = Consent.objects.select_for_update().filter(organization=organization, number=number).first()
+    actor = actor if actor is not None and actor.is_authenticated else None
     event = ConsentEvent.objects.create(
         organization=organization,
         number=number,
         action=action,
         source=source,
-        actor=actor if actor is not None and actor.is_authenticated else None,
+        actor=actor,
         actor_name=user_display_name(actor),
         evidence=evidence,
         ip_address=ip_address or None,
@@ -416,13 +417,22 @@ def _record(
     else:
         current.status, current.last_event, current.person_opted_out_at = status, event, opted_out_at
         current.save(update_fields=["status", "last_event", "person_opted_out_at", "updated_at"])
-    # The API shows consent on numbers and people: a change is a change of them, for ``updated_since``.
-    holders = PhoneNumber.objects.filter(organization=organization, number=number)
-    holders.update(updated_at=event.created_at)
-    Lead.objects.filter(organization=organization, phone_numbers__number=number).update(updated_at=event.created_at)
-    Customer.objects.filter(organization=organization, phone_numbers__number=number).update(updated_at=event.created_at)
+    _touch_holders(organization=organization, number=number, at=event.created_at)
     announce_on_commit(consent_changed, ConsentEvent, organization=organization, number=number, event=event)
     return event, current
+
+
+def _touch_holders(*, organization: Organization, number: ParsedNumber, at: datetime) -> None:
+    """Bump ``updated_at`` of the number and of everyone holding it: integrators polling with
+    ``updated_since`` see the consent change on the person and the number."""
+    holders = PhoneNumber.objects.filter(organization=organization, number=number)
+    lead_ids = [pk for pk in holders.values_list("lead_id", flat=True) if pk]
+    customer_ids = [pk for pk in holders.values_list("customer_id", flat=True) if pk]
+    holders.update(updated_at=at)
+    if lead_ids:
+        Lead.objects.filter(pk__in=lead_ids).update(updated_at=at)
+    if customer_ids:
+        Customer.objects.filter(pk__in=customer_ids).update(updated_at=at)
 
 
 def _check_source(source: str, allowed: frozenset[str], done: str) -> None:
@@ -507,6 +517,9 @@ def consent_revoke(
             "Say why this number must not be texted (for example “asked on the phone”).",
             field="evidence",
         )
+    # Locked before it is read: of two opt-outs at once, only the first finds it not yet revoked.
+    current = Consent.objects.select_for_update().filter(organization=organization, number=parsed).first()
+    was_revoked = current is not None and current.status == Consent.Status.REVOKED
     event, _ = _record(
         organization=organization,
         number=parsed,
@@ -517,7 +530,9 @@ def consent_revoke(
         ip_address=ip_address,
         user_agent=user_agent,
     )
-    number_opted_out.send(sender=ConsentEvent, organization=organization, number=parsed)
+    number_opted_out.send(
+        sender=ConsentEvent, organization=organization, number=parsed, event=event, was_revoked=was_revoked
+    )
     return event
 
 
@@ -597,8 +612,9 @@ def _add_numbers(*, owner: Owner, numbers: Sequence[NewNumber]) -> None:
             raise
 
 
-_LEAD_FIELDS = ("facility", "first_name", "last_name", "email", "status", "source")
-_CUSTOMER_FIELDS = ("facility", "pms_id", "first_name", "last_name", "unit", "balance_due")
+_ADDRESS_FIELDS = ("state", "postal_code")
+_LEAD_FIELDS = ("facility", "first_name", "last_name", "email", "status", "source", *_ADDRESS_FIELDS)
+_CUSTOMER_FIELDS = ("facility", "pms_id", "first_name", "last_name", "unit", "balance_due", *_ADDRESS_FIELDS)
 
 
 def _apply(instance: Owner, allowed: tuple[str, ...], changes: dict) -> list[str]:
@@ -609,7 +625,21 @@ def _apply(instance: Owner, allowed: tuple[str, ...], changes: dict) -> list[str
         setattr(instance, name, value)
     if not (instance.first_name or "").strip():
         raise ServiceError("required", "Enter a first name.", field="first_name")
+    _check_address(instance)
     return list(changes)
+
+
+def _check_address(person: Owner) -> None:
+    """The state and ZIP code decide which state's texting law applies: a typo must not pass silently."""
+    person.state = (person.state or "").strip().upper()
+    person.postal_code = (person.postal_code or "").strip()
+    if person.state and not (len(person.state) == 2 and person.state.isalpha()):
+        raise ServiceError("invalid_state", "Give the state as its two-letter code, e.g. FL.", field="state")
+    digits = person.postal_code.replace("-", "")
+    if person.postal_code and not (digits.isdigit() and len(digits) in (5, 9)):
+        raise ServiceError(
+            "invalid_postal_code", "Give a US ZIP code: 5 digits, or ZIP+4 like 33101-1234.", field="postal_code"
+        )
 
 
 @transaction.atomic

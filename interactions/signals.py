@@ -18,7 +18,8 @@ lead_changed = Signal()
 # ``previous_balance``.
 customer_balance_changed = Signal()
 
-# A number must not be texted any more (STOP, the link, the carrier, an agent). Args: ``organization``, ``number``.
+# A number must not be texted any more (STOP, the link, the carrier, an agent). Args: ``organization``, ``number``,
+# ``event`` (the ledger entry), ``was_revoked`` (it already was: a repeated opt-out).
 number_opted_out = Signal()
 
 # A number was saved on a record (added, or corrected to another number). Args: ``phone_number``.

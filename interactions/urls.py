@@ -10,4 +10,5 @@ urlpatterns = [
     path("customers/<int:pk>/", views.customer_detail, name="customer_card"),
     path("history/<int:pk>/", views.history_detail, name="history_card"),
     path("numbers/<int:pk>/confirm/", views.number_confirm, name="number_confirm"),
+    path("phone-numbers/<int:phone_id>/consent-evidence/", views.consent_evidence, name="consent_evidence"),
 ]

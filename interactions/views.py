@@ -7,10 +7,12 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from core.tenancy import require_organization
 
+from .evidence import consent_evidence_csv_response, consent_evidence_rows, who_acted
 from .models import PhoneNumber
 from .selectors import Card, customer_card, history_card, lead_card, people_search
 from .services import phone_number_confirm
@@ -82,3 +84,20 @@ def number_confirm(request: HttpRequest, pk: int) -> HttpResponse:
     phone_number_confirm(phone_number=phone, agent=request.user, note=request.POST.get("note", ""))
     messages.success(request, f"Confirmed {phone.national} is still {phone.owner.first_name}’s number.")
     return redirect(phone.owner)
+
+
+def consent_evidence(request: HttpRequest, phone_id: int) -> HttpResponse:
+    """One number's consent ledger as a printable page, or as CSV with ``?format=csv``."""
+    organization = require_organization(request)
+    phone = PhoneNumber.objects.filter(organization=organization, pk=phone_id).first()
+    if phone is None:
+        raise Http404("No such number.")
+    if request.GET.get("format") == "csv":
+        return consent_evidence_csv_response(organization=organization, number=phone.number)
+    events = consent_evidence_rows(organization=organization, number=phone.number)
+    rows = [(event, who_acted(event)) for event in events]
+    return render(
+        request,
+        "interactions/consent_evidence.html",
+        {"phone": phone, "organization": organization, "rows": rows, "printed_at": timezone.now()},
+    )

@@ -139,9 +139,11 @@ IDEMPOTENCY_KEY = OpenApiParameter(
 
 SEND_REFUSALS = (
     "Refusals: 400 `no_consent` (no text permission on record), `opted_out` (the person opted out; only their "
-    "START re-opts in), `quiet_hours` (outside the recipient's texting hours; `next_allowed_at` says when to "
-    "retry or schedule with `send_at`), `too_long` (over 1,600 characters with the link), `empty_body`, "
-    "`inactive_template`, `invalid_send_at`."
+    "START re-opts in), `quiet_hours` (outside the recipient's texting hours under "
+    "federal or state law or the organization's own; `jurisdiction` names which, `next_allowed_at` says when to "
+    "retry or schedule with `send_at`), `frequency_cap` (the 24-hour cap of the recipient's state, e.g. 3 in "
+    "Florida, or the organization's; `next_allowed_at`), `too_long` (over 1,600 characters with the link), "
+    "`empty_body`, `inactive_template`, `invalid_send_at`."
 )
 
 

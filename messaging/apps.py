@@ -9,5 +9,6 @@ class MessagingConfig(AppConfig):
     verbose_name = "Texting"
 
     def ready(self) -> None:
-        # The CRM's domain events (interactions/signals.py): a saved number gets its line type looked up.
+        # The CRM's domain events (interactions/signals.py): a saved number gets its line type looked up,
+        # a person's opt-out gets its one confirmation text (messaging/services/confirmation.py).
         from . import receivers  # noqa: F401

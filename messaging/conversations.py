@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from django.contrib.postgres.search import SearchQuery, SearchVector
 from django.db import connection
@@ -21,8 +20,8 @@ from core.formats import display_clock
 from interactions.models import Consent, ConsentEvent, Customer, History, Lead, Organization, PhoneNumber
 from interactions.selectors import consents_by_number, owner_numbers
 
+from .compliance.engine import closes_at, next_allowed_at, recipient_rules
 from .models import Conversation, Message
-from .quiet_hours import next_allowed_at, recipient_time_zone, window_of
 
 THREAD_LIMIT = 60
 
@@ -185,21 +184,29 @@ class TextingState:
 def texting_state(
     *, phone: PhoneNumber, open_request: Message | None = None, now: datetime | None = None
 ) -> TextingState:
-    """The same checks the send makes (consent, texting hours), plus an open plain-words request."""
+    """The same checks the send makes (consent, the texting laws' hours), plus an open plain-words request.
+
+    Hours come from the compliance engine (federal, the person's state by address and area code, the
+    organization's own); a filled 24-hour cap is told by the send itself.
+    """
     now = now or timezone.now()
-    organization = phone.organization
-    tz: ZoneInfo = recipient_time_zone(number=phone.number, facility=phone.owner.facility)
-    local = now.astimezone(tz)
+    owner = phone.owner
+    recipient = recipient_rules(
+        organization=phone.organization, number=phone.number, facility=owner.facility, owner=owner
+    )
+    local = now.astimezone(recipient.tz)
     consent = getattr(phone, "consent", None)
-    _, end = window_of(organization)
     if consent is None or consent.status != Consent.Status.GRANTED:
         opted_out = consent is not None and consent.status == Consent.Status.REVOKED
         return TextingState(local, False, "Opted out: can’t be texted" if opted_out else "No text permission")
     if open_request is not None:
         return TextingState(local, False, "Asked not to be texted: resolve the request first")
-    opens = next_allowed_at(now=now, organization=organization, tz=tz)
+    opens = next_allowed_at(recipient=recipient, at=now)
     if opens is not None:
-        return TextingState(local, False, f"Quiet hours: can text from {display_clock(opens)} their time")
+        return TextingState(
+            local, False, f"Quiet hours: can text from {display_clock(opens.astimezone(recipient.tz))} their time"
+        )
+    end = closes_at(recipient=recipient, at=now)
     return TextingState(local, True, f"Can text now, until {display_clock(end)} their time")
 
 

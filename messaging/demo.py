@@ -145,6 +145,12 @@ def seed_messaging(org: Organization) -> None:
             now,
             [
                 (60, out, "Hi {first}, your balance is due on the 1st. Pay online anytime.", S.DELIVERED, {}),
-                (30, inbound, "please stop texting me about this", S.RECEIVED, {"flagged_opt_out_request": True}),
+                (
+                    30,
+                    inbound,
+                    "Can I cancel the autopay? And don't text me at work",
+                    S.RECEIVED,
+                    {"flagged_opt_out_request": True, "opt_out_due_at": now + timedelta(days=14)},
+                ),
             ],
         )

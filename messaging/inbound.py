@@ -12,7 +12,7 @@ import logging
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from django.conf import settings
@@ -21,6 +21,7 @@ from django.utils import timezone
 from phonenumber_field.phonenumber import PhoneNumber as ParsedNumber
 from phonenumber_field.phonenumber import to_python
 
+from core.formats import display_date
 from core.tracing import request_id_bound
 from interactions.models import ConsentEvent, Facility, History, Organization, PhoneNumber
 from interactions.services import (
@@ -82,8 +83,7 @@ def keyword_classify(body: str) -> Keyword | None:
     return _KEYWORDS.get(word)
 
 
-# Plain-words requests not to be texted. They do not revoke consent by themselves (a person may
-# mean something else); the text is flagged so an agent reads it and records the opt-out.
+# Plain-words requests not to be texted that do not use one of the FCC's words: an agent reads them.
 _OPT_OUT_REQUEST = re.compile(
     r"""
       \bstop\b (?: \s+ (?: it | this | that | now | please | pls | all | everything | them | texting | text | texts
@@ -103,17 +103,128 @@ _OPT_OUT_REQUEST = re.compile(
     re.IGNORECASE | re.VERBOSE,
 )
 
+# The words the FCC names as a revocation in a reply (47 CFR 64.1200(a)(12), FCC 24-24); "opt out"
+# is two words, joined below.
+FCC_WORDS = frozenset({"stop", "quit", "end", "revoke", "optout", "cancel", "unsubscribe"})
+# Words that may surround an FCC word in a reply still *built around* it: who, what is sent, politeness.
+# Anything else ("Can I cancel my reservation?", "Stop by tomorrow?") makes it a reply that merely
+# contains the word, for an agent to read.
+_AROUND = frozenset(
+    (
+        "i",
+        "please",
+        "pls",
+        "plz",
+        "me",
+        "my",
+        "number",
+        "this",
+        "these",
+        "that",
+        "them",
+        "it",
+        "all",
+        "any",
+        "everything",
+        "now",
+        "right",
+        "away",
+        "immediately",
+        "asap",
+        "texting",
+        "text",
+        "texts",
+        "txt",
+        "txts",
+        "txting",
+        "messaging",
+        "messages",
+        "message",
+        "msg",
+        "msgs",
+        "sms",
+        "sending",
+        "contacting",
+        "calling",
+        "bothering",
+        "spamming",
+        "from",
+        "your",
+        "you",
+        "list",
+        "us",
+        "thanks",
+        "thank",
+        "thx",
+        "ty",
+        "just",
+        "ok",
+        "okay",
+        "consent",
+        "permission",
+        "subscription",
+        "to",
+        "and",
+    )
+)
+_MAX_WORDS = 8  # a longer text is a conversation, not a request: read by an agent
 
-def opt_out_request_detect(body: str) -> bool:
-    """Whether a text that is not a keyword asks, in plain words, not to be texted.
 
-    ``"please stop texting me"``, ``"don't text me"``, ``"STOP IT NOW"``, ``"remove me from
-    your list"``, ``"unsubscribe me please"`` are; ``"I stopped by yesterday"`` and ``"Stop by
-    tomorrow?"`` are not. Keywords are not requests: they act at once.
+class OptOutWords(StrEnum):
+    REVOKE = "revoke"  # built around an FCC word: revokes at once, like a keyword
+    FLAG = "flag"  # contains one (or asks in other words): flagged for an agent, due in 10 business days
+
+
+def _words(text: str) -> list[str]:
+    words = re.findall(r"[a-z']+", text.replace("-", ""))
+    joined: list[str] = []
+    for word in words:
+        if word == "out" and "opt" in joined:  # "opt out", "opt me out"
+            joined[joined.index("opt")] = "optout"
+            continue
+        joined.append(word)
+    return joined
+
+
+def opt_out_words_classify(body: str) -> OptOutWords | None:
+    """How a reply that is not a keyword asks not to be texted, or ``None``.
+
+    ``REVOKE``: at most eight words, one of them an FCC word and every other a word of ``_AROUND``
+    ("stop texting me", "please unsubscribe me", "opt me out", "STOP IT NOW").
+    ``FLAG``: any other text with an FCC word as a whole word ("Can I cancel my reservation?"),
+    or a plain-words request without one ("don't text me", "remove me from your list").
+    The corpus in tests/messaging/test_opt_out_words.py pins each choice and its reason.
     """
     if keyword_classify(body) is not None:
-        return False
-    return bool(_OPT_OUT_REQUEST.search(_normalise(body)))
+        return None
+    text = _normalise(body)
+    words = _words(text)
+    fcc = [w for w in words if w in FCC_WORDS]
+    if fcc and len(words) <= _MAX_WORDS and all(w in FCC_WORDS or w in _AROUND for w in words):
+        return OptOutWords.REVOKE
+    if fcc or _OPT_OUT_REQUEST.search(text):
+        return OptOutWords.FLAG
+    return None
+
+
+def opt_out_request_detect(body: str) -> bool:
+    """Whether a text that is not a keyword asks, in plain words, not to be texted (revokes or is flagged)."""
+    return opt_out_words_classify(body) is not None
+
+
+# A flagged request must be honoured within 10 business days (47 CFR 64.1200(a)(10)). Weekends are
+# skipped, public holidays are not: the due date is never later than the law's.
+OPT_OUT_DUE_BUSINESS_DAYS = 10
+
+
+def opt_out_due(received_at: datetime) -> datetime:
+    """When a flagged plain-words request must be honoured: 10 business days after it arrived."""
+    due, left = received_at, OPT_OUT_DUE_BUSINESS_DAYS
+    while left:
+        due += timedelta(days=1)
+        if due.weekday() < 5:
+            left -= 1
+    return due
 
 
 # --- delivery receipts --------------------------------------------------------------------------
@@ -321,7 +432,9 @@ def inbound_receive(
       the organization (source ``sms_keyword``); START/UNSTOP/YES grant it again (the only way
       back after the person's own opt-out); HELP/INFO answer with ``Organization.help_reply``.
       Twilio's ``OptOutType`` (Advanced Opt-Out, which may have custom keywords) is honoured too.
-    - A plain-words request ("please stop texting me") is flagged, not acted on.
+    - A reply built around one of the FCC's words ("stop texting me", "opt me out") revokes at once
+      (source ``sms_words``); a longer one that only contains one, or a request in other words
+      ("don't text me"), is flagged for an agent, due in 10 business days (``opt_out_due_at``).
     - Each lead and customer of the organization holding the sender's number gets a History
       entry; a sender nobody holds is kept and listed as unmatched.
     """
@@ -357,7 +470,8 @@ def inbound_receive(
         else []
     )
     linked = _linked_record(organization=organization, sender=sender, holders=holders) if sender else None
-    flagged = keyword is None and opt_out_request_detect(body)
+    words = opt_out_words_classify(body) if keyword is None else None
+    flagged = words == OptOutWords.FLAG
     try:
         with transaction.atomic():
             message = Message.objects.create(
@@ -374,6 +488,7 @@ def inbound_receive(
                 body=body or "",
                 segments=max(1, segments),
                 flagged_opt_out_request=flagged,
+                opt_out_due_at=opt_out_due(now) if flagged else None,
                 received_at=now,
             )
             announce_on_commit(message_status_changed, Message, message=message, status=message.status)
@@ -388,8 +503,19 @@ def inbound_receive(
                 )
             elif keyword in (Keyword.STOP, Keyword.START):
                 logger.warning("keyword from %r cannot change consent: not a phone number", from_number)
+            if words == OptOutWords.REVOKE and sender is not None:
+                consent_revoke(
+                    organization=organization,
+                    number=sender,
+                    source=ConsentEvent.Source.SMS_WORDS,
+                    evidence=f"Texted “{(body or '').strip()[:300]}” to {to_number} (message {provider_sid})",
+                )
+                outcome = "asked in plain words not to be texted: opted out; only their own START opts them back in"
             if flagged:
-                outcome = "asks not to be texted: read it and record the opt-out if that is what they want"
+                outcome = (
+                    "may be asking not to be texted: read it and record the opt-out if that is what they want "
+                    f"(due {display_date(opt_out_due(now))})"
+                )
             if sender is not None:  # a reply: the number is still the person's (see NUMBER_RECONFIRM_AFTER_DAYS)
                 phone_numbers_confirmed_by_reply(organization=organization, number=sender, now=now)
             for phone in holders:

@@ -169,6 +169,12 @@ class Message(models.Model):
     flag_dismissed_note = models.CharField(max_length=500, blank=True)
     # An outbound text a carrier filtered as spam (30007): for a manager to review its wording.
     flagged_as_spam = models.BooleanField(default=False)
+    # A flagged request must be honoured within 10 business days (47 CFR 64.1200(a)(10)).
+    opt_out_due_at = models.DateTimeField(null=True, blank=True)
+    # The one confirmation text of a revocation (FCC 24-24): at most one per ledger event, by the database.
+    confirms_event = models.OneToOneField(
+        "interactions.ConsentEvent", null=True, blank=True, on_delete=models.PROTECT, related_name="confirmation"
+    )
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)

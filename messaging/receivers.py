@@ -8,14 +8,16 @@ from django.conf import settings
 from django.db import transaction
 from django.dispatch import receiver
 
-from interactions.signals import phone_number_saved
+from interactions.signals import number_opted_out, phone_number_saved
+
+from .services.confirmation import confirmation_wanted, opt_out_confirmation_queue
 
 logger = logging.getLogger(__name__)
 
 
 @receiver(phone_number_saved)
 def look_up_line_type(sender, *, phone_number, **kwargs) -> None:
-    """A number was added (card, API, PMS import, admin) or corrected: look up its line type after commit.
+    """A number was added (card, API, PMS import, admin): look up its line type after commit.
 
     In a task, so adding a number stays fast; eager in ``make run`` (the demo lookup answers at once).
     """
@@ -32,3 +34,10 @@ def look_up_line_type(sender, *, phone_number, **kwargs) -> None:
             logger.exception("could not queue the line-type lookup of phone number %s", phone_id)
 
     transaction.on_commit(enqueue)
+
+
+@receiver(number_opted_out, dispatch_uid="messaging.number_opted_out")
+def on_number_opted_out(sender, *, event, was_revoked: bool = False, **kwargs) -> None:
+    """A person opted out (keyword, plain words, the link, an agent): the one confirmation text."""
+    if confirmation_wanted(event=event, was_revoked=was_revoked):
+        opt_out_confirmation_queue(event=event, now=event.created_at)

@@ -15,8 +15,8 @@ from phonenumber_field.phonenumber import to_python
 from interactions.models import Consent, ConsentEvent, Customer, Lead, Organization, PhoneNumber
 from interactions.selectors import consents_by_number, numbers_with_consent, owner_numbers
 
+from .compliance.engine import closes_at, recipient_rules, send_refusal, texts_counted_by_number
 from .models import Message, MessageTemplate, UnsubscribeLink
-from .quiet_hours import next_allowed_at, recipient_time_zone, window_of
 
 CONVERSATION_LIMIT = 50
 
@@ -197,30 +197,41 @@ def texting_now(
 ) -> dict[str, TextingNow]:
     """For each person (keyed ``"<kind>-<pk>"``), can their primary number be texted now, and why not.
 
-    One query (the consent rows of the primary numbers); expects ``phone_numbers`` prefetched
-    primary first, as ``interactions.selectors.people_search`` returns them. The hours are the same
-    check the send makes (``quiet_hours.next_allowed_at``), in the same recipient zone.
+    Two queries at most (the consent rows of the primary numbers, and the last day's texts to
+    the numbers a cap applies to); expects ``phone_numbers`` prefetched primary first, as
+    ``interactions.selectors.people_search`` returns them. The rules are the send check's own
+    (``messaging.compliance.engine``): the person's state by address and area code, the organization's hours.
     """
     now = now or timezone.now()
-    primaries = {f"{p.kind}-{p.pk}": next(iter(p.phone_numbers.all()), None) for p in people}
-    consents = consents_by_number(organization=organization, numbers=[n for n in primaries.values() if n])
-    facilities = {f"{p.kind}-{p.pk}": p.facility for p in people}
-    _, end = window_of(organization)
+    primaries = {f"{p.kind}-{p.pk}": (p, next(iter(p.phone_numbers.all()), None)) for p in people}
+    consents = consents_by_number(organization=organization, numbers=[n for _, n in primaries.values() if n])
+    recipients = {
+        key: recipient_rules(organization=organization, number=phone.number, facility=person.facility, owner=person)
+        for key, (person, phone) in primaries.items()
+        if phone is not None
+    }
+    capped = [primaries[key][1].number for key, r in recipients.items() if r.cap is not None]
+    sent = texts_counted_by_number(organization=organization, numbers=capped, until=now) if capped else {}
     result: dict[str, TextingNow] = {}
-    for key, phone in primaries.items():
+    for key, (_, phone) in primaries.items():
         if phone is None:
             result[key] = TextingNow(None, False, "no number")
             continue
-        tz = recipient_time_zone(number=phone.number, facility=facilities[key])
-        local = now.astimezone(tz)
+        recipient = recipients[key]
+        local = now.astimezone(recipient.tz)
         consent = consents.get(phone.e164)
-        opens = next_allowed_at(now=now, organization=organization, tz=tz)
+        refusal = send_refusal(recipient=recipient, at=now, sent=sent.get(phone.e164, []))
         if consent is None or consent.status != Consent.Status.GRANTED:
             opted_out = consent is not None and consent.status == Consent.Status.REVOKED
             result[key] = TextingNow(local, False, "opted out" if opted_out else "no text permission")
-        elif opens is not None:
-            result[key] = TextingNow(local, False, f"quiet hours until {opens:%-I:%M %p}")
+        elif refusal is not None and refusal.next_allowed_at is None:
+            result[key] = TextingNow(local, False, "never inside your texting hours")
+        elif refusal is not None:
+            opens = refusal.next_allowed_at.astimezone(recipient.tz)
+            word = "quiet hours" if refusal.code == "quiet_hours" else "daily cap reached"
+            result[key] = TextingNow(local, False, f"{word} until {opens:%-I:%M %p}")
         else:
+            end = closes_at(recipient=recipient, at=now)
             result[key] = TextingNow(local, True, f"until {end:%-I:%M %p}")
     return result
 

@@ -6,7 +6,9 @@
   in every unsubscribe link texted to people and is what Twilio signs webhooks against;
 - ``textdesk.E003`` eager Celery tasks with ``DEBUG=0``: sends would run inside web requests;
 - ``textdesk.E004`` ``SMS_BACKEND=twilio`` without ``TWILIO_ACCOUNT_SID``/``TWILIO_AUTH_TOKEN``:
-  every send would fail and every webhook be refused.
+  every send would fail and every webhook be refused;
+- ``textdesk.E005`` ``TEXTING_LAW_WINDOWS_OFF_FOR_TESTS`` with ``DEBUG=0``: people would be texted
+  at hours the law forbids.
 
 A deployment that means it (a loopback benchmark) lists the id in ``SILENCED_SYSTEM_CHECKS``.
 """
@@ -96,6 +98,20 @@ def check_twilio_credentials(app_configs=None, **kwargs) -> list[checks.CheckMes
             id="textdesk.E004",
         )
     ]
+
+
+@checks.register(deploy=True)
+def check_texting_law_windows(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    if settings.TEXTING_LAW_WINDOWS_OFF_FOR_TESTS and not settings.DEBUG:
+        return [
+            checks.Error(
+                "TEXTING_LAW_WINDOWS_OFF_FOR_TESTS is on with DEBUG=0: texts would go out at hours federal and "
+                "state law forbid (messaging/compliance/jurisdictions.py).",
+                hint="Unset it; it exists for the test suite and benchmarks only.",
+                id="textdesk.E005",
+            )
+        ]
+    return []
 
 
 def refuse_unsafe_start() -> None:

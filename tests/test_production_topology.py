@@ -157,6 +157,8 @@ def topology(transactional_db, twilio_server, settings, tmp_path):
         "ALLOWED_HOSTS": "127.0.0.1,textdesk.test",
         "TRUSTED_PROXY": "1",
         "API_RATE_LIMIT": "5/min",
+        "TEXTING_LAW_WINDOWS_OFF_FOR_TESTS": "1",  # sends at any hour of the suite; caps still hold
+        "SILENCED_SYSTEM_CHECKS": "textdesk.E005",  # which production refuses (ops/checks.py)
         "METRICS_TOKEN": METRICS_TOKEN,
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prometheus"),
         "BEAT_HEARTBEAT_SECONDS": "1",

@@ -70,10 +70,11 @@ def _send_automatic_text(
         try:
             message = message_queue(phone_number=phone, sent_by=None, template=step.template, now=now)
         except ServiceError as exc:
-            if exc.code != "quiet_hours":
+            if exc.code not in ("quiet_hours", "frequency_cap") or exc.extra.get("next_allowed_at") is None:
                 refusal = exc
             else:
-                # Outside texting hours: hold the text until the window opens, never drop it.
+                # Outside texting hours, or a state's 24-hour cap is full: hold the text for the
+                # first moment it may go, never drop it.
                 message = message_queue(
                     phone_number=phone,
                     sent_by=None,
@@ -133,7 +134,7 @@ def workflows_materialise(*, now: datetime | None = None, limit: int = 500) -> M
     """Run every workflow step due by ``now``, one transaction per enrollment.
 
     Automatic texts are queued through ``message_queue``; a refusal (no consent, opted out…) is
-    recorded on the step run, and quiet hours schedule the text for the next allowed time.
+    recorded on the step run; texting hours and caps schedule the text for the next allowed time.
     Manual texts and call reminders become open tasks on the outstanding list.
     """
     now = now or timezone.now()

@@ -15,14 +15,14 @@ from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from core.errors import ServiceError
-from core.formats import display_clock, display_date, display_moment
+from core.formats import display_date, display_moment
 from core.tracing import current_request_id
 from interactions.models import Consent, Customer, Facility, History, Organization, PhoneNumber
 from interactions.services import ConsentState, consent_status, history_record, user_display_name
 from interactions.signals import announce_on_commit
 
+from ..compliance.engine import recipient_rules, recipient_time_zone, send_refusal, texts_counted
 from ..models import TOKEN_LENGTH, Message, MessageTemplate, UnsubscribeLink
-from ..quiet_hours import next_allowed_at, recipient_time_zone, window_of
 from ..rendering import merge_context, render, template_validate
 from ..segments import MAX_CHARACTERS, Measure, measure
 from ..selectors import inbound_flagged
@@ -211,11 +211,54 @@ def sendability_refusal(*, phone_number: PhoneNumber, facility: Facility) -> Ser
     return None
 
 
-def _check_send_time(
-    *, phone_number: PhoneNumber, facility, send_at: datetime | None, now: datetime
-) -> datetime | None:
-    tz = recipient_time_zone(number=phone_number.number, facility=facility)
-    organization = phone_number.organization
+def compliance_refusal(
+    *, phone_number: PhoneNumber, at: datetime, exclude_id: int | None = None, out_only: bool = False
+) -> ServiceError | None:
+    """Why ``phone_number`` may not be texted at ``at`` under the texting laws and the organization's
+    own rules (``messaging.compliance``), or ``None``: ``quiet_hours`` or ``frequency_cap``, each
+    with ``next_allowed_at`` and naming the rule that refused."""
+    owner = phone_number.owner
+    return texting_refusal(
+        organization=phone_number.organization,
+        number=phone_number.number,
+        facility=owner.facility,
+        owner=owner,
+        at=at,
+        exclude_id=exclude_id,
+        out_only=out_only,
+    )
+
+
+def texting_refusal(
+    *,
+    organization: Organization,
+    number,
+    facility: Facility | None,
+    owner,
+    at: datetime,
+    exclude_id: int | None = None,
+    out_only: bool = False,
+) -> ServiceError | None:
+    """``compliance_refusal`` for a number given by its parts (the worker's claim reads them off the text)."""
+    recipient = recipient_rules(organization=organization, number=number, facility=facility, owner=owner)
+    sent = []
+    if recipient.cap is not None:
+        sent = texts_counted(
+            organization=organization, number=number, until=at, exclude_id=exclude_id, out_only=out_only
+        )
+    refusal = send_refusal(recipient=recipient, at=at, sent=sent)
+    if refusal is None:
+        return None
+    return ServiceError(
+        refusal.code,
+        refusal.message,
+        field="send_at",
+        next_allowed_at=refusal.next_allowed_at,
+        jurisdiction=refusal.jurisdiction,
+    )
+
+
+def _check_send_time(*, phone_number: PhoneNumber, send_at: datetime | None, now: datetime) -> datetime | None:
     if send_at is not None:
         if timezone.is_naive(send_at):
             raise ServiceError("invalid_send_at", "Give the send time with a time zone.", field="send_at")
@@ -223,17 +266,9 @@ def _check_send_time(
             send_at = None  # "now" or the past: send right away, under the same rules
         elif send_at > now + timedelta(days=90):
             raise ServiceError("invalid_send_at", "A text can be scheduled at most 90 days ahead.", field="send_at")
-    at = send_at or now
-    allowed = next_allowed_at(now=at, organization=organization, tz=tz)
-    if allowed is not None:
-        start, end = window_of(organization)
-        raise ServiceError(
-            "quiet_hours",
-            f"It is outside texting hours for this person ({display_clock(start)}–{display_clock(end)} their time). "
-            f"The next allowed time is {display_moment(allowed)}.",
-            field="send_at",
-            next_allowed_at=allowed,
-        )
+    refusal = compliance_refusal(phone_number=phone_number, at=send_at or now)
+    if refusal is not None:
+        raise refusal
     return send_at
 
 
@@ -255,7 +290,8 @@ def message_queue(
     Refuses with a ``ServiceError`` (nothing written) when: the body is empty, the template is
     inactive, there is no consent or the person opted out, the number cannot get texts (a
     landline, or the carrier said so: ``not_textable``), the facility's sender is not registered
-    (``sender_not_registered``), it is outside quiet hours at the recipient, or the final text
+    (``sender_not_registered``), it is outside the recipient's texting hours or over a cap
+    (``compliance_refusal``: the law of their state and the organization's own), or the final text
     (merge fields filled, unsubscribe link appended) is over 1,600 characters. The send itself
     happens in ``send_message`` after commit.
     """
@@ -288,7 +324,7 @@ def message_queue(
     refusal = sendability_refusal(phone_number=phone_number, facility=owner.facility)
     if refusal:
         raise refusal
-    send_at = _check_send_time(phone_number=phone_number, facility=owner.facility, send_at=send_at, now=now)
+    send_at = _check_send_time(phone_number=phone_number, send_at=send_at, now=now)
 
     with transaction.atomic():
         if link_token is None:

@@ -21,9 +21,9 @@ from interactions.models import Consent
 
 from ..backends import LookupUnsupported, SendError, describe_provider_error, get_backend
 from ..models import Message
-from ..quiet_hours import next_allowed_at, recipient_time_zone
 from ..throttle import throttle_acquire
-from .compose import send_on_commit
+from .compose import send_on_commit, texting_refusal
+from .confirmation import confirmation_refusal
 from .numbers import carrier_error_act
 
 logger = logging.getLogger(__name__)
@@ -89,20 +89,50 @@ def _fail_unregistered_sender(message: Message, now: datetime) -> bool:
     return True
 
 
-def _hold_for_quiet_hours(message: Message, now: datetime) -> bool:
-    """Put a locked message back to ``scheduled`` if its recipient's texting hours closed while it waited."""
-    tz = recipient_time_zone(number=message.to_number, facility=message.facility)
-    allowed = next_allowed_at(now=now, organization=message.organization, tz=tz)
-    if allowed is None:
+def _hold_for_texting_rules(message: Message, now: datetime) -> bool:
+    """Put a locked message back to ``scheduled`` if its recipient's texting hours closed while it
+    waited, or a cap filled up; it goes at the next allowed moment, never dropped."""
+    refusal = texting_refusal(
+        organization=message.organization,
+        number=message.to_number,
+        facility=message.facility,
+        owner=message.lead or message.customer,  # its address, when the text still names the person
+        at=now,
+        exclude_id=message.pk,
+        out_only=True,
+    )
+    if refusal is None:
         return False
+    allowed = refusal.extra["next_allowed_at"]
+    if allowed is None:  # the organization's hours never meet the law's: fail it, saying so
+        message.save(
+            update_fields=message.move_to(
+                Message.Status.FAILED, now=now, error_code=refusal.code, error_message=refusal.message[:500]
+            )
+        )
+        return True
+    why = "texting hours closed" if refusal.code == "quiet_hours" else "the 24-hour cap filled up"
     fields = message.move_to(
         Message.Status.SCHEDULED,
         now=now,
         send_at=allowed,
-        error_code="quiet_hours",
-        error_message=f"Held until {display_moment(allowed)}: texting hours closed before it went out.",
+        error_code=refusal.code,
+        error_message=f"Held until {display_moment(allowed)}: {why} before it went out.",
     )
     message.save(update_fields=fields)
+    return True
+
+
+def _fail_late_confirmation(message: Message, now: datetime) -> bool:
+    """The opt-out confirmation goes within 5 minutes and inside texting hours, or not at all."""
+    refused = confirmation_refusal(message=message, event=message.confirms_event, now=now)
+    if not refused:
+        return False
+    message.save(
+        update_fields=message.move_to(
+            Message.Status.FAILED, now=now, error_code="quiet_hours", error_message=refused[:500]
+        )
+    )
     return True
 
 
@@ -111,24 +141,29 @@ def message_claim(*, message_id: int, now: datetime | None = None) -> Message | 
 
     The row lock plus the status check is what makes a second delivery of the same task
     harmless: only one worker ever moves a row from ``queued`` to ``sending``. Consent is
-    checked again here (a STOP may have arrived while the text waited), and so are quiet hours
-    (a text that waited past the end of the window is held until it opens again).
+    checked again here (a STOP may have arrived while the text waited), and so are the texting
+    rules (a text that waited past the end of the window, or past a filled cap, is held until it
+    may go). The opt-out confirmation skips consent but not the hours, and goes within 5 minutes or never.
     """
     now = now or timezone.now()
     with transaction.atomic():
         message = (
             Message.objects.select_for_update(of=("self",))
-            .select_related("organization", "facility", "lead", "customer")
+            .select_related("organization", "facility", "confirms_event", "lead", "customer")
             .filter(pk=message_id, direction=Message.Direction.OUTBOUND)
             .first()
         )
         if message is None or message.status != Message.Status.QUEUED:
             return None
-        if (
+        if message.confirms_event_id is not None:
+            # The opt-out confirmation: the one text sent after the revocation, so consent is not asked.
+            if _fail_late_confirmation(message, now):
+                return None
+        elif (
             _fail_if_archived(message, now)
             or _fail_without_consent(message, now)
             or _fail_unregistered_sender(message, now)
-            or _hold_for_quiet_hours(message, now)
+            or _hold_for_texting_rules(message, now)
         ):
             return None
         message.save(update_fields=message.move_to(Message.Status.SENDING, now=now, attempts=message.attempts + 1))
@@ -198,7 +233,7 @@ def _last_look(message: Message) -> SendOutcome | None:
         locked = Message.objects.select_for_update(of=("self",)).select_related("organization").get(pk=message.pk)
         if locked.status != Message.Status.SENDING:
             return _GONE
-        if _fail_without_consent(locked, timezone.now()):
+        if locked.confirms_event_id is None and _fail_without_consent(locked, timezone.now()):
             return SendOutcome(status=locked.status)
     return None
 

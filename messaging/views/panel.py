@@ -29,9 +29,9 @@ from interactions.selectors import customers_for, leads_for, owner_numbers
 from interactions.services import consent_grant, consent_revoke, phone_number_add
 
 from ..backends import UNREACHABLE_REASONS
+from ..compliance.engine import recipient_time_zone
 from ..conversations import open_requests, person_thread, texting_state, thread_version
 from ..models import Message, MessageTemplate
-from ..quiet_hours import recipient_time_zone
 from ..rendering import merge_field_problem
 from ..segments import MAX_CHARACTERS, is_gsm7
 from ..selectors import (

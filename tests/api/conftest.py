@@ -49,8 +49,10 @@ def other_api(other_org) -> APIClient:
 
 
 @pytest.fixture
-def open_all_day(org):
-    """Texting hours that cover the whole day, so sends don't depend on when the suite runs."""
+def open_all_day(org, settings):
+    """Texting hours that cover the whole day, so sends don't depend on when the suite runs (the
+    statutes' windows lifted too; caps still apply)."""
+    settings.TEXTING_LAW_WINDOWS_OFF_FOR_TESTS = True
     org.quiet_hours_start, org.quiet_hours_end = time(0, 0), time(23, 59, 59, 999999)
     org.save()
     return org

@@ -86,14 +86,14 @@ def test_text_to_someone_who_opted_out_is_refused(api, sendable):
 
 
 def test_text_at_night_is_refused_with_the_next_allowed_time(api, consented_number):
-    # 03:00 in Austin (America/Chicago, 512 area code): outside 08:00–21:00.
+    # 03:00 in Austin (America/Chicago, 512 area code): outside Texas's 09:00–21:00.
     with freeze_time("2030-01-15 09:00:00+00:00"):
         response = api.post("/api/v1/messages/", {"phone_number": consented_number.pk, "body": "Hi"}, format="json")
 
     assert response.status_code == 400
     body = response.json()
     assert (body["code"], body["field"]) == ("quiet_hours", "send_at")
-    assert datetime.fromisoformat(body["next_allowed_at"]) == datetime.fromisoformat("2030-01-15T08:00:00-06:00")
+    assert datetime.fromisoformat(body["next_allowed_at"]) == datetime.fromisoformat("2030-01-15T09:00:00-06:00")
     assert not Message.objects.exists()
 
 

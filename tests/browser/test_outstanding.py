@@ -18,8 +18,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def due_tasks(org, consented_number):
+def due_tasks(org, consented_number, settings):
     """A manual text and a call reminder, both due, for one consented lead; texting allowed all day."""
+    settings.TEXTING_LAW_WINDOWS_OFF_FOR_TESTS = True
     org.quiet_hours_start, org.quiet_hours_end = time(0, 0), time(23, 59, 59)
     org.save()
     template = MessageTemplateFactory(

@@ -81,3 +81,13 @@ def test_the_home_list_says_who_can_be_texted_now_in_their_own_time(db):
     assert "Texting now" in html
     assert 'data-texting-now="yes"' in html or 'data-texting-now="no"' in html
     assert "no text permission" in html or "opted out" in html
+
+
+def test_the_demo_opt_outs_are_history_and_text_nobody_while_seeding(db, outbox):
+    from messaging.models import Message
+
+    seed()
+
+    assert Consent.objects.filter(status=Consent.Status.REVOKED).exists()
+    assert not Message.objects.exclude(confirms_event=None).exists()  # no confirmation texts for past STOPs
+    assert not Lead.objects.first().organization.twilio_replies_to_stop  # the organization's own setting is back

@@ -31,7 +31,11 @@ REVOKE_SOURCES = ["agent", "api", "sms_keyword", "unsubscribe_link", "carrier"]
 
 @dataclass
 class ConsentCheckingBackend(LocmemBackend):
-    """A provider that notes, at the moment of each call, whether the number had consent."""
+    """A provider that notes, at the moment of each call, whether the number had consent.
+
+    The opt-out confirmation is the one text that goes without it (FCC 24-24): it is noted as
+    granted when it is a confirmation of the revocation in force.
+    """
 
     calls: list[tuple[str, bool]] = field(default_factory=list)
 
@@ -40,7 +44,8 @@ class ConsentCheckingBackend(LocmemBackend):
 
     def send(self, message):
         state = consent_status(organization=message.organization, number=message.to_number)
-        self.calls.append((str(message.to_number), state.is_granted))
+        confirming = message.confirms_event_id is not None and not state.is_granted
+        self.calls.append((str(message.to_number), state.is_granted or confirming))
         return super().send(message)
 
 
@@ -103,6 +108,9 @@ def test_no_provider_call_without_consent_at_call_time(granted_first, ops, phone
             message_send(message_id=pk, backend=backend)
 
         assert all(granted for _, granted in backend.calls), backend.calls
+        # At most one confirmation per revocation, by the database's unique key.
+        confirmed = list(Message.objects.exclude(confirms_event=None).values_list("confirms_event", flat=True))
+        assert len(confirmed) == len(set(confirmed))
         sent = Message.objects.filter(status="sent").count()
         assert sent == len(backend.calls)  # every call is one sent row, and the reverse
         # Nothing is lost: every text was sent or refused with a reason.

@@ -76,12 +76,17 @@ def test_queueing_records_the_text_on_the_persons_history(consented_number, agen
 @pytest.fixture
 def nothing_written(django_capture_on_commit_callbacks):
     """Asserts, after the refusal, that no row, history entry, link or queued task was written."""
-    before = (Message.objects.count(), History.objects.count(), UnsubscribeLink.objects.count())
+    texts = Message.objects.filter(confirms_event=None)  # an opt-out's own confirmation is not the refused text
+    confirmations = Message.objects.exclude(confirms_event=None).filter(status=Message.Status.QUEUED)
+    before = (texts.count(), History.objects.count(), UnsubscribeLink.objects.count())
+    queued_before = confirmations.count()
     with django_capture_on_commit_callbacks() as callbacks:
         yield
-    assert (Message.objects.count(), History.objects.count(), UnsubscribeLink.objects.count()) == before
-    # The test's own consent change is announced to the apps above (interactions.signals); no send is queued.
-    assert [callback for callback in callbacks if not getattr(callback, "announces", None)] == []
+    assert (texts.count(), History.objects.count(), UnsubscribeLink.objects.count()) == before
+    # The test's own consent change is announced to the apps above (interactions.signals); the only
+    # send queued is an opt-out's own confirmation.
+    sends = [callback for callback in callbacks if not getattr(callback, "announces", None)]
+    assert len(sends) == confirmations.count() - queued_before
 
 
 def refused(code, **kwargs) -> ServiceError:
@@ -117,8 +122,8 @@ def test_a_person_who_opted_out_is_refused_in_plain_words(consented_number, agen
 def test_outside_quiet_hours_is_refused_with_the_next_allowed_time(consented_number, agent, nothing_written):
     late = datetime(2026, 1, 15, 4, 30, tzinfo=UTC)  # 22:30 in Austin
     error = refused("quiet_hours", phone_number=consented_number, sent_by=agent, body="Hi", now=late)
-    assert error.extra["next_allowed_at"] == datetime(2026, 1, 15, 14, 0, tzinfo=UTC)  # 08:00 Austin
-    assert "8:00 AM CST" in error.message
+    assert error.extra["next_allowed_at"] == datetime(2026, 1, 15, 15, 0, tzinfo=UTC)  # 09:00 Austin (Texas law)
+    assert "9:00 AM CST" in error.message and "Texas law (by the area code)" in error.message
     assert error.field == "send_at"
 
 

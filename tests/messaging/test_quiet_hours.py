@@ -10,8 +10,8 @@ from freezegun import freeze_time
 
 from core.errors import ServiceError
 from interactions.services import consent_grant
+from messaging.compliance.engine import recipient_time_zone
 from messaging.models import Message
-from messaging.quiet_hours import recipient_time_zone
 from messaging.services import message_queue, message_send, messages_release_scheduled
 from tests.factories import FacilityFactory, PhoneNumberFactory
 
@@ -57,7 +57,7 @@ def test_before_the_window_opens_the_next_allowed_time_is_the_same_morning(conse
     early = datetime(2026, 1, 15, 12, 59, tzinfo=UTC)  # 06:59 Austin
     with pytest.raises(ServiceError) as caught:
         message_queue(phone_number=consented_number, sent_by=agent, body="Hi", now=early)
-    assert caught.value.extra["next_allowed_at"] == datetime(2026, 1, 15, 14, 0, tzinfo=UTC)
+    assert caught.value.extra["next_allowed_at"] == datetime(2026, 1, 15, 15, 0, tzinfo=UTC)  # 09:00, Texas law
 
 
 def test_the_organization_sets_its_own_window(consented_number, agent, org):
@@ -73,7 +73,7 @@ def test_the_organization_sets_its_own_window(consented_number, agent, org):
 
 def test_a_scheduled_text_waits_as_a_row_and_is_released_when_due(consented_number, agent, outbox):
     now = datetime(2026, 1, 15, 4, 30, tzinfo=UTC)  # 22:30 Austin: closed
-    send_at = datetime(2026, 1, 15, 14, 0, tzinfo=UTC)  # the next allowed time
+    send_at = datetime(2026, 1, 15, 15, 0, tzinfo=UTC)  # the next allowed time (09:00 Austin, Texas law)
     message = message_queue(phone_number=consented_number, sent_by=agent, body="Morning!", send_at=send_at, now=now)
     assert (message.status, message.send_at, message.queued_at) == (Message.Status.SCHEDULED, send_at, None)
 
@@ -119,5 +119,5 @@ def test_a_text_that_waited_past_closing_time_is_held_until_the_window_opens(con
         assert message_send(message_id=message.pk) is None
     message.refresh_from_db()
     assert message.status == Message.Status.SCHEDULED
-    assert message.send_at == datetime(2026, 1, 15, 14, 0, tzinfo=UTC)
+    assert message.send_at == datetime(2026, 1, 15, 15, 0, tzinfo=UTC)  # 09:00 Austin, Texas law
     assert outbox == []

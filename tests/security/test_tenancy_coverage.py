@@ -129,6 +129,8 @@ def test_every_api_list_has_a_cross_organization_test():
 # API URLs outside the router, and the test that covers each.
 API_EXTRA_ROUTES = {
     "api-consent": "tests/api/test_tenancy.py::test_consent_of_a_number_is_per_organization",
+    "api-consent-events": "tests/api/test_consent_feed.py::test_feed_and_export_hide_other_organizations",
+    "api-consent-evidence": "tests/api/test_consent_feed.py::test_feed_and_export_hide_other_organizations",
     "api-schema": "the schema holds no organization data",
     "api-docs": "the Swagger page holds no organization data",
 }

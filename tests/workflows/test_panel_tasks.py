@@ -16,7 +16,8 @@ HX = {"HTTP_HX_REQUEST": "true"}
 
 
 @pytest.fixture
-def texting_all_day(org):
+def texting_all_day(org, settings):
+    settings.TEXTING_LAW_WINDOWS_OFF_FOR_TESTS = True
     org.quiet_hours_start, org.quiet_hours_end = time(0, 0), time(23, 59, 59)
     org.save()
 

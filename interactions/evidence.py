@@ -1,0 +1,50 @@
+"""One number's consent evidence, as CSV and as a printable page: every ledger event, who, when, how."""
+
+from __future__ import annotations
+
+import csv
+
+from django.http import HttpResponse
+from phonenumber_field.phonenumber import PhoneNumber as ParsedNumber
+
+from .models import ConsentEvent, Organization
+
+COLUMNS = ["event_id", "at_utc", "action", "source", "source_label", "who", "evidence", "ip_address", "user_agent"]
+
+
+def consent_evidence_rows(*, organization: Organization, number: ParsedNumber) -> list[ConsentEvent]:
+    """Every ledger event of ``number`` in ``organization``, oldest first (the whole record, not capped)."""
+    return list(
+        ConsentEvent.objects.filter(organization=organization, number=number).select_related("actor").order_by("id")
+    )
+
+
+def who_acted(event: ConsentEvent) -> str:
+    """Who recorded the event, as named at the time; the person or the system when nobody signed in."""
+    if event.actor_name:
+        return event.actor_name
+    if event.actor_id:
+        return event.actor.get_username()
+    return "the person" if event.is_person_opt_out or event.source == ConsentEvent.Source.SMS_KEYWORD else "system"
+
+
+def consent_evidence_csv_response(*, organization: Organization, number: ParsedNumber) -> HttpResponse:
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="consent-{number.as_e164.lstrip("+")}.csv"'
+    writer = csv.writer(response)
+    writer.writerow(COLUMNS)
+    for event in consent_evidence_rows(organization=organization, number=number):
+        writer.writerow(
+            [
+                event.pk,
+                event.created_at.isoformat(),
+                event.action,
+                event.source,
+                event.get_source_display(),
+                who_acted(event),
+                event.evidence,
+                event.ip_address or "",
+                event.user_agent,
+            ]
+        )
+    return response
