@@ -352,6 +352,9 @@ LOGGING = {
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+    # Celery's "Task … succeeded" line for every task run: kept in production (JSON, with the request
+    # id), quiet with ``make run``, where the periodic runner would bury the printed texts under them.
+    "loggers": {"celery.app.trace": {"level": env("TASK_LOG_LEVEL", default="WARNING" if DEBUG else "INFO")}},
 }
 # /metrics (Prometheus) answers only a request with "Authorization: Bearer <METRICS_TOKEN>";
 # without a token set it does not exist (404). See ops/metrics.py for what it counts and how.
