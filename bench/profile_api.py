@@ -86,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
             for i in range(args.requests):
                 one(i)
             profile.disable()
+            profile.dump_stats(h.OUT / f"profile-{args.endpoint}.prof")  # for pstats' callers/callees
             stats = pstats.Stats(profile).strip_dirs()
             stats.sort_stats("tottime").print_stats(25)
             stats.sort_stats("cumulative").print_stats(60)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from interactions.models import ConsentEvent, PhoneNumber
@@ -16,8 +17,8 @@ from workflows.models import Task
 from workflows.selectors import tasks_for
 from workflows.signals import task_changed
 
-from .models import EventType
-from .services import event_publish
+from .models import EventType, WebhookEndpoint
+from .services import event_publish, subscriptions_changed
 
 MESSAGE_EVENTS = {
     Message.Status.QUEUED: EventType.MESSAGE_QUEUED,
@@ -92,3 +93,10 @@ def on_task_changed(sender, *, task: Task, created: bool, **kwargs) -> None:
         object_id=task.pk,
         data=data,
     )
+
+
+@receiver(post_save, sender=WebhookEndpoint, dispatch_uid="integrations.endpoint_saved")
+@receiver(post_delete, sender=WebhookEndpoint, dispatch_uid="integrations.endpoint_deleted")
+def on_endpoint_changed(sender, *, instance: WebhookEndpoint, **kwargs) -> None:
+    # Every way an endpoint is saved or deleted (services, admin, a cascade) refreshes who listens.
+    subscriptions_changed(instance.organization_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -15,6 +16,7 @@ from typing import Any
 import requests
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.cache import cache
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.db.models import Exists, OuterRef
@@ -117,6 +119,52 @@ def _signing_secrets(endpoint: WebhookEndpoint, now: datetime) -> list[str]:
     return keys
 
 
+# --- subscriptions: which event types an organization's endpoints want ---------------------------
+
+# Every text's status changes ask "does anybody want this event?"; most organizations have no
+# endpoint. The answer is cached (Redis in production, shared by every process) and forgotten
+# whenever an endpoint is saved or deleted (receivers.py), right away and again after commit so a
+# read racing the commit cannot keep an old answer. The TTL bounds any answer kept by a write that
+# bypassed the model's signals (a queryset ``update``): a positive answer is always checked against
+# the database, so only a new subscription could be missed, for at most this long.
+SUBSCRIPTIONS_TTL = 60  # seconds
+
+
+def _subscriptions_key(organization_id: int) -> str:
+    return f"webhooks:subscribed:{organization_id}"
+
+
+def subscribed_event_types(organization_id: int) -> frozenset[str]:
+    """The event types at least one active endpoint of the organization wants."""
+    key = _subscriptions_key(organization_id)
+    try:
+        cached = cache.get(key)
+    except Exception as exc:  # the cache is unreachable: ask the database
+        logger.warning("webhook subscriptions not cached: the cache is unreachable (%s)", type(exc).__name__)
+        cached = None
+    if cached is not None:
+        return cached
+    rows = WebhookEndpoint.objects.filter(organization_id=organization_id, active=True).values_list("events", flat=True)
+    types = frozenset(event for events in rows for event in events)
+    with contextlib.suppress(Exception):
+        cache.set(key, types, SUBSCRIPTIONS_TTL)
+    return types
+
+
+def subscriptions_changed(organization_id: int) -> None:
+    """Forget the cached subscriptions of the organization, now and once the change is committed."""
+    key = _subscriptions_key(organization_id)
+
+    def forget() -> None:
+        try:
+            cache.delete(key)
+        except Exception as exc:
+            logger.warning("webhook subscriptions cache not cleared (%s); it expires in %ss", exc, SUBSCRIPTIONS_TTL)
+
+    forget()
+    transaction.on_commit(forget)
+
+
 # --- events and deliveries --------------------------------------------------------------------
 
 
@@ -143,6 +191,8 @@ def event_publish(
     ``data`` is called only when some endpoint wants the event (the API's view of the object).
     ``None`` when nobody listens.
     """
+    if type not in subscribed_event_types(organization_id):
+        return None  # the common case, and every send pays for this check: no query
     endpoints = [
         endpoint
         for endpoint in WebhookEndpoint.objects.filter(organization_id=organization_id, active=True)
@@ -284,6 +334,7 @@ def _endpoint_switch_off(*, endpoint: WebhookEndpoint, now: datetime) -> None:
         "it on again: waiting deliveries are sent then.",
         updated_at=now,
     )
+    subscriptions_changed(endpoint.organization_id)
     logger.warning("webhook endpoint %s switched off after %s hours of failures", endpoint.pk, hours)
 
 

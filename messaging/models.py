@@ -202,6 +202,13 @@ class Message(models.Model):
             models.Index(fields=["status", "queued_at"]),
             models.Index(fields=["organization", "to_number", "created_at"]),
             models.Index(fields=["organization", "from_number", "created_at"]),
+            # Every send asks whether the number has a plain-words stop request still waiting
+            # (selectors.open_request_ids): the index holds only those, so the answer costs nothing.
+            models.Index(
+                fields=["organization", "from_number"],
+                condition=Q(direction="inbound", flagged_opt_out_request=True, flag_dismissed_at__isnull=True),
+                name="message_open_flag_idx",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -27,23 +29,74 @@ def _inbound(organization: Organization) -> QuerySet[Message]:
     )
 
 
-def inbound_flagged(organization: Organization) -> QuerySet[Message]:
-    """Replies that ask, in plain words, not to be texted and still wait for an agent, newest first.
-
-    A flagged reply drops off once an opt-out of its number was recorded after it arrived (by an
-    agent, the link, a keyword or the carrier): then there is nothing left to do.
-    """
+def _still_waiting(replies: QuerySet[Message]) -> QuerySet[Message]:
+    """The flagged replies among ``replies`` that no agent resolved and no later opt-out answered."""
     handled = ConsentEvent.objects.filter(
         organization=OuterRef("organization"),
         number=OuterRef("from_number"),
         action=ConsentEvent.Action.REVOKE,
         created_at__gte=Coalesce(OuterRef("received_at"), OuterRef("created_at")),
     )
-    return (
-        _inbound(organization)
-        .filter(flagged_opt_out_request=True, flag_dismissed_at__isnull=True)
-        .exclude(Exists(handled))
-    )
+    return replies.filter(
+        direction=Message.Direction.INBOUND, flagged_opt_out_request=True, flag_dismissed_at__isnull=True
+    ).exclude(Exists(handled))
+
+
+def inbound_flagged(organization: Organization) -> QuerySet[Message]:
+    """Replies that ask, in plain words, not to be texted and still wait for an agent, newest first.
+
+    A flagged reply drops off once an opt-out of its number was recorded after it arrived (by an
+    agent, the link, a keyword or the carrier): then there is nothing left to do.
+    """
+    return _still_waiting(_inbound(organization))
+
+
+@dataclass(frozen=True)
+class SendState:
+    """What every send reads of the number it goes to (``number_send_state``)."""
+
+    consent_status: str | None  # Consent.Status, or None: nothing on record
+    link_token: str | None  # the number's unsubscribe token; None until its first text
+    open_request: int | None  # the oldest ``inbound_flagged`` reply from the number, if any
+
+
+@functools.cache
+def _number_send_state_sql() -> str:
+    consent, link = Consent._meta.db_table, UnsubscribeLink._meta.db_table
+    message, event = Message._meta.db_table, ConsentEvent._meta.db_table
+    # The open request is ``inbound_flagged`` written out: flagged, not dismissed, and no revoke
+    # of the number recorded at or after the reply arrived. tests/messaging/test_send_state.py
+    # holds the two to the same answers.
+    return f"""
+        SELECT c.status,
+            (SELECT l.token FROM {link} l WHERE l.organization_id = c.organization_id AND l.number = c.number),
+            (SELECT m.id FROM {message} m
+              WHERE m.organization_id = c.organization_id AND m.from_number = c.number
+                AND m.direction = %s AND m.flagged_opt_out_request = %s AND m.flag_dismissed_at IS NULL
+                AND NOT EXISTS (
+                  SELECT 1 FROM {event} e
+                   WHERE e.organization_id = m.organization_id AND e.number = m.from_number AND e.action = %s
+                     AND e.created_at >= COALESCE(m.received_at, m.created_at))
+              ORDER BY m.id LIMIT 1)
+          FROM {consent} c
+         WHERE c.organization_id = %s AND c.number = %s"""
+
+
+def number_send_state(*, organization_id: int, number) -> SendState:
+    """The number's consent status, unsubscribe token and oldest open stop request, in one query.
+
+    Every text pays for this read, so it is written in SQL rather than built by the ORM (whose
+    compilation of the nested subqueries cost more than everything else of a send together,
+    bench/README.md). One row per (organization, number) at most: ``consent_unique_per_number``
+    and ``unsubscribe_link_unique_per_number``; the partial index ``message_open_flag_idx`` holds
+    only unresolved flags, so the open-request subquery reads nothing in the common case.
+    """
+    e164 = Consent._meta.get_field("number").get_prep_value(number)
+    params = [Message.Direction.INBOUND, True, ConsentEvent.Action.REVOKE, organization_id, e164]
+    with connection.cursor() as cursor:
+        cursor.execute(_number_send_state_sql(), params)
+        row = cursor.fetchone()
+    return SendState(*row) if row else SendState(None, None, None)
 
 
 def flagged_reply_for(*, organization: Organization, pk: int | str) -> Message | None:

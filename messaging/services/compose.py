@@ -11,7 +11,6 @@ from decimal import Decimal
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from core.errors import ServiceError
@@ -25,7 +24,7 @@ from ..compliance.engine import recipient_rules, recipient_time_zone, send_refus
 from ..models import TOKEN_LENGTH, Message, MessageTemplate, UnsubscribeLink
 from ..rendering import merge_context, render, template_validate
 from ..segments import MAX_CHARACTERS, Measure, measure
-from ..selectors import inbound_flagged
+from ..selectors import SendState, number_send_state
 from ..signals import message_status_changed
 from .numbers import line_type_refresh_before_text
 
@@ -43,22 +42,16 @@ def unsubscribe_link_get_or_create(*, organization: Organization, number) -> Uns
     return link
 
 
-def _consent_and_link_token(*, organization: Organization, number) -> tuple[ConsentState, str | None]:
-    """The number's consent and its unsubscribe token (``None`` until its first text), in one query.
+def _consent_and_send_state(*, organization: Organization, number) -> tuple[ConsentState, SendState]:
+    """The number's consent and the rest of ``number_send_state``; one query when texting is allowed.
 
-    ``message_queue`` needs both for every send: one round trip and no model instances on the
-    common path (granted); a refusal reads the full state, with its dates, for the message.
+    No model instances on the common path (granted); a refusal reads the full consent state, with
+    its dates, for the message.
     """
-    link = UnsubscribeLink.objects.filter(organization=organization, number=OuterRef("number")).values("token")[:1]
-    row = (
-        Consent.objects.filter(organization=organization, number=number)
-        .annotate(link_token=Subquery(link))
-        .values("status", "link_token")
-        .first()
-    )
-    if row is None or row["status"] != Consent.Status.GRANTED:
-        return consent_status(organization=organization, number=number), None
-    return ConsentState(number=str(number), status=row["status"]), row["link_token"]
+    state = number_send_state(organization_id=organization.pk, number=number)
+    if state.consent_status != Consent.Status.GRANTED:
+        return consent_status(organization=organization, number=number), state
+    return ConsentState(number=str(number), status=state.consent_status), state
 
 
 def _placeholder_link_url() -> str:
@@ -182,21 +175,22 @@ def consent_refusal(state: ConsentState, *, phone_number: PhoneNumber) -> Servic
     )
 
 
-def open_request_refusal(*, phone_number: PhoneNumber) -> ServiceError | None:
-    """A reply from this number asked, in plain words, not to be texted, and no agent resolved it yet.
+def open_request_refusal(*, phone_number: PhoneNumber, reply_id: int | None) -> ServiceError | None:
+    """A reply from this number (``reply_id``, from ``number_send_state``) asked, in plain words, not
+    to be texted, and no agent resolved it yet.
 
     Nothing goes to the number until an agent opts it out or marks the reply "not a request"
     with a note (``reply_flag_dismiss``).
     """
-    waiting = inbound_flagged(phone_number.organization).filter(from_number=phone_number.number).first()
-    if waiting is None:
+    if reply_id is None:
         return None
+    body = Message.objects.filter(pk=reply_id).values_list("body", flat=True).first() or ""
     return ServiceError(
         "open_request",
-        f"{phone_number.national} replied “{waiting.body.strip()[:80]}”, which reads like a request to stop "
+        f"{phone_number.national} replied “{body.strip()[:80]}”, which reads like a request to stop "
         "texting. Opt the number out, or mark the reply “not a request” with a note, before texting it.",
         field="phone_number",
-        reply=waiting.pk,
+        reply=reply_id,
     )
 
 
@@ -315,8 +309,11 @@ def message_queue(
         raise ServiceError(
             "empty_body", "The template fills in to an empty text for this person; type a message.", field="body"
         )
-    consent, link_token = _consent_and_link_token(organization=organization, number=phone_number.number)
-    refusal = consent_refusal(consent, phone_number=phone_number) or open_request_refusal(phone_number=phone_number)
+    consent, state = _consent_and_send_state(organization=organization, number=phone_number.number)
+    link_token = state.link_token
+    refusal = consent_refusal(consent, phone_number=phone_number) or open_request_refusal(
+        phone_number=phone_number, reply_id=state.open_request
+    )
     if refusal:
         raise refusal
     # Before the first text after the stored line type went stale (never blocks: failures are retried later).
