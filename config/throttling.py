@@ -42,14 +42,25 @@ def window_counts(key: str, *, window: int, duration: int) -> tuple[int, int]:
     return cache.incr(current), int(cache.get(previous) or 0)
 
 
+def window_uncount(key: str, *, window: int) -> None:
+    """Take back the hit ``window_counts`` counted for a refused request: only served ones count."""
+    cache = caches["default"]
+    if isinstance(cache, RedisCache):
+        current = cache.make_and_validate_key(f"{key}:{window}")
+        cache._cache.get_client(current, write=True).decr(current)
+    else:
+        cache.decr(f"{key}:{window}")
+
+
 class TokenRateThrottle(SimpleRateThrottle):
     """``API_RATE_LIMIT`` requests per API token (per user for a browser session, per address otherwise).
 
     A sliding-window counter: the count of the current window (of the rate's duration) plus the
     previous window's, weighted by how much of it still overlaps the last ``duration`` seconds.
     Two small counters per caller in the cache (Redis in production, so the limit holds across
-    every process and container) and one round trip per request, where a log of timestamps would
-    read and write a list as long as the limit. While the cache is unreachable requests are let
+    every process and container) and one round trip per served request, where a log of
+    timestamps would read and write a list as long as the limit. Refused requests are not counted
+    (as with DRF's own throttles): a caller who waits the ``Retry-After`` gets through. While the cache is unreachable requests are let
     through (and logged): the limit protects the service, and refusing every API call during a
     Redis outage would do the harm it is there to prevent.
     """
@@ -73,15 +84,21 @@ class TokenRateThrottle(SimpleRateThrottle):
         estimate = count + before * overlap
         if estimate <= self.num_requests:
             return True
+        count -= 1
+        try:
+            window_uncount(self.key, window=int(window))
+        except Exception as exc:
+            logger.warning("API rate limit: a refused request stays counted (%s)", type(exc).__name__)
         self._retry_after = self._wait(count=count, before=before, into=into)
         return False
 
     def _wait(self, *, count: int, before: int, into: float) -> float:
+        """Seconds until one more request fits (``count``: this window's served requests)."""
         left_in_window = self.duration - into
-        if count > self.num_requests or before == 0:
-            return left_in_window  # this window alone is over the limit: wait for the next one
-        # The previous window's weight falls as time passes: when is count + before × overlap ≤ limit?
-        seconds = left_in_window - (self.num_requests - count) * self.duration / before
+        if count >= self.num_requests or before == 0:
+            return left_in_window  # this window alone is at the limit: wait for the next one
+        # The previous window's weight falls as time passes: when is (count + 1) + before × overlap ≤ limit?
+        seconds = left_in_window - (self.num_requests - count - 1) * self.duration / before
         return min(max(seconds, 1.0), left_in_window)
 
     def wait(self) -> float:

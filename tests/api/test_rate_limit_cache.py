@@ -28,7 +28,7 @@ def test_the_rate_limit_is_counted_in_redis_where_every_process_sees_it(api, set
         client.close()
 
     assert statuses == [200, 200, 429]
-    assert len(keys) == 1  # one history per token, in Redis: another process would read the same
+    assert len(keys) == 1  # one counter per token and window, in Redis: another process would read the same
 
 
 def test_the_api_answers_while_the_rate_limit_cache_is_unreachable(api, settings, caplog):
