@@ -60,9 +60,11 @@ class TokenRateThrottle(SimpleRateThrottle):
     Two small counters per caller in the cache (Redis in production, so the limit holds across
     every process and container) and one round trip per served request, where a log of
     timestamps would read and write a list as long as the limit. Refused requests are not counted
-    (as with DRF's own throttles): a caller who waits the ``Retry-After`` gets through. While the cache is unreachable requests are let
-    through (and logged): the limit protects the service, and refusing every API call during a
-    Redis outage would do the harm it is there to prevent.
+    (as with DRF's own throttles): a caller who waits the ``Retry-After`` gets through.
+
+    While the cache is unreachable requests are let through (and logged): the limit protects the
+    service, and refusing every API call during a Redis outage would do the harm it is there to
+    prevent.
     """
 
     scope = "token"
