@@ -23,6 +23,7 @@ from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthentic
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
+from .prepared import PreparedQuery
 from .tenancy import organization_for_user
 
 if TYPE_CHECKING:
@@ -114,6 +115,8 @@ class SinceFilter(filters.IsoDateTimeFilter):
 class OrganizationScopedField(serializers.PrimaryKeyRelatedField):
     """The id of a row of the caller's organization; any other id is "does not exist"."""
 
+    _prepared: dict[tuple, PreparedQuery] = {}
+
     def __init__(self, model, **kwargs):
         self.model = model
         self.select_related = kwargs.pop("select_related", ())
@@ -123,10 +126,29 @@ class OrganizationScopedField(serializers.PrimaryKeyRelatedField):
         organization = self.context["organization"]
         return self.model.objects.filter(organization=organization).select_related(*self.select_related)
 
+    def _lookup(self) -> PreparedQuery:
+        # The same read for every request of this shape: compiled once per model and joins.
+        shape = (self.model, tuple(self.select_related))
+        if shape not in self._prepared:
+            model, joins = shape
+            self._prepared[shape] = PreparedQuery(
+                lambda organization, pk: model.objects.filter(organization_id=organization, pk=pk).select_related(
+                    *joins
+                ),
+                organization=int,
+                pk=int,
+            )
+        return self._prepared[shape]
+
     def to_internal_value(self, data):
         if isinstance(data, bool) or not isinstance(data, int | str):
             self.fail("incorrect_type", data_type=type(data).__name__)
-        instance = super().to_internal_value(data)
+        try:
+            instance = self._lookup().get(organization=self.context["organization"].pk, pk=data)
+        except self.model.DoesNotExist:
+            self.fail("does_not_exist", pk_value=data)
+        except (TypeError, ValueError):
+            self.fail("incorrect_type", data_type=type(data).__name__)
         # The organization is known (the queryset is scoped to it): hand it over instead of a join.
         instance.organization = self.context["organization"]
         return instance
