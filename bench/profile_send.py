@@ -25,6 +25,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="measured rounds (the median is printed)")
     parser.add_argument("--cprofile", action="store_true", help="also print cProfile's top functions (CPU time)")
     parser.add_argument("--pyinstrument", action="store_true", help="also print a pyinstrument profile")
+    parser.add_argument(
+        "--worker-connections",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="hand the database connection back around each text, as a worker does (default: on)",
+    )
     parser.add_argument("--pstats", default="", help="with --cprofile: also save the stats to this file")
     args = parser.parse_args(argv)
 
@@ -43,9 +49,15 @@ def main(argv: list[str] | None = None) -> int:
             h.database_prepare()
             org = bench_org_create(people=200, facilities=200, slug="bench-send")
 
+        from django.db import close_old_connections
+
         def run(ids: list[int]) -> None:
             for pk in ids:
+                if args.worker_connections:
+                    close_old_connections()  # what config/celery.py does before and after each task
                 send_message(pk)
+                if args.worker_connections:
+                    close_old_connections()
 
         run(rig.queue(org, count=50, tag="warm", publish=False))
         ids = rig.queue(org, count=1, tag="one", publish=False)
