@@ -10,6 +10,10 @@ from celery.signals import beat_init, before_task_publish, task_postrun, task_pr
 from core import tracing
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+# Celery's Django fix-up runs every system check when a worker starts and ignores what they find
+# (about a CPU-second per worker process: the URLconf, the models, the API schema). What must
+# stop a worker is refused by ``_refuse_unsafe_start`` below; the rest is ``manage.py check``'s job.
+os.environ.setdefault("CELERY_SKIP_CHECKS", "1")
 
 app = Celery("textdesk")
 app.config_from_object("django.conf:settings", namespace="CELERY")

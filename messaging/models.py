@@ -251,6 +251,23 @@ class Message(models.Model):
             announce_on_commit(message_status_changed, Message, message=self, status=status)
         return list(dict.fromkeys(changed))
 
+    def move_from(self, expected: str, status: str, *, now: datetime, **fields: Any) -> bool:
+        """``move_to`` and save in one conditional UPDATE, if the row is still ``expected``; True if it moved.
+
+        No lock and no read: the row's status decides in the database. When it moved, this instance
+        mirrors the row as saved and the move is announced with it (listeners need not read it
+        again); when something else moved the row first, nothing is written and this instance is
+        left as it was.
+        """
+        values = {"status": status, "updated_at": now, **fields}
+        if stamp := self.STAMPS.get(status):
+            values[stamp] = now
+        if not Message.objects.filter(pk=self.pk, status=expected).update(**values):
+            return False
+        self.status, self.updated_at = expected, now
+        self.move_to(status, now=now, **fields)
+        return True
+
 
 TOKEN_LENGTH = 16  # base62: ~95 bits, unguessable and not enumerable
 

@@ -128,8 +128,17 @@ def _rfc2822(moment: datetime) -> str:
 class TwilioServer:
     """See the module docstring. Thread-safe; ``start()``/``stop()`` or use as a context manager."""
 
-    def __init__(self, *, account_sid: str, auth_token: str, public_base_url: str = "https://textdesk.test") -> None:
+    def __init__(
+        self,
+        *,
+        account_sid: str,
+        auth_token: str,
+        public_base_url: str = "https://textdesk.test",
+        idle_timeout: float = 60.0,
+    ) -> None:
         self.account_sid = account_sid
+        self.idle_timeout = idle_timeout  # seconds a kept-alive connection may sit idle before the server closes it
+        self.connections = 0  # TCP connections accepted (keep-alive: fewer than requests)
         self.auth_token = auth_token
         self.public_base_url = public_base_url.rstrip("/")
         self.requests: list[RecordedRequest] = []
@@ -389,7 +398,15 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     twilio: TwilioServer
-    protocol_version = "HTTP/1.0"  # one request per connection, like a fresh client would see
+    # HTTP/1.1 keeps the connection open between requests, as Twilio's API does; a connection idle
+    # for ``TwilioServer.idle_timeout`` seconds is closed, as a real server would.
+    protocol_version = "HTTP/1.1"
+
+    def setup(self) -> None:
+        self.timeout = self.twilio.idle_timeout  # read when the connection opens: a test may change it
+        with self.twilio._lock:
+            self.twilio.connections += 1
+        super().setup()
 
     def log_message(self, format, *args):  # keep test output quiet
         pass

@@ -20,6 +20,9 @@ kind of line a number is.
 from __future__ import annotations
 
 import logging
+import os
+import threading
+import time
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit, urlunsplit
 
@@ -191,7 +194,16 @@ class _HttpClient(TwilioHttpClient):
 
     ``base_url`` replaces the scheme and host of every ``*.twilio.com`` URL the SDK builds, so
     the real SDK (request building, auth, error parsing) talks to a Twilio-compatible server.
+
+    Its ``requests`` session keeps the connection alive between sends (HTTP keep-alive), which
+    is why one client serves one thread (``_thread_client``). A connection idle longer than
+    ``IDLE_SECONDS`` is not reused: a server may close an idle connection at any moment, and a
+    request written into a connection the server is closing fails *after* it was sent, an
+    unknown outcome. Below that age ``urllib3`` sees a closed connection before reusing it.
+    The environment's proxy and CA-bundle settings are read once per host, not on every request.
     """
+
+    IDLE_SECONDS = 15.0
 
     def __init__(self, *, base_url: str = "", timeout: float) -> None:
         super().__init__(pool_connections=True, logger=_sdk_logger)
@@ -199,6 +211,10 @@ class _HttpClient(TwilioHttpClient):
         # a read timeout means the request went out and its outcome is unknown.
         self.timeout = (min(5.0, timeout), timeout)
         self.base = urlsplit(base_url) if base_url else None
+        self.session.trust_env = False  # read once below, as requests would on each request
+        self.session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+        self._proxies: dict[str, dict[str, str]] = {}
+        self._last_used = 0.0
 
     def request(self, method, url, *args, **kwargs):
         if self.base is not None:
@@ -206,7 +222,42 @@ class _HttpClient(TwilioHttpClient):
             if parts.hostname and parts.hostname.endswith("twilio.com"):
                 path = self.base.path.rstrip("/") + parts.path
                 url = urlunsplit((self.base.scheme, self.base.netloc, path, parts.query, ""))
-        return super().request(method, url, *args, **kwargs)
+        origin = urlsplit(url)._replace(path="", query="", fragment="").geturl()
+        if origin not in self._proxies:
+            self._proxies[origin] = requests.utils.get_environ_proxies(origin)
+        self.proxy = self._proxies[origin]
+        now = time.monotonic()
+        if now - self._last_used > self.IDLE_SECONDS:
+            self.session.close()  # drop pooled connections that sat idle; the next request connects afresh
+        try:
+            return super().request(method, url, *args, **kwargs)
+        finally:
+            self._last_used = time.monotonic()
+
+
+_threads = threading.local()
+
+
+def _thread_client(account_sid: str, auth_token: str, base_url: str, timeout: float) -> Client:
+    """This thread's SDK client for these settings: its HTTP connection stays open between sends.
+
+    A few per thread (the pre-send lookup has its own, shorter timeout); past that (tests change
+    the settings each time) the others are closed, so no thread piles up open connections.
+    """
+    key = (account_sid, auth_token, base_url, timeout)
+    clients = getattr(_threads, "clients", None)
+    if clients is None:
+        clients = _threads.clients = {}
+    if key not in clients:
+        if len(clients) >= _CLIENTS_PER_THREAD:
+            for old in clients.values():
+                old.http_client.session.close()
+            clients.clear()
+        clients[key] = Client(account_sid, auth_token, http_client=_HttpClient(base_url=base_url, timeout=timeout))
+    return clients[key]
+
+
+_CLIENTS_PER_THREAD = 4
 
 
 def status_callback_url() -> str:
@@ -264,11 +315,9 @@ class TwilioBackend(BaseSmsBackend):
         )
         base_url = settings.TWILIO_API_BASE_URL if base_url is None else base_url
         timeout = timeout or settings.TWILIO_TIMEOUT_SECONDS
-        # A new client (and HTTP session) per backend: get_backend() makes one per send, so no
-        # stale pooled connection can turn a never-sent request into an "unknown outcome".
-        self.client = Client(
-            self.account_sid, self.auth_token, http_client=_HttpClient(base_url=base_url, timeout=timeout)
-        )
+        # One client (and HTTP connection) per thread, kept between sends: get_backend() makes a
+        # backend per send, and a new connection per text cost a TCP (and TLS) handshake each.
+        self.client = _thread_client(self.account_sid, self.auth_token, base_url, timeout)
         # Resolve the SDK's lazily imported resources now, not between taking a rate-limit slot
         # and the request (a first send would otherwise arrive late and bunch up with the next).
         self.messages = self.client.api.v2010.account.messages

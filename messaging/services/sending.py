@@ -42,11 +42,13 @@ class SendOutcome:
 def _fail_without_consent(message: Message, now: datetime) -> bool:
     """Mark a locked message ``failed`` if its number may no longer be texted; True if it was."""
     # Two columns, no join: this runs for every send, twice when the send waited for its slot.
-    row = (
+    # One row at most (unique per organization and number): no ORDER BY, no LIMIT to compile.
+    rows = list(
         Consent.objects.filter(organization_id=message.organization_id, number=message.to_number)
         .values_list("status", "person_opted_out_at")
-        .first()
+        .order_by()
     )
+    row = rows[0] if rows else None
     if row is not None and row[0] == Consent.Status.GRANTED:
         return False
     person_opted_out = row is not None and row[1] is not None
@@ -147,12 +149,15 @@ def message_claim(*, message_id: int, now: datetime | None = None) -> Message | 
     """
     now = now or timezone.now()
     with transaction.atomic():
-        message = (
+        # By primary key: no ORDER BY (the model's default ordering) to compile or run. The opt-out
+        # confirmation's event is read only for a confirmation (``_fail_late_confirmation``).
+        rows = list(
             Message.objects.select_for_update(of=("self",))
-            .select_related("organization", "facility", "confirms_event", "lead", "customer")
+            .select_related("organization", "facility", "lead", "customer")
             .filter(pk=message_id, direction=Message.Direction.OUTBOUND)
-            .first()
+            .order_by()
         )
+        message = rows[0] if rows else None
         if message is None or message.status != Message.Status.QUEUED:
             return None
         if message.confirms_event_id is not None:
@@ -313,13 +318,12 @@ def _call_provider(message: Message, backend) -> SendOutcome:
 
 
 def _record_sent(message: Message, *, sid: str, now: datetime) -> SendOutcome:
-    # The common case in one statement: still ``sending`` (ours since the claim) becomes ``sent``.
-    # Only a row something else moved meanwhile (a fast status callback, a sweeper) needs the
-    # locked read-modify-write below.
-    moved = Message.objects.filter(pk=message.pk, status=Message.Status.SENDING).move_to(
-        Message.Status.SENT, now=now, provider_sid=sid, error_code="", error_message=""
-    )
-    if moved:
+    # The common case in one statement: still ``sending`` (ours since the claim) becomes ``sent``,
+    # announced with the claimed instance (no re-read). Only a row something else moved meanwhile
+    # (a fast status callback, a sweeper) needs the locked read-modify-write below.
+    if message.move_from(
+        Message.Status.SENDING, Message.Status.SENT, now=now, provider_sid=sid, error_code="", error_message=""
+    ):
         logger.info("message %s sent: provider sid %s", message.pk, sid)
         return SendOutcome(status=Message.Status.SENT)
     with transaction.atomic():

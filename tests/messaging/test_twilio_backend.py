@@ -156,3 +156,99 @@ def test_an_organizations_own_messaging_service_sends_when_the_facility_has_no_n
     assert message.status == "sent"
     assert request.params["MessagingServiceSid"] == "MG" + "2" * 32
     assert "From" not in request.params
+
+
+# --- kept-alive connections and the statements of one send -------------------------------------
+
+
+def _another(consented_number, agent, body: str) -> Message:
+    return message_queue(phone_number=consented_number, sent_by=agent, body=body)
+
+
+def test_the_sends_of_one_thread_share_one_kept_alive_connection(twilio_server, queued, consented_number, agent):
+    second = _another(consented_number, agent, "Your unit is ready.")
+    assert send(queued).status == "sent"
+    opened = twilio_server.connections  # (the line-type lookup has a client of its own)
+    assert send(second).status == "sent"
+    assert twilio_server.created_count() == 2
+    assert twilio_server.connections == opened
+
+
+def test_a_connection_the_server_closed_while_idle_is_replaced_not_an_unknown_outcome(
+    twilio_server, queued, consented_number, agent
+):
+    import time
+
+    twilio_server.idle_timeout = 0.2  # the server hangs up a kept-alive connection idle this long
+    second = _another(consented_number, agent, "Your unit is ready.")
+    assert send(queued).status == "sent"
+    opened = twilio_server.connections
+    time.sleep(0.6)
+    message = send(second)
+    assert (message.status, message.error_code) == ("sent", "")
+    assert twilio_server.created_count() == 2
+    assert twilio_server.connections == opened + 1
+
+
+def test_a_connection_idle_longer_than_the_client_allows_is_not_reused(
+    twilio_server, queued, consented_number, agent, monkeypatch
+):
+    from messaging.backends.twilio import _HttpClient
+
+    monkeypatch.setattr(_HttpClient, "IDLE_SECONDS", 0.0)  # every connection counts as stale at once
+    second = _another(consented_number, agent, "Your unit is ready.")
+    assert send(queued).status == "sent"
+    opened = twilio_server.connections
+    assert send(second).status == "sent"
+    assert twilio_server.connections == opened + 1
+
+
+def test_a_send_takes_four_statements_and_announces_the_sent_text_without_reading_it_again(
+    twilio_server, queued, django_capture_on_commit_callbacks
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from messaging.signals import message_status_changed
+
+    announced = []
+
+    def listener(sender, *, message, status, **kwargs):
+        announced.append((message, status))
+
+    message_status_changed.connect(listener)
+    try:
+        with django_capture_on_commit_callbacks() as callbacks, CaptureQueriesContext(connection) as queries:
+            message_send(message_id=queued.pk)
+        statements = [q["sql"] for q in queries.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
+        # The claim (the row locked with what the rules need, consent, sending) and the sent record.
+        assert [sql.split()[0] for sql in statements] == ["SELECT", "SELECT", "UPDATE", "UPDATE"], statements
+        assert not any("ORDER BY" in sql for sql in statements)
+        with CaptureQueriesContext(connection) as later:
+            for callback in callbacks:
+                if getattr(callback, "announces", None) is message_status_changed:
+                    callback()
+    finally:
+        message_status_changed.disconnect(listener)
+    # Announcing does not read the text again (the webhook listener may look up its subscribers).
+    assert not any('FROM "messaging_message"' in q["sql"] for q in later.captured_queries), later.captured_queries
+    [(claimed, _sending), (sent, status)] = announced
+    assert (_sending, status) == ("sending", "sent")
+    assert sent is claimed  # the instance the worker claimed, mirroring the row as saved
+    stored = Message.objects.get(pk=queued.pk)
+    assert (sent.status, sent.provider_sid, sent.sent_at, sent.updated_at) == (
+        stored.status,
+        stored.provider_sid,
+        stored.sent_at,
+        stored.updated_at,
+    )
+
+
+def test_sent_is_not_recorded_over_a_row_something_else_moved_first(twilio_server, queued):
+    from django.utils import timezone
+
+    claimed = Message.objects.get(pk=queued.pk)
+    Message.objects.filter(pk=queued.pk).update(status=Message.Status.DELIVERED)
+    assert not claimed.move_from(Message.Status.SENDING, Message.Status.SENT, now=timezone.now(), provider_sid="SMx")
+    assert claimed.status == "queued"  # left as it was
+    assert Message.objects.get(pk=queued.pk).status == "delivered"

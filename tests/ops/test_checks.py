@@ -162,3 +162,11 @@ def test_trusted_proxy_headers_are_ignored_unless_set():
 
     assert read() == "[null, 0]"
     assert read(TRUSTED_PROXY="1") == '[["HTTP_X_FORWARDED_PROTO", "https"], 1]'
+
+
+def test_refusing_to_start_runs_every_textdesk_check_and_only_those():
+    # refuse_unsafe_start calls DEPLOY_CHECKS directly (not the whole registry): a new check must be listed.
+    from django.core.checks.registry import registry
+
+    ours = {check for check in registry.get_checks(include_deployment_checks=True) if check.__module__ == "ops.checks"}
+    assert ours == set(checks.DEPLOY_CHECKS)
