@@ -12,6 +12,7 @@ What one open measures, inside the page (no Python round trip in the figure):
 - ``ready``: the first moment ``#text-panel`` is visible, its ``#panel-conversation`` holds the
   person's newest text and that text lies inside the thread's visible box (the thread is
   scrolled to its end); checked on every DOM mutation, htmx event and scroll;
+- ``swapped``: htmx's ``afterSwap`` of the panel (the answer is in the page; settle follows);
 - ``painted``: the next frame after ``ready`` (``requestAnimationFrame`` then a task), the figure
   reported: what the agent sees.
 
@@ -47,12 +48,14 @@ PASSWORD = "bench-password-12345"  # bench/data.py's agent
 OPEN_JS = """
 ([icon, newestId]) => new Promise((resolve, reject) => {
   performance.clearResourceTimings();
-  let t0 = 0;
+  let t0 = 0, swapped = null;
   const button = document.querySelector(icon);
   if (!button) { reject(new Error("no Text icon " + icon)); return; }
   let done = false;
-  const check = () => {
+  const check = (event) => {
     if (done) return;
+    const swap = event && event.type === "htmx:afterSwap" && event.target.id === "text-dock";
+    if (swapped === null && swap) swapped = performance.now() - t0;
     const panel = document.getElementById("text-panel");
     if (!panel || !panel.checkVisibility()) return;
     const thread = panel.querySelector("#panel-conversation .thread");
@@ -68,14 +71,14 @@ OPEN_JS = """
       const painted = performance.now() - t0;
       const entry = performance.getEntriesByType("resource").find((e) => e.name.includes("/text/panel/"));
       resolve({
-        ready, painted,
+        ready, painted, swapped,
         ttfb: entry ? entry.responseStart - entry.requestStart : null,
         request: entry ? entry.responseEnd - entry.startTime : null,
         started: entry ? entry.startTime - t0 : null,
       });
     }, 0));
   };
-  const observer = new MutationObserver(check);
+  const observer = new MutationObserver(() => check());
   observer.observe(document.body, { childList: true, subtree: true, attributes: true });
   const listeners = [["scroll", check], ["htmx:afterSwap", check], ["htmx:load", check], ["htmx:afterSettle", check]];
   for (const [name, fn] of listeners) document.addEventListener(name, fn, true);
@@ -90,12 +93,15 @@ OPEN_JS = """
 class Opens:
     painted: list[float] = field(default_factory=list)
     ready: list[float] = field(default_factory=list)
+    swapped: list[float] = field(default_factory=list)  # htmx's swap of the panel done (before settle)
     ttfb: list[float] = field(default_factory=list)
     request: list[float] = field(default_factory=list)
 
     def add(self, sample: dict) -> None:
         self.painted.append(sample["painted"])
         self.ready.append(sample["ready"])
+        if sample.get("swapped") is not None:
+            self.swapped.append(sample["swapped"])
         if sample.get("ttfb") is not None:
             self.ttfb.append(sample["ttfb"])
             self.request.append(sample["request"])
