@@ -11,6 +11,7 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import phonenumbers
 from django.contrib.postgres.search import SearchQuery, SearchVector
 from django.db import connection
 from django.db.models import Count, Max, Q, QuerySet
@@ -60,6 +61,19 @@ def _number_label(numbers: dict[str, PhoneNumber], number) -> str:
     return f"{phone.national} · {phone.get_label_display()}"
 
 
+def _number_key(number) -> tuple:
+    """What a number's formatting depends on (formatting with phonenumbers is slow; comparing this is not)."""
+    if isinstance(number, phonenumbers.PhoneNumber):
+        return (
+            number.country_code,
+            number.national_number,
+            number.italian_leading_zero,
+            number.number_of_leading_zeros,
+            number.extension,
+        )
+    return ("raw", str(number))
+
+
 def _consent_sentence(event: ConsentEvent, label: str) -> str:
     how = {
         ConsentEvent.Source.SMS_KEYWORD: "by texting a keyword",
@@ -94,13 +108,19 @@ def person_thread(
         .select_related("sent_by", "flag_dismissed_by")
         .order_by("-created_at", "-id")[:limit]
     )
+    labels: dict[tuple, str] = {}  # a thread is a few numbers many times: format each once
+
+    def label_of(number) -> str:
+        key = _number_key(number)
+        if key not in labels:
+            labels[key] = _number_label(by_e164, number)
+        return labels[key]
+
     items = [
         ThreadItem(
             at=m.received_at or m.created_at,
             message=m,
-            number_label=_number_label(
-                by_e164, m.from_number if m.direction == Message.Direction.INBOUND else m.to_number
-            ),
+            number_label=label_of(m.from_number if m.direction == Message.Direction.INBOUND else m.to_number),
         )
         for m in messages
     ]
