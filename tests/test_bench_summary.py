@@ -72,3 +72,12 @@ def test_a_benchmark_that_did_not_run_says_so(tmp_path, monkeypatch):
     assert api == "Send API: not measured (no bench/out/api.json; run make bench-api)"
     assert workers.startswith("Workers: not measured") and webhooks.startswith("Webhooks: not measured")
     assert "p95 112 ms" in panel
+
+
+def test_a_webhook_run_that_answered_nothing_is_not_a_pass():
+    figures = json.loads(json.dumps(FIGURES))
+    for kind in ("status", "inbound"):
+        figures["webhooks"]["classes"]["gthread 2×8"][kind] |= {"p99_ms": 0.0, "rps": 0.0}
+    assert summary_lines(figures)[2].startswith("Webhooks (sync ×4, 16 connections): status p99 31 ms")
+    figures["webhooks"]["classes"]["sync ×4"]["status"]["rps"] = 0.0
+    assert summary_lines(figures)[2].endswith("not a measurement — target < 50 ms: MISSED")
