@@ -10,7 +10,7 @@ PORT ?= 8000
 RUN_ENV := DEBUG=1 DATABASE_URL=sqlite:///db.sqlite3 CELERY_TASK_ALWAYS_EAGER=1 SMS_BACKEND=console \
 	PUBLIC_BASE_URL=http://$(HOST):$(PORT) CACHE_BACKEND=locmem WEBHOOKS_ALLOW_PRIVATE=1
 
-.PHONY: run run-env test lint format lock bench bench-api bench-workers bench-card bench-webhooks bench-profile bench-wrk chaos clean
+.PHONY: run run-env test lint format lock bench bench-api bench-workers bench-card bench-webhooks bench-summary bench-profile bench-wrk chaos clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -76,7 +76,12 @@ format: $(VENV)/.installed-dev
 BENCH_TIMEOUT ?= 1500
 BENCH_RUN = timeout --signal=TERM --kill-after=30 $(BENCH_TIMEOUT) $(BIN)/python -m
 
+# Ends with issue 19's four figures beside their targets (bench/summary.py; RESULTS.md "Summary").
 bench: bench-api bench-workers bench-card bench-webhooks
+	$(BENCH_RUN) bench.summary
+
+bench-summary: $(VENV)/.installed-dev
+	$(BENCH_RUN) bench.summary $(BENCH_ARGS)
 
 bench-wrk:
 	@command -v wrk >/dev/null || { echo "installing Debian's wrk"; apt-get update -qq && apt-get install -y -qq wrk; }

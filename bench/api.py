@@ -60,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     h.ensure_wrk()
 
     rows, notes, raw = [], [], []
+    figures: dict[str, dict] = {}  # bench/out/api.json, for bench/summary.py
     with h.redis_start(redis_port, name="redis-broker"):
         for worker_class in args.classes.split(","):
             if worker_class == "sync":
@@ -97,6 +98,9 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 if name != ENDPOINTS[0][0]:
                     ratio, p99 = h.median(ratios), h.median(r.p99_ms for r in runs)
+                    figures.setdefault(label, {"baseline_rps": h.median(r.rps for r in baseline)})[
+                        "key" if "Idempotency" in name else "plain"
+                    ] = {"ratio": ratio, "p99_ms": p99, "rps": h.median(r.rps for r in runs)}
                     verdict = "meets" if ratio >= TARGET_RATIO and p99 < TARGET_P99_MS else "misses"
                     stretch = " and the 1.0× stretch" if ratio >= STRETCH_RATIO and verdict == "meets" else ""
                     notes.append(
@@ -121,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print()
     print(body)
+    h.figures_write("api", {"classes": figures, "connections": args.connections, "runs": args.runs})
     if not args.no_write:
         h.results_write("api", title="Send API", command=command, body=body, started=started)
     return 0

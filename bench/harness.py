@@ -352,7 +352,7 @@ HEADER = """# Benchmark results
 Written by the benchmark commands (`make bench` runs them all); each section says the machine,
 the date and the command that produced it. How to read them: bench/README.md.
 """
-ORDER = ["api", "workers", "card", "webhooks", "chaos"]
+ORDER = ["summary", "api", "workers", "card", "webhooks", "chaos"]
 
 
 def results_write(name: str, *, title: str, command: str, body: str, started: str) -> None:
@@ -409,3 +409,14 @@ def step(text: str) -> Iterator[None]:
     print(f"… {text}", flush=True)
     yield
     print(f"  done in {time.monotonic() - started:.1f}s", flush=True)
+
+
+def figures_write(name: str, figures: dict) -> Path:
+    """Write a benchmark's headline figures to bench/out/<name>.json, for bench/summary.py."""
+    import json
+
+    OUT.mkdir(exist_ok=True)
+    target = OUT / f"{name}.json"
+    payload = {"benchmark": name, "date": f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC", **figures}
+    target.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
+    return target

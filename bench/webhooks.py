@@ -135,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
 
     kinds = [("status callback", _status_file), ("inbound text", _inbound_file)]
     rows, notes, raw = [], [], []
+    figures: dict[str, dict] = {}  # bench/out/webhooks.json, for bench/summary.py
     with h.redis_start(redis_port, name="redis-webhooks"):
         for worker_class in args.classes.split(","):
             if worker_class == "sync":
@@ -181,6 +182,9 @@ def main(argv: list[str] | None = None) -> int:
             for name, _ in kinds:
                 runs, light = results[name], light_results[name]
                 p99, light_p99 = h.median(r.p99_ms for r in runs), h.median(r.p99_ms for r in light)
+                figures.setdefault(label, {})[name.split()[0]] = {  # "status" | "inbound"
+                    "p99_ms": p99, "rps": h.median(r.rps for r in runs), "light_p99_ms": light_p99
+                }  # fmt: skip
                 rows.append(
                     [
                         label,
@@ -236,6 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print()
     print(body)
+    h.figures_write("webhooks", {"classes": figures, "connections": args.connections, "runs": args.runs})
     if not args.no_write:
         h.results_write(
             "webhooks",

@@ -117,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
                 time.sleep(1)
 
     rows, notes = [], []
+    figures: dict[str, dict] = {}  # bench/out/workers.json, for bench/summary.py
     for name, rate, count in scenarios:
         runs = results[name]
         per_second = h.median(r["per_second"] for r in runs)
@@ -124,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
         duplicates = sum(r["duplicates"] for r in runs)
         unfinished = sum(count - r["sent"] for r in runs)
         senders = args.senders_high if name == "high" else args.senders_low
+        figures[name] = {"per_second": per_second, "limit": rate, "worst": worst, "duplicates": duplicates,
+                         "not_sent": unfinished}  # fmt: skip
         # The limiter spaces two sends of one number by 1/rate plus its guard (SMS_THROTTLE_GUARD_SECONDS).
         ceiling = senders / (1 / rate + args.guard)
         rows.append(
@@ -176,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print()
     print(body)
+    h.figures_write("workers", {**figures, "latency_ms": args.latency * 1000, "runs": args.runs})
     if not args.no_write:
         h.results_write(
             "workers",

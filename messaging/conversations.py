@@ -11,6 +11,7 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import phonenumbers
 from django.contrib.postgres.search import SearchQuery, SearchVector
 from django.db import connection
 from django.db.models import Count, Max, Q, QuerySet
@@ -60,6 +61,19 @@ def _number_label(numbers: dict[str, PhoneNumber], number) -> str:
     return f"{phone.national} · {phone.get_label_display()}"
 
 
+def _number_key(number) -> tuple:
+    """What a number's formatting depends on (formatting with phonenumbers is slow; comparing this is not)."""
+    if isinstance(number, phonenumbers.PhoneNumber):
+        return (
+            number.country_code,
+            number.national_number,
+            number.italian_leading_zero,
+            number.number_of_leading_zeros,
+            number.extension,
+        )
+    return ("raw", str(number))
+
+
 def _consent_sentence(event: ConsentEvent, label: str) -> str:
     how = {
         ConsentEvent.Source.SMS_KEYWORD: "by texting a keyword",
@@ -80,27 +94,44 @@ def _consent_sentence(event: ConsentEvent, label: str) -> str:
     return f"Text permission for {label} {how}{who}{note}"
 
 
-def person_thread(
-    *, person: Lead | Customer, numbers: list[PhoneNumber], limit: int = THREAD_LIMIT
-) -> list[ThreadItem]:
-    """The latest texts and events of ``person`` across all ``numbers``, oldest first.
-
-    Three reads (texts, the numbers' ledger, the person's workflow notes), each newest-first and
-    limited, merged by time.
-    """
-    by_e164 = {n.e164: n for n in numbers}
-    messages = list(
+def thread_messages(*, person: Lead | Customer, numbers: list[PhoneNumber], limit: int = THREAD_LIMIT) -> list[Message]:
+    """The person's latest ``limit`` texts across all ``numbers``, newest first (one read, shared by
+    the thread and its version)."""
+    return list(
         _person_messages(person=person, numbers=numbers)
         .select_related("sent_by", "flag_dismissed_by")
         .order_by("-created_at", "-id")[:limit]
     )
+
+
+def person_thread(
+    *,
+    person: Lead | Customer,
+    numbers: list[PhoneNumber],
+    limit: int = THREAD_LIMIT,
+    messages: list[Message] | None = None,
+) -> list[ThreadItem]:
+    """The latest texts and events of ``person`` across all ``numbers``, oldest first.
+
+    Three reads (texts, the numbers' ledger, the person's workflow notes), each newest-first and
+    limited, merged by time. ``messages``: the texts as ``thread_messages`` read them, if already read.
+    """
+    by_e164 = {n.e164: n for n in numbers}
+    if messages is None:
+        messages = thread_messages(person=person, numbers=numbers, limit=limit)
+    labels: dict[tuple, str] = {}  # a thread is a few numbers many times: format each once
+
+    def label_of(number) -> str:
+        key = _number_key(number)
+        if key not in labels:
+            labels[key] = _number_label(by_e164, number)
+        return labels[key]
+
     items = [
         ThreadItem(
             at=m.received_at or m.created_at,
             message=m,
-            number_label=_number_label(
-                by_e164, m.from_number if m.direction == Message.Direction.INBOUND else m.to_number
-            ),
+            number_label=label_of(m.from_number if m.direction == Message.Direction.INBOUND else m.to_number),
         )
         for m in messages
     ]
@@ -128,14 +159,22 @@ def person_thread(
     return items[-limit:]
 
 
-def thread_version(*, person: Lead | Customer, numbers: list[PhoneNumber]) -> str:
+def thread_version(
+    *, person: Lead | Customer, numbers: list[PhoneNumber], messages: list[Message] | None = None
+) -> str:
     """A fingerprint of everything the panel and the card show live: texts, their status, flags,
-    the numbers' consent and the workflow notes. The poll answers 204 while it is unchanged."""
-    rows = list(
-        _person_messages(person=person, numbers=numbers)
-        .order_by("-created_at", "-id")
-        .values_list("id", "status", "error_code", "flag_dismissed_at")[:THREAD_LIMIT]
-    )
+    the numbers' consent and the workflow notes. The poll answers 204 while it is unchanged.
+
+    ``messages``: the latest texts as ``thread_messages`` read them (the same rows, so the same
+    fingerprint), when the caller has them already."""
+    if messages is not None:
+        rows = [(m.id, m.status, m.error_code, m.flag_dismissed_at) for m in messages[:THREAD_LIMIT]]
+    else:
+        rows = list(
+            _person_messages(person=person, numbers=numbers)
+            .order_by("-created_at", "-id")
+            .values_list("id", "status", "error_code", "flag_dismissed_at")[:THREAD_LIMIT]
+        )
     consents = sorted(
         (row.number.as_e164, row.status, row.last_event_id)
         for row in Consent.objects.filter(
@@ -376,6 +415,7 @@ __all__ = [
     "person_numbers",
     "person_thread",
     "texting_state",
+    "thread_messages",
     "thread_version",
     "unread_summary",
 ]

@@ -30,7 +30,7 @@ from interactions.services import consent_grant, consent_revoke, phone_number_ad
 
 from ..backends import UNREACHABLE_REASONS
 from ..compliance.engine import recipient_time_zone
-from ..conversations import open_requests, person_thread, texting_state, thread_version
+from ..conversations import open_requests, person_thread, texting_state, thread_messages, thread_version
 from ..models import Message, MessageTemplate
 from ..rendering import merge_field_problem
 from ..segments import MAX_CHARACTERS, is_gsm7
@@ -110,7 +110,8 @@ def _conversation_context(phone: PhoneNumber) -> dict:
     """The person's whole thread (every number, texts and events), as the card and the panel show it."""
     person = phone.owner
     numbers = owner_numbers(owner=person)
-    thread = person_thread(person=person, numbers=numbers)
+    texts = thread_messages(person=person, numbers=numbers)  # one read for the thread and its version
+    thread = person_thread(person=person, numbers=numbers, messages=texts)
     waiting = open_requests(organization=phone.organization, numbers=numbers)
     waiting_ids = {m.pk for m in waiting.values()}
     for number in numbers:
@@ -122,7 +123,7 @@ def _conversation_context(phone: PhoneNumber) -> dict:
         "numbers": numbers,
         "thread": thread,
         "waiting_ids": waiting_ids,
-        "version": thread_version(person=person, numbers=numbers),
+        "version": thread_version(person=person, numbers=numbers, messages=texts),
         "others": [n for n in numbers if n.pk != phone.pk],
         # Failures that mean "this number is wrong or unreachable": the card suggests the record's other numbers.
         "unreachable_reasons": UNREACHABLE_REASONS,

@@ -320,3 +320,36 @@ def test_phone_width_card_and_panel_fit_the_screen(browse, live_server, consente
     box = panel.bounding_box()
     assert box["x"] == 0 and abs(box["width"] - PHONE["width"]) <= 1
     shot(page, "phone-390-panel")
+
+
+# --- opening shows the newest text at once -----------------------------------------------------
+
+
+def test_the_panel_opens_on_its_newest_text_without_waiting_for_a_timer(browse, live_server, consented_number):
+    """htmx settles the opened panel at once (``settle:0ms``): the thread is scrolled to its newest
+    text in the very task that swaps the panel in, so no frame shows it scrolled to the oldest."""
+    for i in range(40):
+        MessageFactory(phone_number=consented_number, body=f"Text {i}: your unit is ready.")
+    newest = Message.objects.order_by("-created_at", "-id").first()
+    page = browse()
+    page.goto(f"{live_server.url}/leads/{consented_number.lead.pk}/")
+    page.evaluate(
+        """(id) => {
+          window.newestInView = null;
+          document.addEventListener("htmx:afterSwap", (event) => {
+            if (event.target.id !== "text-dock") return;
+            queueMicrotask(() => {  // after the swap's own task, before any timer or frame
+              const thread = document.querySelector("#panel-conversation .thread");
+              const item = thread.querySelector('[data-message="' + id + '"]');
+              const box = thread.getBoundingClientRect(), at = item.getBoundingClientRect();
+              window.newestInView = thread.scrollTop > 0 && at.top >= box.top - 1 && at.bottom <= box.bottom + 1;
+            });
+          });
+        }""",
+        newest.pk,
+    )
+    open_panel(page)
+    page.wait_for_function("() => window.newestInView !== null")
+    assert page.evaluate("() => window.newestInView") is True
+    expect(page.locator(f'#panel-conversation [data-message="{newest.pk}"]')).to_be_in_viewport()
+    assert page.js_errors == []

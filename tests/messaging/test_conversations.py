@@ -137,3 +137,29 @@ def test_an_agents_answer_after_a_reply_counts_as_read_but_an_automated_text_doe
     assert unread_summary(organization=consented_number.organization).count == 1
     MessageFactory(phone_number=consented_number, body="Yes it is", status="sent", sent_by=agent)
     assert unread_summary(organization=consented_number.organization).count == 0
+
+
+def test_the_thread_labels_each_text_with_its_number_formatting_each_number_once(consented_number, monkeypatch):
+    from interactions.models import ConsentEvent
+    from messaging import conversations
+    from messaging.conversations import person_thread
+
+    lead = consented_number.lead
+    home = PhoneNumberFactory(lead=lead, number="+15125550181", is_primary=False, label="home")
+    for i in range(6):
+        MessageFactory(phone_number=consented_number, body=f"To mobile {i}")
+        reply(home, f"From home {i}")
+    # a text to the person's number written before it was on the record, under another owner
+    MessageFactory(phone_number=consented_number, lead=lead, to_number="+15125550177", body="To an old number")
+    calls = []
+    real = conversations._number_label
+    monkeypatch.setattr(conversations, "_number_label", lambda *a: calls.append(a) or real(*a))
+
+    numbers = [consented_number, home]
+    thread = person_thread(person=lead, numbers=numbers)
+    labels = {item.message.body: item.number_label for item in thread if item.message}
+    assert labels["To mobile 5"] == f"{consented_number.national} · {consented_number.get_label_display()}"
+    assert labels["From home 0"] == "(512) 555-0181 · Home"
+    assert labels["To an old number"] == "(512) 555-0177"
+    events = ConsentEvent.objects.filter(organization=lead.organization, number__in=[n.number for n in numbers])
+    assert len(calls) == 3 + events.count()  # once per distinct number of the 13 texts, once per ledger event

@@ -326,3 +326,58 @@ def test_schedule_button_shows_the_recipients_local_time_not_the_facilitys(agent
     html = agent_client.post(url("text_send", phone), {"body": "Hello"}, **HX).content.decode()
     button = html.split('name="send_at"')[1].split("</button>")[0]
     assert re.search(r"Schedule for \w{3} \w{3} \d+, \d+:\d\d [AP]M C[SD]T", button)
+
+
+# --- reads ------------------------------------------------------------------------------------
+
+
+def _texts(phone, count: int) -> None:
+    for i in range(count):
+        MessageFactory(phone_number=phone, body=f"Text {i}", status=Message.Status.DELIVERED)
+
+
+def test_the_panel_reads_the_thread_once_for_the_thread_and_its_version(
+    agent_client, consented_number, django_assert_num_queries
+):
+    """The texts are read once and the version (what the poll compares) is computed from them: the
+    same fingerprint the poll computes with its own read, so an unchanged thread answers 204."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    _texts(consented_number, 3)
+    agent_client.get(url("text_panel", consented_number))  # the Conversation row exists from here on
+    with CaptureQueriesContext(connection) as few:
+        agent_client.get(url("text_panel", consented_number))
+    _texts(consented_number, 70)  # past the thread's 60
+    with CaptureQueriesContext(connection) as many:
+        response = agent_client.get(url("text_panel", consented_number))
+    assert len(many) == len(few)  # whatever the history
+    latest = [q["sql"] for q in many if 'FROM "messaging_message"' in q["sql"] and "LIMIT 60" in q["sql"]]
+    assert len(latest) == 1 and '"messaging_message"."body"' in latest[0]  # the thread's texts, read once
+
+    version = re.search(r'where=panel&amp;v=([0-9a-f]+)"', response.content.decode()).group(1)
+    poll = agent_client.get(url("text_conversation", consented_number) + f"?where=panel&v={version}")
+    assert poll.status_code == 204
+
+
+def test_the_version_from_the_threads_texts_is_the_polls_version(consented_number, agent):
+    from messaging.conversations import thread_messages, thread_version
+
+    _texts(consented_number, 65)
+    failed = Message.objects.filter(lead=consented_number.lead).order_by("-id").first()
+    Message.objects.filter(pk=failed.pk).update(status=Message.Status.FAILED, error_code="30003")
+    flagged = MessageFactory(
+        phone_number=consented_number,
+        direction=Message.Direction.INBOUND,
+        from_number=consented_number.number,
+        to_number="+15125550199",
+        status=Message.Status.RECEIVED,
+        flagged_opt_out_request=True,
+        flag_dismissed_at=timezone.now(),
+    )
+    person, numbers = consented_number.lead, [consented_number]
+    texts = thread_messages(person=person, numbers=numbers)
+    assert len(texts) == 60 and texts[0].pk == flagged.pk
+    assert thread_version(person=person, numbers=numbers, messages=texts) == thread_version(
+        person=person, numbers=numbers
+    )
