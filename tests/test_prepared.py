@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from rest_framework.authtoken.models import Token
 
@@ -11,8 +11,16 @@ from config.authentication import _TOKEN
 from core.api import OrganizationScopedField
 from core.prepared import PreparedQuery
 from interactions.models import PhoneNumber
+from messaging.models import Message
 from messaging.serializers import MessageCreateSerializer
-from tests.factories import CustomerFactory, FacilityFactory, OrganizationFactory, PhoneNumberFactory
+from messaging.services.sending import _CLAIM
+from tests.factories import (
+    CustomerFactory,
+    FacilityFactory,
+    MessageFactory,
+    OrganizationFactory,
+    PhoneNumberFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -83,3 +91,17 @@ def test_the_field_answers_like_a_related_field(consented_number):
     field.parent._context = {"organization": consented_number.organization}
     assert field.to_internal_value(consented_number.pk).pk == consented_number.pk
     assert field.to_internal_value(str(consented_number.pk)).organization == consented_number.organization
+
+
+def test_the_worker_s_claim_reads_the_text_as_its_queryset(consented_number):
+    text = MessageFactory(phone_number=consented_number, facility=consented_number.lead.facility)
+    inbound = MessageFactory(phone_number=consented_number, direction=Message.Direction.INBOUND)
+    with transaction.atomic():
+        [got] = _CLAIM.fetch(pk=text.pk)
+        assert _CLAIM.fetch(pk=inbound.pk) == []
+    expected = Message.objects.select_related("organization", "facility", "lead", "customer").get(pk=text.pk)
+    for field in Message._meta.concrete_fields:
+        assert getattr(got, field.attname) == getattr(expected, field.attname), field.name
+    for relation in ("organization", "facility", "lead"):
+        assert getattr(got, relation) == getattr(expected, relation)
+    assert got.customer is None
