@@ -20,7 +20,7 @@ import redis
 from . import harness as h
 from .rig import Rig, most_in_one_second
 
-TARGET_PER_SECOND = 200
+TARGET_PER_SECOND = 250
 
 
 def _run(rig: Rig, org, *, rate: float, count: int, args, tag: str) -> dict:

@@ -9,6 +9,7 @@ import json
 import logging
 import random
 import secrets
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -127,7 +128,15 @@ def _signing_secrets(endpoint: WebhookEndpoint, now: datetime) -> list[str]:
 # read racing the commit cannot keep an old answer. The TTL bounds any answer kept by a write that
 # bypassed the model's signals (a queryset ``update``): a positive answer is always checked against
 # the database, so only a new subscription could be missed, for at most this long.
+#
+# Each process also keeps the answer for ``SUBSCRIPTIONS_LOCAL_TTL``: a busy sender asks hundreds of
+# times a second, and this spares each ask a round trip. The process that changes an endpoint
+# forgets its own copy at once; another process may go on with its copy for at most that long, so
+# an endpoint registered less than a second ago may miss events of that second (the sync feed,
+# ``?updated_since``, has them).
 SUBSCRIPTIONS_TTL = 60  # seconds
+SUBSCRIPTIONS_LOCAL_TTL = 1.0  # seconds
+_local_subscriptions: dict[int, tuple[float, frozenset[str]]] = {}
 
 
 def _subscriptions_key(organization_id: int) -> str:
@@ -136,6 +145,15 @@ def _subscriptions_key(organization_id: int) -> str:
 
 def subscribed_event_types(organization_id: int) -> frozenset[str]:
     """The event types at least one active endpoint of the organization wants."""
+    local = _local_subscriptions.get(organization_id)
+    if local is not None and local[0] > time.monotonic():
+        return local[1]
+    types = _subscribed_event_types_shared(organization_id)
+    _local_subscriptions[organization_id] = (time.monotonic() + SUBSCRIPTIONS_LOCAL_TTL, types)
+    return types
+
+
+def _subscribed_event_types_shared(organization_id: int) -> frozenset[str]:
     key = _subscriptions_key(organization_id)
     try:
         cached = cache.get(key)
@@ -156,6 +174,7 @@ def subscriptions_changed(organization_id: int) -> None:
     key = _subscriptions_key(organization_id)
 
     def forget() -> None:
+        _local_subscriptions.pop(organization_id, None)
         try:
             cache.delete(key)
         except Exception as exc:

@@ -8,6 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from integrations import services
 from integrations.models import WebhookEvent
 from integrations.services import (
     _endpoint_switch_off,
@@ -26,8 +27,10 @@ URL = "https://hooks.example.com/textdesk"
 @pytest.fixture(autouse=True)
 def fresh_cache():
     cache.clear()
+    services._local_subscriptions.clear()
     yield
     cache.clear()
+    services._local_subscriptions.clear()
 
 
 @pytest.fixture
@@ -77,3 +80,14 @@ def test_organizations_are_cached_apart(org, public_dns):
     assert publish(org) is None
     assert publish(other) is not None
     assert WebhookEvent.objects.filter(organization=other).count() == 1
+
+
+def test_another_process_sees_a_new_endpoint_within_a_second(org, public_dns, monkeypatch):
+    assert publish(org) is None  # this process keeps "nobody listens" for a second
+    endpoint_create(organization=org, url=URL, events=["message.queued"])
+    # Another process: its own copy is older than the change, which it did not see.
+    services._local_subscriptions[org.pk] = (services.time.monotonic() + 1, frozenset())
+    assert publish(org) is None
+    later = services.time.monotonic() + services.SUBSCRIPTIONS_LOCAL_TTL + 0.01
+    monkeypatch.setattr(services.time, "monotonic", lambda: later)
+    assert publish(org) is not None
