@@ -64,22 +64,23 @@ def idempotency_key_claim(
     request, 409 while the first request is still in flight.
     """
     key = idempotency_key_validate(key)
-    for _ in range(3):  # the holder may release the key between our insert and our read
+    for _ in range(4):  # the holder may release the key between our insert and our read
         now = now or timezone.now()
         try:
+            # One INSERT in the common case: no text can hold a key that has no row (the purge and
+            # ``_expired_key_retire`` let go of it with the row), so there is nothing to clear.
             with transaction.atomic():
-                IdempotencyKey.objects.filter(organization=organization, key=key, created_at__lt=now - KEY_TTL).delete()
                 row = IdempotencyKey.objects.create(
                     organization=organization, key=key, fingerprint=fingerprint, created_at=now, locked_at=now
                 )
-                # A text still carrying this key was sent under it more than 24 hours ago (the key
-                # expired or was purged): the key now names a new text, so the old one lets go of it.
-                Message.objects.filter(organization=organization, idempotency_key=key).update(idempotency_key=None)
             return Claim(row=row, replay=False)
         except IntegrityError:
             pass
         row = IdempotencyKey.objects.filter(organization=organization, key=key).first()
         if row is None:
+            continue
+        if row.created_at < now - KEY_TTL:
+            _expired_key_retire(row)
             continue
         if row.fingerprint != fingerprint:
             raise ServiceError(
@@ -108,6 +109,16 @@ def idempotency_key_claim(
     )
 
 
+def _expired_key_retire(row: IdempotencyKey) -> None:
+    """A key used more than 24 hours ago names a new request now: its row goes, and the text sent
+    under it lets go of it (the text's own unique index would refuse the new one)."""
+    with transaction.atomic():
+        if IdempotencyKey.objects.filter(pk=row.pk, created_at=row.created_at).delete()[0]:
+            Message.objects.filter(organization_id=row.organization_id, idempotency_key=row.key).update(
+                idempotency_key=None
+            )
+
+
 def idempotency_key_complete(
     *, claim: Claim, response_code: int, response_body: Any, message: Message | None = None
 ) -> None:
@@ -125,4 +136,11 @@ def idempotency_key_release(*, claim: Claim) -> None:
 def idempotency_keys_purge(*, now: datetime | None = None) -> int:
     """Delete keys older than 24 hours; returns how many."""
     cutoff = (now or timezone.now()) - KEY_TTL
-    return IdempotencyKey.objects.filter(created_at__lt=cutoff).delete()[0]
+    with transaction.atomic():
+        expired = IdempotencyKey.objects.filter(created_at__lt=cutoff)
+        # The texts sent under them let go of the keys too, so a key without a row is free
+        # (``idempotency_key_claim`` then needs one INSERT and nothing else).
+        Message.objects.filter(
+            pk__in=expired.filter(message__isnull=False).values("message_id"), idempotency_key__isnull=False
+        ).update(idempotency_key=None)
+        return expired.delete()[0]

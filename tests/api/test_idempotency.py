@@ -202,3 +202,19 @@ def test_purge_forgets_keys_older_than_a_day(api, sendable):
     with freeze_time(timezone.now() + timedelta(hours=25)):
         assert purge_idempotency_keys.apply().get() == 1
     assert not IdempotencyKey.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_purged_key_names_a_new_text(api, sendable):
+    from messaging.tasks import purge_idempotency_keys
+
+    payload = {"phone_number": sendable.pk, "body": "Hi"}
+    first = send(api, payload, "old-key")
+    with freeze_time(timezone.now() + timedelta(hours=25)):
+        assert purge_idempotency_keys.apply().get() == 1
+        later = send(api, payload, "old-key")
+
+    assert first.status_code == later.status_code == 201
+    assert later.json()["id"] != first.json()["id"]
+    assert Message.objects.get(pk=first.json()["id"]).idempotency_key is None  # the old text let go of it
+    assert Message.objects.get(pk=later.json()["id"]).idempotency_key == "old-key"
