@@ -209,9 +209,14 @@ def redis_start(port: int, *, name: str = "redis") -> Process:
     return process
 
 
-def gunicorn(port: int, *, env: dict[str, str], worker_class: str, workers: int, threads: int = 1) -> Process:
+def gunicorn(
+    port: int, *, env: dict[str, str], worker_class: str, workers: int, threads: int = 1, config: str | None = None
+) -> Process:
+    """gunicorn on 127.0.0.1:``port``; ``config``: a gunicorn config file (production's
+    ``config/gunicorn.conf.py``, with its access log and start checks), read before the options here."""
     args = [
         PYTHON, "-m", "gunicorn", "config.wsgi:application",
+        *(["-c", config] if config else []),
         "--bind", f"127.0.0.1:{port}",
         "--worker-class", worker_class,
         "--workers", str(workers),

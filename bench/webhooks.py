@@ -1,6 +1,6 @@
 """Webhooks benchmark: signed Twilio status callbacks and inbound texts under gunicorn.
 
-    python -m bench.webhooks [--runs 3] [--duration 10] [--classes sync,gthread]
+    python -m bench.webhooks [--runs 3] [--duration 10] [--classes sync,gthread,production]
 
 Production settings, the benchmark database, a private Redis. The requests are precomputed
 and signed as Twilio signs them (``RequestValidator.compute_signature`` over PUBLIC_BASE_URL +
@@ -10,6 +10,11 @@ path and the form fields); wrk posts them through bench/lua/post_signed.lua.
   goes round the file, so later rounds are Twilio's repeated callbacks: a locked read, no write).
 - inbound: plain texts from the bench people to a facility number, a fresh MessageSid per line
   and per run (each stored once, with a History entry on the lead).
+
+Server shapes (``--classes``): ``sync`` (×4 processes), ``gthread`` (2 processes × 8 threads) and
+``production``: what docker-compose.yml's ``web`` runs, ``-c config/gunicorn.conf.py --workers 3
+--threads 4`` (gthread, its JSON access log, a pool of 4 database connections per process, the
+webhook latency histogram in multiprocess mode).
 """
 
 from __future__ import annotations
@@ -108,10 +113,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=16, help="saturation: requests/s")
     parser.add_argument("--light-connections", type=int, default=2, help="light load: latency")
     parser.add_argument("--lines", type=int, default=6000, help="distinct signed requests per file")
-    parser.add_argument("--classes", default="sync,gthread")
+    parser.add_argument("--classes", default="sync,gthread,production")
     parser.add_argument("--sync-workers", type=int, default=4)
     parser.add_argument("--gthread-workers", type=int, default=2)
     parser.add_argument("--gthread-threads", type=int, default=8)
+    parser.add_argument("--production-workers", type=int, default=3, help="docker-compose.yml web: --workers")
+    parser.add_argument("--production-threads", type=int, default=4, help="docker-compose.yml web: --threads")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
 
@@ -138,23 +145,36 @@ def main(argv: list[str] | None = None) -> int:
     figures: dict[str, dict] = {}  # bench/out/webhooks.json, for bench/summary.py
     with h.redis_start(redis_port, name="redis-webhooks"):
         for worker_class in args.classes.split(","):
+            server_env = env
             if worker_class == "sync":
                 shape, label = dict(workers=args.sync_workers), f"sync ×{args.sync_workers}"
+            elif worker_class == "production":
+                workers, threads = args.production_workers, args.production_threads
+                shape = dict(worker_class="gthread", workers=workers, threads=threads, config="config/gunicorn.conf.py")
+                label = f"gthread {workers}×{threads} (production)"
+                # docker-compose.yml: DB_POOL_MAX_SIZE = --threads, JSON logs, multiprocess metrics
+                # (the conf file empties the directory at start: one under bench/out, git-ignored).
+                server_env = {
+                    **env,
+                    "DB_POOL_MAX_SIZE": str(threads),
+                    "LOG_FORMAT": "json",
+                    "PROMETHEUS_MULTIPROC_DIR": str(h.OUT / "prometheus-webhooks"),
+                }
             else:
                 shape = dict(workers=args.gthread_workers, threads=args.gthread_threads)
                 label = f"gthread {args.gthread_workers}×{args.gthread_threads}"
             results: dict[str, list[h.WrkResult]] = {name: [] for name, _ in kinds}
             light_results: dict[str, list[h.WrkResult]] = {name: [] for name, _ in kinds}
             with h.step(f"gunicorn {label}"):
-                server = h.gunicorn_start(web_port, env=env, worker_class=worker_class, **shape)
+                server = h.gunicorn_start(web_port, env=server_env, **{"worker_class": worker_class, **shape})
                 try:
                     for _name, make in kinds:  # warm-up
-                        lines = make(org, base=base, count=200, tag=f"w{worker_class[0]}")
+                        lines = make(org, base=base, count=200, tag=f"w{worker_class[:2]}")
                         h.wrk(base + "/", script="post_signed.lua", args=[_write(lines, "warmup.tsv")],
                               duration=args.warmup, connections=args.connections)  # fmt: skip
                     for i in range(args.runs):
                         for name, make in kinds:
-                            tag = f"{worker_class[0]}{i}{name[0]}"
+                            tag = f"{worker_class[:2]}{i}{name[0]}"
                             lines = make(org, base=base, count=args.lines, tag=tag)
                             result = h.wrk(
                                 base + "/",

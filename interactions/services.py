@@ -561,6 +561,24 @@ def history_record(
     )
 
 
+def history_record_on_number(
+    *, phone_number: PhoneNumber, kind: str, summary: str, occurred_at: datetime | None = None
+) -> History:
+    """Add an entry (not an agent's) to the history of whoever holds ``phone_number``.
+
+    ``history_record`` without loading the lead or customer: the number's own ids say whose it is.
+    """
+    return History.objects.create(
+        organization_id=phone_number.organization_id,
+        lead_id=phone_number.lead_id,
+        customer_id=phone_number.customer_id,
+        kind=kind,
+        summary=summary,
+        phone_number=phone_number,
+        occurred_at=occurred_at or timezone.now(),
+    )
+
+
 # --- leads and customers --------------------------------------------------------------------
 
 
