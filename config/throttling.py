@@ -6,6 +6,7 @@ import hashlib
 import logging
 import math
 import time
+import weakref
 
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
@@ -18,6 +19,19 @@ from integrations.models import ApiKey
 logger = logging.getLogger(__name__)
 
 
+# One redis-py client per cache connection: Django's RedisCache builds a new client object for
+# every call (cheap for Redis, not for Python: it cost as much as the round trip itself).
+_clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _redis(cache: RedisCache):
+    connection = cache._cache  # Django's RedisCacheClient: its pools, its serializer
+    client = _clients.get(connection)
+    if client is None:
+        client = _clients[connection] = connection.get_client(None, write=True)
+    return client
+
+
 def window_counts(key: str, *, window: int, duration: int) -> tuple[int, int]:
     """Count one more hit in window ``window`` of ``key``; return (this window's count, the previous one's).
 
@@ -28,9 +42,9 @@ def window_counts(key: str, *, window: int, duration: int) -> tuple[int, int]:
     current, previous = f"{key}:{window}", f"{key}:{window - 1}"
     cache = caches["default"]
     if isinstance(cache, RedisCache):
-        # Django's own connection pool for the key; its serializer stores integers as plain
-        # integers, so INCR and the cache API read the same value.
-        client = cache._cache.get_client(current, write=True)
+        # Django's own connection pool; its serializer stores integers as plain integers, so
+        # INCR and the cache API read the same value.
+        client = _redis(cache)
         current_key, previous_key = cache.make_and_validate_key(current), cache.make_and_validate_key(previous)
         pipe = client.pipeline(transaction=False)
         pipe.incr(current_key)
@@ -47,7 +61,7 @@ def window_uncount(key: str, *, window: int) -> None:
     cache = caches["default"]
     if isinstance(cache, RedisCache):
         current = cache.make_and_validate_key(f"{key}:{window}")
-        cache._cache.get_client(current, write=True).decr(current)
+        _redis(cache).decr(current)
     else:
         cache.decr(f"{key}:{window}")
 

@@ -323,24 +323,26 @@ def message_queue(
         raise refusal
     send_at = _check_send_time(phone_number=phone_number, send_at=send_at, now=now)
 
+    # A first text's link is made below; a new token is as long as the placeholder, so the size is exact.
+    size = measure(with_link(text, UnsubscribeLink(token=link_token).url if link_token else _placeholder_link_url()))
+    if size.too_long:
+        raise ServiceError(
+            "too_long",
+            f"The text is {size.characters:,} characters with the unsubscribe link; the limit is "
+            f"{MAX_CHARACTERS:,}. Shorten it by {size.characters - MAX_CHARACTERS:,}.",
+            field="body",
+            characters=size.characters,
+            limit=MAX_CHARACTERS,
+        )
+
     with transaction.atomic():
         if link_token is None:
             link_token = unsubscribe_link_get_or_create(organization=organization, number=phone_number.number).token
         final = with_link(text, UnsubscribeLink(token=link_token).url)
-        size = measure(final)
-        if size.too_long:
-            raise ServiceError(
-                "too_long",
-                f"The text is {size.characters:,} characters with the unsubscribe link; the limit is "
-                f"{MAX_CHARACTERS:,}. Shorten it by {size.characters - MAX_CHARACTERS:,}.",
-                field="body",
-                characters=size.characters,
-                limit=MAX_CHARACTERS,
-            )
         status = Message.Status.SCHEDULED if send_at else Message.Status.QUEUED
         try:
-            # The savepoint only guards the Idempotency-Key's unique index; without a key nothing
-            # can collide, and the request spares two round trips.
+            # The savepoint only guards the Idempotency-Key's unique index (a refusal leaves the
+            # caller's transaction usable); without a key nothing can collide.
             with transaction.atomic() if idempotency_key else contextlib.nullcontext():
                 message = Message.objects.create(
                     organization=organization,
