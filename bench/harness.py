@@ -18,7 +18,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -425,3 +425,44 @@ def figures_write(name: str, figures: dict) -> Path:
     payload = {"benchmark": name, "date": f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC", **figures}
     target.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
     return target
+
+
+# --- profiles -------------------------------------------------------------------------------------
+
+
+def pyinstrument_profile(work: Callable[[], object], *, name: str) -> float:
+    """Run ``work`` under pyinstrument; print the tree, write ``bench/out/<name>.html``; the wall seconds."""
+    from pyinstrument import Profiler
+
+    profiler = Profiler(interval=0.0005)
+    started = time.perf_counter()
+    profiler.start()
+    work()
+    profiler.stop()
+    elapsed = time.perf_counter() - started
+    OUT.mkdir(exist_ok=True)
+    html = OUT / f"{name}.html"
+    html.write_text(profiler.output_html())
+    print(profiler.output_text(unicode=True, color=False, show_all=False))
+    print(f"HTML profile: {html}")
+    return elapsed
+
+
+def cprofile_report(
+    work: Callable[[], object], *, name: str, timer: Callable[[], float] = time.process_time, top: int = 30
+) -> None:
+    """Run ``work`` under cProfile counting CPU time (waits on the database do not count); print the
+    top functions by own and by cumulative time, and write ``bench/out/<name>.prof`` for pstats'
+    callers and callees."""
+    import cProfile
+    import pstats
+
+    profile = cProfile.Profile(timer)
+    profile.enable()
+    work()
+    profile.disable()
+    OUT.mkdir(exist_ok=True)
+    profile.dump_stats(OUT / f"{name}.prof")
+    stats = pstats.Stats(profile).strip_dirs()
+    stats.sort_stats("tottime").print_stats(top)
+    stats.sort_stats("cumulative").print_stats(top * 2 + 10)

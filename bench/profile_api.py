@@ -29,7 +29,6 @@ def main(argv: list[str] | None = None) -> int:
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
-    from pyinstrument import Profiler
 
     from .data import bench_org_create
 
@@ -64,32 +63,15 @@ def main(argv: list[str] | None = None) -> int:
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
         print(f"\nunprofiled: {elapsed / args.requests * 1000:.2f} ms wall, {cpu / args.requests * 1000:.2f} ms CPU "
               "of this process per request")  # fmt: skip
-        profiler = Profiler(interval=0.0005)
-        started = time.perf_counter()
-        profiler.start()
-        for i in range(args.requests):
-            one(i)
-        profiler.stop()
-        elapsed = time.perf_counter() - started
-        print(f"\n{args.requests} requests in {elapsed:.2f}s: {elapsed / args.requests * 1000:.2f} ms each (profiled)")
-        h.OUT.mkdir(exist_ok=True)
-        html = h.OUT / f"profile-{args.endpoint}.html"
-        html.write_text(profiler.output_html())
-        print(profiler.output_text(unicode=True, color=False, show_all=False))
-        print(f"HTML profile: {html}")
-        if args.cprofile:
-            import cProfile
-            import pstats
 
-            profile = cProfile.Profile(time.process_time)  # CPU time: waits on the database do not count
-            profile.enable()
+        def all_requests() -> None:
             for i in range(args.requests):
                 one(i)
-            profile.disable()
-            profile.dump_stats(h.OUT / f"profile-{args.endpoint}.prof")  # for pstats' callers/callees
-            stats = pstats.Stats(profile).strip_dirs()
-            stats.sort_stats("tottime").print_stats(25)
-            stats.sort_stats("cumulative").print_stats(60)
+
+        elapsed = h.pyinstrument_profile(all_requests, name=f"profile-{args.endpoint}")
+        print(f"\n{args.requests} requests in {elapsed:.2f}s: {elapsed / args.requests * 1000:.2f} ms each (profiled)")
+        if args.cprofile:
+            h.cprofile_report(all_requests, name=f"profile-{args.endpoint}", top=25)
     return 0
 
 

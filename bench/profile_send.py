@@ -31,7 +31,6 @@ def main(argv: list[str] | None = None) -> int:
         default=True,
         help="hand the database connection back around each text, as a worker does (default: on)",
     )
-    parser.add_argument("--pstats", default="", help="with --cprofile: also save the stats to this file")
     args = parser.parse_args(argv)
 
     from .rig import Rig
@@ -77,28 +76,11 @@ def main(argv: list[str] | None = None) -> int:
         assert rig.statuses(ids) == {"sent": len(ids)}, rig.statuses(ids)
         print(f"CPU per text (sending thread, median of {args.rounds}): {h.median(per_text):.2f} ms")
         if args.pyinstrument:
-            from pyinstrument import Profiler
-
             ids = rig.queue(org, count=args.texts, tag="pyi", publish=False)
-            profiler = Profiler(interval=0.0005)
-            profiler.start()
-            run(ids)
-            profiler.stop()
-            print(profiler.output_text(unicode=True, color=False, show_all=False))
+            h.pyinstrument_profile(lambda: run(ids), name="profile-send")
         if args.cprofile:
-            import cProfile
-            import pstats
-
-            ids = rig.queue(org, count=args.texts, tag="cp", publish=False)
-            profile = cProfile.Profile(time.thread_time)  # CPU time: waits on the database do not count
-            profile.enable()
-            run(ids)
-            profile.disable()
-            if args.pstats:
-                profile.dump_stats(args.pstats)
-            stats = pstats.Stats(profile).strip_dirs()
-            stats.sort_stats("tottime").print_stats(30)
-            stats.sort_stats("cumulative").print_stats(70)
+            cp_ids = rig.queue(org, count=args.texts, tag="cp", publish=False)
+            h.cprofile_report(lambda: run(cp_ids), name="profile-send", timer=time.thread_time)
     return 0
 
 

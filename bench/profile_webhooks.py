@@ -134,31 +134,15 @@ def main(argv: list[str] | None = None) -> int:
             cpus.append(cpu / args.requests * 1000)
             print(f"  unprofiled: {elapsed / args.requests * 1000:.2f} ms wall, {cpus[-1]:.2f} ms CPU per request")
         print(f"{args.kind}: median CPU per request {h.median(cpus):.2f} ms ({args.rounds} rounds of {args.requests})")
+
+        def all_requests() -> None:
+            for _ in range(args.requests):
+                one()
+
         if not args.no_pyinstrument:
-            from pyinstrument import Profiler
-
-            profiler = Profiler(interval=0.0005)
-            profiler.start()
-            for _ in range(args.requests):
-                one()
-            profiler.stop()
-            h.OUT.mkdir(exist_ok=True)
-            html = h.OUT / f"profile-webhook-{args.kind}.html"
-            html.write_text(profiler.output_html())
-            print(profiler.output_text(unicode=True, color=False, show_all=False))
-            print(f"HTML profile: {html}")
+            h.pyinstrument_profile(all_requests, name=f"profile-webhook-{args.kind}")
         if args.cprofile:
-            import cProfile
-            import pstats
-
-            profile = cProfile.Profile(time.process_time)  # CPU time: waits on the database do not count
-            profile.enable()
-            for _ in range(args.requests):
-                one()
-            profile.disable()
-            stats = pstats.Stats(profile).strip_dirs()
-            stats.sort_stats("tottime").print_stats(30)
-            stats.sort_stats("cumulative").print_stats(80)
+            h.cprofile_report(all_requests, name=f"profile-webhook-{args.kind}")
     return 0
 
 

@@ -94,19 +94,6 @@ class MessageSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
-    _TIMES = (
-        "created_at",
-        "send_at",
-        "queued_at",
-        "sending_at",
-        "sent_at",
-        "delivered_at",
-        "failed_at",
-        "received_at",
-        "canceled_at",
-        "updated_at",
-    )
-
     def to_representation(self, instance: Message) -> dict:
         """The declared fields, written out: every Send API response and webhook event renders one,
         and DRF's generic walk over 24 fields cost more than the rest of the response
@@ -128,7 +115,7 @@ class MessageSerializer(serializers.ModelSerializer):
             "error_code": instance.error_code,
             "error_message": instance.error_message,
         }
-        for name in self._TIMES:
+        for name in _MESSAGE_TIMES:
             value = getattr(instance, name)
             data[name] = when(value) if value is not None else None
         return {name: data[name] for name in self.Meta.fields}
@@ -145,6 +132,9 @@ class MessageSerializer(serializers.ModelSerializer):
     def get_from(self, obj: Message) -> str | None:
         return _e164(obj.from_number)
 
+
+# The timestamps of the shape: rendered as every DateTimeField of the API renders them.
+_MESSAGE_TIMES = tuple(name for name in MessageSerializer.Meta.fields if name.endswith("_at"))
 
 # "from" is a Python keyword, so it can't be written as a class attribute.
 MessageSerializer._declared_fields["from"] = serializers.SerializerMethodField(
