@@ -2,7 +2,7 @@
 with its conversation, newest text in view (issue 19's fourth figure; run by bench/card.py).
 
 Chromium is Debian's /usr/bin/chromium driven by Playwright's sync API, launched as the browser
-tests launch it (tests/browser/conftest.py); browsers are never downloaded. The server is gunicorn
+tests launch it (tests/browser/chromium.py); browsers are never downloaded. The server is gunicorn
 in production settings (bench/harness.py ``production_env``) on the benchmark database.
 
 What one open measures, inside the page (no Python round trip in the figure):
@@ -26,20 +26,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.browser.chromium import CHROMIUM, CHROMIUM_ARGS
+
 from . import harness as h
 
-CHROMIUM = "/usr/bin/chromium"
-# The browser tests' flags (tests/browser/conftest.py): no sandbox (containers), no GPU, nothing
-# in the background that would compete with the page.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 DESKTOP = {"width": 1366, "height": 768}
 TEXT_ICON = "#text-controls .text-btn.with-label"
 PASSWORD = "bench-password-12345"  # bench/data.py's agent

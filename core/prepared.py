@@ -106,12 +106,12 @@ class PreparedQuery:
             objects.append(obj)
         return objects
 
-    def get(self, **values: Any) -> Model:
+    def get(self, *, using: str = "default", **values: Any) -> Model:
         """The one row, or the model's ``DoesNotExist`` (``MultipleObjectsReturned`` for more)."""
-        found = self.fetch(**values)
+        found = self.fetch(using=using, **values)
         if len(found) == 1:
             return found[0]
-        model = self.build(**self._placeholders()).model
+        model = self._for(using).model
         if not found:
             raise model.DoesNotExist(f"{model._meta.object_name} matching query does not exist.")
         raise model.MultipleObjectsReturned(f"get() returned more than one {model._meta.object_name}.")
