@@ -203,6 +203,13 @@ def redis_server(port: int, *, name: str = "redis") -> Process:
     )
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU a process has used so far (Linux ``/proc``; clock ticks of 10 ms)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def redis_start(port: int, *, name: str = "redis") -> Process:
     process = redis_server(port, name=name).start()
     wait_for_port(port, process=process)
