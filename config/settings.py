@@ -115,6 +115,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DB_POOL
         # A thread that waits longer than this for a free connection fails its request or task.
         "timeout": env.float("DB_POOL_TIMEOUT", default=10.0),
     }
+# The few fixed statements of every send and webhook (core/prepared.py) are prepared once per
+# connection. 0 for a pooler that can't carry prepared statements (PgBouncer < 1.21 in transaction
+# mode, or without max_prepared_statements).
+DB_PREPARED_STATEMENTS = env.bool("DB_PREPARED_STATEMENTS", default=True)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DB_PREPARED_STATEMENTS:
+    # Django's own cursors bind on the client and never prepare; psycopg prepares only what
+    # core.prepared asks it to (``prepare=True``): the threshold for anything else is never reached.
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 2**31 - 1
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -1,4 +1,4 @@
-"""Querysets of a fixed shape compiled once, for the few reads every API request makes.
+"""Querysets of a fixed shape compiled once, for the few reads and writes every send makes.
 
 The ORM compiles a queryset to SQL on every evaluation. For the joins on the hottest path (the
 API token with its user, membership and organization; the number being texted with its owner and
@@ -11,6 +11,19 @@ converters, ``Model.from_db`` and the same ``select_related`` population).
 Only for reads whose shape never changes with the values: filters on plain values and
 ``select_related``. tests/test_prepared.py holds each prepared read of the project equal to its
 queryset, on both databases.
+
+On PostgreSQL both run as server-side prepared statements (``prepared_cursor``): PostgreSQL
+parses and plans each of them once per connection instead of on every request (planning the
+number's five-table join cost more of the database's CPU than running it). Django turns psycopg's
+automatic preparing off for everything (``prepare_threshold=None``) so that poolers in transaction
+mode keep working; here it is asked for, per statement, only for these few fixed statements, and
+``DB_PREPARED_STATEMENTS=0`` turns it off (PgBouncer older than 1.21, or without
+``max_prepared_statements``, can't carry prepared statements in transaction mode).
+
+``insert_together`` is the same idea for writes: new rows of several models saved by one
+statement (on PostgreSQL, one ``INSERT`` per row chained in a ``WITH``), atomic on its own, so a
+send's text and its history entry need no transaction of their own: one round trip instead of
+four (``BEGIN``, two ``INSERT`` statements, ``COMMIT``).
 """
 
 from __future__ import annotations
@@ -19,14 +32,87 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from django.db import connections
+from django.conf import settings
+from django.db import connections, transaction
 from django.db.models import Model, QuerySet
 from django.db.models.query import get_related_populators
+from django.db.models.signals import post_save, pre_save
 
 # Placeholders the values are recognised by in the compiled parameters: unlikely real values.
 _INT_BASE = -7_301_000_000
 _STR_BASE = "prepared-placeholder-"
 _BIGINT_MIN, _BIGINT_MAX = -(2**63), 2**63 - 1
+
+
+def prepared_cursor(using: str = "default"):
+    """A cursor (Django's wrapper: logged, counted, errors wrapped) whose statements PostgreSQL
+    prepares on first use and reuses for the life of the connection. Elsewhere, a plain cursor.
+
+    Only for statements of a fixed text whose values all go in as parameters: each distinct text
+    becomes one prepared statement of the connection (psycopg keeps the last 100).
+    """
+    connection = connections[using]
+    if connection.vendor != "postgresql" or not getattr(settings, "DB_PREPARED_STATEMENTS", True):
+        return connection.cursor()
+    from django.db.backends.postgresql.base import ServerBindingCursor
+    from django.db.backends.postgresql.psycopg_any import is_psycopg3
+
+    if not is_psycopg3:  # pragma: no cover (psycopg 3 is what the project installs)
+        return connection.cursor()
+    # What ``connection.cursor()`` does, with a cursor that binds on the server and prepares.
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    with connection.wrap_database_errors:
+        raw = _preparing_cursor_class(ServerBindingCursor)(connection.connection)
+        raw.ops = connection.ops
+        _timezone_align(connection, raw)
+        return connection._prepare_cursor(raw)
+
+
+_preparing_classes: dict[type, type] = {}
+
+
+def _preparing_cursor_class(base: type) -> type:
+    klass = _preparing_classes.get(base)
+    if klass is None:
+
+        class PreparingCursor(base):
+            ops = None  # the Django connection's operations, for the query log
+
+            def execute(self, query, params=None, *, prepare=None, binary=None):
+                super().execute(query, params, prepare=True, binary=binary)
+                # A statement prepared before runs by name, and psycopg leaves ``_query`` (which
+                # only Django's query log reads) as it was: give the log this statement.
+                self._query = _LoggedQuery(self.ops, query, params)
+                return self
+
+        klass = _preparing_classes[base] = PreparingCursor
+    return klass
+
+
+class _LoggedQuery:
+    """What Django's query log reads of a cursor's last statement (``_query.query``), the values
+    written in only when it is read (as Django does with server-side binding)."""
+
+    __slots__ = ("ops", "params", "sql")
+
+    def __init__(self, ops, sql: str, params) -> None:
+        self.ops, self.sql, self.params = ops, sql, params
+
+    @property
+    def query(self) -> bytes:
+        return self.ops.compose_sql(self.sql, self.params).encode()
+
+
+def _timezone_align(connection, cursor) -> None:
+    """As Django's ``create_cursor``: the cursor reads timestamps in the connection's time zone."""
+    from django.db.backends.postgresql.base import TIMESTAMPTZ_OID
+    from django.db.backends.postgresql.psycopg_any import register_tzloader
+    from psycopg.pq import Format
+
+    loader = connection.connection.adapters.get_loader(TIMESTAMPTZ_OID, Format.TEXT)
+    if connection.timezone != loader.timezone:
+        register_tzloader(connection.timezone, cursor)
 
 
 class _Compiled:
@@ -92,7 +178,7 @@ class PreparedQuery:
             if isinstance(value, int) and not _BIGINT_MIN <= value <= _BIGINT_MAX:
                 return []  # no id is that large (the ORM answers such a lookup with no rows too)
             params[compiled.positions[name]] = value
-        with connections[using].cursor() as cursor:
+        with prepared_cursor(using) as cursor:
             cursor.execute(compiled.sql, params)
             rows = cursor.fetchall()
         if compiled.converters:
@@ -115,3 +201,101 @@ class PreparedQuery:
         if not found:
             raise model.DoesNotExist(f"{model._meta.object_name} matching query does not exist.")
         raise model.MultipleObjectsReturned(f"get() returned more than one {model._meta.object_name}.")
+
+
+# --- writes ----------------------------------------------------------------------------------
+
+
+class _Insert:
+    """The ``INSERT … RETURNING`` Django's ``save()`` makes for a new row of ``model``, built once."""
+
+    def __init__(self, model: type[Model], alias: str) -> None:
+        connection = connections[alias]
+        meta = model._meta
+        quote = connection.ops.quote_name
+        # What ``Model._save_table`` inserts when the primary key is not set.
+        self.fields = [f for f in meta.local_concrete_fields if not f.generated and f is not meta.auto_field]
+        self.returning = list(meta.db_returning_fields)
+        self.simple = (
+            meta.auto_field is not None
+            and not meta.parents
+            and meta.order_with_respect_to is None
+            and not any(hasattr(f, "get_placeholder") for f in self.fields)
+        )
+        self.sql = "INSERT INTO {} ({}) VALUES ({}) RETURNING {}".format(
+            quote(meta.db_table),
+            ", ".join(quote(f.column) for f in self.fields),
+            ", ".join(["%s"] * len(self.fields)),
+            ", ".join(quote(f.column) for f in self.returning),
+        )
+        compiler = model._base_manager.using(alias).none().query.get_compiler(using=alias)
+        self.compiler = compiler
+        self.converters = compiler.get_converters([f.get_col(meta.db_table) for f in self.returning])
+
+    def params(self, obj: Model, connection) -> list[Any]:
+        """The row's values as ``save()`` prepares them (``pre_save`` fills ``auto_now`` fields)."""
+        return [field.get_db_prep_save(field.pre_save(obj, add=True), connection=connection) for field in self.fields]
+
+    def takes(self, obj: Model) -> bool:
+        """False for a value the ORM must compile (an expression): that row goes through ``save()``."""
+        return self.simple and not any(hasattr(getattr(obj, f.attname), "resolve_expression") for f in self.fields)
+
+
+_inserts: dict[tuple[type[Model], str], _Insert] = {}
+
+
+def _insert_for(model: type[Model], alias: str) -> _Insert:
+    shape = _inserts.get((model, alias))
+    if shape is None:
+        shape = _inserts[(model, alias)] = _Insert(model, alias)
+    return shape
+
+
+def insert_together(*objs: Model, using: str = "default") -> None:
+    """Save new (unsaved) model instances as ``obj.save(force_insert=True)`` would, all or none.
+
+    On PostgreSQL in one statement: ``WITH t0 AS (INSERT … RETURNING id), t1 AS (…) SELECT …``;
+    no transaction is opened, none is needed (a statement is atomic). Each instance gets what its
+    ``save()`` would give it (primary key and the columns the database returns, ``_state``), and
+    ``pre_save``/``post_save`` are sent for it as ``save()`` sends them. The rows may not refer to
+    one another (none has an id yet). Elsewhere (SQLite), or for a model or value the one
+    statement can't take (an expression, a custom placeholder, inheritance), the instances are
+    saved one by one inside one transaction. tests/test_prepared.py holds the rows equal to what
+    ``save()`` writes.
+    """
+    connection = connections[using]
+    for obj in objs:
+        if obj._state.adding is False or obj.pk is not None:
+            raise ValueError(f"insert_together saves new rows only; {obj!r} has one already")
+        obj._prepare_related_fields_for_save(operation_name="save")
+    shapes = [_insert_for(type(obj), using) for obj in objs]
+    if connection.vendor != "postgresql" or not all(map(_Insert.takes, shapes, objs)):
+        with transaction.atomic(using=using):
+            for obj in objs:
+                obj.save(using=using, force_insert=True)
+        return
+    for obj in objs:
+        pre_save.send(sender=type(obj), instance=obj, raw=False, using=using, update_fields=None)
+    params = [value for obj, shape in zip(objs, shapes, strict=True) for value in shape.params(obj, connection)]
+    if len(objs) == 1:
+        sql = shapes[0].sql
+    else:
+        names = [f"t{n}" for n in range(len(objs))]
+        ctes = ", ".join(f"{name} AS ({shape.sql})" for name, shape in zip(names, shapes, strict=True))
+        sql = f"WITH {ctes} SELECT * FROM {', '.join(names)}"
+    with prepared_cursor(using) as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    start = 0
+    for obj, shape in zip(objs, shapes, strict=True):
+        end = start + len(shape.returning)
+        values = row[start:end]
+        if shape.converters:
+            values = next(iter(shape.compiler.apply_converters([values], shape.converters)))
+        for value, field in zip(values, shape.returning, strict=True):
+            setattr(obj, field.attname, value)
+        obj._state.adding = False
+        obj._state.db = using
+        start = end
+    for obj in objs:
+        post_save.send(sender=type(obj), instance=obj, created=True, update_fields=None, raw=False, using=using)

@@ -7,13 +7,13 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from phonenumber_field.phonenumber import PhoneNumber as ParsedNumber
 from phonenumber_field.phonenumber import to_python
 
+from core.prepared import prepared_cursor
 from interactions.models import Consent, ConsentEvent, Customer, Lead, Organization, PhoneNumber
 from interactions.selectors import consents_by_number, numbers_with_consent, owner_numbers
 
@@ -66,16 +66,20 @@ def _number_send_state_sql() -> str:
     message, event = Message._meta.db_table, ConsentEvent._meta.db_table
     # The open request is ``inbound_flagged`` written out: flagged, not dismissed, and no revoke
     # of the number recorded at or after the reply arrived. tests/messaging/test_send_state.py
-    # holds the two to the same answers.
+    # holds the two to the same answers. The constants are written into the text, so that the
+    # prepared statement's generic plan can still prove the partial index ``message_open_flag_idx``
+    # applies (a parameter could be anything).
+    inbound, revoke = Message.Direction.INBOUND.value, ConsentEvent.Action.REVOKE.value
+    assert inbound.isalpha() and revoke.isalpha()  # plain words: nothing to quote
     return f"""
         SELECT c.status,
             (SELECT l.token FROM {link} l WHERE l.organization_id = c.organization_id AND l.number = c.number),
             (SELECT m.id FROM {message} m
               WHERE m.organization_id = c.organization_id AND m.from_number = c.number
-                AND m.direction = %s AND m.flagged_opt_out_request = %s AND m.flag_dismissed_at IS NULL
+                AND m.direction = '{inbound}' AND m.flagged_opt_out_request AND m.flag_dismissed_at IS NULL
                 AND NOT EXISTS (
                   SELECT 1 FROM {event} e
-                   WHERE e.organization_id = m.organization_id AND e.number = m.from_number AND e.action = %s
+                   WHERE e.organization_id = m.organization_id AND e.number = m.from_number AND e.action = '{revoke}'
                      AND e.created_at >= COALESCE(m.received_at, m.created_at))
               ORDER BY m.id LIMIT 1)
           FROM {consent} c
@@ -92,9 +96,8 @@ def number_send_state(*, organization_id: int, number) -> SendState:
     only unresolved flags, so the open-request subquery reads nothing in the common case.
     """
     e164 = Consent._meta.get_field("number").get_prep_value(number)
-    params = [Message.Direction.INBOUND, True, ConsentEvent.Action.REVOKE, organization_id, e164]
-    with connection.cursor() as cursor:
-        cursor.execute(_number_send_state_sql(), params)
+    with prepared_cursor() as cursor:
+        cursor.execute(_number_send_state_sql(), [organization_id, e164])
         row = cursor.fetchone()
     return SendState(*row) if row else SendState(None, None, None)
 

@@ -1,16 +1,21 @@
-"""Prepared reads (core/prepared.py) give what their querysets give, on both databases."""
+"""Prepared reads (core/prepared.py) give what their querysets give, and ``insert_together``
+writes what ``save()`` writes, on both databases."""
 
 from __future__ import annotations
 
 import pytest
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Value
+from django.db.models.functions import Concat
+from django.db.models.signals import post_save
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from config.authentication import _TOKEN
 from core.api import OrganizationScopedField
-from core.prepared import PreparedQuery
-from interactions.models import PhoneNumber
+from core.prepared import PreparedQuery, insert_together
+from interactions.models import History, PhoneNumber
 from messaging.models import Message
 from messaging.serializers import MessageCreateSerializer
 from messaging.services.sending import _CLAIM
@@ -105,3 +110,94 @@ def test_the_worker_s_claim_reads_the_text_as_its_queryset(consented_number):
     for relation in ("organization", "facility", "lead"):
         assert getattr(got, relation) == getattr(expected, relation)
     assert got.customer is None
+
+
+# --- insert_together ---------------------------------------------------------------------------
+
+
+def _text_and_entry(phone, agent, *, body: str) -> tuple[Message, History]:
+    lead = phone.lead
+    text = Message(
+        organization=phone.organization,
+        lead=lead,
+        phone_number=phone,
+        facility=lead.facility,
+        to_number=phone.number,
+        body=body,
+        sent_by=agent,
+        actor_name="Agent One",
+        queued_at=timezone.now(),
+    )
+    entry = History(
+        organization_id=phone.organization_id,
+        lead=lead,
+        kind=History.Kind.TEXT,
+        summary=f"Text sent: {body}",
+        agent=agent,
+        phone_number=phone,
+        occurred_at=timezone.now(),
+    )
+    return text, entry
+
+
+def _row(obj) -> dict:
+    """Every column as stored (read back, not the instance's own values)."""
+    return type(obj).objects.filter(pk=obj.pk).values().get()
+
+
+def test_rows_saved_together_are_what_save_writes(consented_number, agent):
+    together = _text_and_entry(consented_number, agent, body="Together")
+    one_by_one = _text_and_entry(consented_number, agent, body="Together")
+    saved = []
+    receiver = lambda sender, instance, created, **kw: saved.append((sender, instance, created))  # noqa: E731
+    post_save.connect(receiver, weak=False)
+    try:
+        with CaptureQueriesContext(connection) as queries:
+            insert_together(*together)
+    finally:
+        post_save.disconnect(receiver)
+    for obj in one_by_one:
+        obj.save(force_insert=True)
+    if connection.vendor == "postgresql":
+        assert len(queries) == 1 and queries[0]["sql"].startswith("WITH")  # one statement, no BEGIN/COMMIT
+    assert [(sender, created) for sender, _, created in saved] == [(Message, True), (History, True)]
+    for got, expected in zip(together, one_by_one, strict=True):
+        assert got.pk is not None and got.pk != expected.pk
+        assert got._state.adding is False and got._state.db == "default"
+        a, b = _row(got), _row(expected)
+        for column in ("id", "created_at", "updated_at", "queued_at", "occurred_at"):
+            a.pop(column, None), b.pop(column, None)
+        assert a == b
+    assert together[0].created_at is not None and together[0].updated_at is not None  # auto_now filled in
+
+
+def test_one_row_refused_saves_neither(consented_number, agent):
+    text, entry = _text_and_entry(consented_number, agent, body="Keyed")
+    text.idempotency_key = "k-1"
+    first, _ = _text_and_entry(consented_number, agent, body="First")
+    first.idempotency_key = "k-1"
+    first.save()
+    history_before = History.objects.count()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        insert_together(entry, text)
+    assert History.objects.count() == history_before
+    assert not Message.objects.filter(body="Keyed").exists()
+
+
+def test_only_new_rows_and_no_unsaved_relations(consented_number, agent):
+    text, entry = _text_and_entry(consented_number, agent, body="Twice")
+    insert_together(text, entry)
+    with pytest.raises(ValueError, match="new rows only"):
+        insert_together(text)
+    orphan, _ = _text_and_entry(consented_number, agent, body="Orphan")
+    orphan.phone_number = PhoneNumber(organization=consented_number.organization, number="+15125550199")
+    with pytest.raises(ValueError):
+        insert_together(orphan)
+
+
+def test_an_expression_goes_through_save(consented_number, agent):
+    text, entry = _text_and_entry(consented_number, agent, body="x")
+    text.body = Concat(Value("Hello, "), Value("world"))
+    insert_together(text, entry)
+    text.refresh_from_db()
+    assert text.body == "Hello, world" and History.objects.filter(pk=entry.pk).exists()

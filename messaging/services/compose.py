@@ -15,9 +15,10 @@ from django.utils import timezone
 
 from core.errors import ServiceError
 from core.formats import display_date, display_moment
+from core.prepared import insert_together
 from core.tracing import current_request_id
 from interactions.models import Consent, Customer, Facility, History, Organization, PhoneNumber
-from interactions.services import ConsentState, consent_status, history_record, user_display_name
+from interactions.services import ConsentState, consent_status, history_entry, user_display_name
 from interactions.signals import announce_on_commit
 
 from ..compliance.engine import recipient_rules, recipient_time_zone, send_refusal, texts_counted
@@ -335,46 +336,41 @@ def message_queue(
             limit=MAX_CHARACTERS,
         )
 
-    with transaction.atomic():
+    # A first text makes its unsubscribe link in the same transaction as the text. Otherwise the
+    # text and its history entry are one statement (``insert_together``), atomic without a
+    # transaction of its own.
+    with transaction.atomic() if link_token is None else contextlib.nullcontext():
         if link_token is None:
             link_token = unsubscribe_link_get_or_create(organization=organization, number=phone_number.number).token
         final = with_link(text, UnsubscribeLink(token=link_token).url)
         status = Message.Status.SCHEDULED if send_at else Message.Status.QUEUED
-        try:
-            # The savepoint only guards the Idempotency-Key's unique index (a refusal leaves the
-            # caller's transaction usable); without a key nothing can collide.
-            with transaction.atomic() if idempotency_key else contextlib.nullcontext():
-                message = Message.objects.create(
-                    organization=organization,
-                    direction=Message.Direction.OUTBOUND,
-                    lead=phone_number.lead,
-                    customer=phone_number.customer,
-                    phone_number=phone_number,
-                    facility=owner.facility,
-                    to_number=phone_number.number,
-                    from_number=owner.facility.sms_sender_number or "",
-                    body=final,
-                    template=template,
-                    status=status,
-                    segments=size.segments,
-                    encoding=size.encoding,
-                    sent_by=sent_by if sent_by is not None and sent_by.is_authenticated else None,
-                    actor_name=user_display_name(sent_by),
-                    idempotency_key=idempotency_key,
-                    send_at=send_at,
-                    queued_at=None if send_at else now,
-                    request_id=current_request_id(),
-                )
-        except IntegrityError as exc:
-            raise ServiceError(
-                "duplicate", "A text with this Idempotency-Key was already queued.", field="idempotency_key", status=409
-            ) from exc
+        message = Message(
+            organization=organization,
+            direction=Message.Direction.OUTBOUND,
+            lead=phone_number.lead,
+            customer=phone_number.customer,
+            phone_number=phone_number,
+            facility=owner.facility,
+            to_number=phone_number.number,
+            from_number=owner.facility.sms_sender_number or "",
+            body=final,
+            template=template,
+            status=status,
+            segments=size.segments,
+            encoding=size.encoding,
+            sent_by=sent_by if sent_by is not None and sent_by.is_authenticated else None,
+            actor_name=user_display_name(sent_by),
+            idempotency_key=idempotency_key,
+            send_at=send_at,
+            queued_at=None if send_at else now,
+            request_id=current_request_id(),
+        )
         if send_at:
             local = send_at.astimezone(recipient_time_zone(number=phone_number.number, facility=owner.facility))
             when = f"scheduled for {display_moment(local)}"
         else:
             when = "sent"
-        history_record(
+        entry = history_entry(
             owner=owner,
             kind=History.Kind.TEXT,
             agent=sent_by,
@@ -382,6 +378,15 @@ def message_queue(
             summary=f"Text {when} to {phone_number.national}: {text[:140]}",
             occurred_at=now,
         )
+        try:
+            # The savepoint only guards the Idempotency-Key's unique index (a refusal leaves the
+            # caller's transaction usable); without a key nothing can collide.
+            with transaction.atomic() if idempotency_key else contextlib.nullcontext():
+                insert_together(message, entry)
+        except IntegrityError as exc:
+            raise ServiceError(
+                "duplicate", "A text with this Idempotency-Key was already queued.", field="idempotency_key", status=409
+            ) from exc
         announce_on_commit(message_status_changed, Message, message=message, status=status)
         if status == Message.Status.QUEUED:
             send_on_commit(message.pk)
