@@ -80,11 +80,13 @@ def _preparing_cursor_class(base: type) -> type:
             ops = None  # the Django connection's operations, for the query log
 
             def execute(self, query, params=None, *, prepare=None, binary=None):
-                super().execute(query, params, prepare=True, binary=binary)
-                # A statement prepared before runs by name, and psycopg leaves ``_query`` (which
-                # only Django's query log reads) as it was: give the log this statement.
-                self._query = _LoggedQuery(self.ops, query, params)
-                return self
+                try:
+                    return super().execute(query, params, prepare=True, binary=binary)
+                finally:
+                    # A statement prepared before runs by name, and psycopg leaves ``_query``
+                    # (which only Django's query log reads) as it was: give the log this
+                    # statement, failed or not.
+                    self._query = _LoggedQuery(self.ops, query, params)
 
         klass = _preparing_classes[base] = PreparingCursor
     return klass

@@ -586,7 +586,16 @@ def history_record_on_number(
 
     ``history_record`` without loading the lead or customer: the number's own ids say whose it is.
     """
-    return History.objects.create(
+    entry = history_entry_on_number(phone_number=phone_number, kind=kind, summary=summary, occurred_at=occurred_at)
+    entry.save(force_insert=True)
+    return entry
+
+
+def history_entry_on_number(
+    *, phone_number: PhoneNumber, kind: str, summary: str, occurred_at: datetime | None = None
+) -> History:
+    """The entry ``history_record_on_number`` adds, not saved yet (see ``history_entry``)."""
+    return History(
         organization_id=phone_number.organization_id,
         lead_id=phone_number.lead_id,
         customer_id=phone_number.customer_id,

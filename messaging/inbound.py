@@ -22,13 +22,14 @@ from django.utils import timezone
 from phonenumber_field.phonenumber import PhoneNumber as ParsedNumber
 
 from core.formats import display_date
+from core.prepared import PreparedQuery, insert_together
 from core.tracing import request_id_bound
 from interactions.models import ConsentEvent, Facility, History, Organization, PhoneNumber
 from interactions.services import (
     consent_grant,
     consent_revoke,
     consent_status,
-    history_record_on_number,
+    history_entry_on_number,
     phone_numbers_confirmed_by_reply,
 )
 from interactions.signals import announce_on_commit
@@ -248,6 +249,13 @@ TWILIO_STATUS = {
 }
 
 
+# Every status callback (two or three per text) starts with this locked read: a prepared
+# statement (core/prepared.py). provider_sid is unique: at most one row, so no ORDER BY.
+_BY_PROVIDER_SID = PreparedQuery(
+    lambda sid: Message.objects.select_for_update().filter(provider_sid=sid).order_by(), sid=str
+)
+
+
 def message_status_update(
     *,
     provider_sid: str,
@@ -271,9 +279,8 @@ def message_status_update(
         return None
     now = now or timezone.now()
     with transaction.atomic():
-        # provider_sid is unique: at most one row, so no ORDER BY (Meta's, which ``first()`` would add).
-        found = Message.objects.select_for_update().filter(provider_sid=provider_sid).order_by()[:1]
-        message = next(iter(found), None)
+        found = _BY_PROVIDER_SID.fetch(sid=provider_sid)
+        message = found[0] if found else None
         if message is None:
             logger.info("status callback for unknown message %s (%s)", provider_sid, provider_status)
             return None
@@ -334,6 +341,14 @@ def _parse(raw: str) -> ParsedNumber | None:
     return parsed if parsed.is_valid() else None
 
 
+# Every inbound text starts here. The sender number is unique across the install: at most one row,
+# no ORDER BY (Meta's or first()'s). A prepared statement (core/prepared.py); the number as stored (E.164).
+_FACILITY_BY_SENDER = PreparedQuery(
+    lambda number: Facility.objects.filter(sms_sender_number=number).select_related("organization").order_by(),
+    number=str,
+)
+
+
 def inbound_organization(
     *,
     to_number: str,
@@ -356,9 +371,8 @@ def inbound_organization(
     to = to if to is not None else _parse(to_number)
     sender = sender if sender is not None else _parse(from_number)
     if to is not None:
-        # The sender number is unique across the install: at most one row, no ORDER BY (Meta's or first()'s).
-        found = Facility.objects.filter(sms_sender_number=to).select_related("organization").order_by()[:1]
-        facility = next(iter(found), None)
+        found = _FACILITY_BY_SENDER.fetch(number=Facility._meta.get_field("sms_sender_number").get_prep_value(to))
+        facility = found[0] if found else None
         if facility is not None:
             return facility.organization, facility
     sid = (messaging_service_sid or "").strip()
@@ -494,7 +508,7 @@ def inbound_receive(
     flagged = words == OptOutWords.FLAG
     try:
         with transaction.atomic():
-            message = Message.objects.create(
+            message = Message(
                 organization=organization,
                 direction=Message.Direction.INBOUND,
                 status=Message.Status.RECEIVED,
@@ -511,6 +525,7 @@ def inbound_receive(
                 opt_out_due_at=opt_out_due(now) if flagged else None,
                 received_at=now,
             )
+            insert_together(message)  # a prepared INSERT; a repeated MessageSid fails it (IntegrityError)
             announce_on_commit(message_status_changed, Message, message=message, status=message.status)
             outcome = ""
             if sender is not None:
@@ -538,14 +553,19 @@ def inbound_receive(
                 )
             if sender is not None:  # a reply: the number is still the person's (see NUMBER_RECONFIRM_AFTER_DAYS)
                 phone_numbers_confirmed_by_reply(organization=organization, number=sender, now=now)
+            entries = []
             for phone in holders:
                 summary = f"Text received from {phone.national}: “{(body or '').strip()[:500]}”"
-                history_record_on_number(
-                    phone_number=phone,
-                    kind=History.Kind.TEXT,
-                    summary=f"{summary} — {outcome}." if outcome else summary,
-                    occurred_at=now,
+                entries.append(
+                    history_entry_on_number(
+                        phone_number=phone,
+                        kind=History.Kind.TEXT,
+                        summary=f"{summary} — {outcome}." if outcome else summary,
+                        occurred_at=now,
+                    )
                 )
+            if entries:
+                insert_together(*entries)  # every holder's entry in one statement
     except IntegrityError:
         # The same webhook again (a retry, or twice at once): the text is stored already.
         existing = next(iter(Message.objects.filter(provider_sid=provider_sid).order_by()[:1]), None)

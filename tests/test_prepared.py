@@ -14,7 +14,7 @@ from rest_framework.authtoken.models import Token
 
 from config.authentication import _TOKEN
 from core.api import OrganizationScopedField
-from core.prepared import PreparedQuery, insert_together
+from core.prepared import PreparedQuery, insert_together, prepared_cursor
 from interactions.models import History, PhoneNumber
 from messaging.models import Message
 from messaging.serializers import MessageCreateSerializer
@@ -178,8 +178,9 @@ def test_one_row_refused_saves_neither(consented_number, agent):
     first.idempotency_key = "k-1"
     first.save()
     history_before = History.objects.count()
-    with pytest.raises(IntegrityError), transaction.atomic():
+    with pytest.raises(IntegrityError), CaptureQueriesContext(connection) as queries, transaction.atomic():
         insert_together(entry, text)
+    assert any("INSERT" in (q["sql"] or "") for q in queries.captured_queries)  # the failed statement is logged
     assert History.objects.count() == history_before
     assert not Message.objects.filter(body="Keyed").exists()
 
@@ -201,3 +202,37 @@ def test_an_expression_goes_through_save(consented_number, agent):
     insert_together(text, entry)
     text.refresh_from_db()
     assert text.body == "Hello, world" and History.objects.filter(pk=entry.pk).exists()
+
+
+# --- prepared statements -----------------------------------------------------------------------
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL prepares; SQLite has a plain cursor")
+def test_the_send_s_statements_are_prepared_once_per_connection(consented_number, agent):
+    lookup = MessageCreateSerializer().fields["phone_number"]._lookup()
+    for _ in range(3):
+        lookup.get(organization=consented_number.organization_id, pk=consented_number.pk)
+    insert_together(*_text_and_entry(consented_number, agent, body="Prepared"))
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements WHERE NOT from_sql")
+        prepared = [row[0] for row in cursor.fetchall()]
+    assert sum('FROM "interactions_phonenumber"' in sql for sql in prepared) == 1  # once, run three times
+    assert any(sql.startswith("WITH t0 AS (INSERT INTO") for sql in prepared)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL prepares; SQLite has a plain cursor")
+def test_the_query_log_shows_a_prepared_statement_with_its_values(consented_number):
+    lookup = MessageCreateSerializer().fields["phone_number"]._lookup()
+    lookup.get(organization=consented_number.organization_id, pk=consented_number.pk)  # prepared now
+    with CaptureQueriesContext(connection) as queries:
+        lookup.get(organization=consented_number.organization_id, pk=consented_number.pk)
+    [logged] = queries.captured_queries
+    assert f'"interactions_phonenumber"."id" = {consented_number.pk}' in logged["sql"]
+
+
+def test_with_prepared_statements_off_a_plain_cursor(settings, consented_number):
+    settings.DB_PREPARED_STATEMENTS = False
+    with prepared_cursor() as cursor:
+        assert type(cursor.cursor) is type(connection.cursor().cursor)
+    lookup = MessageCreateSerializer().fields["phone_number"]._lookup()
+    assert lookup.get(organization=consented_number.organization_id, pk=consented_number.pk) == consented_number
