@@ -22,6 +22,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from core.errors import ServiceError
+from core.prepared import insert_together, update_by_pk
 from interactions.models import Organization
 
 from .models import IdempotencyKey, Message
@@ -73,9 +74,10 @@ def idempotency_key_claim(
             # Outside a transaction (the API view) the INSERT commits on its own; inside one (a
             # test, a caller's own transaction) a savepoint keeps a duplicate from spoiling it.
             with transaction.atomic() if transaction.get_connection().in_atomic_block else contextlib.nullcontext():
-                row = IdempotencyKey.objects.create(
+                row = IdempotencyKey(
                     organization=organization, key=key, fingerprint=fingerprint, created_at=now, locked_at=now
                 )
+                insert_together(row)  # a prepared INSERT
             return Claim(row=row, replay=False)
         except IntegrityError:
             pass
@@ -126,8 +128,13 @@ def idempotency_key_complete(
     *, claim: Claim, response_code: int, response_body: Any, message: Message | None = None
 ) -> None:
     """Store the response to replay for this key (call it inside the transaction that did the work)."""
-    IdempotencyKey.objects.filter(pk=claim.row.pk).update(
-        status=IdempotencyKey.Status.DONE, response_code=response_code, response_body=response_body, message=message
+    update_by_pk(
+        IdempotencyKey,
+        claim.row.pk,
+        status=IdempotencyKey.Status.DONE,
+        response_code=response_code,
+        response_body=response_body,
+        message=message,
     )
 
 

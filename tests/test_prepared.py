@@ -14,7 +14,7 @@ from rest_framework.authtoken.models import Token
 
 from config.authentication import _TOKEN
 from core.api import OrganizationScopedField
-from core.prepared import PreparedQuery, insert_together, prepared_cursor
+from core.prepared import PreparedQuery, insert_together, prepared_cursor, update_by_pk
 from interactions.models import History, PhoneNumber
 from messaging.models import Message
 from messaging.serializers import MessageCreateSerializer
@@ -236,3 +236,25 @@ def test_with_prepared_statements_off_a_plain_cursor(settings, consented_number)
         assert type(cursor.cursor) is type(connection.cursor().cursor)
     lookup = MessageCreateSerializer().fields["phone_number"]._lookup()
     assert lookup.get(organization=consented_number.organization_id, pk=consented_number.pk) == consented_number
+
+
+def test_update_by_pk_writes_what_update_writes(consented_number, agent):
+    from messaging.models import IdempotencyKey
+
+    text, entry = _text_and_entry(consented_number, agent, body="Keyed")
+    insert_together(text, entry)
+    now = timezone.now()
+    rows = [
+        IdempotencyKey.objects.create(organization=consented_number.organization, key=k, fingerprint="f", locked_at=now)
+        for k in ("a", "b")
+    ]
+    body = {"id": text.pk, "body": "Keyed “quotes”", "nested": [1, None]}
+    done = {"status": IdempotencyKey.Status.DONE, "response_code": 201, "response_body": body}
+    assert update_by_pk(IdempotencyKey, rows[0].pk, message=text, **done) == 1
+    IdempotencyKey.objects.filter(pk=rows[1].pk).update(message=text, **done)
+    a, b = (IdempotencyKey.objects.filter(pk=row.pk).values().get() for row in rows)
+    same = {"id": 0, "key": "", "created_at": None}
+    assert {**a, **same} == {**b, **same}
+    assert update_by_pk(IdempotencyKey, 2**40, status=IdempotencyKey.Status.DONE) == 0
+    assert update_by_pk(IdempotencyKey, rows[0].pk, message=None) == 1
+    assert IdempotencyKey.objects.get(pk=rows[0].pk).message_id is None
