@@ -68,7 +68,9 @@ def main(argv: list[str] | None = None) -> int:
         for i in range(args.requests):
             one(i)
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
-        backend_cpu, redis_cpu = (h.process_cpu_seconds(pid) - before for pid, before in zip(others, cpu_others, strict=True))
+        backend_cpu, redis_cpu = (
+            h.process_cpu_seconds(pid) - before for pid, before in zip(others, cpu_others, strict=True)
+        )
         per = 1000 / args.requests
         print(f"\nunprofiled: {elapsed * per:.2f} ms wall, {cpu * per:.2f} ms CPU of this process per request; "
               f"with its PostgreSQL backend ({backend_cpu * per:.2f} ms) and Redis ({redis_cpu * per:.2f} ms): "

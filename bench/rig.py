@@ -9,6 +9,7 @@ broker; then the workers drain them.
 
 from __future__ import annotations
 
+import socket
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass
@@ -102,17 +103,26 @@ class Rig:
         time.sleep(down_for)
         self.redis = h.redis_start(self.redis_port, name=f"redis-{self.redis_port}")
 
-    def worker_start(self, *, concurrency: int = 64, name: str = "worker", **env: str) -> h.Process:
-        """A ``celery -A config worker`` process with the threads pool (``env``: extra settings)."""
+    def worker_start(
+        self, *, concurrency: int = 64, name: str = "worker", queues: str | None = None, **env: str
+    ) -> h.Process:
+        """A ``celery -A config worker`` process with the threads pool (``env``: extra settings).
+
+        ``queues``: consume these instead of the default queue (``-Q``); the node name is the
+        process's ``node`` attribute, for remote control (``add_consumer``, ``ping``).
+        """
+        node = f"{name}-{time.time_ns()}@{socket.gethostname()}"
         worker = h.Process(
             f"celery-{name}",
             [
                 h.PYTHON, "-m", "celery", "-A", "config", "worker", "--loglevel", "WARNING",
                 "--pool", "threads", "--concurrency", str(concurrency),
-                "--without-gossip", "--without-mingle", "--without-heartbeat", "-n", f"{name}-{time.time_ns()}@%h",
+                "--without-gossip", "--without-mingle", "--without-heartbeat", "-n", node,
+                *(["-Q", queues] if queues else []),
             ],
             env=self.env(**env),
         ).start()  # fmt: skip
+        worker.node = node
         self.workers.append(worker)
         return worker
 

@@ -303,33 +303,43 @@ def insert_together(*objs: Model, using: str = "default") -> None:
         post_save.send(sender=type(obj), instance=obj, created=True, update_fields=None, raw=False, using=using)
 
 
-_updates: dict[tuple[type[Model], tuple[str, ...], str], str] = {}
+_updates: dict[tuple, str] = {}
 
 
-def update_by_pk(model: type[Model], pk: Any, *, using: str = "default", **values: Any) -> int:
-    """``model.objects.filter(pk=pk).update(**values)`` as a prepared statement; returns the rows
-    changed (0 or 1). Plain values only (no expressions), passed through each field's own
+def _db_value(meta, name: str, value: Any, connection) -> Any:
+    if isinstance(value, Model):
+        value = value.pk
+    elif hasattr(value, "resolve_expression"):
+        raise TypeError(f"update_by_pk takes plain values; {name} is an expression")
+    return meta.get_field(name).get_db_prep_save(value, connection=connection)
+
+
+def update_by_pk(
+    model: type[Model], pk: Any, *, where: dict[str, Any] | None = None, using: str = "default", **values: Any
+) -> int:
+    """``model.objects.filter(pk=pk, **where).update(**values)`` as a prepared statement; returns
+    the rows changed (0 or 1). ``where``: more columns that must equal a value (not None) for the
+    row to change. Plain values only (no expressions), passed through each field's own
     ``get_db_prep_save`` as ``update()`` does; like ``update()``, no signals and no ``auto_now``.
     """
     meta = model._meta
-    names = tuple(values)
-    sql = _updates.get((model, names, using))
+    where = where or {}
+    shape = (model, tuple(values), tuple(where), using)
+    sql = _updates.get(shape)
     if sql is None:
         quote = connections[using].ops.quote_name
-        columns = ", ".join(f"{quote(meta.get_field(name).column)} = %s" for name in names)
-        sql = _updates[(model, names, using)] = (
-            f"UPDATE {quote(meta.db_table)} SET {columns} WHERE {quote(meta.pk.column)} = %s"
+        columns = ", ".join(f"{quote(meta.get_field(name).column)} = %s" for name in values)
+        conditions = "".join(f" AND {quote(meta.get_field(name).column)} = %s" for name in where)
+        sql = _updates[shape] = (
+            f"UPDATE {quote(meta.db_table)} SET {columns} WHERE {quote(meta.pk.column)} = %s{conditions}"
         )
     connection = connections[using]
-    params = []
-    for name, value in values.items():
-        field = meta.get_field(name)
-        if isinstance(value, Model):
-            value = value.pk
-        elif hasattr(value, "resolve_expression"):
-            raise TypeError(f"update_by_pk takes plain values; {name} is an expression")
-        params.append(field.get_db_prep_save(value, connection=connection))
+    params = [_db_value(meta, name, value, connection) for name, value in values.items()]
     params.append(meta.pk.get_db_prep_save(pk, connection=connection))
+    for name, value in where.items():
+        if value is None:
+            raise ValueError(f"update_by_pk: {name} = NULL is never true; give a value")
+        params.append(_db_value(meta, name, value, connection))
     with prepared_cursor(using) as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount

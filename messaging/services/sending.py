@@ -16,7 +16,7 @@ from redis import RedisError
 
 from core.errors import ServiceError
 from core.formats import display_moment
-from core.prepared import PreparedQuery
+from core.prepared import PreparedQuery, prepared_cursor
 from core.tracing import request_id_bound
 from interactions.models import Consent
 
@@ -40,16 +40,19 @@ class SendOutcome:
     throttled: bool = False  # the sender's rate limit, not a failure: no attempt was used
 
 
+_CONSENT_NUMBER = Consent._meta.get_field("number")
+_CONSENT_SQL = (
+    f"SELECT status, person_opted_out_at FROM {Consent._meta.db_table} WHERE organization_id = %s AND number = %s"
+)
+
+
 def _fail_without_consent(message: Message, now: datetime) -> bool:
     """Mark a locked message ``failed`` if its number may no longer be texted; True if it was."""
     # Two columns, no join: this runs for every send, twice when the send waited for its slot.
-    # One row at most (unique per organization and number): no ORDER BY, no LIMIT to compile.
-    rows = list(
-        Consent.objects.filter(organization_id=message.organization_id, number=message.to_number)
-        .values_list("status", "person_opted_out_at")
-        .order_by()
-    )
-    row = rows[0] if rows else None
+    # One row at most (unique per organization and number). A prepared statement (core/prepared.py).
+    with prepared_cursor() as cursor:
+        cursor.execute(_CONSENT_SQL, [message.organization_id, _CONSENT_NUMBER.get_prep_value(message.to_number)])
+        row = cursor.fetchone()
     if row is not None and row[0] == Consent.Status.GRANTED:
         return False
     person_opted_out = row is not None and row[1] is not None
