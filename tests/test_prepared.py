@@ -258,3 +258,13 @@ def test_update_by_pk_writes_what_update_writes(consented_number, agent):
     assert update_by_pk(IdempotencyKey, 2**40, status=IdempotencyKey.Status.DONE) == 0
     assert update_by_pk(IdempotencyKey, rows[0].pk, message=None) == 1
     assert IdempotencyKey.objects.get(pk=rows[0].pk).message_id is None
+
+
+def test_update_by_pk_changes_the_row_only_when_it_still_matches(consented_number, agent):
+    text, entry = _text_and_entry(consented_number, agent, body="Conditional")
+    insert_together(text, entry)
+    assert update_by_pk(Message, text.pk, where={"status": Message.Status.SENDING}, status=Message.Status.SENT) == 0
+    assert update_by_pk(Message, text.pk, where={"status": Message.Status.QUEUED}, status=Message.Status.SENDING) == 1
+    assert Message.objects.get(pk=text.pk).status == Message.Status.SENDING
+    with pytest.raises(ValueError, match="NULL"):
+        update_by_pk(Message, text.pk, where={"provider_sid": None}, status=Message.Status.SENT)
