@@ -381,3 +381,27 @@ def test_the_version_from_the_threads_texts_is_the_polls_version(consented_numbe
     assert thread_version(person=person, numbers=numbers, messages=texts) == thread_version(
         person=person, numbers=numbers
     )
+
+
+@pytest.mark.parametrize(
+    "zone", ["America/Chicago", "America/Los_Angeles", "Asia/Kolkata", "UTC", "Australia/Lord_Howe"]
+)
+def test_the_threads_timestamp_is_the_date_filters(zone):
+    """``thread_time`` writes out ``<time datetime="{{ at|date:'c' }}">{{ at|date:"M j, g:i A T" }}</time>``."""
+    import datetime as dt
+
+    from django.template import Context, Template
+
+    both = Template(
+        "{% load tz textpanel %}{% timezone zone %}"
+        """<time datetime="{{ at|date:'c' }}">{{ at|date:"M j, g:i A T" }}</time>|{{ at|thread_time }}"""
+        "{% endtimezone %}"
+    )
+    moments = [
+        dt.datetime(2026, 3, 8, 7, 59, 59, 123456, tzinfo=dt.UTC),
+        dt.datetime(2026, 11, 1, 6, 30, tzinfo=dt.UTC),
+    ]
+    moments += [dt.datetime(2026, 1, 1, 0, 0, tzinfo=dt.UTC) + dt.timedelta(hours=h, minutes=7 * h) for h in range(48)]
+    for at in [*moments, None]:
+        old, new = both.render(Context({"at": at, "zone": zone})).split("|")
+        assert new == old, (at, zone)
