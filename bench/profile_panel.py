@@ -7,13 +7,16 @@ prepares it: one person per size with that many texts and history rows), a priva
 ``GET /text/panel/<id>/`` goes through Django's test client, so through the whole middleware
 stack with a signed-in agent (the session read from the database on every request, as in
 production). Each size prints its SQL statements, p50/p95 wall time and CPU per request
-(``time.thread_time``); ``--cprofile`` and ``--pyinstrument`` profile ``--profile-requests``
+(``time.thread_time``) and Python function calls per open (cProfile: a count that a busy
+machine does not change); ``--cprofile`` and ``--pyinstrument`` profile ``--profile-requests``
 opens of the largest size (bench/out/profile-panel.*).
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
+import pstats
 import time
 
 from . import harness as h
@@ -75,6 +78,14 @@ def main(argv: list[str] | None = None) -> int:
                 f" (medians of {args.rounds} rounds of {args.requests})",
                 flush=True,
             )
+            # Python function calls per open: the same on a busy machine, unlike the times above.
+            counter = cProfile.Profile()
+            counter.enable()
+            for _ in range(10):
+                client.get(url)
+            counter.disable()
+            calls = pstats.Stats(counter).total_calls / 10
+            print(f"  {calls / 1000:.1f}k Python function calls per open (cProfile)", flush=True)
 
         _lead, phone, _history = people[max(people)]
         url = f"/text/panel/{phone.pk}/"
