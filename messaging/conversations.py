@@ -226,7 +226,9 @@ def open_requests(*, organization: Organization, numbers: list) -> dict[str, Mes
     parsed = [n.number if isinstance(n, PhoneNumber) else n for n in numbers]
     if not parsed:
         return {}
-    waiting = inbound_flagged(organization).filter(from_number__in=parsed).order_by("created_at")
+    # The panel shows a waiting reply's body and number: not its person, number record and facility,
+    # which ``inbound_flagged`` joins for /outstanding/.
+    waiting = inbound_flagged(organization).filter(from_number__in=parsed).select_related(None).order_by("created_at")
     return {m.from_number.as_e164: m for m in waiting}
 
 
