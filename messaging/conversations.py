@@ -14,8 +14,9 @@ from datetime import datetime
 import phonenumbers
 from django.contrib.postgres.search import SearchQuery, SearchVector
 from django.db import connection
-from django.db.models import Count, Max, Q, QuerySet
+from django.db.models import CharField, Count, ExpressionWrapper, F, Max, Q, QuerySet
 from django.utils import timezone
+from phonenumber_field.phonenumber import to_python as stored_number  # what loading the column does
 
 from core.formats import display_clock
 from interactions.models import Consent, ConsentEvent, Customer, History, Lead, Organization, PhoneNumber
@@ -55,6 +56,12 @@ class ThreadItem:
 
 
 def _number_label(numbers: dict[str, PhoneNumber], number) -> str:
+    """``number``: parsed, or as the column stores it (E.164 text, how ``thread_messages`` reads it)."""
+    if isinstance(number, str):
+        phone = numbers.get(number)
+        if phone is not None:  # a number on the record: its stored E.164 is the key, nothing to parse
+            return f"{phone.national} · {phone.get_label_display()}"
+        number = stored_number(number)
     phone = numbers.get(getattr(number, "as_e164", str(number)))
     if phone is None:
         return getattr(number, "as_national", str(number))
@@ -94,14 +101,33 @@ def _consent_sentence(event: ConsentEvent, label: str) -> str:
     return f"Text permission for {label} {how}{who}{note}"
 
 
+# The number columns as stored (E.164 text): loading them as numbers would parse two per text with
+# phonenumbers, and the thread only needs them to look up each text's label.
+_RAW_NUMBERS = {
+    "to_raw": ExpressionWrapper(F("to_number"), output_field=CharField()),
+    "from_raw": ExpressionWrapper(F("from_number"), output_field=CharField()),
+}
+
+
 def thread_messages(*, person: Lead | Customer, numbers: list[PhoneNumber], limit: int = THREAD_LIMIT) -> list[Message]:
     """The person's latest ``limit`` texts across all ``numbers``, newest first (one read, shared by
-    the thread and its version)."""
-    return list(
+    the thread and its version).
+
+    ``to_number`` and ``from_number`` are not loaded as numbers: ``to_raw`` and ``from_raw`` hold
+    them as stored. A flagged reply gets its ``from_number`` (its opt-out button names it); reading
+    either on another text would load it with a query of its own.
+    """
+    texts = list(
         _person_messages(person=person, numbers=numbers)
         .select_related("sent_by", "flag_dismissed_by")
+        .defer("to_number", "from_number")
+        .annotate(**_RAW_NUMBERS)
         .order_by("-created_at", "-id")[:limit]
     )
+    for text in texts:
+        if text.flagged_opt_out_request:
+            text.from_number = stored_number(text.from_raw)
+    return texts
 
 
 def person_thread(
@@ -131,7 +157,7 @@ def person_thread(
         ThreadItem(
             at=m.received_at or m.created_at,
             message=m,
-            number_label=label_of(m.from_number if m.direction == Message.Direction.INBOUND else m.to_number),
+            number_label=label_of(m.from_raw if m.direction == Message.Direction.INBOUND else m.to_raw),
         )
         for m in messages
     ]
@@ -200,7 +226,9 @@ def open_requests(*, organization: Organization, numbers: list) -> dict[str, Mes
     parsed = [n.number if isinstance(n, PhoneNumber) else n for n in numbers]
     if not parsed:
         return {}
-    waiting = inbound_flagged(organization).filter(from_number__in=parsed).order_by("created_at")
+    # The panel shows a waiting reply's body and number: not its person, number record and facility,
+    # which ``inbound_flagged`` joins for /outstanding/.
+    waiting = inbound_flagged(organization).filter(from_number__in=parsed).select_related(None).order_by("created_at")
     return {m.from_number.as_e164: m for m in waiting}
 
 

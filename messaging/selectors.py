@@ -201,8 +201,10 @@ def unsubscribe_link_by_token(*, token: str) -> UnsubscribeLink | None:
     return UnsubscribeLink.objects.select_related("organization").filter(token=token).first()
 
 
-def phone_number_for(*, organization: Organization, pk: int | str) -> PhoneNumber | None:
-    """A phone number of ``organization`` with its owner and ``consent`` loaded, or ``None``."""
+def phone_number_for(*, organization: Organization, pk: int | str, consent: bool = True) -> PhoneNumber | None:
+    """A phone number of ``organization`` with its owner and ``consent`` loaded, or ``None``.
+
+    ``consent=False``: without ``consent``, for a caller that reads the owner's numbers with theirs."""
     phone = (
         PhoneNumber.objects.filter(organization=organization, pk=pk)
         .select_related(
@@ -210,8 +212,8 @@ def phone_number_for(*, organization: Organization, pk: int | str) -> PhoneNumbe
         )
         .first()
     )
-    if phone is None:
-        return None
+    if phone is None or not consent:
+        return phone
     numbers_with_consent(organization=organization, numbers=[phone])
     return phone
 

@@ -7,6 +7,9 @@ from datetime import timedelta
 from django import template
 from django.conf import settings
 from django.utils import timezone
+from django.utils.dates import MONTHS_3
+from django.utils.html import format_html
+from django.utils.translation import gettext
 
 from interactions.models import Organization, PhoneNumber
 from messaging.selectors import TextingNow, texting_now
@@ -60,3 +63,20 @@ def texting_now_for(people, organization: Organization) -> dict[str, TextingNow]
 @register.filter
 def for_person(statuses: dict[str, TextingNow], person) -> TextingNow | None:
     return statuses.get(f"{person.kind}-{person.pk}")
+
+
+@register.filter(expects_localtime=True)
+def thread_time(value) -> str:
+    """``<time datetime="{{ value|date:'c' }}">{{ value|date:"M j, g:i A T" }}</time>``, the thread's
+    timestamp, written out: Django's ``date`` filter parses its format string on every call, twice
+    per text. Same output (tests/messaging/test_panel.py holds the two equal across zones and DST).
+    """
+    if not value:
+        return format_html('<time datetime="">{}</time>', "")
+    hour = value.hour % 12 or 12
+    noon = gettext("PM") if value.hour > 11 else gettext("AM")
+    zone = timezone.get_default_timezone() if timezone.is_naive(value) else value.tzinfo
+    # As the filter's ``T``: no name for a time the zone's clock change makes ambiguous or skips.
+    name = "" if zone.utcoffset(value.replace(fold=not value.fold)) != zone.utcoffset(value) else zone.tzname(value)
+    label = f"{MONTHS_3[value.month].title()} {value.day}, {hour}:{value.minute:02d} {noon} {name}"
+    return format_html('<time datetime="{}">{}</time>', value.isoformat(), label)

@@ -54,6 +54,17 @@ def _phone_or_404(request: HttpRequest, pk: int) -> PhoneNumber:
     return phone
 
 
+def _phone_with_numbers_or_404(request: HttpRequest, pk: int) -> tuple[PhoneNumber, list[PhoneNumber]]:
+    """The phone number (as ``_phone_or_404``) and all its owner's numbers with consent: the
+    number's own consent is taken from those, not read a second time."""
+    phone = phone_number_for(organization=require_organization(request), pk=pk, consent=False)
+    if phone is None:
+        raise Http404("No such phone number in your organization.")
+    numbers = owner_numbers(owner=phone.owner)
+    phone.consent = next(n.consent for n in numbers if n.pk == phone.pk)
+    return phone, numbers
+
+
 def _body(request: HttpRequest) -> str:
     # Browsers submit textarea line breaks as CRLF; a text counts each break as one character.
     return request.POST.get("body", "").replace("\r\n", "\n")
@@ -106,10 +117,16 @@ def _template_choices(request: HttpRequest, phone: PhoneNumber) -> list[dict]:
     return choices
 
 
-def _conversation_context(phone: PhoneNumber) -> dict:
-    """The person's whole thread (every number, texts and events), as the card and the panel show it."""
+def _conversation_context(
+    phone: PhoneNumber, numbers: list[PhoneNumber] | None = None, *, version: str | None = None
+) -> dict:
+    """The person's whole thread (every number, texts and events), as the card and the panel show it.
+
+    ``numbers``: the owner's numbers with consent (``owner_numbers``), and ``version``: the thread's
+    ``thread_version``, when the caller has them (the same fingerprint as from the texts read here)."""
     person = phone.owner
-    numbers = owner_numbers(owner=person)
+    if numbers is None:
+        numbers = owner_numbers(owner=person)
     texts = thread_messages(person=person, numbers=numbers)  # one read for the thread and its version
     thread = person_thread(person=person, numbers=numbers, messages=texts)
     waiting = open_requests(organization=phone.organization, numbers=numbers)
@@ -123,7 +140,7 @@ def _conversation_context(phone: PhoneNumber) -> dict:
         "numbers": numbers,
         "thread": thread,
         "waiting_ids": waiting_ids,
-        "version": thread_version(person=person, numbers=numbers, messages=texts),
+        "version": version or thread_version(person=person, numbers=numbers, messages=texts),
         "others": [n for n in numbers if n.pk != phone.pk],
         # Failures that mean "this number is wrong or unreachable": the card suggests the record's other numbers.
         "unreachable_reasons": UNREACHABLE_REASONS,
@@ -156,9 +173,10 @@ def _panel_context(
     task: str = "",
     error: ServiceError | None = None,
     template_error: ServiceError | None = None,
+    numbers: list[PhoneNumber] | None = None,
 ) -> dict:
     context = _compose_context(request, phone, body=body, template_id=template_id)
-    context.update(_conversation_context(phone))
+    context.update(_conversation_context(phone, numbers))
     context.update(
         task=task,
         # Opened from a workflow task ("Open & text"): the workflows' view sends and completes it.
@@ -181,7 +199,7 @@ def panel(request: HttpRequest, phone_id: int) -> HttpResponse:
 
     The response also switches the card's conversation to this number.
     """
-    phone = _phone_or_404(request, phone_id)
+    phone, numbers = _phone_with_numbers_or_404(request, phone_id)
     body, template_id, template_error = "", "", None
     if request.GET.get("template") and phone.consent.is_granted:
         template = template_for(organization=phone.organization, pk=request.GET["template"])
@@ -199,6 +217,7 @@ def panel(request: HttpRequest, phone_id: int) -> HttpResponse:
         template_id=template_id,
         task=request.GET.get("task", ""),
         template_error=template_error,
+        numbers=numbers,
     )
     # The panel shows the whole thread: the person's replies are read now (not when the card opened).
     conversation_mark_read(person=phone.owner, user=request.user)
@@ -327,13 +346,12 @@ def conversation(request: HttpRequest, phone_id: int) -> HttpResponse:
     otherwise for the card, with the ribbon's Text controls and the permission notice swapped too,
     so an opt-out or a flag shows without a reload.
     """
-    phone = _phone_or_404(request, phone_id)
-    numbers = owner_numbers(owner=phone.owner)
+    phone, numbers = _phone_with_numbers_or_404(request, phone_id)
     version = thread_version(person=phone.owner, numbers=numbers)
     where = "panel" if request.GET.get("where") == "panel" else "card"
     if request.GET.get("v") == version:
         return HttpResponse(status=204)
-    context = _conversation_context(phone)
+    context = _conversation_context(phone, numbers, version=version)
     if where == "panel":
         conversation_mark_read(person=phone.owner, user=request.user)
         return render(request, "messaging/_panel_thread.html", {**context, "oob_state": True})

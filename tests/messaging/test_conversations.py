@@ -163,3 +163,37 @@ def test_the_thread_labels_each_text_with_its_number_formatting_each_number_once
     assert labels["To an old number"] == "(512) 555-0177"
     events = ConsentEvent.objects.filter(organization=lead.organization, number__in=[n.number for n in numbers])
     assert len(calls) == 3 + events.count()  # once per distinct number of the 13 texts, once per ledger event
+
+
+def test_the_thread_reads_its_texts_numbers_as_stored_parsing_only_what_it_shows(consented_number, monkeypatch):
+    """Two numbers a text, 60 texts: loading them as numbers parsed 120 per panel. The thread reads
+    the stored E.164 text; a number is parsed only off the record (for its label) or on a flagged
+    reply (its opt-out button names it)."""
+    from phonenumber_field.phonenumber import PhoneNumber as ParsedNumber
+
+    from interactions.models import ConsentEvent
+    from messaging.conversations import person_thread, thread_messages
+
+    lead = consented_number.lead
+    for i in range(5):
+        MessageFactory(phone_number=consented_number, body=f"To mobile {i}")
+        reply(consented_number, f"Reply {i}")
+    flagged = reply(consented_number, "stop texting me", flagged=True)
+    MessageFactory(phone_number=consented_number, lead=lead, to_number="+15125550177", body="To an old number")
+    parsed = []
+    real = ParsedNumber.from_string.__func__
+    monkeypatch.setattr(
+        ParsedNumber, "from_string", classmethod(lambda cls, *a, **k: parsed.append(a) or real(cls, *a, **k))
+    )
+
+    texts = thread_messages(person=lead, numbers=[consented_number])
+    assert len(parsed) == 1  # the flagged reply's number
+    parsed.clear()
+    thread = person_thread(person=lead, numbers=[consented_number], messages=texts)
+    events = ConsentEvent.objects.filter(organization=lead.organization, number=consented_number.number).count()
+    assert len(parsed) == 1 + events  # the number off the record (its label); the ledger's rows, as before
+    by_body = {item.message.body: item for item in thread if item.message}
+    assert by_body["To an old number"].number_label == "(512) 555-0177"
+    assert by_body["Reply 3"].number_label == f"{consented_number.national} · {consented_number.get_label_display()}"
+    assert by_body["stop texting me"].message.from_number == flagged.from_number
+    assert by_body["To mobile 0"].message.to_raw == consented_number.e164

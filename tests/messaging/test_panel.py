@@ -360,6 +360,26 @@ def test_the_panel_reads_the_thread_once_for_the_thread_and_its_version(
     assert poll.status_code == 204
 
 
+def test_the_panel_and_its_poll_read_the_numbers_and_their_consent_once(agent_client, consented_number):
+    """The number's own consent comes with its owner's numbers (not read again on its own); the panel's
+    poll, when it renders, reads the numbers once and keeps the version it compared (not computed
+    twice); the one other consent read is the version's."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    PhoneNumberFactory(lead=consented_number.lead, number="+15125550181", is_primary=False, label="home")
+    _texts(consented_number, 3)
+    agent_client.get(url("text_panel", consented_number))
+    for path in (url("text_panel", consented_number), url("text_conversation", consented_number) + "?where=panel&v=x"):
+        with CaptureQueriesContext(connection) as queries:
+            response = agent_client.get(path)
+        assert response.status_code == 200
+        sql = [q["sql"] for q in queries]
+        assert sum('FROM "interactions_phonenumber"' in q for q in sql) == 2, path  # the number; its owner's
+        assert sum('FROM "interactions_consent"' in q for q in sql) == 2, path  # the numbers'; the version's
+        assert f"To {consented_number.national} · Mobile" in response.content.decode()
+
+
 def test_the_version_from_the_threads_texts_is_the_polls_version(consented_number, agent):
     from messaging.conversations import thread_messages, thread_version
 
@@ -381,3 +401,27 @@ def test_the_version_from_the_threads_texts_is_the_polls_version(consented_numbe
     assert thread_version(person=person, numbers=numbers, messages=texts) == thread_version(
         person=person, numbers=numbers
     )
+
+
+@pytest.mark.parametrize(
+    "zone", ["America/Chicago", "America/Los_Angeles", "Asia/Kolkata", "UTC", "Australia/Lord_Howe"]
+)
+def test_the_threads_timestamp_is_the_date_filters(zone):
+    """``thread_time`` writes out ``<time datetime="{{ at|date:'c' }}">{{ at|date:"M j, g:i A T" }}</time>``."""
+    import datetime as dt
+
+    from django.template import Context, Template
+
+    both = Template(
+        "{% load tz textpanel %}{% timezone zone %}"
+        """<time datetime="{{ at|date:'c' }}">{{ at|date:"M j, g:i A T" }}</time>|{{ at|thread_time }}"""
+        "{% endtimezone %}"
+    )
+    moments = [
+        dt.datetime(2026, 3, 8, 7, 59, 59, 123456, tzinfo=dt.UTC),
+        dt.datetime(2026, 11, 1, 6, 30, tzinfo=dt.UTC),
+    ]
+    moments += [dt.datetime(2026, 1, 1, 0, 0, tzinfo=dt.UTC) + dt.timedelta(hours=h, minutes=7 * h) for h in range(48)]
+    for at in [*moments, None]:
+        old, new = both.render(Context({"at": at, "zone": zone})).split("|")
+        assert new == old, (at, zone)
