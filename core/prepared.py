@@ -343,3 +343,24 @@ def update_by_pk(
     with prepared_cursor(using) as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount
+
+
+def save_fields(obj: Model, fields: list[str], *, using: str = "default") -> None:
+    """``obj.save(update_fields=fields)`` as a prepared UPDATE: the same ``pre_save``/``post_save``
+    signals, the fields' own ``pre_save`` (``auto_now``), and the same error when no row changed."""
+    from django.db import DatabaseError
+
+    model = type(obj)
+    meta = model._meta
+    by_attname = {f.attname: f for f in meta.concrete_fields}
+    update_fields = frozenset(fields)
+    pre_save.send(sender=model, instance=obj, raw=False, using=using, update_fields=update_fields)
+    values = {}
+    for name in fields:
+        field = by_attname.get(name) or meta.get_field(name)
+        values[field.name] = field.pre_save(obj, add=False)
+    if not update_by_pk(model, obj.pk, using=using, **values):
+        raise DatabaseError("Save with update_fields did not affect any rows.")
+    obj._state.db = using
+    obj._state.adding = False
+    post_save.send(sender=model, instance=obj, created=False, update_fields=update_fields, raw=False, using=using)

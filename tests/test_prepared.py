@@ -4,7 +4,7 @@ writes what ``save()`` writes, on both databases."""
 from __future__ import annotations
 
 import pytest
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import Value
 from django.db.models.functions import Concat
 from django.db.models.signals import post_save
@@ -14,7 +14,7 @@ from rest_framework.authtoken.models import Token
 
 from config.authentication import _TOKEN
 from core.api import OrganizationScopedField
-from core.prepared import PreparedQuery, insert_together, prepared_cursor, update_by_pk
+from core.prepared import PreparedQuery, insert_together, prepared_cursor, save_fields, update_by_pk
 from interactions.models import History, PhoneNumber
 from messaging.models import Message
 from messaging.serializers import MessageCreateSerializer
@@ -268,3 +268,28 @@ def test_update_by_pk_changes_the_row_only_when_it_still_matches(consented_numbe
     assert Message.objects.get(pk=text.pk).status == Message.Status.SENDING
     with pytest.raises(ValueError, match="NULL"):
         update_by_pk(Message, text.pk, where={"provider_sid": None}, status=Message.Status.SENT)
+
+
+def test_save_fields_is_save_with_update_fields(consented_number, agent):
+    pairs = [_text_and_entry(consented_number, agent, body=f"Claim {n}") for n in range(2)]
+    for text, entry in pairs:
+        insert_together(text, entry)
+    now = timezone.now()
+    (a, _), (b, _) = pairs
+    sent = []
+    receiver = lambda sender, instance, update_fields, **kw: sent.append((sender, update_fields))  # noqa: E731
+    post_save.connect(receiver, weak=False)
+    try:
+        save_fields(a, [*a.move_to(Message.Status.SENDING, now=now, attempts=1), "lead_id"])
+        b.save(update_fields=[*b.move_to(Message.Status.SENDING, now=now, attempts=1), "lead_id"])
+    finally:
+        post_save.disconnect(receiver)
+    assert sent[0] == sent[1] and sent[0][0] is Message
+    ra, rb = _row(a), _row(b)
+    assert ra["updated_at"] >= now and rb["updated_at"] >= now  # auto_now, as save() fills it
+    for column in ("id", "body", "created_at", "queued_at", "updated_at"):
+        ra.pop(column), rb.pop(column)
+    assert ra == rb and ra["status"] == Message.Status.SENDING and ra["sending_at"] == now
+    gone = Message(pk=2**40, organization=consented_number.organization, body="x")
+    with pytest.raises(DatabaseError, match="did not affect any rows"):
+        save_fields(gone, ["body"])

@@ -16,7 +16,7 @@ from redis import RedisError
 
 from core.errors import ServiceError
 from core.formats import display_moment
-from core.prepared import PreparedQuery, prepared_cursor
+from core.prepared import PreparedQuery, prepared_cursor, save_fields
 from core.tracing import request_id_bound
 from interactions.models import Consent
 
@@ -183,7 +183,8 @@ def message_claim(*, message_id: int, now: datetime | None = None) -> Message | 
             or _hold_for_texting_rules(message, now)
         ):
             return None
-        message.save(update_fields=message.move_to(Message.Status.SENDING, now=now, attempts=message.attempts + 1))
+        # ``save(update_fields=…)`` as a prepared statement (core/prepared.py): every send passes here.
+        save_fields(message, message.move_to(Message.Status.SENDING, now=now, attempts=message.attempts + 1))
     return message
 
 
