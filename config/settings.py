@@ -199,6 +199,8 @@ X_FRAME_OPTIONS = "DENY"
 # --- Celery -------------------------------------------------------------------------------
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL)
+if CELERY_BROKER_URL.startswith("redis://"):
+    CELERY_BROKER_TRANSPORT = "config.broker:Transport"  # kombu's, one Redis client per channel
 CELERY_RESULT_BACKEND = None
 # Off unless set: a send must never run inside a web request in production. `make run` and the
 # test settings turn it on (no broker, no worker there).
