@@ -87,6 +87,24 @@
     }
   });
 
+  // --- the confirmation at the top of the card (support page step F) goes after a while, or when
+  // clicked: it floats over the ribbon, which must not stay hidden. The live region keeps no stale text.
+  const CONFIRMATION_SECONDS = 8;
+  function armConfirmations() {
+    document.querySelectorAll("#card-confirmation .confirm:not([data-armed])").forEach(function (pill) {
+      pill.setAttribute("data-armed", "");
+      pill.title = "Dismiss";
+      const leave = function () {
+        pill.classList.add("leaving");
+        setTimeout(function () { pill.remove(); }, 400);
+      };
+      const timer = setTimeout(leave, CONFIRMATION_SECONDS * 1000);
+      pill.addEventListener("click", function () { clearTimeout(timer); leave(); });
+    });
+  }
+  document.addEventListener("htmx:load", armConfirmations);
+  document.addEventListener("htmx:afterSettle", armConfirmations);
+
   // --- the conversation shows its latest text: scroll the thread to the bottom whenever it is (re)loaded.
   document.addEventListener("htmx:load", function (event) {
     const thread = event.detail.elt.id === "conversation" && event.detail.elt.querySelector(".thread");
@@ -226,9 +244,12 @@
     if (t && (t.id === "text-dock" || t.id === "text-panel")) restore();
   });
 
-  // The panel's thread shows its newest text.
+  // The panel's thread shows its newest text: when the thread is (re)loaded, and when the whole
+  // panel is swapped (the answer to Send, with the text just sent at the end of the thread).
   document.addEventListener("htmx:load", function (event) {
-    const thread = event.detail.elt.id === "panel-conversation" && event.detail.elt.querySelector(".thread");
+    const elt = event.detail.elt;
+    const conversation = elt.id === "panel-conversation" ? elt : elt.querySelector && elt.querySelector("#panel-conversation");
+    const thread = conversation && conversation.querySelector(".thread");
     if (thread) thread.scrollTop = thread.scrollHeight;
   });
 })();

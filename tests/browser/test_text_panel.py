@@ -353,3 +353,37 @@ def test_the_panel_opens_on_its_newest_text_without_waiting_for_a_timer(browse, 
     assert page.evaluate("() => window.newestInView") is True
     expect(page.locator(f'#panel-conversation [data-message="{newest.pk}"]')).to_be_in_viewport()
     assert page.js_errors == []
+
+
+@pytest.mark.parametrize("viewport", [None, PHONE], ids=["desktop", "phone"])
+def test_after_send_the_thread_shows_the_text_just_sent(browse, live_server, consented_number, viewport):
+    """The answer to Send swaps the whole panel: its thread must land on the new text, not the oldest."""
+    for i in range(40):
+        MessageFactory(phone_number=consented_number, body=f"Text {i}: your unit is ready.")
+    page = browse(viewport=viewport) if viewport else browse()
+    page.goto(f"{live_server.url}/leads/{consented_number.lead.pk}/")
+    open_panel(page)
+    page.fill("#text-panel textarea", "Just sent: see you at the gate.")
+    page.click("#text-panel .send-btn")
+    sent = page.locator("#panel-conversation .thread [data-message]", has_text="Just sent: see you at the gate.")
+    expect(sent).to_be_in_viewport()
+    assert page.evaluate("document.querySelector('#panel-conversation .thread').scrollTop") > 0
+    assert page.js_errors == []
+
+
+def test_on_a_phone_the_confirmation_shows_over_the_panel_and_goes(browse, live_server, consented_number):
+    page = browse(viewport=PHONE)
+    page.goto(f"{live_server.url}/leads/{consented_number.lead.pk}/")
+    open_panel(page)
+    confirmation = send_and_expect_confirmation(page, "See you Tuesday.", consented_number.lead.full_name)
+    pill = confirmation.locator(".confirm")
+    box = pill.bounding_box()
+    on_top = page.evaluate(
+        "([x, y]) => document.elementFromPoint(x, y).closest('#card-confirmation') !== null",
+        [box["x"] + box["width"] / 2, box["y"] + box["height"] / 2],
+    )
+    assert on_top  # not hidden under the full-screen panel
+    pill.click()  # dismissed at once (it also goes by itself after a few seconds)
+    expect(pill).to_have_count(0)
+    expect(page.locator("#text-panel")).to_be_visible()
+    assert page.js_errors == []
