@@ -367,6 +367,8 @@ def test_after_send_the_thread_shows_the_text_just_sent(browse, live_server, con
     page.click("#text-panel .send-btn")
     sent = page.locator("#panel-conversation .thread [data-message]", has_text="Just sent: see you at the gate.")
     expect(sent).to_be_in_viewport()
+    # The card's History has the new entry without a reload.
+    expect(page.locator("#card-history .history-list li").first).to_contain_text("Just sent: see you at the gate.")
     assert page.evaluate("document.querySelector('#panel-conversation .thread').scrollTop") > 0
     assert page.js_errors == []
 
