@@ -1,4 +1,5 @@
-"""A memoized validity check for django-phonenumber-field's ``PhoneNumber``.
+"""A memoized validity check for django-phonenumber-field's ``PhoneNumber``, and ``readable``:
+how a number is written for agents everywhere (history entries, messages, labels).
 
 ``phonenumbers.is_valid_number`` is pure Python (it walks the region's number patterns), and
 django-phonenumber-field calls it on every ``str()``, ``hash()`` and ``==`` of a number and on
@@ -44,3 +45,14 @@ def is_valid(self: PhoneNumber) -> bool:
 def install() -> None:
     """Use the memoized check for every ``PhoneNumber`` (called once, from an app's ``ready``)."""
     PhoneNumber.is_valid = is_valid
+
+
+def readable(number: PhoneNumber | None) -> str:
+    """How agents read a number: (512) 555-0142 at home (+1), +49 1520 5550125 abroad.
+
+    A foreign number in its own national format ("01520 5550125", "090-5550-0137") would look
+    like a mistyped US number and could not be dialled from here.
+    """
+    if not number:
+        return ""
+    return number.as_national if number.country_code == 1 else number.as_international

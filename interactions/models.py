@@ -13,6 +13,8 @@ from django.db.models import Q
 from django.urls import reverse
 from phonenumber_field.modelfields import PhoneNumberField
 
+from core.phonenumbers import readable
+
 
 def validate_time_zone(value: str) -> None:
     if value not in zoneinfo.available_timezones():
@@ -368,14 +370,9 @@ class PhoneNumber(OwnedByLeadOrCustomer):
 
     @property
     def national(self) -> str:
-        """How agents read the number: (512) 555-0142 at home, +49 1520 5550125 abroad.
-
-        A foreign number in its own national format ("01520 5550125") would look like a
-        mistyped US number and could not be dialled from here.
-        """
-        if not self.number:
-            return ""
-        return self.number.as_national if self.number.country_code == 1 else self.number.as_international
+        """How agents read the number: (512) 555-0142 at home, +49 1520 5550125 abroad
+        (``core.phonenumbers.readable``, which every message naming a number uses)."""
+        return readable(self.number)
 
     @property
     def not_textable(self) -> str:

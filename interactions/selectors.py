@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from django.db.models import Prefetch, Q, QuerySet
 
+from core.phonenumbers import readable
+
 from .models import (
     Consent,
     ConsentEvent,
@@ -166,7 +168,7 @@ def _ledger_entries(person: Lead | Customer, numbers: list[PhoneNumber], limit: 
     for event in events.order_by("-created_at", "-id")[:limit]:
         what = "Opted out" if event.action == ConsentEvent.Action.REVOKE else "Text permission recorded"
         note = f": {event.evidence}" if event.evidence and event.source == ConsentEvent.Source.AGENT else ""
-        summary = f"{what} for {event.number.as_national} {_HOW.get(event.source, event.source)}{note}"
+        summary = f"{what} for {readable(event.number)} {_HOW.get(event.source, event.source)}{note}"
         entries.append(
             LedgerEntry(None, History.Kind.CONSENT, summary, event.created_at, event.actor, person.get_absolute_url())
         )

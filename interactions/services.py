@@ -16,6 +16,7 @@ from phonenumber_field.phonenumber import to_python
 
 from core.errors import ServiceError
 from core.formats import display_date
+from core.phonenumbers import readable
 
 from .models import Consent, ConsentEvent, Customer, Facility, History, Lead, Membership, Organization, PhoneNumber
 from .signals import (
@@ -98,7 +99,7 @@ def phone_number_add(
     existing = PhoneNumber.objects.select_for_update().filter(**owner_kwargs(owner))
     if any(p.number == parsed for p in existing):
         raise ServiceError(
-            "duplicate_number", f"{parsed.as_national} is already saved on {owner.full_name}’s record.", field="number"
+            "duplicate_number", f"{readable(parsed)} is already saved on {owner.full_name}’s record.", field="number"
         )
     has_numbers = existing.exists()
     try:
@@ -113,7 +114,7 @@ def phone_number_add(
             )
     except IntegrityError as exc:  # a concurrent add of the same number
         raise ServiceError(
-            "duplicate_number", f"{parsed.as_national} is already saved on this record.", field="number"
+            "duplicate_number", f"{readable(parsed)} is already saved on this record.", field="number"
         ) from exc
     if make_primary and has_numbers:
         _primary_move(phone)
@@ -474,7 +475,7 @@ def consent_grant(
         when = display_date(current.person_opted_out_at)
         raise ServiceError(
             "opted_out",
-            f"{parsed.as_national} opted out on {when}. Only the person can opt back in, by texting START to us.",
+            f"{readable(parsed)} opted out on {when}. Only the person can opt back in, by texting START to us.",
             field="phone_number",
             status=409,
             opted_out_at=current.person_opted_out_at,

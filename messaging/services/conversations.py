@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.errors import ServiceError
+from core.phonenumbers import readable
 from interactions.models import Customer, History, Lead
 from interactions.services import history_record
 
@@ -82,6 +83,6 @@ def reply_flag_dismiss(*, reply: Message, user: AbstractBaseUser, note: str) -> 
             owner=owner,
             kind=History.Kind.NOTE,
             agent=user,
-            summary=f"Not a request to stop texting ({locked.from_number.as_national}): {note}",
+            summary=f"Not a request to stop texting ({readable(locked.from_number)}): {note}",
         )
     return locked

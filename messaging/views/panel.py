@@ -22,6 +22,7 @@ from django_htmx.http import HttpResponseClientRefresh, trigger_client_event
 
 from core.errors import ServiceError
 from core.formats import display_moment
+from core.phonenumbers import readable
 from core.redirects import safe_next
 from core.tenancy import require_organization
 from interactions.models import ConsentEvent, Customer, Lead, PhoneNumber
@@ -297,7 +298,7 @@ def send_text(
         reply = others[0]
         warning = ServiceError(
             "confirm_other",
-            f"{phone.owner.first_name} replied from {reply.from_number.as_national}: “{reply.body.strip()[:80]}”, "
+            f"{phone.owner.first_name} replied from {readable(reply.from_number)}: “{reply.body.strip()[:80]}”, "
             "which reads like a request to stop texting. Send to this number anyway?",
         )
         context = _panel_context(
@@ -375,7 +376,7 @@ def reply_not_a_request(request: HttpRequest, message_id: int) -> HttpResponse:
     except ServiceError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, f"Marked as not a request to stop. {reply.from_number.as_national} can be texted.")
+        messages.success(request, f"Marked as not a request to stop. {readable(reply.from_number)} can be texted.")
     owner = reply.lead or reply.customer
     if request.htmx:
         return HttpResponseClientRefresh()
