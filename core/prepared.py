@@ -28,6 +28,7 @@ four (``BEGIN``, two ``INSERT`` statements, ``COMMIT``).
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -54,42 +55,38 @@ def prepared_cursor(using: str = "default"):
     connection = connections[using]
     if connection.vendor != "postgresql" or not getattr(settings, "DB_PREPARED_STATEMENTS", True):
         return connection.cursor()
-    from django.db.backends.postgresql.base import ServerBindingCursor
-    from django.db.backends.postgresql.psycopg_any import is_psycopg3
-
-    if not is_psycopg3:  # pragma: no cover (psycopg 3 is what the project installs)
-        return connection.cursor()
+    cursor_class, timestamptz, register_tzloader, text_format = _postgres()
     # What ``connection.cursor()`` does, with a cursor that binds on the server and prepares.
     connection.close_if_health_check_failed()
     connection.ensure_connection()
     with connection.wrap_database_errors:
-        raw = _preparing_cursor_class(ServerBindingCursor)(connection.connection)
+        raw = cursor_class(connection.connection)
         raw.ops = connection.ops
-        _timezone_align(connection, raw)
+        # As Django's ``create_cursor``: timestamps are read in the connection's time zone.
+        if connection.timezone != connection.connection.adapters.get_loader(timestamptz, text_format).timezone:
+            register_tzloader(connection.timezone, raw)
         return connection._prepare_cursor(raw)
 
 
-_preparing_classes: dict[type, type] = {}
+@functools.cache
+def _postgres():
+    """The PostgreSQL backend's pieces ``prepared_cursor`` needs, imported once (only there)."""
+    from django.db.backends.postgresql.base import TIMESTAMPTZ_OID, ServerBindingCursor
+    from django.db.backends.postgresql.psycopg_any import register_tzloader
+    from psycopg.pq import Format
 
+    class PreparingCursor(ServerBindingCursor):
+        ops = None  # the Django connection's operations, for the query log
 
-def _preparing_cursor_class(base: type) -> type:
-    klass = _preparing_classes.get(base)
-    if klass is None:
+        def execute(self, query, params=None, *, prepare=None, binary=None):
+            try:
+                return super().execute(query, params, prepare=True, binary=binary)
+            finally:
+                # A statement prepared before runs by name, and psycopg leaves ``_query`` (which
+                # only Django's query log reads) as it was: give the log this statement, failed or not.
+                self._query = _LoggedQuery(self.ops, query, params)
 
-        class PreparingCursor(base):
-            ops = None  # the Django connection's operations, for the query log
-
-            def execute(self, query, params=None, *, prepare=None, binary=None):
-                try:
-                    return super().execute(query, params, prepare=True, binary=binary)
-                finally:
-                    # A statement prepared before runs by name, and psycopg leaves ``_query``
-                    # (which only Django's query log reads) as it was: give the log this
-                    # statement, failed or not.
-                    self._query = _LoggedQuery(self.ops, query, params)
-
-        klass = _preparing_classes[base] = PreparingCursor
-    return klass
+    return PreparingCursor, TIMESTAMPTZ_OID, register_tzloader, Format.TEXT
 
 
 class _LoggedQuery:
@@ -104,17 +101,6 @@ class _LoggedQuery:
     @property
     def query(self) -> bytes:
         return self.ops.compose_sql(self.sql, self.params).encode()
-
-
-def _timezone_align(connection, cursor) -> None:
-    """As Django's ``create_cursor``: the cursor reads timestamps in the connection's time zone."""
-    from django.db.backends.postgresql.base import TIMESTAMPTZ_OID
-    from django.db.backends.postgresql.psycopg_any import register_tzloader
-    from psycopg.pq import Format
-
-    loader = connection.connection.adapters.get_loader(TIMESTAMPTZ_OID, Format.TEXT)
-    if connection.timezone != loader.timezone:
-        register_tzloader(connection.timezone, cursor)
 
 
 class _Compiled:
@@ -270,8 +256,8 @@ def insert_together(*objs: Model, using: str = "default") -> None:
         if obj._state.adding is False or obj.pk is not None:
             raise ValueError(f"insert_together saves new rows only; {obj!r} has one already")
         obj._prepare_related_fields_for_save(operation_name="save")
-    shapes = [_insert_for(type(obj), using) for obj in objs]
-    if connection.vendor != "postgresql" or not all(map(_Insert.takes, shapes, objs)):
+    shapes = [_insert_for(type(obj), using) for obj in objs] if connection.vendor == "postgresql" else []
+    if not shapes or not all(map(_Insert.takes, shapes, objs)):
         with transaction.atomic(using=using):
             for obj in objs:
                 obj.save(using=using, force_insert=True)
@@ -345,19 +331,28 @@ def update_by_pk(
         return cursor.rowcount
 
 
+@functools.cache
+def _concrete_fields(model: type[Model]) -> dict[str, Any]:
+    """The model's concrete fields by name and by attname (``save(update_fields)`` takes either)."""
+    fields = {f.attname: f for f in model._meta.concrete_fields}
+    fields.update({f.name: f for f in model._meta.concrete_fields})
+    return fields
+
+
 def save_fields(obj: Model, fields: list[str], *, using: str = "default") -> None:
     """``obj.save(update_fields=fields)`` as a prepared UPDATE: the same ``pre_save``/``post_save``
     signals, the fields' own ``pre_save`` (``auto_now``), and the same error when no row changed."""
     from django.db import DatabaseError
 
     model = type(obj)
-    meta = model._meta
-    by_attname = {f.attname: f for f in meta.concrete_fields}
+    by_name = _concrete_fields(model)
     update_fields = frozenset(fields)
+    if unknown := sorted(update_fields - by_name.keys()):
+        raise ValueError(f"save_fields: {model._meta.object_name} has no field {', '.join(unknown)}")
     pre_save.send(sender=model, instance=obj, raw=False, using=using, update_fields=update_fields)
     values = {}
     for name in fields:
-        field = by_attname.get(name) or meta.get_field(name)
+        field = by_name[name]
         values[field.name] = field.pre_save(obj, add=False)
     if not update_by_pk(model, obj.pk, using=using, **values):
         raise DatabaseError("Save with update_fields did not affect any rows.")

@@ -16,9 +16,11 @@ from django.contrib.postgres.search import SearchQuery, SearchVector
 from django.db import connection
 from django.db.models import CharField, Count, ExpressionWrapper, F, Max, Q, QuerySet
 from django.utils import timezone
+from phonenumber_field.phonenumber import PhoneNumber as ParsedNumber
 from phonenumber_field.phonenumber import to_python as stored_number  # what loading the column does
 
 from core.formats import display_clock
+from core.phonenumbers import readable
 from interactions.models import Consent, ConsentEvent, Customer, History, Lead, Organization, PhoneNumber
 from interactions.selectors import consents_by_number, owner_numbers
 
@@ -63,8 +65,8 @@ def _number_label(numbers: dict[str, PhoneNumber], number) -> str:
             return f"{phone.national} · {phone.get_label_display()}"
         number = stored_number(number)
     phone = numbers.get(getattr(number, "as_e164", str(number)))
-    if phone is None:
-        return getattr(number, "as_national", str(number))
+    if phone is None:  # a number not on the record: written as every number is (abroad: international)
+        return readable(number) if isinstance(number, ParsedNumber) else str(number)
     return f"{phone.national} · {phone.get_label_display()}"
 
 

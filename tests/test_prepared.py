@@ -290,6 +290,8 @@ def test_save_fields_is_save_with_update_fields(consented_number, agent):
     for column in ("id", "body", "created_at", "queued_at", "updated_at"):
         ra.pop(column), rb.pop(column)
     assert ra == rb and ra["status"] == Message.Status.SENDING and ra["sending_at"] == now
+    with pytest.raises(ValueError, match="no field bodyy"):
+        save_fields(a, ["bodyy"])
     gone = Message(pk=2**40, organization=consented_number.organization, body="x")
     with pytest.raises(DatabaseError, match="did not affect any rows"):
         save_fields(gone, ["body"])

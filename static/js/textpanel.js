@@ -103,7 +103,6 @@
     });
   }
   document.addEventListener("htmx:load", armConfirmations);
-  document.addEventListener("htmx:afterSettle", armConfirmations);
 
   // --- the conversation shows its latest text: scroll the thread to the bottom whenever it is (re)loaded.
   document.addEventListener("htmx:load", function (event) {

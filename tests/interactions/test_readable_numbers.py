@@ -28,3 +28,10 @@ def test_a_foreign_number_s_consent_line_on_the_card_reads_as_the_number_does_el
     consent_lines = [entry.summary for entry in card.history if entry.kind == History.Kind.CONSENT]
     assert consent_lines == ["Text permission recorded for +81 90-5550-0137 from the PMS import"]
     assert phone.national == "+81 90-5550-0137"
+
+
+def test_a_foreign_number_not_on_the_record_is_labelled_as_numbers_are_elsewhere():
+    from messaging.conversations import _number_label
+
+    assert _number_label({}, "+819055500137") == "+81 90-5550-0137"
+    assert _number_label({}, "+15125550199") == "(512) 555-0199"
