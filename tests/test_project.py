@@ -335,3 +335,33 @@ def test_make_run_settings_stay_plain_http():
         "CSRF_COOKIE_SECURE": False,
         "SECURE_HSTS_SECONDS": 0,
     }
+
+
+# --- the habits in the repository and CI ----------------------------------------------------------
+
+
+def test_ci_lints_before_the_tests_and_make_lint_runs_all_four_checks():
+    ci = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+    makefile = (ROOT / "Makefile").read_text()
+    lint = re.search(r"^lint:.*\n((?:\t.*\n)+)", makefile, re.M)
+
+    assert ci.index("make lint") < ci.index("make test")
+    assert "set -euo pipefail" in ci  # a lint failure stops CI
+    assert lint is not None
+    assert [line.split()[0] for line in lint.group(1).split("\n") if line.strip()] == [
+        "$(BIN)/ruff",
+        "$(BIN)/ruff",
+        "$(BIN)/lint-imports",
+        "$(BIN)/mypy",
+    ]
+
+
+def test_pre_commit_runs_the_pinned_tools_of_the_venv_and_downloads_nothing():
+    config = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text())
+    hooks = {hook["id"]: hook for repo in config["repos"] for hook in repo["hooks"]}
+
+    assert [repo["repo"] for repo in config["repos"]] == ["local"]
+    assert set(hooks) == {"ruff", "ruff-format", "lint-imports", "mypy"}
+    assert all(hook["language"] == "system" and hook["entry"].startswith(".venv/bin/") for hook in hooks.values())
+    pins = dict(re.findall(r"^([a-z0-9._-]+)==(\S+) \\$", (ROOT / "requirements-dev.lock").read_text(), re.M))
+    assert {"pre-commit", "mypy", "django-stubs", "djangorestframework-stubs", "ruff", "import-linter"} <= set(pins)
