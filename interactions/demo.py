@@ -138,6 +138,7 @@ def seed_interactions() -> Organization:
     for i in range(40):
         facility = facilities[i % len(facilities)]
         area = AREA_CODES[facility.time_zone]
+        person: Lead | Customer
         first, last = FIRST[i % 20], LAST[(i * 7) % 20]
         if i < 20:
             person, created = Lead.objects.get_or_create(

@@ -10,6 +10,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from core.http import AuthenticatedRequest
 from core.tenancy import require_organization
 
 from .evidence import consent_evidence_csv_response, consent_evidence_rows, who_acted
@@ -19,7 +20,7 @@ from .services import phone_number_confirm
 
 
 @login_required
-def home(request: HttpRequest) -> HttpResponse:
+def home(request: AuthenticatedRequest) -> HttpResponse:
     organization = require_organization(request)
     query = request.GET.get("q", "")
     kind = request.GET.get("kind", "")
@@ -31,7 +32,7 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, template, {"page": page, "query": query, "kind": kind, "organization": organization})
 
 
-def _render_card(request: HttpRequest, card: Card | None) -> HttpResponse:
+def _render_card(request: AuthenticatedRequest, card: Card | None) -> HttpResponse:
     """Render a card; ``?compose=1&phone=&template=&task=`` opens the text panel pre-filled.
 
     The workflow list links here with those parameters; an unknown ``phone`` falls back to
@@ -59,23 +60,23 @@ def _render_card(request: HttpRequest, card: Card | None) -> HttpResponse:
 
 
 @login_required
-def lead_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def lead_detail(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     return _render_card(request, lead_card(organization=require_organization(request), pk=pk))
 
 
 @login_required
-def customer_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def customer_detail(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     return _render_card(request, customer_card(organization=require_organization(request), pk=pk))
 
 
 @login_required
-def history_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def history_detail(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     return _render_card(request, history_card(organization=require_organization(request), pk=pk))
 
 
 @login_required
 @require_POST
-def number_confirm(request: HttpRequest, pk: int) -> HttpResponse:
+def number_confirm(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     """ "Confirm this is still their number": the date goes on the number and the record's history."""
     organization = require_organization(request)
     phone = PhoneNumber.objects.filter(organization=organization, pk=pk).select_related("lead", "customer").first()

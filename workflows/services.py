@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from urllib.parse import urlencode
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from phonenumber_field.phonenumber import PhoneNumber as ParsedNumber
@@ -24,13 +24,13 @@ from messaging.models import Message
 from .models import Enrollment, StepRun, Task, Workflow, WorkflowStep
 from .signals import task_changed
 
-STEP_TASK_KINDS = {
+STEP_TASK_KINDS: dict[str, str] = {
     WorkflowStep.Action.MANUAL_TEXT: Task.Kind.MANUAL_TEXT,
     WorkflowStep.Action.CALL_REMINDER: Task.Kind.CALL_REMINDER,
 }
 
 
-def _user(user: AbstractBaseUser | None) -> AbstractBaseUser | None:
+def _user(user: User | None) -> User | None:
     return user if user is not None and user.is_authenticated else None
 
 
@@ -53,7 +53,7 @@ def task_card_url(task: Task) -> str:
         owner,
         compose=1,
         phone=numbers[0].pk if numbers else None,
-        template=task.step.template_id if task.step_id else None,
+        template=task.step.template_id if task.step else None,
         task=task.pk,
     )
 
@@ -117,7 +117,7 @@ def enrollment_start(
     workflow: Workflow,
     owner: Owner,
     source: str,
-    user: AbstractBaseUser | None = None,
+    user: User | None = None,
     started_at: datetime | None = None,
 ) -> Enrollment:
     """Enroll a lead (lead follow-up) or a customer (collection) in ``workflow``.
@@ -184,12 +184,14 @@ def enrollment_start(
             "already_enrolled", f"{owner.full_name} is already in a workflow.", field="workflow", status=409
         ) from exc
     enrollment_advance(enrollment=enrollment, now=now)
-    if _user(user):
-        who = f"by {user.get_full_name() or user.get_username()}"
+    if actor := _user(user):
+        who = f"by {actor.get_full_name() or actor.get_username()}"
     else:
-        who = {Enrollment.Source.AUTOMATIC: "automatically", Enrollment.Source.API: "through the API"}.get(
-            source, "by an agent"
-        )
+        sources: dict[str, str] = {
+            Enrollment.Source.AUTOMATIC: "automatically",
+            Enrollment.Source.API: "through the API",
+        }
+        who = sources.get(source, "by an agent")
     history_record(owner=owner, kind=History.Kind.NOTE, agent=user, summary=f"Enrolled in “{workflow.name}” {who}.")
     return enrollment
 
@@ -210,7 +212,7 @@ def enrollment_end_opted_out(*, enrollment: Enrollment) -> None:
     _end(enrollment=enrollment, reason=Enrollment.EndReason.OPTED_OUT, user=None, now=timezone.now())
 
 
-def _end(*, enrollment: Enrollment, reason: str, user: AbstractBaseUser | None, now: datetime) -> None:
+def _end(*, enrollment: Enrollment, reason: str, user: User | None, now: datetime) -> None:
     enrollment.status = Enrollment.Status.STOPPED
     enrollment.end_reason, enrollment.ended_at, enrollment.ended_by = reason, now, _user(user)
     enrollment.next_step, enrollment.next_due_at = None, None
@@ -232,7 +234,7 @@ def _end(*, enrollment: Enrollment, reason: str, user: AbstractBaseUser | None, 
 
 @transaction.atomic
 def enrollment_stop(
-    *, enrollment: Enrollment, user: AbstractBaseUser | None = None, reason: str = Enrollment.EndReason.STOPPED
+    *, enrollment: Enrollment, user: User | None = None, reason: str = Enrollment.EndReason.STOPPED
 ) -> Enrollment:
     """End an active enrollment early; its open tasks are skipped and no further step runs."""
     locked = Enrollment.objects.select_for_update(of=("self",)).select_related("workflow").get(pk=enrollment.pk)
@@ -376,7 +378,7 @@ def _closed_refusal(task: Task) -> ServiceError:
 
 
 @transaction.atomic
-def task_complete(*, task: Task, user: AbstractBaseUser | None, message_id: int | None = None) -> Task:
+def task_complete(*, task: Task, user: User | None, message_id: int | None = None) -> Task:
     """Mark a task done, optionally with the text that did it (which must be to the same person)."""
     locked = Task.objects.select_for_update(of=("self",)).select_related("completed_by").get(pk=task.pk)
     if not locked.is_open:
@@ -405,7 +407,7 @@ def task_complete(*, task: Task, user: AbstractBaseUser | None, message_id: int 
 
 
 @transaction.atomic
-def task_skip(*, task: Task, user: AbstractBaseUser | None, reason: str) -> Task:
+def task_skip(*, task: Task, user: User | None, reason: str) -> Task:
     """Close a task without doing it; the reason is required and kept on the task and in the history."""
     reason = (reason or "").strip()
     if not reason:
@@ -429,7 +431,7 @@ def task_skip(*, task: Task, user: AbstractBaseUser | None, reason: str) -> Task
     return locked
 
 
-def task_complete_by_text(*, task_id: int | str, message: Message, user) -> Task | None:
+def task_complete_by_text(*, task_id: int | str, message: Message, user: User | None) -> Task | None:
     """Complete the open task ``task_id`` with the text just sent from the card's panel.
 
     ``None`` when there is nothing to complete (unknown id, another organization's, already

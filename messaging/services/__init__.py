@@ -1,12 +1,16 @@
-"""Every write of the messaging side, in four parts:
+"""Every write of the messaging side, in seven parts, one module each:
 
 - ``compose``: the final text of a message (merge fields, the unsubscribe link, length) and
   ``message_queue``, which refuses or writes the outbox row;
 - ``sending``: what the worker does with a queued row (claim, re-check, throttle, provider call)
   and the sweepers that keep the outbox moving;
 - ``numbers``: what the system learns about a number (line type lookups, carrier errors);
+- ``confirmation``: the one text confirming a person's opt-out (FCC 24-24);
+- ``conversations``: a person's conversation read, assigned, and a flagged reply resolved;
 - ``unsubscribe``: a person using their ``/u/<token>`` link;
 - ``templates``: writing message templates.
+
+A new part gets its line here (``tests/test_architecture.py`` checks the list and its count).
 
 Import from here: ``from messaging.services import message_queue``.
 """
