@@ -245,6 +245,12 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Development and tests only: lets webhooks go to http:// and to private or loopback addresses
 # (a receiver on 127.0.0.1). Leave it unset in production: both are refused there (SSRF).
 WEBHOOKS_ALLOW_PRIVATE = env.bool("WEBHOOKS_ALLOW_PRIVATE", default=False)
+# The CA certificates deliveries trust (a file); empty: certifi's bundle, the one requests uses.
+WEBHOOKS_CA_BUNDLE = env("WEBHOOKS_CA_BUNDLE", default="")
+# How a webhook host's name becomes addresses (resolved once a delivery; integrations/destinations.py).
+# A dotted path to ``(host, port) -> [address, ...]``; tests point it at a resolver they script.
+WEBHOOKS_RESOLVER = "integrations.destinations.system_resolver"
+WEBHOOKS_TIMEOUT = (5.0, 10.0)  # seconds to connect, to wait for the answer
 
 # --- Messaging ----------------------------------------------------------------------------
 SMS_BACKEND = env("SMS_BACKEND", default="console")
