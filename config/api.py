@@ -7,7 +7,7 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import Resolver404, include, path, re_path, resolve
 from django.views.decorators.csrf import csrf_exempt
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
 from integrations.api import ApiKeyViewSet, WebhookDeliveryViewSet, WebhookEndpointViewSet
@@ -70,7 +70,12 @@ urlpatterns = [
     path("v1/consent-events/", ConsentEventFeedView.as_view(), name="api-consent-events"),
     path("v1/", include(router.urls)),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # The split view serves Swagger UI's start-up script as a file, not inline (Content-Security-Policy).
+    path(
+        "docs/",
+        SpectacularSwaggerSplitView.as_view(url_name="api-schema", template_name="api/swagger_ui.html"),
+        name="api-docs",
+    ),
     re_path(r"^.*/$", not_found),
     # Anything else under /api/ lacks its trailing slash: served as if it had one, never redirected.
     re_path(r"^(?P<path>.*[^/])$", without_slash),

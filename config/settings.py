@@ -15,6 +15,7 @@ from typing import Any
 
 import environ
 from celery.schedules import crontab
+from csp.constants import NONE, SELF
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -42,6 +43,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_htmx",
+    "csp",
     "phonenumber_field",
     "interactions",
     "messaging",
@@ -63,6 +65,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
 ]
 
@@ -199,6 +202,26 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", defa
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=SECURE_HSTS_SECONDS > 0)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy (django-csp) on every answer, make run's included: scripts and styles come
+# only from our own static files, so an injected <script>, an inline event handler (onclick=…),
+# javascript: URL, eval or injected <style>/style="…" does not run. No page carries inline script or
+# style: htmx's own indicator <style> is off (base.html's htmx-config, the rules are in app.css) and
+# its hx-trigger filters, which need eval, are replaced by app.js; the API docs use drf-spectacular's
+# split view (no inline script). ``img-src data:`` is for the inline SVG favicon. README "Security".
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 
 # --- Celery -------------------------------------------------------------------------------
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
@@ -249,6 +272,12 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Development and tests only: lets webhooks go to http:// and to private or loopback addresses
 # (a receiver on 127.0.0.1). Leave it unset in production: both are refused there (SSRF).
 WEBHOOKS_ALLOW_PRIVATE = env.bool("WEBHOOKS_ALLOW_PRIVATE", default=False)
+# The CA certificates deliveries trust (a file); empty: certifi's bundle, the one requests uses.
+WEBHOOKS_CA_BUNDLE = env("WEBHOOKS_CA_BUNDLE", default="")
+# How a webhook host's name becomes addresses (resolved once a delivery; integrations/destinations.py).
+# A dotted path to ``(host, port) -> [address, ...]``; tests point it at a resolver they script.
+WEBHOOKS_RESOLVER = "integrations.destinations.system_resolver"
+WEBHOOKS_TIMEOUT = (5.0, 10.0)  # seconds to connect, to wait for the answer
 
 # --- Messaging ----------------------------------------------------------------------------
 SMS_BACKEND = env("SMS_BACKEND", default="console")

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-import requests
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.core.cache import cache
@@ -26,7 +25,7 @@ from django.utils import timezone
 from core.errors import ServiceError
 from interactions.models import Membership, Organization
 
-from .destinations import destination_refusal
+from .destinations import destination_post, destination_refusal
 from .models import ApiKey, EventType, WebhookDelivery, WebhookEndpoint, WebhookEvent
 from .signing import SIGNATURE_HEADER, signature_header
 
@@ -35,8 +34,6 @@ logger = logging.getLogger(__name__)
 # A delivery is retried with exponential backoff for this long; an endpoint failing this long is switched off.
 RETRY_FOR = timedelta(hours=24)
 SECRET_GRACE = timedelta(hours=24)  # a rotated-out secret keeps signing this long
-TIMEOUT = (5, 10)  # seconds: connect, read
-RESPONSE_EXCERPT = 500
 
 
 # --- endpoints -------------------------------------------------------------------------------
@@ -255,19 +252,6 @@ def _backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(3600.0, 30.0 * 2 ** (attempts - 1)) * random.uniform(0.8, 1.2))
 
 
-def _post(*, url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None, str, str]:
-    """POST once: (status code or None, the start of the body, the error in words)."""
-    refusal = destination_refusal(url)
-    if refusal:
-        return None, "", refusal
-    try:
-        with requests.post(url, data=body, headers=headers, timeout=TIMEOUT, allow_redirects=False, stream=True) as r:
-            excerpt = r.raw.read(RESPONSE_EXCERPT * 4, decode_content=True)[:RESPONSE_EXCERPT]
-            return r.status_code, excerpt.decode("utf-8", "replace"), ""
-    except requests.RequestException as exc:
-        return None, "", f"{type(exc).__name__}: {exc}"[:300]
-
-
 def delivery_attempt(*, delivery_id: int, now: datetime | None = None) -> str:
     """Try to send one delivery; what happened: ``succeeded``, ``retry``, ``failed``, ``waiting`` or ``skipped``.
 
@@ -306,7 +290,8 @@ def delivery_attempt(*, delivery_id: int, now: datetime | None = None) -> str:
             "Textdesk-Event-Id": str(delivery.event_id),
             "Textdesk-Event-Type": delivery.event.type,
         }
-        code, excerpt, error = _post(url=endpoint.url, body=body, headers=headers)
+        answer = destination_post(endpoint.url, body=body, headers=headers)
+        code, excerpt, error = answer.status, answer.excerpt, answer.error
         delivery.attempts += 1
         delivery.last_attempt_at, delivery.last_status_code = now, code
         delivery.last_response, delivery.last_error = (

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import csv
-
 from django.http import HttpResponse
 from phonenumber_field.phonenumber import PhoneNumber as ParsedNumber
+
+from core.csv import csv_response
 
 from .models import ConsentEvent, Organization
 
@@ -29,22 +29,19 @@ def who_acted(event: ConsentEvent) -> str:
 
 
 def consent_evidence_csv_response(*, organization: Organization, number: ParsedNumber) -> HttpResponse:
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="consent-{number.as_e164.lstrip("+")}.csv"'
-    writer = csv.writer(response)
-    writer.writerow(COLUMNS)
-    for event in consent_evidence_rows(organization=organization, number=number):
-        writer.writerow(
-            [
-                event.pk,
-                event.created_at.isoformat(),
-                event.action,
-                event.source,
-                event.get_source_display(),
-                who_acted(event),
-                event.evidence,
-                event.ip_address or "",
-                event.user_agent,
-            ]
-        )
-    return response
+    """The ledger of ``number`` as a CSV download (every cell neutralised for spreadsheets: ``core.csv``)."""
+    rows = (
+        [
+            event.pk,
+            event.created_at.isoformat(),
+            event.action,
+            event.source,
+            event.get_source_display(),
+            who_acted(event),
+            event.evidence,
+            event.ip_address or "",
+            event.user_agent,
+        ]
+        for event in consent_evidence_rows(organization=organization, number=number)
+    )
+    return csv_response(filename=f"consent-{number.as_e164.lstrip('+')}.csv", header=COLUMNS, rows=rows)

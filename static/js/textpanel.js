@@ -194,7 +194,8 @@
     } catch (e) { /* private mode */ }
   }
 
-  // A draft typed before closing, navigating away or reloading comes back for the same person and number.
+  // A draft typed before closing, navigating away or reloading comes back for the same person and
+  // number, to the same signed-in user only (the key carries their id; app.js clears every draft at sign-out).
   function restore() {
     const p = panel();
     const box = p && p.querySelector("[data-compose]");

@@ -34,6 +34,34 @@ def chromium():
         browser.close()
 
 
+# Every Content-Security-Policy violation of a page, reported to the test through a binding (the page's own
+# policy does not apply to what the browser's test hooks inject).
+_CSP_WATCH = """
+document.addEventListener("securitypolicyviolation", function (e) {
+  window.reportCspViolation(e.violatedDirective + " blocked " + (e.blockedURI || "inline") +
+    " at " + (e.sourceFile || document.location.pathname) + ":" + e.lineNumber + " " + (e.sample || ""));
+});
+"""
+
+
+def watch_csp(context) -> list[str]:
+    """The list every CSP violation (event or console error) of ``context``'s pages is added to."""
+    violations: list[str] = []
+
+    def report(source, text: str) -> None:
+        violations.append(f"{source['page'].url}: {text}")
+
+    context.expose_binding("reportCspViolation", report)
+    context.add_init_script(_CSP_WATCH)
+
+    def console(message) -> None:
+        if message.type == "error" and "Content Security Policy" in message.text:
+            violations.append(f"console: {message.text}")
+
+    context.on("console", console)
+    return violations
+
+
 def _sign_in(page, base_url: str, username: str, password: str) -> None:
     page.goto(f"{base_url}/accounts/login/")
     page.fill("#id_username", username)
@@ -47,14 +75,17 @@ def browse(chromium, live_server, agent, open_all_day):
     """``browse(viewport=DESKTOP)`` → a page signed in as the agent; closed after the test.
 
     The agent's organization texts around the clock (``open_all_day``), so a send clicked at
-    any hour of a CI run goes out; quiet-hours tests close the window themselves.
+    any hour of a CI run goes out; quiet-hours tests close the window themselves. Any
+    Content-Security-Policy violation on any page of the test fails it.
     """
     contexts = []
+    violations: list[str] = []
 
     def open_page(viewport: dict | None = None):
         context = chromium.new_context(viewport=viewport or DESKTOP)
         context.set_default_timeout(10_000)
         contexts.append(context)
+        context.csp_violations = watch_csp(context)
         page = context.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -64,7 +95,9 @@ def browse(chromium, live_server, agent, open_all_day):
 
     yield open_page
     for context in contexts:
+        violations += context.csp_violations
         context.close()
+    assert not violations, "Content-Security-Policy violations:\n" + "\n".join(violations)
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ import pytest
 from django.conf import settings
 from playwright.sync_api import expect
 
-from tests.browser.conftest import DESKTOP
+from tests.browser.conftest import DESKTOP, watch_csp
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "demo12345"
@@ -175,6 +175,7 @@ def test_a_newcomer_runs_make_run_texts_a_demo_person_and_sees_them_opt_out(make
     base = make_run_app.url
     context = chromium.new_context(viewport=DESKTOP)
     context.set_default_timeout(15_000)
+    csp_violations = watch_csp(context)  # make run's pages keep the Content-Security-Policy too
     page = context.new_page()
     js_errors: list[str] = []
     page.on("pageerror", lambda exc: js_errors.append(str(exc)))
@@ -218,6 +219,7 @@ def test_a_newcomer_runs_make_run_texts_a_demo_person_and_sees_them_opt_out(make
 
     # The person opens the link (confirm page first: link scanners must not opt people out), then opts out.
     person = chromium.new_context(viewport={"width": 390, "height": 844})
+    their_csp_violations = watch_csp(person)
     their_page = person.new_page()
     their_page.goto(link)
     expect(their_page.get_by_role("button", name="Unsubscribe")).to_be_visible()
@@ -230,6 +232,7 @@ def test_a_newcomer_runs_make_run_texts_a_demo_person_and_sees_them_opt_out(make
     expect(page.get_by_role("region", name="Information ribbon")).to_contain_text("Opted out")
     page.screenshot(path=str(tmp_path / "after-opt-out.png"))
     assert js_errors == []
+    assert csp_violations + their_csp_violations == []
     context.close()
 
     # As manager: every admin changelist and add page.

@@ -67,3 +67,16 @@ def receiver() -> Iterator[Receiver]:
     yield state
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture
+def dns(settings):
+    """The webhook resolver answers what the test scripts (``dns.script(host, [addresses], ...)``)."""
+    from tests.integrations.dns import DNS
+
+    DNS.answers.clear()
+    DNS.asked.clear()
+    settings.WEBHOOKS_RESOLVER = "tests.integrations.dns.resolve"
+    yield DNS
+    DNS.answers.clear()
+    DNS.asked.clear()

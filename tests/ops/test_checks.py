@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from django.core.checks import ERROR
 
 from ops import checks
 
@@ -30,6 +31,51 @@ def test_a_random_secret_key_passes_the_deploy_check(settings):
     settings.SECRET_KEY = secrets.token_urlsafe(50)
 
     assert checks.check_secret_key() == []
+    assert checks.check_secret_key_strength() == []
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["changeme", "x" * 60, "abcd" * 20, secrets.token_urlsafe(30)],
+    ids=["short", "one character", "four characters", "49 characters or fewer"],
+)
+def test_a_weak_secret_key_fails_the_deploy_check_as_an_error(settings, key):
+    # Django's own security.W009 measure (length < 50, < 5 different characters), but an error here.
+    settings.SECRET_KEY = key
+
+    [error] = checks.check_secret_key_strength()
+    assert error.id == "textdesk.E006" and error.level == ERROR
+    assert checks.check_secret_key() == []  # not the development key: E001 says nothing
+
+
+def test_the_development_key_is_named_once_by_e001(settings):
+    settings.SECRET_KEY = "django-insecure-" + secrets.token_urlsafe(50)
+
+    assert _ids(checks.check_secret_key()) == ["textdesk.E001"]
+    assert checks.check_secret_key_strength() == []
+
+
+def test_a_weak_fallback_key_fails_the_deploy_check(settings):
+    settings.SECRET_KEY, settings.SECRET_KEY_FALLBACKS = secrets.token_urlsafe(50), ["old-key"]
+
+    [error] = checks.check_secret_key_strength()
+    assert error.id == "textdesk.E006" and "SECRET_KEY_FALLBACKS" in error.msg
+
+
+def test_private_webhook_destinations_are_refused_in_production(settings):
+    settings.WEBHOOKS_ALLOW_PRIVATE, settings.DEBUG = True, False
+    assert _ids(checks.check_webhooks_allow_private()) == ["textdesk.E007"]
+    settings.DEBUG = True  # make run
+    assert checks.check_webhooks_allow_private() == []
+    settings.WEBHOOKS_ALLOW_PRIVATE, settings.DEBUG = False, False
+    assert checks.check_webhooks_allow_private() == []
+
+
+def test_make_runs_settings_and_the_test_settings_still_start(settings):
+    # make run: DEBUG=1 with the development key and private webhooks: a development start is never refused.
+    settings.DEBUG, settings.WEBHOOKS_ALLOW_PRIVATE = True, True
+    settings.SECRET_KEY = "insecure-development-key-set-SECRET_KEY-in-production"
+    checks.refuse_unsafe_start()
 
 
 @pytest.mark.parametrize(
@@ -113,6 +159,40 @@ def test_check_deploy_fails_on_each_unsafe_default():
     assert result.returncode != 0
     for check_id in ("textdesk.E001", "textdesk.E002", "textdesk.E003", "textdesk.E004"):
         assert check_id in result.stderr, result.stderr
+
+
+def test_check_deploy_fails_on_a_weak_secret_key_and_private_webhooks():
+    # As found by the audit: SECRET_KEY=changeme and WEBHOOKS_ALLOW_PRIVATE=1 passed with a warning only.
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy"],
+        cwd=ROOT,
+        env=_env(SECRET_KEY="changeme", WEBHOOKS_ALLOW_PRIVATE="1", PUBLIC_BASE_URL="https://texts.example.com",
+                 TWILIO_ACCOUNT_SID="AC1", TWILIO_AUTH_TOKEN="t"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )  # fmt: skip
+
+    assert result.returncode != 0
+    assert "textdesk.E006" in result.stderr and "textdesk.E007" in result.stderr, result.stderr
+
+
+def test_gunicorn_refuses_to_start_with_a_weak_key_or_private_webhooks():
+    result = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.conf.py", "--bind", "127.0.0.1:0",
+         "config.wsgi:application"],
+        cwd=ROOT,
+        env=_env(SECRET_KEY="changeme", WEBHOOKS_ALLOW_PRIVATE="1", PUBLIC_BASE_URL="https://texts.example.com",
+                 TWILIO_ACCOUNT_SID="AC1", TWILIO_AUTH_TOKEN="t"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )  # fmt: skip
+
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "Refusing to start with DEBUG=0" in output
+    assert "textdesk.E006" in output and "textdesk.E007" in output
 
 
 def test_gunicorn_refuses_to_start_on_the_development_secret_key():
