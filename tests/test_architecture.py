@@ -31,7 +31,7 @@ def test_an_import_the_wrong_way_breaks_the_layers_contract(tmp_path):
     for name in PACKAGES:
         shutil.copytree(ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__", "migrations"))
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
-    services = tmp_path / "interactions" / "services.py"
+    services = tmp_path / "interactions" / "services" / "__init__.py"
     services.write_text(services.read_text() + "\nfrom workflows.services import enrollment_start  # noqa\n")
 
     result = _lint_imports(tmp_path)

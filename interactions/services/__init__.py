@@ -18,8 +18,8 @@ from core.errors import ServiceError
 from core.formats import display_date
 from core.phonenumbers import readable
 
-from .models import Consent, ConsentEvent, Customer, Facility, History, Lead, Membership, Organization, PhoneNumber
-from .signals import (
+from ..models import Consent, ConsentEvent, Customer, Facility, History, Lead, Membership, Organization, PhoneNumber
+from ..signals import (
     announce_on_commit,
     consent_changed,
     customer_balance_changed,
