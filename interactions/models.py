@@ -294,6 +294,14 @@ class OwnedByLeadOrCustomer(models.Model):
         )
 
 
+Owner = Lead | Customer
+
+
+def owner_kwargs(owner: Owner) -> dict[str, Owner]:
+    """The filter/create keyword that points at ``owner``: ``{"lead": …}`` or ``{"customer": …}``."""
+    return {"lead": owner} if isinstance(owner, Lead) else {"customer": owner}
+
+
 class PhoneNumber(OwnedByLeadOrCustomer):
     """A number saved on exactly one lead or customer. Consent is tracked per number, not here."""
 

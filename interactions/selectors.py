@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.db.models import Prefetch, Q, QuerySet
 
@@ -17,7 +18,51 @@ from .models import (
     Organization,
     PhoneNumber,
 )
-from .services import ConsentState, consent_state_from_row
+
+
+@dataclass(frozen=True)
+class ConsentState:
+    """The consent of one number, as cards, the API and the messaging service read it."""
+
+    number: str
+    status: str  # granted | revoked | none
+    source: str | None = None
+    at: datetime | None = None
+    person_opted_out_at: datetime | None = None
+    evidence: str = ""  # the latest event's note (why an agent opted the number out, …)
+    actor_name: str = ""  # who recorded the latest event, when a person did
+
+    @property
+    def agent_opted_out(self) -> bool:
+        """An agent recorded the opt-out (the person did not): an agent may record permission again."""
+        return self.status == Consent.Status.REVOKED and self.source == ConsentEvent.Source.AGENT
+
+    @property
+    def is_granted(self) -> bool:
+        return self.status == Consent.Status.GRANTED
+
+    @property
+    def is_revoked(self) -> bool:
+        """Permission was withdrawn (by the person, an agent or the API): never texted until granted again."""
+        return self.status == Consent.Status.REVOKED
+
+    @property
+    def person_opted_out(self) -> bool:
+        return self.person_opted_out_at is not None
+
+
+def consent_state_from_row(row: Consent) -> ConsentState:
+    """The state of a ``Consent`` row loaded with ``select_related("last_event__actor")``."""
+    event = row.last_event
+    return ConsentState(
+        number=row.number.as_e164,
+        status=row.status,
+        source=event.source,
+        at=event.created_at,
+        person_opted_out_at=row.person_opted_out_at,
+        evidence=event.evidence,
+        actor_name=event.actor_name,
+    )
 
 
 def leads_for(*, organization: Organization) -> QuerySet[Lead]:

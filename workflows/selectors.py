@@ -9,8 +9,7 @@ from datetime import datetime
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
 
-from interactions.models import Customer, Lead, Organization, PhoneNumber
-from interactions.services import owner_kwargs
+from interactions.models import Customer, Lead, Organization, PhoneNumber, owner_kwargs
 
 from .models import Enrollment, StepRun, Task, Workflow
 from .services import task_card_url

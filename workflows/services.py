@@ -16,8 +16,8 @@ from django.utils import timezone
 from phonenumber_field.phonenumber import PhoneNumber as ParsedNumber
 
 from core.errors import ServiceError
-from interactions.models import Consent, Customer, History, Lead, Organization, PhoneNumber
-from interactions.services import Owner, history_record, owner_kwargs, phone_number_parse
+from interactions.models import Consent, Customer, History, Lead, Organization, Owner, PhoneNumber, owner_kwargs
+from interactions.services import history_record, phone_number_parse
 from interactions.signals import announce_on_commit
 from messaging.models import Message
 

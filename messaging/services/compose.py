@@ -18,7 +18,8 @@ from core.formats import display_date, display_moment
 from core.prepared import insert_together
 from core.tracing import current_request_id
 from interactions.models import Consent, Customer, Facility, History, Organization, PhoneNumber
-from interactions.services import ConsentState, consent_status, history_entry, user_display_name
+from interactions.selectors import ConsentState
+from interactions.services import consent_status, history_entry, user_display_name
 from interactions.signals import announce_on_commit
 
 from ..compliance.engine import recipient_rules, recipient_time_zone, send_refusal, texts_counted
