@@ -6,8 +6,8 @@ import pytest
 
 from interactions.models import ConsentEvent
 from interactions.services import consent_status
-from messaging.inbound import Keyword, keyword_classify, opt_out_request_detect
 from messaging.models import Message
+from messaging.services.inbound import Keyword, keyword_classify, opt_out_request_detect
 
 from .twilio_payloads import post_inbound
 

@@ -34,10 +34,10 @@ from interactions.services import (
 )
 from interactions.signals import announce_on_commit
 
-from .backends import describe_provider_error
-from .models import Message
-from .services.numbers import carrier_error_act
-from .signals import message_status_changed
+from ..backends import describe_provider_error
+from ..models import Message
+from ..signals import message_status_changed
+from .numbers import carrier_error_act
 
 logger = logging.getLogger(__name__)
 
