@@ -31,7 +31,6 @@ from interactions.services import consent_grant, consent_revoke, phone_number_ad
 
 from ..backends import UNREACHABLE_REASONS
 from ..compliance.engine import recipient_time_zone
-from ..conversations import open_requests, person_thread, texting_state, thread_messages, thread_version
 from ..models import Message, MessageTemplate
 from ..rendering import merge_field_problem
 from ..segments import MAX_CHARACTERS, is_gsm7
@@ -42,6 +41,7 @@ from ..selectors import (
     phone_number_for,
     template_for,
 )
+from ..selectors.conversations import open_requests, person_thread, texting_state, thread_messages, thread_version
 from ..services import consent_refusal, message_preview, message_queue, template_body_for
 from ..services.conversations import conversation_mark_read, reply_flag_dismiss
 

@@ -9,8 +9,8 @@ from django.utils import timezone
 from core.errors import ServiceError
 from interactions.models import History
 from interactions.services import consent_revoke
-from messaging.conversations import inbox, unread_summary
 from messaging.models import Message
+from messaging.selectors.conversations import inbox, unread_summary
 from messaging.services import message_queue
 from messaging.services.conversations import conversation_assign, conversation_mark_read, reply_flag_dismiss
 from tests.factories import CustomerFactory, LeadFactory, MessageFactory, PhoneNumberFactory
@@ -141,8 +141,8 @@ def test_an_agents_answer_after_a_reply_counts_as_read_but_an_automated_text_doe
 
 def test_the_thread_labels_each_text_with_its_number_formatting_each_number_once(consented_number, monkeypatch):
     from interactions.models import ConsentEvent
-    from messaging import conversations
-    from messaging.conversations import person_thread
+    from messaging.selectors import conversations
+    from messaging.selectors.conversations import person_thread
 
     lead = consented_number.lead
     home = PhoneNumberFactory(lead=lead, number="+15125550181", is_primary=False, label="home")
@@ -172,7 +172,7 @@ def test_the_thread_reads_its_texts_numbers_as_stored_parsing_only_what_it_shows
     from phonenumber_field.phonenumber import PhoneNumber as ParsedNumber
 
     from interactions.models import ConsentEvent
-    from messaging.conversations import person_thread, thread_messages
+    from messaging.selectors.conversations import person_thread, thread_messages
 
     lead = consented_number.lead
     for i in range(5):

@@ -24,8 +24,8 @@ from core.phonenumbers import readable
 from interactions.models import Consent, ConsentEvent, Customer, History, Lead, Organization, PhoneNumber
 from interactions.selectors import consents_by_number, owner_numbers
 
-from .compliance.engine import closes_at, next_allowed_at, recipient_rules
-from .models import Conversation, Message
+from ..compliance.engine import closes_at, next_allowed_at, recipient_rules
+from ..models import Conversation, Message
 
 THREAD_LIMIT = 60
 
@@ -223,7 +223,7 @@ def open_requests(*, organization: Organization, numbers: list) -> dict[str, Mes
     Resolved means an opt-out of the number was recorded after the reply arrived, or an agent
     marked it "not a request" with a note.
     """
-    from .selectors import inbound_flagged  # one rule for "still waiting", shared with /outstanding/
+    from . import inbound_flagged  # one rule for "still waiting", shared with /outstanding/
 
     parsed = [n.number if isinstance(n, PhoneNumber) else n for n in numbers]
     if not parsed:

@@ -17,8 +17,8 @@ from core.prepared import prepared_cursor
 from interactions.models import Consent, ConsentEvent, Customer, Lead, Organization, PhoneNumber
 from interactions.selectors import consents_by_number, numbers_with_consent, owner_numbers
 
-from .compliance.engine import closes_at, recipient_rules, send_refusal, texts_counted_by_number
-from .models import Message, MessageTemplate, UnsubscribeLink
+from ..compliance.engine import closes_at, recipient_rules, send_refusal, texts_counted_by_number
+from ..models import Message, MessageTemplate, UnsubscribeLink
 
 CONVERSATION_LIMIT = 50
 
