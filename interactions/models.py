@@ -217,10 +217,6 @@ class Person(models.Model):
     def full_name(self) -> str:
         return f"{self.first_name} {self.last_name}".strip()
 
-    @property
-    def is_archived(self) -> bool:
-        return self.archived_at is not None
-
     def clean(self) -> None:
         if self.facility_id and self.organization_id and self.facility.organization_id != self.organization_id:
             raise ValidationError({"facility": "This facility belongs to another organization."})

@@ -109,10 +109,6 @@ def consents_by_number(*, organization: Organization, numbers: list[PhoneNumber]
     return {row.number.as_e164: row for row in rows}
 
 
-def history_for(*, owner: Lead | Customer, limit: int = 50) -> QuerySet[History]:
-    return owner.history.select_related("agent").order_by("-occurred_at", "-id")[:limit]
-
-
 # --- cards ---------------------------------------------------------------------------------
 
 CARD_HISTORY_LIMIT = 50

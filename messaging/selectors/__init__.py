@@ -3,24 +3,19 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
-from phonenumber_field.phonenumber import PhoneNumber as ParsedNumber
-from phonenumber_field.phonenumber import to_python
 
 from core.prepared import prepared_cursor
 from interactions.models import Consent, ConsentEvent, Customer, Lead, Organization, PhoneNumber
-from interactions.selectors import consents_by_number, numbers_with_consent, owner_numbers
+from interactions.selectors import consents_by_number, numbers_with_consent
 
 from ..compliance.engine import closes_at, recipient_rules, send_refusal, texts_counted_by_number
 from ..models import Message, MessageTemplate, UnsubscribeLink
-
-CONVERSATION_LIMIT = 50
 
 
 def _inbound(organization: Organization) -> QuerySet[Message]:
@@ -107,28 +102,6 @@ def flagged_reply_for(*, organization: Organization, pk: int | str) -> Message |
     return _inbound(organization).filter(flagged_opt_out_request=True, pk=pk).first()
 
 
-def flagged_handled_ids(*, organization: Organization, number, messages: list[Message]) -> set[int]:
-    """Which flagged replies among ``messages`` (all from ``number``) an opt-out already answered.
-
-    The same rule as ``inbound_flagged``: a revoke of the number recorded after the reply arrived.
-    One query, and none when no reply in view is flagged.
-    """
-    flagged = [m for m in messages if m.flagged_opt_out_request and m.direction == Message.Direction.INBOUND]
-    if not flagged:
-        return set()
-    last = (
-        ConsentEvent.objects.filter(organization=organization, number=number, action=ConsentEvent.Action.REVOKE)
-        .order_by("-created_at")
-        .values_list("created_at", flat=True)
-        .first()
-    )
-    return {
-        m.pk
-        for m in flagged
-        if m.flag_dismissed_at is not None or (last is not None and last >= (m.received_at or m.created_at))
-    }
-
-
 def inbound_unmatched(organization: Organization) -> QuerySet[Message]:
     """Replies from numbers that no lead or customer of the organization holds, newest first.
 
@@ -136,62 +109,6 @@ def inbound_unmatched(organization: Organization) -> QuerySet[Message]:
     """
     held = PhoneNumber.objects.filter(organization=OuterRef("organization"), number=OuterRef("from_number"))
     return _inbound(organization).exclude(Exists(held))
-
-
-def _conversation(organization: Organization, number: str | ParsedNumber) -> QuerySet[Message]:
-    parsed = number if isinstance(number, ParsedNumber) else to_python(str(number or ""), region="US")
-    if not isinstance(parsed, ParsedNumber) or not parsed.is_valid():
-        return Message.objects.none()
-    return Message.objects.filter(organization=organization).filter(
-        Q(direction=Message.Direction.OUTBOUND, to_number=parsed)
-        | Q(direction=Message.Direction.INBOUND, from_number=parsed)
-    )
-
-
-def conversation_for(organization: Organization, number: str | ParsedNumber) -> QuerySet[Message]:
-    """Every text to and from one E.164 number in the organization, oldest first.
-
-    Outbound texts to the number and inbound texts from it, whichever record they were sent
-    from: consent and replies belong to the number, not to one record.
-    """
-    return _conversation(organization, number).select_related("sent_by").order_by("created_at", "id")
-
-
-def _latest(organization: Organization, number, limit: int, *, related: tuple[str, ...] = ()) -> QuerySet[Message]:
-    """The latest ``limit`` texts to and from ``number``, newest first.
-
-    Outbound and inbound are read apart, each newest-first from its own index, and merged: one
-    query with an OR would sort the number's whole history for every render (bench/: a person
-    with 10,000 texts, 10 → 1 ms).
-    """
-    parsed = number if isinstance(number, ParsedNumber) else to_python(str(number or ""), region="US")
-    if not isinstance(parsed, ParsedNumber) or not parsed.is_valid():
-        return Message.objects.none()
-    newest = Message.objects.filter(organization=organization).order_by("-created_at", "-id")
-    outbound = newest.filter(direction=Message.Direction.OUTBOUND, to_number=parsed).values("pk")[:limit]
-    inbound = newest.filter(direction=Message.Direction.INBOUND, from_number=parsed).values("pk")[:limit]
-    # Two sliced ``IN`` subqueries rather than a UNION of sliced querysets: SQLite (``make run``)
-    # refuses LIMIT inside a compound statement, and both databases run this as one query.
-    return (
-        Message.objects.filter(Q(pk__in=outbound) | Q(pk__in=inbound))
-        .select_related(*related)
-        .order_by("-created_at", "-id")[:limit]
-    )
-
-
-def conversation_for_number(*, organization: Organization, number, limit: int = CONVERSATION_LIMIT) -> list[Message]:
-    """The latest ``limit`` texts to and from ``number`` (what the card shows), oldest first."""
-    return list(reversed(_latest(organization, number, limit, related=("sent_by",))))
-
-
-def conversation_version(*, organization: Organization, number, limit: int = CONVERSATION_LIMIT) -> str:
-    """A short fingerprint of what the conversation shows: it changes when a text is added or changes status.
-
-    The card polls with it, and an unchanged conversation answers 204 without rendering. It
-    reads the status itself rather than ``updated_at``, which a queryset ``update()`` leaves alone.
-    """
-    rows = list(_latest(organization, number, limit).values_list("id", "status", "error_code", "updated_at"))
-    return hashlib.blake2b(repr(rows).encode(), digest_size=8).hexdigest()
 
 
 def unsubscribe_link_by_token(*, token: str) -> UnsubscribeLink | None:
@@ -216,11 +133,6 @@ def phone_number_for(*, organization: Organization, pk: int | str, consent: bool
         return phone
     numbers_with_consent(organization=organization, numbers=[phone])
     return phone
-
-
-def other_numbers(*, phone_number: PhoneNumber) -> list[PhoneNumber]:
-    """The owner's other numbers (with consent), primary first."""
-    return [n for n in owner_numbers(owner=phone_number.owner) if n.pk != phone_number.pk]
 
 
 def active_templates_for(*, organization: Organization) -> list[MessageTemplate]:

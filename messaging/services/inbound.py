@@ -208,11 +208,6 @@ def opt_out_words_classify(body: str) -> OptOutWords | None:
     return None
 
 
-def opt_out_request_detect(body: str) -> bool:
-    """Whether a text that is not a keyword asks, in plain words, not to be texted (revokes or is flagged)."""
-    return opt_out_words_classify(body) is not None
-
-
 # A flagged request must be honoured within 10 business days (47 CFR 64.1200(a)(10)). Weekends are
 # skipped, public holidays are not: the due date is never later than the law's.
 OPT_OUT_DUE_BUSINESS_DAYS = 10
