@@ -18,7 +18,7 @@ from ..models import Owner, owner_kwargs
 from ..selectors import ConsentState, consent_state_from_row
 from .consent import consent_grant, consent_revoke, consent_status
 from .facilities import facility_sender_flag, facility_sender_register
-from .history import history_entry, history_entry_on_number, history_record, history_record_on_number, user_display_name
+from .history import history_entry, history_record, user_display_name
 from .memberships import membership_create
 from .people import NewNumber, customer_create, customer_update, lead_create, lead_update, person_archive
 from .phone_numbers import (
@@ -46,9 +46,7 @@ __all__ = [
     "facility_sender_flag",
     "facility_sender_register",
     "history_entry",
-    "history_entry_on_number",
     "history_record",
-    "history_record_on_number",
     "lead_create",
     "lead_update",
     "membership_create",

@@ -19,14 +19,14 @@ def user_display_name(user: AbstractBaseUser | None) -> str:
 
 def history_record(
     *,
-    owner: Owner,
+    owner: Owner | None = None,
     kind: str,
     summary: str,
     agent: AbstractBaseUser | None = None,
     phone_number: PhoneNumber | None = None,
     occurred_at: datetime | None = None,
 ) -> History:
-    """Add an entry to a lead's or customer's history."""
+    """Add an entry to a lead's or customer's history (``owner``, or whoever holds ``phone_number``)."""
     entry = history_entry(
         owner=owner, kind=kind, summary=summary, agent=agent, phone_number=phone_number, occurred_at=occurred_at
     )
@@ -36,7 +36,7 @@ def history_record(
 
 def history_entry(
     *,
-    owner: Owner,
+    owner: Owner | None = None,
     kind: str,
     summary: str,
     agent: AbstractBaseUser | None = None,
@@ -44,41 +44,27 @@ def history_entry(
     occurred_at: datetime | None = None,
 ) -> History:
     """The entry ``history_record`` adds, not saved yet: for a caller that saves it in one statement
-    with a row of its own (``core.prepared.insert_together``)."""
+    with rows of its own (``core.prepared.insert_together``).
+
+    Without ``owner`` the entry goes to whoever holds ``phone_number``: the number's own ids say whose
+    it is, so the lead or customer is not loaded.
+    """
+    if owner is not None:
+        whose: dict = {"organization_id": owner.organization_id, **owner_kwargs(owner)}
+    elif phone_number is not None:
+        whose = {
+            "organization_id": phone_number.organization_id,
+            "lead_id": phone_number.lead_id,
+            "customer_id": phone_number.customer_id,
+        }
+    else:
+        raise TypeError("history_entry needs the owner or a phone number of theirs")
     return History(
-        organization_id=owner.organization_id,
         kind=kind,
         summary=summary,
         agent=agent if agent is not None and agent.is_authenticated else None,
         actor_name=user_display_name(agent),
         phone_number=phone_number,
         occurred_at=occurred_at or timezone.now(),
-        **owner_kwargs(owner),
-    )
-
-
-def history_record_on_number(
-    *, phone_number: PhoneNumber, kind: str, summary: str, occurred_at: datetime | None = None
-) -> History:
-    """Add an entry (not an agent's) to the history of whoever holds ``phone_number``.
-
-    ``history_record`` without loading the lead or customer: the number's own ids say whose it is.
-    """
-    entry = history_entry_on_number(phone_number=phone_number, kind=kind, summary=summary, occurred_at=occurred_at)
-    entry.save(force_insert=True)
-    return entry
-
-
-def history_entry_on_number(
-    *, phone_number: PhoneNumber, kind: str, summary: str, occurred_at: datetime | None = None
-) -> History:
-    """The entry ``history_record_on_number`` adds, not saved yet (see ``history_entry``)."""
-    return History(
-        organization_id=phone_number.organization_id,
-        lead_id=phone_number.lead_id,
-        customer_id=phone_number.customer_id,
-        kind=kind,
-        summary=summary,
-        phone_number=phone_number,
-        occurred_at=occurred_at or timezone.now(),
+        **whose,
     )

@@ -29,7 +29,7 @@ from interactions.services import (
     consent_grant,
     consent_revoke,
     consent_status,
-    history_entry_on_number,
+    history_entry,
     phone_numbers_confirmed_by_reply,
 )
 from interactions.signals import announce_on_commit
@@ -552,7 +552,7 @@ def inbound_receive(
             for phone in holders:
                 summary = f"Text received from {phone.national}: “{(body or '').strip()[:500]}”"
                 entries.append(
-                    history_entry_on_number(
+                    history_entry(
                         phone_number=phone,
                         kind=History.Kind.TEXT,
                         summary=f"{summary} — {outcome}." if outcome else summary,
