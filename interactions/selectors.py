@@ -109,6 +109,23 @@ def consents_by_number(*, organization: Organization, numbers: list[PhoneNumber]
     return {row.number.as_e164: row for row in rows}
 
 
+def phone_number_for(*, organization: Organization, pk: int | str, consent: bool = True) -> PhoneNumber | None:
+    """A phone number of ``organization`` with its owner and ``consent`` loaded, or ``None``.
+
+    ``consent=False``: without ``consent``, for a caller that reads the owner's numbers with theirs."""
+    phone = (
+        PhoneNumber.objects.filter(organization=organization, pk=pk)
+        .select_related(
+            "organization", "lead__facility", "lead__organization", "customer__facility", "customer__organization"
+        )
+        .first()
+    )
+    if phone is None or not consent:
+        return phone
+    numbers_with_consent(organization=organization, numbers=[phone])
+    return phone
+
+
 # --- cards ---------------------------------------------------------------------------------
 
 CARD_HISTORY_LIMIT = 50

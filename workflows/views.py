@@ -13,8 +13,8 @@ from core.errors import ServiceError
 from core.redirects import safe_next
 from core.tenancy import require_organization
 from interactions.models import Customer, Lead
+from interactions.selectors import phone_number_for
 from messaging.models import Message
-from messaging.selectors import phone_number_for
 from messaging.views.panel import send_text
 
 from .models import Enrollment, Task, Workflow

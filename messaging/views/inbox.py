@@ -15,8 +15,8 @@ from core.redirects import safe_next
 from core.tenancy import require_organization
 from interactions.selectors import customers_for, leads_for
 
-from ..selectors.conversations import inbox, unread_summary
-from ..services.conversations import conversation_assign
+from ..selectors import inbox, unread_summary
+from ..services import conversation_assign
 
 SHOWS = (("all", "All"), ("unassigned", "Unassigned"), ("mine", "Mine"))
 

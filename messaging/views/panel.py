@@ -26,7 +26,7 @@ from core.phonenumbers import readable
 from core.redirects import safe_next
 from core.tenancy import require_organization
 from interactions.models import ConsentEvent, Customer, Lead, PhoneNumber
-from interactions.selectors import customers_for, leads_for, owner_numbers
+from interactions.selectors import customers_for, leads_for, owner_numbers, phone_number_for
 from interactions.services import consent_grant, consent_revoke, phone_number_add
 
 from ..backends import UNREACHABLE_REASONS
@@ -38,12 +38,21 @@ from ..selectors import (
     active_templates_for,
     flagged_reply_for,
     inbound_flagged,
-    phone_number_for,
+    open_requests,
+    person_thread,
     template_for,
+    texting_state,
+    thread_messages,
+    thread_version,
 )
-from ..selectors.conversations import open_requests, person_thread, texting_state, thread_messages, thread_version
-from ..services import consent_refusal, message_preview, message_queue, template_body_for
-from ..services.conversations import conversation_mark_read, reply_flag_dismiss
+from ..services import (
+    consent_refusal,
+    conversation_mark_read,
+    message_preview,
+    message_queue,
+    reply_flag_dismiss,
+    template_body_for,
+)
 
 SENT_EVENT = "textdesk:sent"  # the conversation listens for it and refreshes at once
 

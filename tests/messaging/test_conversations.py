@@ -10,9 +10,8 @@ from core.errors import ServiceError
 from interactions.models import History
 from interactions.services import consent_revoke
 from messaging.models import Message
-from messaging.selectors.conversations import inbox, unread_summary
-from messaging.services import message_queue
-from messaging.services.conversations import conversation_assign, conversation_mark_read, reply_flag_dismiss
+from messaging.selectors import inbox, unread_summary
+from messaging.services import conversation_assign, conversation_mark_read, message_queue, reply_flag_dismiss
 from tests.factories import CustomerFactory, LeadFactory, MessageFactory, PhoneNumberFactory
 
 pytestmark = pytest.mark.django_db

@@ -6,8 +6,8 @@ import pytest
 
 from interactions.models import ConsentEvent
 from interactions.services import consent_status
+from messaging.keywords import Keyword, keyword_classify, opt_out_words_classify
 from messaging.models import Message
-from messaging.services.inbound import Keyword, keyword_classify, opt_out_words_classify
 
 from .twilio_payloads import post_inbound
 
