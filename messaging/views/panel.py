@@ -453,7 +453,7 @@ def consent_record(request: HttpRequest, phone_id: int) -> HttpResponse:
             messages.error(request, exc.message)
             return redirect(phone.owner)
         context = {"phone": phone, "consent_error": exc, "consent_note": note, "compact": not phone.is_primary}
-        return render(request, "messaging/_consent_form.html", context)
+        return render(request, "interactions/_consent_form.html", context)
     messages.success(
         request, f"Text permission recorded for {phone.national}. You can text {phone.owner.first_name} now."
     )
@@ -489,7 +489,7 @@ def consent_opt_out(request: HttpRequest, phone_id: int) -> HttpResponse:
             messages.error(request, exc.message)
             return redirect(phone.owner)
         context = {"phone": phone, "optout_error": exc, "optout_note": note}
-        return render(request, "messaging/_optout_form.html", context)
+        return render(request, "interactions/_optout_form.html", context)
     messages.success(
         request, f"Opt-out recorded for {phone.national}. Nobody can text it until permission is recorded again."
     )
