@@ -8,7 +8,6 @@ from __future__ import annotations
 import zoneinfo
 from datetime import datetime, timedelta
 from decimal import Decimal
-from urllib.parse import urlencode
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
@@ -32,30 +31,6 @@ STEP_TASK_KINDS = {
 
 def _user(user: AbstractBaseUser | None) -> AbstractBaseUser | None:
     return user if user is not None and user.is_authenticated else None
-
-
-def card_url(owner: Owner, **params: object) -> str:
-    """The card of a lead or customer (``/leads/<id>/``, ``/customers/<id>/``), with query parameters."""
-    query = urlencode({k: v for k, v in params.items() if v not in (None, "")})
-    return f"/{owner.kind}s/{owner.pk}/" + (f"?{query}" if query else "")
-
-
-def task_card_url(task: Task) -> str:
-    """Where a task is done: the person's card; for a manual text, with the text panel open and pre-filled.
-
-    Numbers are read through ``owner.phone_numbers.all()`` so a prefetch (primary first) is used.
-    """
-    owner = task.owner
-    if task.kind != Task.Kind.MANUAL_TEXT:
-        return card_url(owner, task=task.pk)
-    numbers = sorted(owner.phone_numbers.all(), key=lambda n: (not n.is_primary, n.pk))
-    return card_url(
-        owner,
-        compose=1,
-        phone=numbers[0].pk if numbers else None,
-        template=task.step.template_id if task.step_id else None,
-        task=task.pk,
-    )
 
 
 # --- scheduling -----------------------------------------------------------------------------

@@ -18,8 +18,8 @@ from messaging.models import Message
 from messaging.views.panel import send_text
 
 from .models import Enrollment, Task, Workflow
-from .selectors import task_counts, tasks_outstanding
-from .services import card_url, enrollment_start, enrollment_stop, task_complete, task_complete_by_text, task_skip
+from .selectors import card_url, task_counts, tasks_outstanding
+from .services import enrollment_start, enrollment_stop, task_complete, task_complete_by_text, task_skip
 
 
 def _back(request: HttpRequest, default: str) -> HttpResponseRedirect:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from django import template
 
-from ..selectors import enrollment_box_for
-from ..services import task_card_url
+from ..selectors import enrollment_box_for, task_card_url
 
 register = template.Library()
 
