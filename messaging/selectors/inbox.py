@@ -72,6 +72,35 @@ def inbox(*, organization: Organization, user, show: str = "all", query: str = "
     ``show`` is ``mine`` (assigned to ``user``), ``unassigned`` or ``all``; ``query`` matches
     names, numbers and text bodies.
     """
+    rows = _latest_activity_per_person(organization=organization, query=query)
+    states = {
+        (c.lead_id, c.customer_id): c
+        for c in Conversation.objects.filter(organization=organization).select_related("assigned_to")
+    }
+    leads, customers = _people_of(rows)
+    result: list[InboxRow] = []
+    for r in rows:
+        person = leads.get(r["lead_id"]) if r["lead_id"] else customers.get(r["customer_id"])
+        state = states.get((r["lead_id"], r["customer_id"]))
+        if person is None or not _shown(state, show=show, user=user):
+            continue
+        result.append(
+            InboxRow(
+                person=person,
+                last_at=r["last_at"],
+                last_inbound_at=r["last_inbound_at"],
+                unread=_unread(r["last_inbound_at"], state.read_at if state else None, r["answered_at"]),
+                assigned_to=state.assigned_to if state else None,
+            )
+        )
+    result.sort(key=lambda row: (not row.unread, -row.last_at.timestamp()))
+    result = result[:limit]
+    _attach_last_text(result)
+    return result
+
+
+def _latest_activity_per_person(*, organization: Organization, query: str) -> list[dict]:
+    """Per lead or customer with texts (matching ``query``, if any): the latest text, reply and answer; latest first."""
     texts = Message.objects.filter(organization=organization).filter(Q(lead__isnull=False) | Q(customer__isnull=False))
     if query.strip():
         leads, customers = _matching_owner_ids(organization, query)
@@ -86,39 +115,25 @@ def inbox(*, organization: Organization, user, show: str = "all", query: str = "
         )
         .order_by("-last_at")[:500]
     )
-    rows = list(grouped)
-    states = {
-        (c.lead_id, c.customer_id): c
-        for c in Conversation.objects.filter(organization=organization).select_related("assigned_to")
-    }
-    lead_map = Lead.objects.select_related("facility").in_bulk([r["lead_id"] for r in rows if r["lead_id"]])
-    customer_map = Customer.objects.select_related("facility").in_bulk(
+    return list(grouped)
+
+
+def _people_of(rows: list[dict]) -> tuple[dict[int, Lead], dict[int, Customer]]:
+    """The leads and the customers of ``rows`` by id, with their facilities: two queries."""
+    leads = Lead.objects.select_related("facility").in_bulk([r["lead_id"] for r in rows if r["lead_id"]])
+    customers = Customer.objects.select_related("facility").in_bulk(
         [r["customer_id"] for r in rows if r["customer_id"]]
     )
-    result: list[InboxRow] = []
-    for r in rows:
-        person = lead_map.get(r["lead_id"]) if r["lead_id"] else customer_map.get(r["customer_id"])
-        if person is None:
-            continue
-        state = states.get((r["lead_id"], r["customer_id"]))
-        assigned = state.assigned_to if state else None
-        if show == "mine" and (state is None or state.assigned_to_id != user.pk):
-            continue
-        if show == "unassigned" and state is not None and state.assigned_to_id:
-            continue
-        result.append(
-            InboxRow(
-                person=person,
-                last_at=r["last_at"],
-                last_inbound_at=r["last_inbound_at"],
-                unread=_unread(r["last_inbound_at"], state.read_at if state else None, r["answered_at"]),
-                assigned_to=assigned,
-            )
-        )
-    result.sort(key=lambda row: (not row.unread, -row.last_at.timestamp()))
-    result = result[:limit]
-    _attach_last_text(result)
-    return result
+    return leads, customers
+
+
+def _shown(state: Conversation | None, *, show: str, user) -> bool:
+    """Whether a conversation belongs in the ``show`` filter: ``mine``, ``unassigned`` or ``all``."""
+    if show == "mine":
+        return state is not None and state.assigned_to_id == user.pk
+    if show == "unassigned":
+        return state is None or not state.assigned_to_id
+    return True
 
 
 def _attach_last_text(rows: list[InboxRow]) -> None:

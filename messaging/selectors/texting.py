@@ -14,7 +14,14 @@ from core.prepared import prepared_cursor
 from interactions.models import Consent, ConsentEvent, Customer, Lead, Organization, PhoneNumber
 from interactions.selectors import consents_by_number
 
-from ..compliance.engine import closes_at, next_allowed_at, recipient_rules, send_refusal, texts_counted_by_number
+from ..compliance.engine import (
+    Recipient,
+    closes_at,
+    next_allowed_at,
+    recipient_rules,
+    send_refusal,
+    texts_counted_by_number,
+)
 from ..models import Message, UnsubscribeLink
 
 
@@ -108,23 +115,28 @@ def texting_now(
         if phone is None:
             result[key] = TextingNow(None, False, "no number")
             continue
-        recipient = recipients[key]
-        local = now.astimezone(recipient.tz)
         consent = consents.get(phone.e164)
-        refusal = send_refusal(recipient=recipient, at=now, sent=sent.get(phone.e164, []))
-        if consent is None or consent.status != Consent.Status.GRANTED:
-            opted_out = consent is not None and consent.status == Consent.Status.REVOKED
-            result[key] = TextingNow(local, False, "opted out" if opted_out else "no text permission")
-        elif refusal is not None and refusal.next_allowed_at is None:
-            result[key] = TextingNow(local, False, "never inside your texting hours")
-        elif refusal is not None:
-            opens = refusal.next_allowed_at.astimezone(recipient.tz)
-            word = "quiet hours" if refusal.code == "quiet_hours" else "daily cap reached"
-            result[key] = TextingNow(local, False, f"{word} until {opens:%-I:%M %p}")
-        else:
-            end = closes_at(recipient=recipient, at=now)
-            result[key] = TextingNow(local, True, f"until {end:%-I:%M %p}")
+        result[key] = _texting_now_of(recipients[key], consent, sent=sent.get(phone.e164, []), now=now)
     return result
+
+
+def _texting_now_of(
+    recipient: Recipient, consent: Consent | None, *, sent: list[datetime], now: datetime
+) -> TextingNow:
+    """One primary number's line in the home list: its consent first, then the hours and the cap."""
+    local = now.astimezone(recipient.tz)
+    if consent is None or consent.status != Consent.Status.GRANTED:
+        opted_out = consent is not None and consent.status == Consent.Status.REVOKED
+        return TextingNow(local, False, "opted out" if opted_out else "no text permission")
+    refusal = send_refusal(recipient=recipient, at=now, sent=sent)
+    if refusal is not None and refusal.next_allowed_at is None:
+        return TextingNow(local, False, "never inside your texting hours")
+    if refusal is not None:
+        opens = refusal.next_allowed_at.astimezone(recipient.tz)
+        word = "quiet hours" if refusal.code == "quiet_hours" else "daily cap reached"
+        return TextingNow(local, False, f"{word} until {opens:%-I:%M %p}")
+    end = closes_at(recipient=recipient, at=now)
+    return TextingNow(local, True, f"until {end:%-I:%M %p}")
 
 
 @dataclass(frozen=True)
