@@ -100,31 +100,8 @@ def enrollment_start(
     Refused when the workflow is switched off or of the other kind, the person is already in a
     workflow, the lead is converted or lost, or the customer owes nothing.
     """
-    if workflow.organization_id != owner.organization_id:
-        raise ServiceError("not_found", "That workflow does not exist.", field="workflow", status=404)
-    if not workflow.active:
-        raise ServiceError(
-            "inactive_workflow", f"The workflow “{workflow.name}” is switched off; pick another one.", field="workflow"
-        )
-    if workflow.owner_kind != owner.kind:
-        raise ServiceError(
-            "wrong_kind",
-            f"“{workflow.name}” is a {workflow.get_kind_display().lower()} workflow; it takes "
-            f"{workflow.owner_kind}s, and {owner.full_name} is a {owner.kind}.",
-            field="workflow",
-        )
-    if isinstance(owner, Lead) and owner.status in (Lead.Status.CONVERTED, Lead.Status.LOST):
-        raise ServiceError(
-            "lead_closed", f"{owner.full_name} is {owner.get_status_display().lower()}; there is nothing to follow up."
-        )
-    if isinstance(owner, Customer) and owner.balance_due <= 0:
-        raise ServiceError("no_balance", f"{owner.full_name} has no balance due.")
-    if owner_opted_out(owner=owner):
-        raise ServiceError(
-            "opted_out",
-            f"{owner.full_name} opted out of texts; a follow-up workflow would text them.",
-            field="workflow",
-        )
+    _check_workflow_takes(workflow, owner)
+    _check_worth_following_up(owner)
     # Lock the person so two enrollments started at once cannot both pass the check below.
     type(owner).objects.select_for_update().filter(pk=owner.pk).first()
     current = (
@@ -159,14 +136,54 @@ def enrollment_start(
             "already_enrolled", f"{owner.full_name} is already in a workflow.", field="workflow", status=409
         ) from exc
     enrollment_advance(enrollment=enrollment, now=now)
-    if _user(user):
-        who = f"by {user.get_full_name() or user.get_username()}"
-    else:
-        who = {Enrollment.Source.AUTOMATIC: "automatically", Enrollment.Source.API: "through the API"}.get(
-            source, "by an agent"
-        )
-    history_record(owner=owner, kind=History.Kind.NOTE, agent=user, summary=f"Enrolled in “{workflow.name}” {who}.")
+    history_record(
+        owner=owner,
+        kind=History.Kind.NOTE,
+        agent=user,
+        summary=f"Enrolled in “{workflow.name}” {_enrolled_by_whom(user, source)}.",
+    )
     return enrollment
+
+
+def _check_workflow_takes(workflow: Workflow, owner: Owner) -> None:
+    """The workflow is the organization's, switched on and of the person's kind (leads or customers)."""
+    if workflow.organization_id != owner.organization_id:
+        raise ServiceError("not_found", "That workflow does not exist.", field="workflow", status=404)
+    if not workflow.active:
+        raise ServiceError(
+            "inactive_workflow", f"The workflow “{workflow.name}” is switched off; pick another one.", field="workflow"
+        )
+    if workflow.owner_kind != owner.kind:
+        raise ServiceError(
+            "wrong_kind",
+            f"“{workflow.name}” is a {workflow.get_kind_display().lower()} workflow; it takes "
+            f"{workflow.owner_kind}s, and {owner.full_name} is a {owner.kind}.",
+            field="workflow",
+        )
+
+
+def _check_worth_following_up(owner: Owner) -> None:
+    """An open lead, or a customer who owes; and not opted out of texts on every number."""
+    if isinstance(owner, Lead) and owner.status in (Lead.Status.CONVERTED, Lead.Status.LOST):
+        raise ServiceError(
+            "lead_closed", f"{owner.full_name} is {owner.get_status_display().lower()}; there is nothing to follow up."
+        )
+    if isinstance(owner, Customer) and owner.balance_due <= 0:
+        raise ServiceError("no_balance", f"{owner.full_name} has no balance due.")
+    if owner_opted_out(owner=owner):
+        raise ServiceError(
+            "opted_out",
+            f"{owner.full_name} opted out of texts; a follow-up workflow would text them.",
+            field="workflow",
+        )
+
+
+def _enrolled_by_whom(user: AbstractBaseUser | None, source: str) -> str:
+    if _user(user):
+        return f"by {user.get_full_name() or user.get_username()}"
+    return {Enrollment.Source.AUTOMATIC: "automatically", Enrollment.Source.API: "through the API"}.get(
+        source, "by an agent"
+    )
 
 
 def owner_opted_out(*, owner: Owner) -> bool:

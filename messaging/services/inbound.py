@@ -19,7 +19,7 @@ from phonenumber_field.phonenumber import PhoneNumber as ParsedNumber
 from core.formats import display_date
 from core.prepared import PreparedQuery, insert_together
 from core.tracing import request_id_bound
-from interactions.models import ConsentEvent, History, Organization, PhoneNumber
+from interactions.models import ConsentEvent, Facility, History, Organization, PhoneNumber
 from interactions.services import (
     consent_grant,
     consent_revoke,
@@ -229,10 +229,7 @@ def inbound_receive(
     # the one time in very many that Twilio sends a text twice).
     holders = inbound_number_holders(organization=organization, sender=text.sender)
     linked = inbound_linked_record(organization=organization, sender=text.sender, holders=holders)
-    if facility is None and linked is not None:
-        filed_at = {"facility_id": linked.owner.facility_id}  # routed by messaging service: the person's
-    else:
-        filed_at = {"facility": facility}
+    filed_at = _filed_at(facility, linked=linked)
     words = opt_out_words_classify(body) if keyword is None else None
     try:
         with transaction.atomic():
@@ -257,6 +254,13 @@ _OPT_OUT_TYPES = {"stop": Keyword.STOP, "start": Keyword.START, "help": Keyword.
 def _keyword_of(body: str, *, opt_out_type: str) -> Keyword | None:
     """The text's keyword: Twilio's ``OptOutType`` when it sends one, else what the text is."""
     return _OPT_OUT_TYPES.get((opt_out_type or "").strip().lower()) or keyword_classify(body)
+
+
+def _filed_at(facility: Facility | None, *, linked: PhoneNumber | None) -> dict:
+    """The facility a text is filed under: the receiving number's; routed by a messaging service, the person's."""
+    if facility is None and linked is not None:
+        return {"facility_id": linked.owner.facility_id}
+    return {"facility": facility}
 
 
 def _store(
