@@ -12,7 +12,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("config", "core", "interactions", "messaging", "workflows")
 APPS = ("config", "core", "interactions", "messaging", "workflows", "integrations", "ops")
-MAX_FUNCTION_LINES = 80  # docs/ARCHITECTURE.md "How the code reads"
+MAX_FUNCTION_LINES = 80  # docs/ARCHITECTURE.md "Module map"
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 
