@@ -6,6 +6,8 @@ WORKDIR /app
 COPY requirements.lock ./
 RUN pip install --no-cache-dir --require-hashes -r requirements.lock
 COPY . .
+# .dockerignore leaves the test suite and the benchmarks out: neither runs in production.
+RUN test ! -e tests && test ! -e bench
 RUN pip install --no-cache-dir --no-deps . \
     && DJANGO_SETTINGS_MODULE=config.settings SECRET_KEY=collectstatic python manage.py collectstatic --noinput
 RUN useradd --system --uid 1000 textdesk

@@ -61,9 +61,13 @@ test: $(VENV)/.installed-dev
 	done; \
 	exit $$status
 
+# What CI runs before the tests (.ci/run) and pre-commit before a commit (.pre-commit-config.yaml):
+# lint, format, the import contracts (docs/ARCHITECTURE.md "Layers") and types (pyproject [tool.mypy]).
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 format: $(VENV)/.installed-dev
 	$(BIN)/ruff format .

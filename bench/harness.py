@@ -27,6 +27,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
 OUT = BENCH_DIR / "out"  # logs and generated inputs (git-ignored)
 RESULTS = BENCH_DIR / "RESULTS.md"
+README = ROOT / "README.md"  # its "Where the numbers stand" block is written from RESULTS.md
 PYTHON = sys.executable
 
 # A database of its own, never the test database: the benchmarks flush it.
@@ -383,6 +384,52 @@ def results_write(name: str, *, title: str, command: str, body: str, started: st
     text = HEADER + "".join(f"\n<!-- bench:{k} -->\n{sections[k]}<!-- /bench:{k} -->\n" for k in ordered)
     RESULTS.write_text(text)
     print(f"\nwritten to {RESULTS.relative_to(ROOT)} (section '{name}')")
+    readme_numbers_write()
+
+
+# --- the README's figures: one source, bench/RESULTS.md -------------------------------------------
+
+README_BEGIN = "<!-- bench:numbers (written by the benchmarks from bench/RESULTS.md: edit there, never here) -->"
+README_END = "<!-- /bench:numbers -->"
+
+
+def results_sections(text: str) -> dict[str, str]:
+    """bench/RESULTS.md's sections by name (``summary``, ``api``…, ``chaos``)."""
+    return dict(re.findall(r"<!-- bench:(\w+) -->\n(.*?)<!-- /bench:\1 -->", text, re.S))
+
+
+def readme_numbers(results: str) -> str:
+    """The README's "Where the numbers stand" block: RESULTS.md's Summary lines and the fault
+    injection's result, word for word, with the dates they were measured."""
+    sections = results_sections(results)
+
+    def date(name: str) -> str:
+        found = re.search(r"^- Date: (.+)$", sections.get(name, ""), re.M)
+        return found.group(1) if found else "not run"
+
+    summary = [
+        line
+        for line in sections.get("summary", "").splitlines()
+        if line.startswith("- ") and not line.startswith(("- Machine:", "- Date:", "- Command:"))
+    ]
+    chaos = re.search(r"^- Result: (.+)$", sections.get("chaos", ""), re.M)
+    lines = [
+        README_BEGIN,
+        *(summary or ["- No summary yet: run `make bench`."]),
+        f"- Fault injection (`make chaos`): {chaos.group(1) if chaos else 'not run yet.'}",
+        "",
+        f"Copied from [`bench/RESULTS.md`](bench/RESULTS.md) (Summary {date('summary')}, Fault injection "
+        f"{date('chaos')}), where each benchmark's tables, machine and command are.",
+        README_END,
+    ]
+    return "\n".join(lines)
+
+
+def readme_numbers_write() -> None:
+    """Write RESULTS.md's figures into the README's marked block (tests/test_bench_summary.py holds the two equal)."""
+    text = README.read_text()
+    begin, end = text.index(README_BEGIN), text.index(README_END) + len(README_END)
+    README.write_text(text[:begin] + readme_numbers(RESULTS.read_text()) + text[end:])
 
 
 class QueryCounter:

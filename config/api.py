@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import Resolver404, include, path, re_path, resolve
 from django.views.decorators.csrf import csrf_exempt
@@ -40,7 +42,7 @@ router.register("api-keys", ApiKeyViewSet, basename="api-api-key")
 
 
 @csrf_exempt
-def not_found(request: HttpRequest, *args, **kwargs) -> JsonResponse:
+def not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
     """Unknown API URLs answer in the API's error shape, not with an HTML page."""
     return JsonResponse({"code": "not_found", "detail": "Not found: no such API endpoint or id."}, status=404)
 

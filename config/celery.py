@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from celery import Celery
 from celery.signals import beat_init, before_task_publish, task_postrun, task_prerun, worker_init
@@ -22,7 +23,7 @@ app.autodiscover_tasks()
 
 @task_prerun.connect
 @task_postrun.connect
-def _recycle_database_connections(task=None, **kwargs) -> None:
+def _recycle_database_connections(task: Any = None, **kwargs: Any) -> None:
     """Treat each task like a request: drop a connection that broke or outlived ``CONN_MAX_AGE``.
 
     Celery's fix-up would close them all after every task (see ``CELERY_DB_REUSE_MAX``); this keeps
@@ -43,7 +44,7 @@ task_postrun.connect(tracing.task_unbind_request_id, weak=False)
 
 @worker_init.connect
 @beat_init.connect
-def _refuse_unsafe_start(**kwargs) -> None:
+def _refuse_unsafe_start(**kwargs: Any) -> None:
     """A worker or beat with DEBUG=0 does not start on the settings ``check --deploy`` refuses."""
     from django.core.exceptions import ImproperlyConfigured
 

@@ -56,8 +56,8 @@ def json_depth(raw: bytes) -> int:
 
 def _json_problem(value: Any, path: str) -> tuple[str, str] | None:
     if isinstance(value, str):
-        problem = text_problem(value)
-        return (path or "body", problem) if problem else None
+        reason = text_problem(value)
+        return (path or "body", reason) if reason else None
     if isinstance(value, dict):
         for key, item in value.items():
             field = f"{path}.{key}" if path else str(key)
@@ -74,11 +74,11 @@ def _json_problem(value: Any, path: str) -> tuple[str, str] | None:
 
 def _pairs_problem(pairs: Iterable[tuple[str, list[str]]], where: str) -> tuple[str, str] | None:
     for key, values in pairs:
-        if problem := text_problem(key):
-            return f"{where} parameter name", problem
+        if reason := text_problem(key):
+            return f"{where} parameter name", reason
         for value in values:
-            if isinstance(value, str) and (problem := text_problem(value)):
-                return key, problem
+            if isinstance(value, str) and (reason := text_problem(value)):
+                return key, reason
     return None
 
 
@@ -89,15 +89,15 @@ def request_input_problem(request: HttpRequest) -> tuple[str, str] | None:
 
 def _address_problem(request: HttpRequest) -> tuple[str, str] | None:
     """In what every request carries: the path, the query, the cookies and the headers."""
-    if problem := text_problem(request.path_info):
-        return "path", problem
+    if reason := text_problem(request.path_info):
+        return "path", reason
     if problem := _pairs_problem(request.GET.lists(), "query"):
         return problem
     if problem := _pairs_problem(((k, [v]) for k, v in request.COOKIES.items()), "cookie"):
         return problem
     for key, value in request.META.items():
-        if key.startswith("HTTP_") and isinstance(value, str) and (problem := text_problem(value)):
-            return key[5:].replace("_", "-").title() + " header", problem
+        if key.startswith("HTTP_") and isinstance(value, str) and (reason := text_problem(value)):
+            return key[5:].replace("_", "-").title() + " header", reason
     return None
 
 

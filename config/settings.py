@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import environ
 from celery.schedules import crontab
@@ -159,6 +160,9 @@ AXES_IPWARE_META_PRECEDENCE_ORDER = (
     ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if AXES_IPWARE_PROXY_COUNT else ["REMOTE_ADDR"]
 )
 AXES_VERBOSE = False
+# axes' own defaults, named here because config/lockout.py reads them.
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_USERNAME_FORM_FIELD = "username"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -348,7 +352,7 @@ else:
 # (`make run`). Every line carries the request id (core/tracing.py) that follows a text from
 # the request through its Celery task to the provider SID and the status callbacks.
 LOG_FORMAT = env("LOG_FORMAT", default="plain" if DEBUG else "json")
-LOGGING = {
+LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"request_id": {"()": "core.tracing.RequestIdLogFilter"}},

@@ -27,7 +27,13 @@ from .prepared import PreparedQuery
 from .tenancy import organization_for_user
 
 if TYPE_CHECKING:
+    from rest_framework.generics import GenericAPIView
+
     from interactions.models import Organization
+
+    _APIViewMixin = GenericAPIView  # what the mixin is mixed into, for type checkers
+else:
+    _APIViewMixin = object
 
 
 class IsOrganizationMember(BasePermission):
@@ -59,7 +65,7 @@ class IsManager(BasePermission):
         return _is_manager(request.user)
 
 
-class OrganizationAPIMixin:
+class OrganizationAPIMixin(_APIViewMixin):
     """Resolves the caller's organization once and hands it to serializers."""
 
     permission_classes = [IsAuthenticated, IsOrganizationMember]

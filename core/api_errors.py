@@ -9,7 +9,7 @@ messages); service refusals add what they know (``next_allowed_at`` for quiet ho
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Literal
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
@@ -89,8 +89,9 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
             body = {"code": "invalid_page", "detail": "That page does not exist; follow the next/previous links."}
     if isinstance(exc, exceptions.Throttled):
         body["detail"] = "Too many requests for this token. Wait and retry; Retry-After says how many seconds."
-        if exc.wait is not None:
-            body["retry_after"] = math.ceil(exc.wait)
+        wait = exc.wait  # type: ignore[attr-defined]  # set by Throttled.__init__; the stubs leave it out
+        if wait is not None:
+            body["retry_after"] = math.ceil(wait)
     response.data = body
     return response
 
@@ -105,7 +106,8 @@ class ErrorSerializer(serializers.Serializer):
     )
     detail = serializers.CharField(help_text="What went wrong, in a sentence a person can act on.")
     field = serializers.CharField(required=False, help_text="The input at fault, e.g. `phone_numbers[1].number`.")
-    errors = serializers.DictField(
+    # The error body's own name, shadowing ``Serializer.errors``: this serializer only describes the schema.
+    errors = serializers.DictField(  # type: ignore[assignment]
         child=serializers.JSONField(), required=False, help_text="Every field at fault → its messages."
     )
     next_allowed_at = serializers.DateTimeField(
@@ -159,7 +161,7 @@ class AutoSchema(SpectacularAutoSchema):
             statuses.append(400)  # a filter value that does not parse
         return statuses
 
-    def _get_response_bodies(self, direction="response"):
+    def _get_response_bodies(self, direction: Literal["request", "response"] = "response") -> dict[str, Any]:
         responses = super()._get_response_bodies(direction)
         for status in self._common_error_statuses():
             responses.setdefault(

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 
 if TYPE_CHECKING:  # core sits below interactions: the tenant model is named for type checkers only
+    from django.db.models import Model
+
     from interactions.models import Organization
 
 # The tenant every row belongs to, named the way AUTH_USER_MODEL names the user model: core never imports it.
 TENANT_MODEL = "interactions.Organization"
 
 
-def organization_for_user(user: AbstractBaseUser) -> Organization | None:
+def organization_for_user(user: AbstractBaseUser | AnonymousUser) -> Organization | None:
     """The organization a signed-in user works in, or ``None`` (no membership)."""
     if not user.is_authenticated:
         return None
@@ -23,7 +25,7 @@ def organization_for_user(user: AbstractBaseUser) -> Organization | None:
     return membership.organization if membership else None
 
 
-def tenant_model():
+def tenant_model() -> type[Model]:
     """The ``Organization`` model class (see ``TENANT_MODEL``)."""
     from django.apps import apps
 

@@ -20,9 +20,13 @@ import logging
 import re
 import uuid
 from collections.abc import Callable, Iterator
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
+from typing import TYPE_CHECKING, Any, cast
 
 from django.http import HttpRequest, HttpResponse
+
+if TYPE_CHECKING:
+    from .http import TextdeskRequest
 
 HEADER = "X-Request-ID"
 CELERY_HEADER = "request_id"
@@ -69,7 +73,7 @@ class RequestIdMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         value = request_id_clean(request.headers.get(HEADER)) or request_id_new()
-        request.request_id = value
+        cast("TextdeskRequest", request).request_id = value
         with request_id_bound(value):
             response = self.get_response(request)
         response[HEADER] = value
@@ -87,17 +91,17 @@ class RequestIdLogFilter(logging.Filter):
 
 # --- Celery (connected in config/celery.py) -------------------------------------------------
 
-_task_tokens: dict[str, object] = {}
+_task_tokens: dict[str, Token[str]] = {}
 
 
-def task_publish_add_request_id(headers: dict | None = None, **kwargs) -> None:
+def task_publish_add_request_id(headers: dict | None = None, **kwargs: Any) -> None:
     """``before_task_publish``: a task queued inside a request or task carries its id."""
     value = current_request_id()
     if headers is not None and value and not headers.get(CELERY_HEADER):
         headers[CELERY_HEADER] = value
 
 
-def task_bind_request_id(task_id: str | None = None, task=None, **kwargs) -> None:
+def task_bind_request_id(task_id: str | None = None, task: Any = None, **kwargs: Any) -> None:
     """``task_prerun``: log the task under its publisher's request id, or a new one (a beat task)."""
     if task is None or task_id is None or getattr(task.request, "is_eager", False):
         return  # an eager task runs inside its caller and keeps the caller's id
@@ -105,7 +109,7 @@ def task_bind_request_id(task_id: str | None = None, task=None, **kwargs) -> Non
     _task_tokens[task_id] = _request_id.set(value)
 
 
-def task_unbind_request_id(task_id: str | None = None, **kwargs) -> None:
+def task_unbind_request_id(task_id: str | None = None, **kwargs: Any) -> None:
     """``task_postrun``: forget the task's request id."""
     token = _task_tokens.pop(task_id, None) if task_id else None
     if token is not None:

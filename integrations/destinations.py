@@ -40,7 +40,7 @@ def destination_refusal(url: str) -> str | None:
     if allow_private:
         return None
     try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(parts.hostname, port, proto=socket.IPPROTO_TCP)}
+        addresses = {str(info[4][0]) for info in socket.getaddrinfo(parts.hostname, port, proto=socket.IPPROTO_TCP)}
     except (OSError, UnicodeError):
         return f"The host “{parts.hostname}” could not be resolved."
     if not addresses or any(_blocked(address) for address in addresses):

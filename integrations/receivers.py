@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from interactions.models import ConsentEvent, PhoneNumber
+from interactions.models import ConsentEvent, Organization, PhoneNumber
 from interactions.serializers import ConsentEventSerializer
 from interactions.services import consent_status
 from interactions.signals import consent_changed
@@ -20,7 +22,7 @@ from workflows.signals import task_changed
 from .models import EventType, WebhookEndpoint
 from .services import event_publish, subscriptions_changed
 
-MESSAGE_EVENTS = {
+MESSAGE_EVENTS: dict[str, str] = {
     Message.Status.QUEUED: EventType.MESSAGE_QUEUED,
     Message.Status.SENT: EventType.MESSAGE_SENT,
     Message.Status.DELIVERED: EventType.MESSAGE_DELIVERED,
@@ -42,18 +44,20 @@ def _publish_message(message: Message, status: str) -> None:
 
 
 @receiver(message_status_changed, dispatch_uid="integrations.message_status_changed")
-def on_message_status_changed(sender, *, message: Message, status: str, **kwargs) -> None:
+def on_message_status_changed(sender: Any, *, message: Message, status: str, **kwargs: Any) -> None:
     _publish_message(message, status)
 
 
 @receiver(messages_status_changed, dispatch_uid="integrations.messages_status_changed")
-def on_messages_status_changed(sender, *, message_ids: list[int], status: str, **kwargs) -> None:
+def on_messages_status_changed(sender: Any, *, message_ids: list[int], status: str, **kwargs: Any) -> None:
     for message in Message.objects.filter(pk__in=message_ids, status=status).order_by("pk"):
         _publish_message(message, status)
 
 
 @receiver(consent_changed, dispatch_uid="integrations.consent_changed")
-def on_consent_changed(sender, *, organization, number, event: ConsentEvent, **kwargs) -> None:
+def on_consent_changed(
+    sender: Any, *, organization: Organization, number: str, event: ConsentEvent, **kwargs: Any
+) -> None:
     def data() -> dict:
         state = consent_status(organization=organization, number=number)
         holders = PhoneNumber.objects.filter(organization=organization, number=number).order_by("pk")
@@ -78,7 +82,7 @@ def on_consent_changed(sender, *, organization, number, event: ConsentEvent, **k
 
 
 @receiver(task_changed, dispatch_uid="integrations.task_changed")
-def on_task_changed(sender, *, task: Task, created: bool, **kwargs) -> None:
+def on_task_changed(sender: Any, *, task: Task, created: bool, **kwargs: Any) -> None:
     if not created and task.status != Task.Status.DONE:
         return  # skipped tasks are not an event integrators asked for
 
@@ -97,6 +101,6 @@ def on_task_changed(sender, *, task: Task, created: bool, **kwargs) -> None:
 
 @receiver(post_save, sender=WebhookEndpoint, dispatch_uid="integrations.endpoint_saved")
 @receiver(post_delete, sender=WebhookEndpoint, dispatch_uid="integrations.endpoint_deleted")
-def on_endpoint_changed(sender, *, instance: WebhookEndpoint, **kwargs) -> None:
+def on_endpoint_changed(sender: Any, *, instance: WebhookEndpoint, **kwargs: Any) -> None:
     # Every way an endpoint is saved or deleted (services, admin, a cascade) refreshes who listens.
     subscriptions_changed(instance.organization_id)

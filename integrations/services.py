@@ -16,11 +16,11 @@ from typing import Any
 
 import requests
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 from core.errors import ServiceError
@@ -187,7 +187,7 @@ def subscriptions_changed(organization_id: int) -> None:
 # --- events and deliveries --------------------------------------------------------------------
 
 
-def _deliver_on_commit(deliveries) -> None:
+def _deliver_on_commit(deliveries: QuerySet[WebhookDelivery] | list[int]) -> None:
     from .tasks import deliver_webhook
 
     ids = list(deliveries.values_list("pk", flat=True)) if hasattr(deliveries, "values_list") else deliveries
@@ -427,7 +427,7 @@ def api_key_create(
     organization: Organization,
     name: str,
     role: str = Membership.Role.AGENT,
-    created_by: AbstractBaseUser | None = None,
+    created_by: User | None = None,
     expires_at: datetime | None = None,
 ) -> tuple[ApiKey, str]:
     """A new API key and the key itself, which is shown this once and only hashed from now on."""

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -134,7 +135,7 @@ def _demo_facilities(org: Organization) -> list[Facility]:
     return facilities
 
 
-def _demo_users(org: Organization) -> dict:
+def _demo_users(org: Organization) -> dict[str, User]:
     """The demo's ``agent`` and ``manager``, password ``DEMO_PASSWORD``."""
     User = get_user_model()
     users = {}
@@ -216,7 +217,7 @@ def _demo_numbers_and_consent(i: int, *, person: Lead | Customer, numbers: list[
         history_record(owner=person, kind=History.Kind.CONSENT, summary="Replied STOP: opted out of texts.")
 
 
-def _demo_history(i: int, *, person: Lead | Customer, agent, rng: random.Random, now: datetime) -> None:
+def _demo_history(i: int, *, person: Lead | Customer, agent: User, rng: random.Random, now: datetime) -> None:
     """A call of the last month and a note of the last days."""
     history_record(
         owner=person,

@@ -23,7 +23,7 @@ def who_acted(event: ConsentEvent) -> str:
     """Who recorded the event, as named at the time; the person or the system when nobody signed in."""
     if event.actor_name:
         return event.actor_name
-    if event.actor_id:
+    if event.actor:
         return event.actor.get_username()
     return "the person" if event.is_person_opt_out or event.source == ConsentEvent.Source.SMS_KEYWORD else "system"
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import zoneinfo
-from datetime import time
+from datetime import datetime, time
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -274,12 +275,20 @@ class OwnedByLeadOrCustomer(models.Model):
     both or neither.
     """
 
+    if TYPE_CHECKING:  # declared by each model
+        lead: Lead | None
+        lead_id: int | None
+        customer: Customer | None
+        customer_id: int | None
+
     class Meta:
         abstract = True
 
     @property
     def owner(self) -> Lead | Customer:
-        return self.lead if self.lead_id else self.customer
+        owner = self.lead if self.lead_id else self.customer
+        assert owner is not None  # the owner constraint: exactly one of the two
+        return owner
 
     @staticmethod
     def owner_constraint(name: str) -> models.CheckConstraint:
@@ -395,7 +404,7 @@ class PhoneNumber(OwnedByLeadOrCustomer):
         return ""
 
     @property
-    def last_confirmed_at(self):
+    def last_confirmed_at(self) -> datetime:
         """When the number was last known to be the person's: confirmed, or else added."""
         return self.confirmed_at or self.created_at
 

@@ -10,10 +10,11 @@ import csv
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Field
 from phonenumber_field.phonenumber import PhoneNumber as ParsedNumber
 
 from core.errors import ServiceError
@@ -70,7 +71,7 @@ def _clean_row(row: dict[str, str], facilities: dict[str, Facility]) -> dict[str
         raise ServiceError(
             "balance", f"balance_due “{value('balance_due')}” is not a number", field="balance_due"
         ) from exc
-    fields = {
+    fields: dict[str, Any] = {
         "first_name": value("first_name"),
         "last_name": value("last_name"),
         "unit": value("unit"),
@@ -100,14 +101,14 @@ def _check_model_limits(values: dict[str, Any]) -> None:
     for name in _LIMITED_FIELDS:
         raw = values[name]
         try:
-            Customer._meta.get_field(name).clean(raw, None)
+            cast("Field[Any, Any]", Customer._meta.get_field(name)).clean(raw, None)
         except ValidationError as exc:
             raise ServiceError("invalid", f"{name} “{raw}”: {' '.join(exc.messages)}", field=name) from exc
 
 
 def _row_numbers(value: Callable[[str], str]) -> list[tuple[ParsedNumber, str]]:
     """The row's phone numbers with their labels, parsed as every number is (``phone_number_parse``)."""
-    numbers = []
+    numbers: list[tuple[ParsedNumber, str]] = []
     for column, label in PHONE_COLUMNS:
         if value(column):
             try:

@@ -8,6 +8,8 @@ imports it (docs/ARCHITECTURE.md, layers).
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import transaction
 from django.dispatch import Signal
 
@@ -33,12 +35,17 @@ phone_number_saved = Signal()
 consent_changed = Signal()
 
 
-def announce_on_commit(signal: Signal, sender, **kwargs) -> None:
+class _Announcement:
+    """A signal to send on commit; ``announces`` says which, for whoever inspects the pending callbacks (tests)."""
+
+    def __init__(self, signal: Signal, sender: Any, kwargs: dict[str, Any]) -> None:
+        self.announces, self.sender, self.kwargs = signal, sender, kwargs
+
+    def __call__(self) -> None:
+        self.announces.send(sender=self.sender, **self.kwargs)
+
+
+def announce_on_commit(signal: Signal, sender: Any, **kwargs: Any) -> None:
     """Send ``signal`` once the current transaction commits (at once outside one): listeners that
     tell the outside world must never announce a change that was rolled back."""
-
-    def announce() -> None:
-        signal.send(sender=sender, **kwargs)
-
-    announce.announces = signal  # what it is, for whoever inspects the pending callbacks (tests)
-    transaction.on_commit(announce, robust=True)
+    transaction.on_commit(_Announcement(signal, sender, kwargs), robust=True)

@@ -9,6 +9,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -16,7 +17,7 @@ from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRefresh
 
 from core.errors import ServiceError
-from core.http import request_evidence
+from core.http import AuthenticatedRequest, request_evidence
 from core.tenancy import require_organization
 
 from .evidence import consent_evidence_csv_response, consent_evidence_rows, who_acted
@@ -36,7 +37,7 @@ from .services import consent_grant, consent_revoke, phone_number_add, phone_num
 
 
 @login_required
-def home(request: HttpRequest) -> HttpResponse:
+def home(request: AuthenticatedRequest) -> HttpResponse:
     organization = require_organization(request)
     query = request.GET.get("q", "")
     kind = request.GET.get("kind", "")
@@ -48,7 +49,7 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, template, {"page": page, "query": query, "kind": kind, "organization": organization})
 
 
-def _render_card(request: HttpRequest, card: Card | None) -> HttpResponse:
+def _render_card(request: AuthenticatedRequest, card: Card | None) -> HttpResponse:
     """Render a card; ``?compose=1&phone=&template=&task=`` opens the text panel pre-filled.
 
     The workflow list links here with those parameters; an unknown ``phone`` falls back to
@@ -76,23 +77,23 @@ def _render_card(request: HttpRequest, card: Card | None) -> HttpResponse:
 
 
 @login_required
-def lead_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def lead_detail(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     return _render_card(request, lead_card(organization=require_organization(request), pk=pk))
 
 
 @login_required
-def customer_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def customer_detail(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     return _render_card(request, customer_card(organization=require_organization(request), pk=pk))
 
 
 @login_required
-def history_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def history_detail(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     return _render_card(request, history_card(organization=require_organization(request), pk=pk))
 
 
 @login_required
 @require_POST
-def number_confirm(request: HttpRequest, pk: int) -> HttpResponse:
+def number_confirm(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     """ "Confirm this is still their number": the date goes on the number and the record's history."""
     organization = require_organization(request)
     phone = PhoneNumber.objects.filter(organization=organization, pk=pk).select_related("lead", "customer").first()
@@ -123,7 +124,7 @@ def consent_evidence(request: HttpRequest, phone_id: int) -> HttpResponse:
 # --- the phone menu: Add New, record text permission, record an opt-out ----------------------------
 
 
-def _phone_or_404(request: HttpRequest, pk: int) -> PhoneNumber:
+def _phone_or_404(request: AuthenticatedRequest, pk: int) -> PhoneNumber:
     phone = phone_number_for(organization=require_organization(request), pk=pk)
     if phone is None:
         raise Http404("No such phone number in your organization.")
@@ -137,15 +138,20 @@ def text_controls_context(*, person: Lead | Customer, numbers: list[PhoneNumber]
 
 @login_required
 @require_POST
-def number_add(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
+def number_add(request: AuthenticatedRequest, kind: str, pk: int) -> HttpResponse:
     """Add New: save another number on a lead or customer (customers: kept here, not sent to the PMS)."""
     organization = require_organization(request)
-    people = {"leads": leads_for, "customers": customers_for}.get(kind)
+    selectors: dict[str, Callable[..., QuerySet[Lead] | QuerySet[Customer]]] = {
+        "leads": leads_for,
+        "customers": customers_for,
+    }
+    people = selectors.get(kind)
     owner = people(organization=organization).select_related("organization").filter(pk=pk).first() if people else None
     if owner is None:
         raise Http404("No such record in your organization.")
     values = {"number": request.POST.get("number", "").strip(), "label": request.POST.get("label", "mobile")}
-    added, error = None, None
+    added: PhoneNumber | None = None
+    error: ServiceError | None = None
     try:
         added = phone_number_add(
             owner=owner, number=values["number"], label=values["label"], source=PhoneNumber.Source.LOCAL
@@ -153,10 +159,10 @@ def number_add(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
     except ServiceError as exc:
         error = exc
     if not request.htmx:
-        if error:
-            messages.error(request, error.message)
-        else:
+        if added is not None:
             messages.success(request, f"Added {added.national} to {owner.full_name}’s record.")
+        elif error is not None:
+            messages.error(request, error.message)
         return redirect(owner)
     context = text_controls_context(
         person=owner,
@@ -172,7 +178,7 @@ def number_add(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def consent_record(request: HttpRequest, phone_id: int) -> HttpResponse:
+def consent_record(request: AuthenticatedRequest, phone_id: int) -> HttpResponse:
     """Record text permission an agent obtained (the note of how is required), then reload the card."""
     return _consent_change_by_agent(
         request,
@@ -186,7 +192,7 @@ def consent_record(request: HttpRequest, phone_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def consent_opt_out(request: HttpRequest, phone_id: int) -> HttpResponse:
+def consent_opt_out(request: AuthenticatedRequest, phone_id: int) -> HttpResponse:
     """Record an opt-out an agent was told about (why is required), then reload the card.
 
     The number's Text icon is disabled from then on; an agent may record permission again later
@@ -205,7 +211,7 @@ def consent_opt_out(request: HttpRequest, phone_id: int) -> HttpResponse:
 
 
 def _consent_change_by_agent(
-    request: HttpRequest,
+    request: AuthenticatedRequest,
     phone_id: int,
     *,
     change: Callable[..., ConsentEvent],

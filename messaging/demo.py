@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -60,7 +61,9 @@ TEMPLATES = [
 ]
 
 
-def _conversation(org: Organization, phone: PhoneNumber, agent, now, script) -> None:
+def _conversation(
+    org: Organization, phone: PhoneNumber, agent: User | None, now: datetime, script: list[tuple]
+) -> None:
     link = unsubscribe_link_get_or_create(organization=org, number=phone.number)
     owner = phone.owner
     for minutes_ago, direction, body, status, extra in script:

@@ -81,9 +81,10 @@ def idempotency_key_claim(
             return Claim(row=row, replay=False)
         except IntegrityError:
             pass
-        row = IdempotencyKey.objects.filter(organization=organization, key=key).first()
-        if row is None:
+        held = IdempotencyKey.objects.filter(organization=organization, key=key).first()
+        if held is None:
             continue
+        row = held
         if row.created_at < now - KEY_TTL:
             _expired_key_retire(row)
             continue

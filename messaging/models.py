@@ -98,7 +98,7 @@ class Message(models.Model):
         CANCELED = "canceled", "Canceled"
 
     # Status only moves forward (docs/ARCHITECTURE.md rule 8): a transition to a lower rank is ignored.
-    RANK = {
+    RANK: dict[str, int] = {
         Status.SCHEDULED: 0,
         Status.QUEUED: 1,
         Status.SENDING: 2,
@@ -116,7 +116,7 @@ class Message(models.Model):
     # (throttled, retried, never reached the provider), and a queued one held for texting hours.
     RETREATS = frozenset({(Status.SENDING, Status.QUEUED), (Status.QUEUED, Status.SCHEDULED)})
     # Which time each status writes.
-    STAMPS = {
+    STAMPS: dict[str, str] = {
         Status.QUEUED: "queued_at",
         Status.SENDING: "sending_at",
         Status.SENT: "sent_at",
@@ -368,4 +368,6 @@ class Conversation(models.Model):
 
     @property
     def owner(self) -> Lead | Customer:
-        return self.lead if self.lead_id else self.customer
+        owner = self.lead if self.lead_id else self.customer
+        assert owner is not None  # conversation_has_exactly_one_owner
+        return owner

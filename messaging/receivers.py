@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 from django.dispatch import receiver
 
+from interactions.models import ConsentEvent, PhoneNumber
 from interactions.signals import number_opted_out, phone_number_saved
 
 from .services import confirmation_wanted, opt_out_confirmation_queue
@@ -16,7 +18,7 @@ logger = logging.getLogger(__name__)
 
 
 @receiver(phone_number_saved)
-def look_up_line_type(sender, *, phone_number, **kwargs) -> None:
+def look_up_line_type(sender: Any, *, phone_number: PhoneNumber, **kwargs: Any) -> None:
     """A number was added (card, API, PMS import, admin): look up its line type after commit.
 
     In a task, so adding a number stays fast; eager in ``make run`` (the demo lookup answers at once).
@@ -37,7 +39,7 @@ def look_up_line_type(sender, *, phone_number, **kwargs) -> None:
 
 
 @receiver(number_opted_out, dispatch_uid="messaging.number_opted_out")
-def on_number_opted_out(sender, *, event, was_revoked: bool = False, **kwargs) -> None:
+def on_number_opted_out(sender: Any, *, event: ConsentEvent, was_revoked: bool = False, **kwargs: Any) -> None:
     """A person opted out (keyword, plain words, the link, an agent): the one confirmation text."""
     if confirmation_wanted(event=event, was_revoked=was_revoked):
         opt_out_confirmation_queue(event=event, now=event.created_at)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 
 from core.errors import ServiceError
 from interactions.models import Customer, Lead
@@ -46,7 +46,7 @@ def template_validate(body: str, *, field: str = "body") -> None:
         )
 
 
-def merge_context(*, person: Lead | Customer, agent: AbstractBaseUser | None) -> dict[str, str]:
+def merge_context(*, person: Lead | Customer, agent: User | None) -> dict[str, str]:
     balance = person.balance_due if isinstance(person, Customer) else Decimal("0")
     agent_name = ""
     if agent is not None and agent.is_authenticated:

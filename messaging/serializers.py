@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import extend_schema_field
+from phonenumber_field.phonenumber import PhoneNumber as ParsedNumber
 from rest_framework import serializers
 
 from core.api import OrganizationScopedField
@@ -23,7 +27,7 @@ class ZonedDateTimeField(serializers.DateTimeField):
         "naive": "Give the time zone: end the time with Z (UTC) or an offset such as -05:00.",
     }
 
-    def to_internal_value(self, value):
+    def to_internal_value(self, value: Any) -> datetime:
         if isinstance(value, str):
             try:
                 parsed = parse_datetime(value.strip())
@@ -54,7 +58,7 @@ class TemplateSerializer(serializers.ModelSerializer):
 _DATETIME = serializers.DateTimeField()  # renders as every DateTimeField of the API does (ISO 8601, Z for UTC)
 
 
-def _e164(value) -> str | None:
+def _e164(value: ParsedNumber | None) -> str | None:
     return value.as_e164 if value else None
 
 
@@ -164,7 +168,7 @@ class MessageCreateSerializer(serializers.Serializer):
         help_text="Schedule for later (ISO 8601 with offset, up to 90 days ahead); omit to send now.",
     )
 
-    def validate(self, attrs):
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if attrs.get("template") is not None and (attrs.get("body") or "").strip():
             raise serializers.ValidationError({"template": ["Send either a body or a template, not both."]})
         return attrs

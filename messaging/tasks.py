@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import math
 
-from celery import shared_task
+from celery import Task, shared_task
 
 from . import services
 
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None, ignore_result=True)
-def send_message(self, message_id: int) -> None:
+def send_message(self: Task, message_id: int) -> None:
     """Send one outbound text; safe to run twice (the claim skips a text already past ``queued``).
 
     ``acks_late``: a worker that dies mid-task leaves the task to be delivered again, and the
@@ -51,7 +51,7 @@ def purge_idempotency_keys() -> int:
 
 
 @shared_task(bind=True, max_retries=5, ignore_result=True)
-def lookup_line_type(self, phone_number_id: int) -> None:
+def lookup_line_type(self: Task, phone_number_id: int) -> None:
     """Look up the line type of a number just added; a failed lookup is retried with backoff.
 
     After the last retry the number waits for ``lookup_line_types_pending``. Texting never waits for it.

@@ -14,6 +14,7 @@ import threading
 
 import redis
 from django.conf import settings
+from redis.commands.core import Script
 
 # KEYS[1]: the sender's key. ARGV[1]: the spacing in microseconds.
 # Returns 0 when the caller may send now (and books the slot), else microseconds to wait.
@@ -31,10 +32,10 @@ return 0
 
 _lock = threading.Lock()
 _clients: dict[str, redis.Redis] = {}
-_scripts: dict[str, object] = {}
+_scripts: dict[str, Script] = {}
 
 
-def _script():
+def _script() -> Script:
     url = settings.REDIS_URL
     with _lock:
         if url not in _clients:

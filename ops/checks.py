@@ -16,6 +16,7 @@ A deployment that means it (a loopback benchmark) lists the id in ``SILENCED_SYS
 from __future__ import annotations
 
 import ipaddress
+from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -38,7 +39,7 @@ def _is_loopback(host: str) -> bool:
 
 
 @checks.register(checks.Tags.security, deploy=True)
-def check_secret_key(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+def check_secret_key(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     key = settings.SECRET_KEY or ""
     if not key or key.startswith(_DEVELOPMENT_KEY_PREFIXES):
         return [
@@ -54,7 +55,7 @@ def check_secret_key(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
 
 
 @checks.register(checks.Tags.security, deploy=True)
-def check_public_base_url(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+def check_public_base_url(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     url = settings.PUBLIC_BASE_URL or ""
     parts = urlsplit(url)
     if parts.scheme == "https" and parts.hostname and not _is_loopback(parts.hostname):
@@ -70,7 +71,7 @@ def check_public_base_url(app_configs=None, **kwargs) -> list[checks.CheckMessag
 
 
 @checks.register(deploy=True)
-def check_eager_tasks(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+def check_eager_tasks(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     if settings.CELERY_TASK_ALWAYS_EAGER and not settings.DEBUG:
         return [
             checks.Error(
@@ -84,7 +85,7 @@ def check_eager_tasks(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
 
 
 @checks.register(deploy=True)
-def check_twilio_credentials(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+def check_twilio_credentials(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     if settings.SMS_BACKEND != "twilio":
         return []
     missing = [name for name in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN") if not getattr(settings, name, "")]
@@ -101,7 +102,7 @@ def check_twilio_credentials(app_configs=None, **kwargs) -> list[checks.CheckMes
 
 
 @checks.register(deploy=True)
-def check_texting_law_windows(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+def check_texting_law_windows(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     if settings.TEXTING_LAW_WINDOWS_OFF_FOR_TESTS and not settings.DEBUG:
         return [
             checks.Error(

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hmac
 import logging
 import os
+from collections.abc import Iterator
 
 from django.conf import settings
 from django.db.models import Count, Min, Q
@@ -29,6 +30,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest, multiprocess
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from .services import heartbeat_age
@@ -65,7 +67,7 @@ def broker_queue_depth() -> int | None:
 class OutboxCollector(Collector):
     """Texts and the schedule, read from the database and the broker when Prometheus scrapes."""
 
-    def collect(self):
+    def collect(self) -> Iterator[Metric]:
         from messaging.models import Message
 
         outbound = Message.objects.filter(direction=Message.Direction.OUTBOUND)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from bench import harness
 from bench.summary import figures_read, summary_lines
@@ -81,3 +82,59 @@ def test_a_webhook_run_that_answered_nothing_is_not_a_pass():
     assert summary_lines(figures)[2].startswith("Webhooks (sync ×4, 16 connections): status p99 31 ms")
     figures["webhooks"]["classes"]["sync ×4"]["status"]["rps"] = 0.0
     assert summary_lines(figures)[2].endswith("not a measurement — target < 50 ms: MISSED")
+
+
+# --- the README's figures come from bench/RESULTS.md, one source -------------------------------
+
+# A benchmark figure as the README would quote one: a ratio (0.97×, not a screen size 1366×768), a rate, a percentile.
+FIGURE = re.compile(r"\d+(?:\.\d+)?×(?!\d)|\d+ (?:sends|texts|req)/s|\bp(?:50|95|99) \d+(?:\.\d+)? ?ms")
+
+
+def _readme_block(text: str) -> tuple[str, str]:
+    """The README's marked block of benchmark figures, and the README without it."""
+    begin, end = text.index(harness.README_BEGIN), text.index(harness.README_END) + len(harness.README_END)
+    return text[begin:end], text[:begin] + text[end:]
+
+
+def test_the_readme_quotes_the_figures_of_bench_results_word_for_word():
+    block, _rest = _readme_block(harness.README.read_text())
+    results = harness.RESULTS.read_text()
+
+    assert block == harness.readme_numbers(results), (
+        "run `python -c 'import bench.harness as h; h.readme_numbers_write()'`"
+    )
+    summary = harness.results_sections(results)["summary"]
+    assert "- Send API" in summary and "- Send API" in block  # the figures themselves, not only the frame
+    assert all(line in summary for line in block.splitlines() if line.startswith(("- Send API", "- Workers")))
+
+
+def test_the_readme_quotes_no_benchmark_figure_outside_that_block():
+    _block, rest = _readme_block(harness.README.read_text())
+
+    assert FIGURE.findall("reaches 0.42× (sync), 158 sends/s, p99 173 ms; screens 1366×768") == [
+        "0.42×",
+        "158 sends/s",
+        "p99 173 ms",
+    ]
+    assert FIGURE.findall(rest) == []
+
+
+def test_a_benchmark_writing_its_results_rewrites_the_readme_block(tmp_path, monkeypatch):
+    readme, results = tmp_path / "README.md", tmp_path / "RESULTS.md"
+    readme.write_text(
+        f"# Textdesk\n\nWhere the numbers stand:\n\n{harness.README_BEGIN}\n- old\n{harness.README_END}\n\nEnd.\n"
+    )
+    results.write_text(harness.RESULTS.read_text())
+    monkeypatch.setattr(harness, "README", readme)
+    monkeypatch.setattr(harness, "RESULTS", results)
+    monkeypatch.setattr(harness, "ROOT", tmp_path)
+
+    harness.results_write(
+        "summary", title="Summary", command="make bench", body="- Workers: 251 sends/s — target ≥ 250/s: met",
+        started="a test machine",
+    )  # fmt: skip
+
+    text = readme.read_text()
+    assert "- old" not in text and "- Workers: 251 sends/s — target ≥ 250/s: met" in text
+    assert text.startswith("# Textdesk\n") and text.endswith("\n\nEnd.\n")
+    assert "- Fault injection (`make chaos`): zero duplicates, zero lost" in text  # the other section, kept

@@ -202,6 +202,55 @@ def test_secrets_stay_out_of_git_and_the_image():
     assert {".env", ".git", ".venv", "db.sqlite3"} <= set(dockerignore)
 
 
+def _docker_pattern(pattern: str) -> re.Pattern[str]:
+    """A .dockerignore line as Docker reads it: from the context's root, ``*`` within a directory, ``**`` across."""
+    parts = re.split(r"(\*\*/|\*\*|\*|\?)", pattern.strip("/"))
+    wild = {"**/": "(?:.*/)?", "**": ".*", "*": "[^/]*", "?": "[^/]"}
+    return re.compile("".join(wild.get(part, re.escape(part)) for part in parts))
+
+
+def _in_build_context(path: str) -> bool:
+    """Whether ``docker build .`` sends ``path``: the last pattern matching it or a directory above it decides."""
+    rules = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()]
+    rules = [line for line in rules if line and not line.startswith("#")]
+    steps = path.split("/")
+    prefixes = ["/".join(steps[: i + 1]) for i in range(len(steps))]
+    sent = True
+    for rule in rules:
+        pattern = _docker_pattern(rule.removeprefix("!"))
+        if any(pattern.fullmatch(prefix) for prefix in prefixes):
+            sent = rule.startswith("!")
+    return sent
+
+
+def test_the_image_leaves_out_the_tests_the_benchmarks_and_binaries():
+    tracked = subprocess.run(
+        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True, timeout=60
+    ).stdout.split()
+    sent = {path for path in tracked if _in_build_context(path)}
+
+    assert any(path.startswith("tests/") for path in tracked) and any(path.startswith("bench/") for path in tracked)
+    assert not {path for path in sent if path.startswith(("tests/", "bench/"))}
+    # What the image does need: the apps, their templates and static files, and what `pip install .` reads.
+    assert {"manage.py", "pyproject.toml", "README.md", "requirements.lock", "config/settings.py"} <= sent
+    assert {"messaging/services/__init__.py", "templates/base.html", "static/css/app.css"} <= sent
+    assert not any(map(_in_build_context, ["py_spy-0.4.3-py2.py3-none-any.whl", "ops/native/_speedups.so"]))
+    assert _in_build_context(".env.example") and not _in_build_context(".env.production")
+    # And the Dockerfile refuses to build an image that has them anyway.
+    assert "RUN test ! -e tests && test ! -e bench" in (ROOT / "Dockerfile").read_text()
+
+
+def test_binaries_stay_out_of_git():
+    binaries = ["py_spy-0.4.3-py2.py3-none-any.whl", "lib/_speedups.so", "dist/app.tar.gz"]
+    ignored = subprocess.run(
+        ["git", "check-ignore", "--no-index", *binaries], cwd=ROOT, capture_output=True, text=True, timeout=60
+    ).stdout.split()
+
+    assert len(ignored) == 3
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert not re.findall(r"\.(?:whl|so|tar\.gz|zip|exe)$", tracked, flags=re.MULTILINE)
+
+
 # --- production settings ------------------------------------------------------------------
 
 
@@ -286,3 +335,33 @@ def test_make_run_settings_stay_plain_http():
         "CSRF_COOKIE_SECURE": False,
         "SECURE_HSTS_SECONDS": 0,
     }
+
+
+# --- the habits in the repository and CI ----------------------------------------------------------
+
+
+def test_ci_lints_before_the_tests_and_make_lint_runs_all_four_checks():
+    ci = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+    makefile = (ROOT / "Makefile").read_text()
+    lint = re.search(r"^lint:.*\n((?:\t.*\n)+)", makefile, re.M)
+
+    assert ci.index("make lint") < ci.index("make test")
+    assert "set -euo pipefail" in ci  # a lint failure stops CI
+    assert lint is not None
+    assert [line.split()[0] for line in lint.group(1).split("\n") if line.strip()] == [
+        "$(BIN)/ruff",
+        "$(BIN)/ruff",
+        "$(BIN)/lint-imports",
+        "$(BIN)/mypy",
+    ]
+
+
+def test_pre_commit_runs_the_pinned_tools_of_the_venv_and_downloads_nothing():
+    config = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text())
+    hooks = {hook["id"]: hook for repo in config["repos"] for hook in repo["hooks"]}
+
+    assert [repo["repo"] for repo in config["repos"]] == ["local"]
+    assert set(hooks) == {"ruff", "ruff-format", "lint-imports", "mypy"}
+    assert all(hook["language"] == "system" and hook["entry"].startswith(".venv/bin/") for hook in hooks.values())
+    pins = dict(re.findall(r"^([a-z0-9._-]+)==(\S+) \\$", (ROOT / "requirements-dev.lock").read_text(), re.M))
+    assert {"pre-commit", "mypy", "django-stubs", "djangorestframework-stubs", "ruff", "import-linter"} <= set(pins)

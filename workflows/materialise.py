@@ -14,7 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.errors import ServiceError
-from interactions.models import PhoneNumber
+from interactions.models import Customer, Lead, PhoneNumber
 from interactions.selectors import consents_by_number
 from messaging.models import Message
 from messaging.services import message_queue
@@ -43,7 +43,7 @@ class MaterialiseReport:
         return self.texts_queued + self.texts_scheduled + self.texts_refused + self.tasks_created
 
 
-def _number_to_text(owner) -> PhoneNumber | None:
+def _number_to_text(owner: Lead | Customer) -> PhoneNumber | None:
     """The primary number if it may be texted, else the first other number that may, else the primary.
 
     "May be texted": permission on record, and not a number that cannot get texts (a landline, or
@@ -57,7 +57,7 @@ def _number_to_text(owner) -> PhoneNumber | None:
     return granted[0] if granted else numbers[0]
 
 
-_COUNTED_AS = {
+_COUNTED_AS: dict[str, str] = {
     StepRun.Outcome.TEXT_QUEUED: "texts_queued",
     StepRun.Outcome.TEXT_SCHEDULED: "texts_scheduled",
     StepRun.Outcome.TEXT_REFUSED: "texts_refused",
@@ -149,7 +149,11 @@ def workflows_materialise(*, now: datetime | None = None, limit: int = 500) -> M
                 enrollment_end_opted_out(enrollment=enrollment)
                 continue
             while enrollment.is_active and enrollment.next_due_at and enrollment.next_due_at <= now:
-                step = WorkflowStep.objects.select_related("template").filter(pk=enrollment.next_step_id).first()
+                step = (
+                    WorkflowStep.objects.select_related("template").filter(pk=enrollment.next_step_id).first()
+                    if enrollment.next_step_id
+                    else None
+                )
                 if step is None:  # the step was deleted since: look again at what is left
                     enrollment_advance(enrollment=enrollment, now=now)
                     continue

@@ -6,6 +6,8 @@ The tables keep their first names (``interactions_workflow``…): the models mov
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -91,7 +93,12 @@ class WorkflowStep(models.Model):
         if self.action in self.TEXT_ACTIONS and not self.template_id:
             raise ValidationError({"template": "Pick the template this text sends."})
         workflow = getattr(self, "workflow", None)  # unset while the admin validates a new workflow
-        if self.template_id and workflow and workflow.organization_id not in (None, self.template.organization_id):
+        if (
+            self.template_id
+            and workflow
+            and self.template
+            and workflow.organization_id not in (None, self.template.organization_id)
+        ):
             raise ValidationError({"template": "This template belongs to another organization."})
 
 
@@ -188,6 +195,10 @@ class StepRun(models.Model):
 
 class Task(OwnedByLeadOrCustomer):
     """Work for an agent from a workflow step: a text to send by hand, or a call to make."""
+
+    if TYPE_CHECKING:  # set for display by workflows.selectors and the enrollment box, never stored
+        overdue: bool
+        card_url: str
 
     class Kind(models.TextChoices):
         MANUAL_TEXT = "manual_text", "Manual text"

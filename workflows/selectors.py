@@ -34,7 +34,7 @@ def task_card_url(task: Task) -> str:
         owner,
         compose=1,
         phone=numbers[0].pk if numbers else None,
-        template=task.step.template_id if task.step_id else None,
+        template=task.step.template_id if task.step else None,
         task=task.pk,
     )
 

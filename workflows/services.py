@@ -9,7 +9,7 @@ import zoneinfo
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from phonenumber_field.phonenumber import PhoneNumber as ParsedNumber
@@ -23,13 +23,13 @@ from messaging.models import Message
 from .models import Enrollment, StepRun, Task, Workflow, WorkflowStep
 from .signals import task_changed
 
-STEP_TASK_KINDS = {
+STEP_TASK_KINDS: dict[str, str] = {
     WorkflowStep.Action.MANUAL_TEXT: Task.Kind.MANUAL_TEXT,
     WorkflowStep.Action.CALL_REMINDER: Task.Kind.CALL_REMINDER,
 }
 
 
-def _user(user: AbstractBaseUser | None) -> AbstractBaseUser | None:
+def _user(user: User | None) -> User | None:
     return user if user is not None and user.is_authenticated else None
 
 
@@ -92,7 +92,7 @@ def enrollment_start(
     workflow: Workflow,
     owner: Owner,
     source: str,
-    user: AbstractBaseUser | None = None,
+    user: User | None = None,
     started_at: datetime | None = None,
 ) -> Enrollment:
     """Enroll a lead (lead follow-up) or a customer (collection) in ``workflow``.
@@ -178,12 +178,14 @@ def _check_worth_following_up(owner: Owner) -> None:
         )
 
 
-def _enrolled_by_whom(user: AbstractBaseUser | None, source: str) -> str:
-    if _user(user):
-        return f"by {user.get_full_name() or user.get_username()}"
-    return {Enrollment.Source.AUTOMATIC: "automatically", Enrollment.Source.API: "through the API"}.get(
-        source, "by an agent"
-    )
+def _enrolled_by_whom(user: User | None, source: str) -> str:
+    if actor := _user(user):
+        return f"by {actor.get_full_name() or actor.get_username()}"
+    sources: dict[str, str] = {
+        Enrollment.Source.AUTOMATIC: "automatically",
+        Enrollment.Source.API: "through the API",
+    }
+    return sources.get(source, "by an agent")
 
 
 def owner_opted_out(*, owner: Owner) -> bool:
@@ -202,7 +204,7 @@ def enrollment_end_opted_out(*, enrollment: Enrollment) -> None:
     _end(enrollment=enrollment, reason=Enrollment.EndReason.OPTED_OUT, user=None, now=timezone.now())
 
 
-def _end(*, enrollment: Enrollment, reason: str, user: AbstractBaseUser | None, now: datetime) -> None:
+def _end(*, enrollment: Enrollment, reason: str, user: User | None, now: datetime) -> None:
     enrollment.status = Enrollment.Status.STOPPED
     enrollment.end_reason, enrollment.ended_at, enrollment.ended_by = reason, now, _user(user)
     enrollment.next_step, enrollment.next_due_at = None, None
@@ -224,7 +226,7 @@ def _end(*, enrollment: Enrollment, reason: str, user: AbstractBaseUser | None, 
 
 @transaction.atomic
 def enrollment_stop(
-    *, enrollment: Enrollment, user: AbstractBaseUser | None = None, reason: str = Enrollment.EndReason.STOPPED
+    *, enrollment: Enrollment, user: User | None = None, reason: str = Enrollment.EndReason.STOPPED
 ) -> Enrollment:
     """End an active enrollment early; its open tasks are skipped and no further step runs."""
     locked = Enrollment.objects.select_for_update(of=("self",)).select_related("workflow").get(pk=enrollment.pk)
@@ -368,7 +370,7 @@ def _closed_refusal(task: Task) -> ServiceError:
 
 
 @transaction.atomic
-def task_complete(*, task: Task, user: AbstractBaseUser | None, message_id: int | None = None) -> Task:
+def task_complete(*, task: Task, user: User | None, message_id: int | None = None) -> Task:
     """Mark a task done, optionally with the text that did it (which must be to the same person)."""
     locked = Task.objects.select_for_update(of=("self",)).select_related("completed_by").get(pk=task.pk)
     if not locked.is_open:
@@ -397,7 +399,7 @@ def task_complete(*, task: Task, user: AbstractBaseUser | None, message_id: int 
 
 
 @transaction.atomic
-def task_skip(*, task: Task, user: AbstractBaseUser | None, reason: str) -> Task:
+def task_skip(*, task: Task, user: User | None, reason: str) -> Task:
     """Close a task without doing it; the reason is required and kept on the task and in the history."""
     reason = (reason or "").strip()
     if not reason:
@@ -421,7 +423,7 @@ def task_skip(*, task: Task, user: AbstractBaseUser | None, reason: str) -> Task
     return locked
 
 
-def task_complete_by_text(*, task_id: int | str, message: Message, user) -> Task | None:
+def task_complete_by_text(*, task_id: int | str, message: Message, user: User | None) -> Task | None:
     """Complete the open task ``task_id`` with the text just sent from the card's panel.
 
     ``None`` when there is nothing to complete (unknown id, another organization's, already

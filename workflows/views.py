@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from core.errors import ServiceError
+from core.http import AuthenticatedRequest
 from core.redirects import safe_next
 from core.tenancy import require_organization
 from interactions.models import Customer, Lead
-from interactions.selectors import phone_number_for
+from interactions.selectors import customers_for, leads_for, phone_number_for
 from messaging.models import Message
 from messaging.views.panel import send_text
 
@@ -35,7 +39,7 @@ def _int_or_none(value: str | None) -> int | None:
 
 
 @login_required
-def outstanding(request: HttpRequest) -> HttpResponse:
+def outstanding(request: AuthenticatedRequest) -> HttpResponse:
     """Due and overdue tasks, oldest first, filterable by facility and kind, with counts per kind."""
     organization = require_organization(request)
     facilities = list(organization.facilities.all())
@@ -67,7 +71,7 @@ def _task(request: HttpRequest, pk: int) -> Task:
 
 @login_required
 @require_POST
-def task_done(request: HttpRequest, pk: int) -> HttpResponse:
+def task_done(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     task = _task(request, pk)
     try:
         task_complete(task=task, user=request.user)
@@ -80,7 +84,7 @@ def task_done(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def task_skip_view(request: HttpRequest, pk: int) -> HttpResponse:
+def task_skip_view(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     task = _task(request, pk)
     try:
         task_skip(task=task, user=request.user, reason=request.POST.get("reason", ""))
@@ -93,7 +97,7 @@ def task_skip_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def task_text_send(request: HttpRequest, pk: int, phone_id: int) -> HttpResponse:
+def task_text_send(request: AuthenticatedRequest, pk: int, phone_id: int) -> HttpResponse:
     """ "Open & text": the card's text panel, opened from a task, sends here; the text completes the task.
 
     The text goes out whatever becomes of the task (another organization's, about someone else,
@@ -112,14 +116,21 @@ def task_text_send(request: HttpRequest, pk: int, phone_id: int) -> HttpResponse
 
 @login_required
 @require_POST
-def enrollment_create(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
+def enrollment_create(request: AuthenticatedRequest, kind: str, pk: int) -> HttpResponse:
     """The card's “Enroll” button: put this lead or customer into the chosen workflow."""
     organization = require_organization(request)
-    model = {"lead": Lead, "customer": Customer}.get(kind)
-    if model is None:
+    selectors: dict[str, Callable[..., QuerySet[Lead] | QuerySet[Customer]]] = {
+        "lead": leads_for,
+        "customer": customers_for,
+    }
+    people = selectors.get(kind)
+    if people is None:
         return HttpResponse(status=404)
-    owner = get_object_or_404(model, pk=pk, organization=organization)
-    workflow = Workflow.objects.filter(organization=organization, pk=_int_or_none(request.POST.get("workflow"))).first()
+    owner = people(organization=organization).filter(pk=pk).first()
+    if owner is None:
+        raise Http404("No such record in your organization.")
+    workflow_id = _int_or_none(request.POST.get("workflow"))
+    workflow = Workflow.objects.filter(organization=organization, pk=workflow_id).first() if workflow_id else None
     if workflow is None:
         messages.error(request, "Pick a workflow.")
         return _back(request, card_url(owner))
@@ -134,7 +145,7 @@ def enrollment_create(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def enrollment_stop_view(request: HttpRequest, pk: int) -> HttpResponse:
+def enrollment_stop_view(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     organization = require_organization(request)
     enrollment = get_object_or_404(
         Enrollment.objects.select_related("workflow", "lead", "customer"), pk=pk, organization=organization

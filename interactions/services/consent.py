@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from phonenumber_field.phonenumber import PhoneNumber as ParsedNumber
 
@@ -34,7 +34,7 @@ def _record(
     number: ParsedNumber,
     action: str,
     source: str,
-    actor: AbstractBaseUser | None,
+    actor: User | None,
     evidence: str,
     ip_address: str | None,
     user_agent: str,
@@ -100,7 +100,7 @@ def consent_grant(
     organization: Organization,
     number: str | ParsedNumber,
     source: str,
-    actor: AbstractBaseUser | None = None,
+    actor: User | None = None,
     evidence: str = "",
     ip_address: str | None = None,
     user_agent: str = "",
@@ -147,7 +147,7 @@ def consent_revoke(
     organization: Organization,
     number: str | ParsedNumber,
     source: str,
-    actor: AbstractBaseUser | None = None,
+    actor: User | None = None,
     evidence: str = "",
     ip_address: str | None = None,
     user_agent: str = "",

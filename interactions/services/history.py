@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.utils import timezone
 
 from ..models import History, Owner, PhoneNumber, owner_kwargs
 
 
-def user_display_name(user: AbstractBaseUser | None) -> str:
+def user_display_name(user: User | None) -> str:
     """How a person who acted is named on records: full name, else username; '' for the system."""
     if user is None or not user.is_authenticated:
         return ""
@@ -22,7 +22,7 @@ def history_record(
     owner: Owner | None = None,
     kind: str,
     summary: str,
-    agent: AbstractBaseUser | None = None,
+    agent: User | None = None,
     phone_number: PhoneNumber | None = None,
     occurred_at: datetime | None = None,
 ) -> History:
@@ -39,7 +39,7 @@ def history_entry(
     owner: Owner | None = None,
     kind: str,
     summary: str,
-    agent: AbstractBaseUser | None = None,
+    agent: User | None = None,
     phone_number: PhoneNumber | None = None,
     occurred_at: datetime | None = None,
 ) -> History:

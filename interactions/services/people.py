@@ -4,22 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from phonenumber_field.phonenumber import PhoneNumber as ParsedNumber
 
 from core.errors import ServiceError
 
-from ..models import Customer, History, Lead, Organization, Owner, PhoneNumber
+from ..models import Customer, Facility, History, Lead, Organization, Owner, PhoneNumber
 from ..signals import customer_balance_changed, lead_changed
 from .history import history_record
 from .phone_numbers import phone_number_add
 
 
 @transaction.atomic
-def person_archive(*, person: Owner, actor: AbstractBaseUser | None = None) -> Owner:
+def person_archive(*, person: Owner, actor: User | None = None) -> Owner:
     """Archive a lead or customer: never deleted, so its numbers, history and consent ledger stay.
 
     An archived person leaves the home list and can't be texted (``message_queue`` refuses with
@@ -43,7 +44,7 @@ class NewNumber:
     is_primary: bool = False
 
 
-def _check_facility(*, organization_id: int, facility) -> None:
+def _check_facility(*, organization_id: int, facility: Facility | None) -> None:
     if facility is None or facility.organization_id != organization_id:
         raise ServiceError("invalid_facility", "Pick one of your organization’s facilities.", field="facility")
 
@@ -98,7 +99,7 @@ def _check_address(person: Owner) -> None:
 
 @transaction.atomic
 def lead_create(
-    *, organization: Organization, facility, first_name: str, numbers: Sequence[NewNumber] = (), **fields
+    *, organization: Organization, facility: Facility, first_name: str, numbers: Sequence[NewNumber] = (), **fields: Any
 ) -> Lead:
     """Create a lead in ``organization``, with its phone numbers (all ``local``), in one transaction."""
     _check_facility(organization_id=organization.pk, facility=facility)
@@ -113,7 +114,7 @@ def lead_create(
 
 
 @transaction.atomic
-def lead_update(*, lead: Lead, **changes) -> Lead:
+def lead_update(*, lead: Lead, **changes: Any) -> Lead:
     """Change a lead's details (its numbers change through the phone-number services)."""
     if "facility" in changes:
         _check_facility(organization_id=lead.organization_id, facility=changes["facility"])
@@ -140,7 +141,13 @@ def _save_customer(customer: Customer, update_fields: list[str] | None = None) -
 
 @transaction.atomic
 def customer_create(
-    *, organization: Organization, facility, first_name: str, pms_id: str, numbers: Sequence[NewNumber] = (), **fields
+    *,
+    organization: Organization,
+    facility: Facility,
+    first_name: str,
+    pms_id: str,
+    numbers: Sequence[NewNumber] = (),
+    **fields: Any,
 ) -> Customer:
     """Create a customer with its phone numbers in one transaction.
 
@@ -159,7 +166,7 @@ def customer_create(
 
 
 @transaction.atomic
-def customer_update(*, customer: Customer, **changes) -> Customer:
+def customer_update(*, customer: Customer, **changes: Any) -> Customer:
     """Change a customer's details (its numbers change through the phone-number services)."""
     if "facility" in changes:
         _check_facility(organization_id=customer.organization_id, facility=changes["facility"])

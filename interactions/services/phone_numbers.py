@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import phonenumbers
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
 from django.utils import timezone
@@ -176,7 +176,7 @@ def phone_numbers_mark_not_textable(
 
 @transaction.atomic
 def phone_number_confirm(
-    *, phone_number: PhoneNumber, agent: AbstractBaseUser | None, note: str = "", now: datetime | None = None
+    *, phone_number: PhoneNumber, agent: User | None, note: str = "", now: datetime | None = None
 ) -> PhoneNumber:
     """An agent confirmed the number is still the person's: the date on the number and on the record's history.
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.utils.module_loading import import_string
 
@@ -24,7 +26,7 @@ BACKENDS = {
 }
 
 
-def get_backend(name: str | None = None, **kwargs) -> BaseSmsBackend:
+def get_backend(name: str | None = None, **kwargs: Any) -> BaseSmsBackend:
     """The configured backend: a short name from ``BACKENDS`` or a dotted path."""
     name = name or settings.SMS_BACKEND
     return import_string(BACKENDS.get(name, name))(**kwargs)

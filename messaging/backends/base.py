@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from messaging.models import Message
@@ -141,7 +141,7 @@ class BaseSmsBackend:
     # True when the provider limits how fast one sender may send (``messaging.throttle``).
     throttled = False
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         pass
 
     def send(self, message: Message) -> SendResult:  # pragma: no cover - abstract

@@ -5,8 +5,12 @@ from __future__ import annotations
 import sys
 import threading
 import uuid
+from typing import TYPE_CHECKING, Any, TextIO
 
 from .base import LINE_LANDLINE, LINE_MOBILE, LINE_PAGER, BaseSmsBackend, LineTypeResult, SendResult
+
+if TYPE_CHECKING:
+    from messaging.models import Message
 
 # The demo line-type lookup (no provider to ask): a deterministic stand-in, labelled "(demo lookup)"
 # wherever it shows. By the last four digits: 09xx a landline, 08xx a pager, anything else a mobile.
@@ -23,12 +27,12 @@ def demo_line_type(number: str) -> LineTypeResult:
 
 
 class ConsoleBackend(BaseSmsBackend):
-    def __init__(self, *args, stream=None, **kwargs) -> None:
+    def __init__(self, *args: Any, stream: TextIO | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.stream = stream or sys.stdout
         self._lock = threading.RLock()
 
-    def send(self, message) -> SendResult:
+    def send(self, message: Message) -> SendResult:
         sid = f"SMconsole{uuid.uuid4().hex[:24]}"
         with self._lock:
             self.stream.write(

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
+from typing import TYPE_CHECKING
 
 from .base import BaseSmsBackend, LineTypeResult, LineTypeUnsupported, SendResult
+
+if TYPE_CHECKING:
+    from messaging.models import Message
 
 outbox: list = []
 # Line types the tests give numbers (E.164 -> one of ``LINE_TYPES``); a number not here cannot be
@@ -14,7 +19,7 @@ line_types: dict[str, str] = {}
 
 
 class LocmemBackend(BaseSmsBackend):
-    def send(self, message) -> SendResult:
+    def send(self, message: Message) -> SendResult:
         sid = f"SMlocmem{uuid.uuid4().hex[:24]}"
         outbox.append(
             {
@@ -32,7 +37,9 @@ class LocmemBackend(BaseSmsBackend):
             raise LineTypeUnsupported("no line type set for this number in the locmem backend")
         return LineTypeResult(line_type=line_types[str(number)], carrier="Locmem Wireless")
 
-    def lookup(self, message, *, since=None, exclude_sids=frozenset()) -> SendResult | None:
+    def lookup(
+        self, message: Message, *, since: datetime | None = None, exclude_sids: frozenset[str] = frozenset()
+    ) -> SendResult | None:
         for sent in outbox:
             if sent["message_id"] == message.pk and sent["sid"] not in exclude_sids:
                 return SendResult(sid=sent["sid"], status="sent")

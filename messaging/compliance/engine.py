@@ -18,9 +18,10 @@ from __future__ import annotations
 import zoneinfo
 from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta
+from typing import Any
 
 from django.conf import settings
-from django.db.models import F, Q
+from django.db.models import F, Q, QuerySet
 from django.db.models.functions import Coalesce
 from phonenumber_field.phonenumber import PhoneNumber as ParsedNumber
 from phonenumbers import timezone as number_timezones
@@ -146,7 +147,7 @@ def recipient_rules(
 # --- counting texts for a cap ----------------------------------------------------------------
 
 
-def _counted(messages, *, out_only: bool):
+def _counted(messages: QuerySet[Message], *, out_only: bool) -> QuerySet[Any]:  # annotated with `moment`
     S = Message.Status
     statuses = [S.SENDING, S.SENT, S.DELIVERED, S.UNDELIVERED, S.NEEDS_RECONCILIATION]
     if not out_only:
@@ -273,7 +274,9 @@ def send_refusal(*, recipient: Recipient, at: datetime, sent: list[datetime]) ->
             next_allowed_at=allowed,
             jurisdiction=rule.jurisdiction.code,
         )
-    limit, rule = recipient.cap
+    cap = recipient.cap
+    assert cap is not None  # every rule is open, so the cap is what holds the text
+    limit, rule = cap
     return Refusal(
         code="frequency_cap",
         message=f"{_name(rule)} allows {limit} texts to this person in 24 hours, and {limit} already went out or "

@@ -45,7 +45,7 @@ class ThreadItem:
     number_label: str = ""
 
 
-def _number_label(numbers: dict[str, PhoneNumber], number) -> str:
+def _number_label(numbers: dict[str, PhoneNumber], number: str | ParsedNumber) -> str:
     """``number``: parsed, or as the column stores it (E.164 text, how ``thread_messages`` reads it)."""
     if isinstance(number, str):
         phone = numbers.get(number)
@@ -58,7 +58,7 @@ def _number_label(numbers: dict[str, PhoneNumber], number) -> str:
     return f"{phone.national} · {phone.get_label_display()}"
 
 
-def _number_key(number) -> tuple:
+def _number_key(number: object) -> tuple:
     """What a number's formatting depends on (formatting with phonenumbers is slow; comparing this is not)."""
     if isinstance(number, phonenumbers.PhoneNumber):
         return (
@@ -72,7 +72,7 @@ def _number_key(number) -> tuple:
 
 
 def _consent_sentence(event: ConsentEvent, label: str) -> str:
-    how = {
+    hows: dict[str, str] = {
         ConsentEvent.Source.SMS_KEYWORD: "by texting a keyword",
         ConsentEvent.Source.UNSUBSCRIBE_LINK: "through the unsubscribe link",
         ConsentEvent.Source.CARRIER: "(the carrier reports the number unsubscribed)",
@@ -80,10 +80,11 @@ def _consent_sentence(event: ConsentEvent, label: str) -> str:
         ConsentEvent.Source.API: "through the API",
         ConsentEvent.Source.WEB_FORM: "on a web form",
         ConsentEvent.Source.PMS_IMPORT: "from the PMS import",
-    }.get(event.source, event.get_source_display())
+    }
+    how = hows.get(event.source, event.get_source_display())
     who = ""
-    if event.actor_id:
-        who = f" by {event.actor.get_full_name() or event.actor.get_username()}"
+    if (actor := event.actor) is not None:
+        who = f" by {actor.get_full_name() or actor.get_username()}"
         how = "recorded" if event.source == ConsentEvent.Source.AGENT else how
     note = f": {event.evidence}" if event.evidence and event.source in (ConsentEvent.Source.AGENT,) else ""
     if event.action == ConsentEvent.Action.REVOKE:
@@ -97,6 +98,12 @@ _RAW_NUMBERS = {
     "to_raw": ExpressionWrapper(F("to_number"), output_field=CharField()),
     "from_raw": ExpressionWrapper(F("from_number"), output_field=CharField()),
 }
+
+
+def _raw(text: Message, name: str) -> str:
+    """A number of ``text`` as stored, read through ``_RAW_NUMBERS`` (``to_raw``, ``from_raw``)."""
+    raw: str = getattr(text, name)
+    return raw
 
 
 def thread_messages(*, person: Lead | Customer, numbers: list[PhoneNumber], limit: int = THREAD_LIMIT) -> list[Message]:
@@ -116,7 +123,7 @@ def thread_messages(*, person: Lead | Customer, numbers: list[PhoneNumber], limi
     )
     for text in texts:
         if text.flagged_opt_out_request:
-            text.from_number = stored_number(text.from_raw)
+            text.from_number = stored_number(_raw(text, "from_raw"))
     return texts
 
 
@@ -137,7 +144,7 @@ def person_thread(
         messages = thread_messages(person=person, numbers=numbers, limit=limit)
     labels: dict[tuple, str] = {}  # a thread is a few numbers many times: format each once
 
-    def label_of(number) -> str:
+    def label_of(number: str) -> str:
         key = _number_key(number)
         if key not in labels:
             labels[key] = _number_label(by_e164, number)
@@ -147,7 +154,7 @@ def person_thread(
         ThreadItem(
             at=m.received_at or m.created_at,
             message=m,
-            number_label=label_of(m.from_raw if m.direction == Message.Direction.INBOUND else m.to_raw),
+            number_label=label_of(_raw(m, "from_raw" if m.direction == Message.Direction.INBOUND else "to_raw")),
         )
         for m in messages
     ]

@@ -3,9 +3,11 @@ number) and where an incoming text belongs (its organization, its record)."""
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import phonenumbers
 from django.conf import settings
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, Field, OuterRef, QuerySet
 from django.db.models.functions import Coalesce
 from phonenumber_field.phonenumber import PhoneNumber as ParsedNumber
 
@@ -131,8 +133,9 @@ def inbound_organization(
 
 
 def _facility_by_sender_number(to: ParsedNumber) -> Facility | None:
-    found = _FACILITY_BY_SENDER.fetch(number=Facility._meta.get_field("sms_sender_number").get_prep_value(to))
-    return found[0] if found else None
+    field = cast("Field[Any, Any]", Facility._meta.get_field("sms_sender_number"))
+    found = _FACILITY_BY_SENDER.fetch(number=field.get_prep_value(to))
+    return cast("Facility | None", found[0] if found else None)
 
 
 def _organization_on_the_shared_service(sender: ParsedNumber) -> Organization | None:

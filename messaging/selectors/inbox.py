@@ -3,9 +3,12 @@ the header's unread count."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
+from django.contrib.auth.models import User
 from django.contrib.postgres.search import SearchQuery, SearchVector
 from django.db import connection
 from django.db.models import Count, Max, Q
@@ -66,7 +69,9 @@ def _matching_owner_ids(organization: Organization, query: str) -> tuple[set[int
     return leads, customers
 
 
-def inbox(*, organization: Organization, user, show: str = "all", query: str = "", limit: int = 100) -> list[InboxRow]:
+def inbox(
+    *, organization: Organization, user: User, show: str = "all", query: str = "", limit: int = 100
+) -> list[InboxRow]:
     """Conversations with texts, unread replies first, then the latest activity first.
 
     ``show`` is ``mine`` (assigned to ``user``), ``unassigned`` or ``all``; ``query`` matches
@@ -99,7 +104,7 @@ def inbox(*, organization: Organization, user, show: str = "all", query: str = "
     return result
 
 
-def _latest_activity_per_person(*, organization: Organization, query: str) -> list[dict]:
+def _latest_activity_per_person(*, organization: Organization, query: str) -> list[Mapping[str, Any]]:
     """Per lead or customer with texts (matching ``query``, if any): the latest text, reply and answer; latest first."""
     texts = Message.objects.filter(organization=organization).filter(Q(lead__isnull=False) | Q(customer__isnull=False))
     if query.strip():
@@ -118,7 +123,7 @@ def _latest_activity_per_person(*, organization: Organization, query: str) -> li
     return list(grouped)
 
 
-def _people_of(rows: list[dict]) -> tuple[dict[int, Lead], dict[int, Customer]]:
+def _people_of(rows: list[Mapping[str, Any]]) -> tuple[dict[int, Lead], dict[int, Customer]]:
     """The leads and the customers of ``rows`` by id, with their facilities: two queries."""
     leads = Lead.objects.select_related("facility").in_bulk([r["lead_id"] for r in rows if r["lead_id"]])
     customers = Customer.objects.select_related("facility").in_bulk(
@@ -127,7 +132,7 @@ def _people_of(rows: list[dict]) -> tuple[dict[int, Lead], dict[int, Customer]]:
     return leads, customers
 
 
-def _shown(state: Conversation | None, *, show: str, user) -> bool:
+def _shown(state: Conversation | None, *, show: str, user: User) -> bool:
     """Whether a conversation belongs in the ``show`` filter: ``mine``, ``unassigned`` or ``all``."""
     if show == "mine":
         return state is not None and state.assigned_to_id == user.pk

@@ -6,8 +6,11 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
+from django.db.models import Field
 from django.utils import timezone
+from phonenumber_field.phonenumber import PhoneNumber as ParsedNumber
 
 from core.formats import display_clock
 from core.prepared import prepared_cursor
@@ -60,7 +63,7 @@ def _number_send_state_sql() -> str:
          WHERE c.organization_id = %s AND c.number = %s"""
 
 
-def number_send_state(*, organization_id: int, number) -> SendState:
+def number_send_state(*, organization_id: int, number: str | ParsedNumber) -> SendState:
     """The number's consent status, unsubscribe token and oldest open stop request, in one query.
 
     Every text pays for this read, so it is written in SQL rather than built by the ORM (whose
@@ -69,7 +72,7 @@ def number_send_state(*, organization_id: int, number) -> SendState:
     and ``unsubscribe_link_unique_per_number``; the partial index ``message_open_flag_idx`` holds
     only unresolved flags, so the open-request subquery reads nothing in the common case.
     """
-    e164 = Consent._meta.get_field("number").get_prep_value(number)
+    e164 = cast("Field[Any, Any]", Consent._meta.get_field("number")).get_prep_value(number)
     with prepared_cursor() as cursor:
         cursor.execute(_number_send_state_sql(), [organization_id, e164])
         row = cursor.fetchone()
@@ -108,7 +111,9 @@ def texting_now(
         for key, (person, phone) in primaries.items()
         if phone is not None
     }
-    capped = [primaries[key][1].number for key, r in recipients.items() if r.cap is not None]
+    capped = [
+        phone.number for key, (_, phone) in primaries.items() if phone is not None and recipients[key].cap is not None
+    ]
     sent = texts_counted_by_number(organization=organization, numbers=capped, until=now) if capped else {}
     result: dict[str, TextingNow] = {}
     for key, (_, phone) in primaries.items():
@@ -129,9 +134,9 @@ def _texting_now_of(
         opted_out = consent is not None and consent.status == Consent.Status.REVOKED
         return TextingNow(local, False, "opted out" if opted_out else "no text permission")
     refusal = send_refusal(recipient=recipient, at=now, sent=sent)
-    if refusal is not None and refusal.next_allowed_at is None:
-        return TextingNow(local, False, "never inside your texting hours")
     if refusal is not None:
+        if refusal.next_allowed_at is None:
+            return TextingNow(local, False, "never inside your texting hours")
         opens = refusal.next_allowed_at.astimezone(recipient.tz)
         word = "quiet hours" if refusal.code == "quiet_hours" else "daily cap reached"
         return TextingNow(local, False, f"{word} until {opens:%-I:%M %p}")

@@ -1,4 +1,4 @@
-"""Every write of the messaging side, in eight parts:
+"""Every write of the messaging side, in eight parts, one module each:
 
 - ``compose``: the final text of a message (merge fields, the unsubscribe link, length) and
   ``message_queue``, which refuses or writes the outbox row;
@@ -7,13 +7,14 @@
 - ``inbound``: what Twilio tells us: delivery receipts (``message_status_update``) and incoming
   texts with their keywords (``inbound_receive``);
 - ``numbers``: what the system learns about a number (line type lookups, carrier errors);
-- ``confirmation``: the one text that confirms an opt-out (FCC 24-24);
-- ``conversations``: an agent reading, assigning, or resolving a flagged reply of a conversation;
+- ``confirmation``: the one text confirming a person's opt-out (FCC 24-24);
+- ``conversations``: a person's conversation read, assigned, and a flagged reply resolved;
 - ``unsubscribe``: a person using their ``/u/<token>`` link;
 - ``templates``: writing message templates.
 
-Import from here: ``from messaging.services import message_queue``. The reads are in
-``messaging.selectors``.
+A new part gets its line here (``tests/test_architecture.py`` checks the list and its count).
+
+Import from here: ``from messaging.services import message_queue``. The reads are in ``messaging.selectors``.
 """
 
 from __future__ import annotations

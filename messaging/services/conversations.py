@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -26,9 +26,7 @@ def _conversation_for_update(person: Lead | Customer) -> Conversation:
 
 
 @transaction.atomic
-def conversation_mark_read(
-    *, person: Lead | Customer, user: AbstractBaseUser, at: datetime | None = None
-) -> Conversation:
+def conversation_mark_read(*, person: Lead | Customer, user: User, at: datetime | None = None) -> Conversation:
     """An agent has the person's thread in front of them: every reply up to ``at`` is read."""
     at = at or timezone.now()
     conversation = _conversation_for_update(person)
@@ -39,9 +37,7 @@ def conversation_mark_read(
 
 
 @transaction.atomic
-def conversation_assign(
-    *, person: Lead | Customer, assignee_id: int | str | None, by: AbstractBaseUser
-) -> Conversation:
+def conversation_assign(*, person: Lead | Customer, assignee_id: int | str | None, by: User) -> Conversation:
     """Give the person's conversation to an agent of the same organization, or to nobody (``None``)."""
     assignee = None
     if assignee_id not in (None, ""):
@@ -61,7 +57,7 @@ def conversation_assign(
 
 
 @transaction.atomic
-def reply_flag_dismiss(*, reply: Message, user: AbstractBaseUser, note: str) -> Message:
+def reply_flag_dismiss(*, reply: Message, user: User, note: str) -> Message:
     """An agent read a flagged reply and judged it is not a request to stop texting.
 
     The note (required) says why; the person's history keeps it, and sending to the number is

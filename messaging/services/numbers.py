@@ -26,7 +26,7 @@ from interactions.services import (
     phone_numbers_mark_not_textable,
 )
 
-from ..backends import LineTypeLookupFailed, LineTypeUnsupported, ProviderError, get_backend
+from ..backends import BaseSmsBackend, LineTypeLookupFailed, LineTypeUnsupported, ProviderError, get_backend
 from ..backends.base import (
     ACT_COUNT_UNREACHABLE,
     ACT_FLAG_CONTENT,
@@ -52,7 +52,9 @@ def line_type_is_stale(phone_number: PhoneNumber, *, now: datetime | None = None
     return checked is None or checked < now - timedelta(days=settings.LINE_TYPE_MAX_AGE_DAYS)
 
 
-def line_type_lookup(*, phone_number: PhoneNumber, backend=None, now: datetime | None = None) -> bool:
+def line_type_lookup(
+    *, phone_number: PhoneNumber, backend: BaseSmsBackend | None = None, now: datetime | None = None
+) -> bool:
     """Look up the line type of ``phone_number`` and store it on every record holding the number.
 
     Returns ``False`` when lookups are off or the backend cannot look up line types; raises
@@ -107,7 +109,7 @@ def line_types_lookup_pending(*, now: datetime | None = None, limit: int = 200) 
         .select_related("organization")
         .order_by("created_at")[:limit]
     )
-    done: set[str] = set()
+    done: set[tuple[int, str]] = set()
     for phone in pending:
         if (phone.organization_id, phone.e164) in done:
             continue
@@ -180,7 +182,7 @@ def carrier_error_act(*, message: Message, error: ProviderError, now: datetime |
             MessageTemplate.objects.filter(pk=message.template_id, flagged_at__isnull=True).update(
                 flagged_at=now, flag_reason=f"{error.description} (text {message.pk})"[:300]
             )
-    elif action == ACT_FLAG_SENDER and message.facility_id:
+    elif action == ACT_FLAG_SENDER and message.facility:
         facility_sender_flag(facility=message.facility, reason=error.description, now=now)
     return action
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -51,7 +53,7 @@ def template_create(
     return _template_save(template)
 
 
-def template_update(*, template: MessageTemplate, **changes) -> MessageTemplate:
+def template_update(*, template: MessageTemplate, **changes: Any) -> MessageTemplate:
     """Change a template's name, category, body or active flag, with the checks of ``template_create``."""
     unknown = set(changes) - set(_TEMPLATE_FIELDS)
     if unknown:
@@ -61,7 +63,7 @@ def template_update(*, template: MessageTemplate, **changes) -> MessageTemplate:
     return _template_save(template, [*changes, "updated_at"] if changes else None)
 
 
-def templates_flag_clear(*, templates) -> int:
+def templates_flag_clear(*, templates: Iterable[MessageTemplate]) -> int:
     """A manager reviewed the wording of templates a carrier filtered as spam: clear their flag; how many."""
     return MessageTemplate.objects.filter(pk__in=[t.pk for t in templates], flagged_at__isnull=False).update(
         flagged_at=None, flag_reason=""

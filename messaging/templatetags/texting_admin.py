@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django import template
+from django.template.context import Context
 
 from core.tenancy import organization_for_user
 from messaging.selectors import failed_texts_by_facility
@@ -11,7 +12,7 @@ register = template.Library()
 
 
 @register.inclusion_tag("admin/_failed_texts.html", takes_context=True)
-def failed_texts(context, days: int = 7) -> dict:
+def failed_texts(context: Context, days: int = 7) -> dict:
     """Texts failed per reason per facility over the last ``days`` days, for the signed-in user's organization."""
     request = context["request"]
     user = request.user

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Iterable
+from datetime import datetime, timedelta
 
 from django import template
 from django.conf import settings
@@ -11,7 +12,7 @@ from django.utils.dates import MONTHS_3
 from django.utils.html import format_html
 from django.utils.translation import gettext
 
-from interactions.models import Organization, PhoneNumber
+from interactions.models import Customer, Lead, Organization, PhoneNumber
 from messaging.selectors import TextingNow, texting_now
 from messaging.services import consent_refusal, sendability_refusal
 
@@ -55,18 +56,18 @@ def reconfirm_due(phone: PhoneNumber | None) -> bool:
 
 
 @register.simple_tag
-def texting_now_for(people, organization: Organization) -> dict[str, TextingNow]:
+def texting_now_for(people: Iterable[Lead | Customer], organization: Organization) -> dict[str, TextingNow]:
     """``{% texting_now_for page organization as now %}``: who on this page can be texted right now."""
     return texting_now(organization=organization, people=list(people))
 
 
 @register.filter
-def for_person(statuses: dict[str, TextingNow], person) -> TextingNow | None:
+def for_person(statuses: dict[str, TextingNow], person: Lead | Customer) -> TextingNow | None:
     return statuses.get(f"{person.kind}-{person.pk}")
 
 
 @register.filter(expects_localtime=True)
-def thread_time(value) -> str:
+def thread_time(value: datetime | None) -> str:
     """``<time datetime="{{ value|date:'c' }}">{{ value|date:"M j, g:i A T" }}</time>``, the thread's
     timestamp, written out: Django's ``date`` filter parses its format string on every call, twice
     per text. Same output (tests/messaging/test_panel.py holds the two equal across zones and DST).
@@ -75,7 +76,9 @@ def thread_time(value) -> str:
         return format_html('<time datetime="">{}</time>', "")
     hour = value.hour % 12 or 12
     noon = gettext("PM") if value.hour > 11 else gettext("AM")
-    zone = timezone.get_default_timezone() if timezone.is_naive(value) else value.tzinfo
+    zone = value.tzinfo
+    if zone is None or timezone.is_naive(value):
+        zone = timezone.get_default_timezone()
     # As the filter's ``T``: no name for a time the zone's clock change makes ambiguous or skips.
     name = "" if zone.utcoffset(value.replace(fold=not value.fold)) != zone.utcoffset(value) else zone.tzname(value)
     label = f"{MONTHS_3[value.month].title()} {value.day}, {hour}:{value.minute:02d} {noon} {name}"

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.db.models import QuerySet
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from core.errors import ServiceError
+from core.http import AuthenticatedRequest
 from core.redirects import safe_next
 from core.tenancy import require_organization
+from interactions.models import Customer, Lead
 from interactions.selectors import customers_for, leads_for
 
 from ..selectors import inbox, unread_summary
@@ -23,7 +28,7 @@ SHOWS = (("all", "All"), ("unassigned", "Unassigned"), ("mine", "Mine"))
 
 @login_required
 @require_GET
-def inbox_page(request: HttpRequest) -> HttpResponse:
+def inbox_page(request: AuthenticatedRequest) -> HttpResponse:
     """``/inbox/?show=mine|unassigned|all&q=``: conversations, unread first; search names, numbers, texts."""
     organization = require_organization(request)
     show = request.GET.get("show", "all")
@@ -45,7 +50,7 @@ def inbox_page(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
-def unread(request: HttpRequest) -> HttpResponse:
+def unread(request: AuthenticatedRequest) -> HttpResponse:
     """The header's unread badge, polled every few seconds: 204 while nothing changed (``?v=``).
 
     When a reply arrived since the version the page has, a notice names who wrote.
@@ -65,10 +70,14 @@ def unread(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def assign(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
+def assign(request: AuthenticatedRequest, kind: str, pk: int) -> HttpResponse:
     """Give a conversation to an agent (``assigned_to`` empty: to nobody)."""
     organization = require_organization(request)
-    people = {"lead": leads_for, "customer": customers_for}.get(kind)
+    selectors: dict[str, Callable[..., QuerySet[Lead] | QuerySet[Customer]]] = {
+        "lead": leads_for,
+        "customer": customers_for,
+    }
+    people = selectors.get(kind)
     person = people(organization=organization).filter(pk=pk).first() if people else None
     if person is None:
         raise Http404("No such record in your organization.")

@@ -13,6 +13,7 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
+from phonenumber_field.phonenumber import PhoneNumber as ParsedNumber
 
 from core.errors import ServiceError
 from core.http import request_evidence
@@ -22,7 +23,7 @@ from ..selectors import unsubscribe_link_by_token
 from ..services import unsubscribe_link_use
 
 
-def _masked(number) -> str:
+def _masked(number: ParsedNumber | None) -> str:
     digits = number.as_national if number else ""
     return f"•••-•••-{digits[-4:]}" if digits else ""
 

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from interactions.models import Organization
 from interactions.pms import import_pms_customers
@@ -11,7 +12,7 @@ from interactions.pms import import_pms_customers
 class Command(BaseCommand):
     help = "Create or update customers and their PMS phone numbers from a CSV export (safe to run again)."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "file",
             type=Path,
@@ -19,7 +20,7 @@ class Command(BaseCommand):
         )
         parser.add_argument("--organization", help="slug of the organization (needed when there are several)")
 
-    def handle(self, *args, file: Path, organization: str | None, **options):
+    def handle(self, *args: Any, file: Path, organization: str | None, **options: Any) -> None:
         orgs = Organization.objects.all()
         if organization:
             orgs = orgs.filter(slug=organization)

@@ -9,21 +9,22 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
+from typing import Any
 
 from celery import current_app as app  # the project's app (config/celery.py): apps never import config
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 from django.utils import timezone
 
 
 class Command(BaseCommand):
     help = "Run the periodic tasks of CELERY_BEAT_SCHEDULE in-process (for `make run`; production uses celery beat)."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--once", action="store_true", help="run every task once and exit")
         parser.add_argument("--tick", type=float, default=5.0, help="seconds between checks of the schedule")
 
-    def handle(self, *args, once: bool, tick: float, **options):
+    def handle(self, *args: Any, once: bool, tick: float, **options: Any) -> None:
         app.loader.import_default_modules()  # autodiscover the apps' tasks, as a worker does at start
         entries = dict(settings.CELERY_BEAT_SCHEDULE)
         last_run: dict[str, datetime] = {}

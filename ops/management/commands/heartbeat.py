@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ops.services import heartbeat_age, heartbeat_state
 
@@ -11,12 +13,12 @@ from ops.services import heartbeat_age, heartbeat_state
 class Command(BaseCommand):
     help = "Show how long ago the beat schedule last ran; fail when it is older than BEAT_HEARTBEAT_MAX_AGE."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--max-age", type=float, default=None, help="seconds (default: the BEAT_HEARTBEAT_MAX_AGE setting)"
         )
 
-    def handle(self, *args, max_age: float | None, **options):
+    def handle(self, *args: Any, max_age: float | None, **options: Any) -> None:
         max_age = max_age or settings.BEAT_HEARTBEAT_MAX_AGE
         age = heartbeat_age()
         state = heartbeat_state(age, max_age=max_age)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.management.base import BaseCommand
 
 from interactions.demo import DEMO_PASSWORD, seed_interactions
@@ -12,7 +14,7 @@ from workflows.demo import seed_workflows
 class Command(BaseCommand):
     help = "Load demo data: one organization, three facilities, users agent and manager. Safe to run again."
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         org = seed_interactions()
         seed_messaging(org)
         seed_workflows(org)
