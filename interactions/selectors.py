@@ -73,6 +73,16 @@ def customers_for(*, organization: Organization) -> QuerySet[Customer]:
     return Customer.objects.filter(organization=organization).select_related("facility")
 
 
+def person_for(*, organization: Organization, kind: str, pk: int | str) -> Lead | Customer | None:
+    """The lead (``kind`` "lead") or customer ("customer") ``pk`` of ``organization`` with its facility and
+    organization, or ``None``: URLs name a person by kind and id, and another organization's id is not found."""
+    if kind == Lead.kind:
+        return leads_for(organization=organization).select_related("organization").filter(pk=pk).first()
+    if kind == Customer.kind:
+        return customers_for(organization=organization).select_related("organization").filter(pk=pk).first()
+    return None
+
+
 def _with_numbers(qs: QuerySet) -> QuerySet:
     return qs.prefetch_related(Prefetch("phone_numbers", queryset=PhoneNumber.objects.order_by("-is_primary", "id")))
 

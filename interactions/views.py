@@ -9,7 +9,6 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -25,12 +24,11 @@ from .models import ConsentEvent, Customer, Lead, PhoneNumber
 from .selectors import (
     Card,
     customer_card,
-    customers_for,
     history_card,
     lead_card,
-    leads_for,
     owner_numbers,
     people_search,
+    person_for,
     phone_number_for,
 )
 from .services import consent_grant, consent_revoke, phone_number_add, phone_number_confirm
@@ -141,12 +139,7 @@ def text_controls_context(*, person: Lead | Customer, numbers: list[PhoneNumber]
 def number_add(request: AuthenticatedRequest, kind: str, pk: int) -> HttpResponse:
     """Add New: save another number on a lead or customer (customers: kept here, not sent to the PMS)."""
     organization = require_organization(request)
-    selectors: dict[str, Callable[..., QuerySet[Lead] | QuerySet[Customer]]] = {
-        "leads": leads_for,
-        "customers": customers_for,
-    }
-    people = selectors.get(kind)
-    owner = people(organization=organization).select_related("organization").filter(pk=pk).first() if people else None
+    owner = person_for(organization=organization, kind=kind.removesuffix("s"), pk=pk)  # /text/leads/<id>/numbers/
     if owner is None:
         raise Http404("No such record in your organization.")
     values = {"number": request.POST.get("number", "").strip(), "label": request.POST.get("label", "mobile")}
