@@ -181,7 +181,7 @@ def _deliver(rig: Rig) -> int:
     ends in a terminal state."""
     from django.db import close_old_connections
 
-    from messaging.inbound import message_status_update
+    from messaging.services import message_status_update
 
     close_old_connections()
     return sum(

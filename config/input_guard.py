@@ -84,6 +84,11 @@ def _pairs_problem(pairs: Iterable[tuple[str, list[str]]], where: str) -> tuple[
 
 def request_input_problem(request: HttpRequest) -> tuple[str, str] | None:
     """The first (field, reason) of the request that can't be stored, or ``None``."""
+    return _address_problem(request) or _body_problem(request)
+
+
+def _address_problem(request: HttpRequest) -> tuple[str, str] | None:
+    """In what every request carries: the path, the query, the cookies and the headers."""
     if reason := text_problem(request.path_info):
         return "path", reason
     if problem := _pairs_problem(request.GET.lists(), "query"):
@@ -93,21 +98,29 @@ def request_input_problem(request: HttpRequest) -> tuple[str, str] | None:
     for key, value in request.META.items():
         if key.startswith("HTTP_") and isinstance(value, str) and (reason := text_problem(value)):
             return key[5:].replace("_", "-").title() + " header", reason
+    return None
+
+
+def _body_problem(request: HttpRequest) -> tuple[str, str] | None:
+    """In a posted JSON or form body (a webhook's is left to its view: see the module's docstring)."""
     if request.method not in ("POST", "PUT", "PATCH") or request.path_info.startswith(WEBHOOK_PREFIX):
         return None
     content_type = request.content_type or ""
     if content_type == "application/json" or content_type.endswith("+json"):
-        raw = request.body
-        if json_depth(raw) > MAX_JSON_DEPTH:
-            return "body", f"is JSON nested deeper than {MAX_JSON_DEPTH} levels"
-        try:
-            data = json.loads(raw)
-        except (ValueError, RecursionError):
-            return None  # not JSON at all: the API's parser says so (400) in its own words
-        return _json_problem(data, "")
+        return _json_body_problem(request.body)
     if content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
         return _pairs_problem(request.POST.lists(), "form")
     return None
+
+
+def _json_body_problem(raw: bytes) -> tuple[str, str] | None:
+    if json_depth(raw) > MAX_JSON_DEPTH:
+        return "body", f"is JSON nested deeper than {MAX_JSON_DEPTH} levels"
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError):
+        return None  # not JSON at all: the API's parser says so (400) in its own words
+    return _json_problem(data, "")
 
 
 class InputGuardMiddleware:

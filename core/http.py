@@ -1,4 +1,5 @@
-"""What the project's middleware adds to a request, for type checkers and readers.
+"""What a request carries: what the project's middleware adds to it (for type checkers and readers), and
+where it came from (``request_evidence``).
 
 Django's ``HttpRequest`` knows nothing of django-htmx's ``request.htmx`` or of our
 ``request.request_id`` (``core.tracing.RequestIdMiddleware``), and its ``user`` may be anonymous.
@@ -8,7 +9,7 @@ at run time.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
 from django.http import HttpRequest
 
@@ -28,3 +29,16 @@ class AuthenticatedRequest(TextdeskRequest):
     """A request of a signed-in user (views behind ``login_required``)."""
 
     user: User
+
+
+class RequestEvidence(TypedDict):
+    ip_address: str | None
+    user_agent: str
+
+
+def request_evidence(request: HttpRequest) -> RequestEvidence:
+    """The client's address and browser, as the consent ledger keeps them with an agent's or a person's act.
+
+    Pass it on as keywords: ``consent_revoke(..., **request_evidence(request))``.
+    """
+    return {"ip_address": request.META.get("REMOTE_ADDR") or None, "user_agent": request.headers.get("user-agent", "")}

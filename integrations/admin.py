@@ -99,20 +99,7 @@ class WebhookDeliveryAdmin(ManagersOnly, ReadOnlyScopedAdmin):
     list_display = ["id", "event_type", "endpoint", "status", "attempts", "last_status_code", "updated_at"]
     list_filter = ["status", "endpoint"]
     list_select_related = ["event", "endpoint"]
-    readonly_fields = [
-        "endpoint",
-        "event",
-        "object_key",
-        "status",
-        "attempts",
-        "next_attempt_at",
-        "last_attempt_at",
-        "last_status_code",
-        "last_response",
-        "last_error",
-        "delivered_at",
-        "created_at",
-    ]
+    readonly_fields = list(WebhookDelivery.LOG_FIELDS)
     fields = readonly_fields
     actions = ["redeliver"]
 

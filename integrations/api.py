@@ -69,23 +69,7 @@ class WebhookDeliverySerializer(serializers.ModelSerializer):
 
     class Meta:
         model = WebhookDelivery
-        fields = [
-            "id",
-            "endpoint",
-            "event",
-            "event_type",
-            "object_key",
-            "status",
-            "attempts",
-            "next_attempt_at",
-            "last_attempt_at",
-            "last_status_code",
-            "last_response",
-            "last_error",
-            "delivered_at",
-            "created_at",
-            "updated_at",
-        ]
+        fields = ["id", *WebhookDelivery.LOG_FIELDS, "event_type", "updated_at"]
         read_only_fields = fields
 
 

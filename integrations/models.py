@@ -93,6 +93,22 @@ class WebhookDelivery(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    # The delivery log's fields, as the admin and the API show them (both read-only).
+    LOG_FIELDS = (
+        "endpoint",
+        "event",
+        "object_key",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "last_attempt_at",
+        "last_status_code",
+        "last_response",
+        "last_error",
+        "delivered_at",
+        "created_at",
+    )
+
     class Meta:
         ordering = ["-id"]
         verbose_name_plural = "webhook deliveries"

@@ -280,18 +280,7 @@ def delivery_attempt(*, delivery_id: int, now: datetime | None = None) -> str:
         )
         if earlier.exists():
             return "waiting"
-        endpoint = delivery.endpoint
-        body = event_body(delivery.event)
-        stamp = int(now.timestamp())
-        headers = {
-            "Content-Type": "application/json",
-            "User-Agent": "Textdesk-Webhooks/1",
-            SIGNATURE_HEADER: signature_header(secrets=_signing_secrets(endpoint, now), timestamp=stamp, body=body),
-            "Textdesk-Event-Id": str(delivery.event_id),
-            "Textdesk-Event-Type": delivery.event.type,
-        }
-        answer = destination_post(endpoint.url, body=body, headers=headers)
-        code, excerpt, error = answer.status, answer.excerpt, answer.error
+        code, excerpt, error = _post_signed(delivery, now=now)
         delivery.attempts += 1
         delivery.last_attempt_at, delivery.last_status_code = now, code
         delivery.last_response, delivery.last_error = (
@@ -299,34 +288,60 @@ def delivery_attempt(*, delivery_id: int, now: datetime | None = None) -> str:
             error or ("" if code and 200 <= code < 300 else f"HTTP {code}"),
         )
         if code is not None and 200 <= code < 300:
-            delivery.status, delivery.delivered_at, delivery.next_attempt_at = (
-                WebhookDelivery.Status.SUCCEEDED,
-                now,
-                None,
-            )
-            delivery.save()
-            if endpoint.failing_since is not None:
-                WebhookEndpoint.objects.filter(pk=endpoint.pk).update(failing_since=None)
-            following = (
-                WebhookDelivery.objects.filter(
-                    endpoint_id=endpoint.pk, object_key=delivery.object_key, status=WebhookDelivery.Status.PENDING
-                )
-                .order_by("pk")
-                .values_list("pk", flat=True)[:1]
-            )
-            _deliver_on_commit(list(following))
+            _delivery_succeeded(delivery, now=now)
             return "succeeded"
-        failing_since = endpoint.failing_since or now
-        if endpoint.failing_since is None:
-            WebhookEndpoint.objects.filter(pk=endpoint.pk).update(failing_since=now)
-        if now - delivery.created_at >= RETRY_FOR:
-            delivery.status, delivery.next_attempt_at = WebhookDelivery.Status.FAILED, None
-        else:
-            delivery.next_attempt_at = now + _backoff(delivery.attempts)
-        delivery.save()
-        if now - failing_since >= RETRY_FOR:
-            _endpoint_switch_off(endpoint=endpoint, now=now)
+        _delivery_failed(delivery, now=now)
         return "failed" if delivery.status == WebhookDelivery.Status.FAILED else "retry"
+
+
+def _post_signed(delivery: WebhookDelivery, *, now: datetime) -> tuple[int | None, str, str]:
+    """POST the delivery's event to its endpoint, signed with the endpoint's secrets: the status code (``None``
+    without an answer), an excerpt of the answer and the error, as ``destination_post`` reports them."""
+    body = event_body(delivery.event)
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "Textdesk-Webhooks/1",
+        SIGNATURE_HEADER: signature_header(
+            secrets=_signing_secrets(delivery.endpoint, now), timestamp=int(now.timestamp()), body=body
+        ),
+        "Textdesk-Event-Id": str(delivery.event_id),
+        "Textdesk-Event-Type": delivery.event.type,
+    }
+    answer = destination_post(delivery.endpoint.url, body=body, headers=headers)
+    return answer.status, answer.excerpt, answer.error
+
+
+def _delivery_succeeded(delivery: WebhookDelivery, *, now: datetime) -> None:
+    """Delivered: the endpoint is healthy again, and the object's next pending delivery goes on commit."""
+    endpoint = delivery.endpoint
+    delivery.status, delivery.delivered_at, delivery.next_attempt_at = WebhookDelivery.Status.SUCCEEDED, now, None
+    delivery.save()
+    if endpoint.failing_since is not None:
+        WebhookEndpoint.objects.filter(pk=endpoint.pk).update(failing_since=None)
+    following = (
+        WebhookDelivery.objects.filter(
+            endpoint_id=endpoint.pk, object_key=delivery.object_key, status=WebhookDelivery.Status.PENDING
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)[:1]
+    )
+    _deliver_on_commit(list(following))
+
+
+def _delivery_failed(delivery: WebhookDelivery, *, now: datetime) -> None:
+    """Not delivered: retried with backoff until ``RETRY_FOR`` after the event, then given up; an endpoint
+    failing for ``RETRY_FOR`` is switched off."""
+    endpoint = delivery.endpoint
+    failing_since = endpoint.failing_since or now
+    if endpoint.failing_since is None:
+        WebhookEndpoint.objects.filter(pk=endpoint.pk).update(failing_since=now)
+    if now - delivery.created_at >= RETRY_FOR:
+        delivery.status, delivery.next_attempt_at = WebhookDelivery.Status.FAILED, None
+    else:
+        delivery.next_attempt_at = now + _backoff(delivery.attempts)
+    delivery.save()
+    if now - failing_since >= RETRY_FOR:
+        _endpoint_switch_off(endpoint=endpoint, now=now)
 
 
 def _endpoint_switch_off(*, endpoint: WebhookEndpoint, now: datetime) -> None:

@@ -298,17 +298,21 @@ class PhoneNumberFormSet(BaseInlineFormSet):
         if kept and primaries != 1:
             raise ValidationError("Mark exactly one number as primary.")
         for form in self.forms:
-            phone = form.instance
-            if not (form.cleaned_data.get("DELETE") and phone.pk):
-                continue
-            if phone.source == PhoneNumber.Source.PMS:
-                form.add_error(None, f"{phone.national} comes from the property management system; change it there.")
-            elif phone.history_set.exists() or phone.messages.exists():
-                form.add_error(
-                    None, f"{phone.national} has texts or history on this record, so it stays as part of the record."
-                )
+            if form.cleaned_data.get("DELETE") and form.instance.pk:
+                self._check_deletable(form)
         if any(form.errors for form in self.forms):
             raise ValidationError("Some numbers can't be changed as asked; see below.")
+
+    @staticmethod
+    def _check_deletable(form) -> None:
+        """A PMS number is changed in the PMS; a number that texts or history name stays as evidence."""
+        phone = form.instance
+        if phone.source == PhoneNumber.Source.PMS:
+            form.add_error(None, f"{phone.national} comes from the property management system; change it there.")
+        elif phone.history_set.exists() or phone.messages.exists():
+            form.add_error(
+                None, f"{phone.national} has texts or history on this record, so it stays as part of the record."
+            )
 
     def save(self, commit=True):
         owner = self.instance

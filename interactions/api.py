@@ -20,6 +20,7 @@ from rest_framework.views import APIView
 
 from core.api import IdFilter, OrganizationAPIMixin, SinceFilter
 from core.api_errors import error_responses
+from core.http import request_evidence
 
 from .evidence import consent_evidence_csv_response
 from .models import ConsentEvent, Customer, Lead, Organization, PhoneNumber
@@ -359,8 +360,7 @@ class ConsentView(OrganizationAPIMixin, APIView):
             source=ConsentEvent.Source.API,
             actor=request.user,
             evidence=data["evidence"],
-            ip_address=request.META.get("REMOTE_ADDR"),
-            user_agent=request.META.get("HTTP_USER_AGENT", ""),
+            **request_evidence(request),
         )
         return Response(self._state(data["phone_number"]), status=status.HTTP_201_CREATED)
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
-from datetime import timedelta
+from collections.abc import Iterator
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -93,6 +96,25 @@ def _number(area: str, n: int) -> str:
 def seed_interactions() -> Organization:
     rng = random.Random(20261127)
     org, _ = Organization.objects.get_or_create(slug="demo-storage", defaults={"name": "Demo Storage Co"})
+    facilities = _demo_facilities(org)
+    agent = _demo_users(org)["agent"]
+    serial = 200
+    now = timezone.now()
+    with _stop_confirmations_already_sent(org):
+        for i in range(40):
+            facility = facilities[i % len(facilities)]
+            person, created = _demo_person(i, org=org, facility=facility, rng=rng)
+            numbers = [_number(AREA_CODES[facility.time_zone], serial + k) for k in range(1 + (i % 3))]
+            if i in ABROAD:
+                numbers[0] = ABROAD[i][0]
+            serial += 3
+            if created:
+                _demo_numbers_and_consent(i, person=person, numbers=numbers)
+                _demo_history(i, person=person, agent=agent, rng=rng, now=now)
+    return org
+
+
+def _demo_facilities(org: Organization) -> list[Facility]:
     facilities = []
     for name, address, tz, phone in FACILITIES:
         facility, _ = Facility.objects.get_or_create(
@@ -110,7 +132,11 @@ def seed_interactions() -> Organization:
             },
         )
         facilities.append(facility)
+    return facilities
 
+
+def _demo_users(org: Organization) -> dict[str, User]:
+    """The demo's ``agent`` and ``manager``, password ``DEMO_PASSWORD``."""
     User = get_user_model()
     users = {}
     for username, role, first in (
@@ -126,88 +152,91 @@ def seed_interactions() -> Organization:
             user.save()
         Membership.objects.get_or_create(user=user, defaults={"organization": org, "role": role})
         users[username] = user
-    agent = users["agent"]
+    return users
 
-    serial = 200
-    now = timezone.now()
-    # The seeded STOPs are past replies: their confirmation went back then. Seeding sends none
-    # (as when Twilio answers STOP itself); the organization's own setting comes back after.
+
+@contextlib.contextmanager
+def _stop_confirmations_already_sent(org: Organization) -> Iterator[None]:
+    """The seeded STOPs are past replies: their confirmation went back then. Seeding sends none
+    (as when Twilio answers STOP itself); the organization's own setting comes back after."""
     replies_to_stop = org.twilio_replies_to_stop
     org.twilio_replies_to_stop = True
     org.save(update_fields=["twilio_replies_to_stop"])
-    for i in range(40):
-        facility = facilities[i % len(facilities)]
-        area = AREA_CODES[facility.time_zone]
-        person: Lead | Customer
-        first, last = FIRST[i % 20], LAST[(i * 7) % 20]
-        if i < 20:
-            person, created = Lead.objects.get_or_create(
-                organization=org,
-                facility=facility,
-                first_name=first,
-                last_name=last,
-                defaults={
-                    "email": f"{first.lower()}.{last.lower()}@example.com",
-                    "status": rng.choice([Lead.Status.NEW, Lead.Status.CONTACTED, Lead.Status.RESERVED]),
-                    "source": rng.choice(["web", "phone", "walk-in", "referral"]),
-                },
-            )
-        else:
-            person, created = Customer.objects.get_or_create(
-                facility=facility,
-                pms_id=f"PMS-{1000 + i}",
-                defaults={
-                    "organization": org,
-                    "first_name": first,
-                    "last_name": last,
-                    "unit": f"{rng.choice('ABC')}{rng.randint(100, 399)}",
-                    "balance_due": Decimal(rng.choice([0, 0, 0, 45, 89, 129])).quantize(Decimal("0.01")),
-                },
-            )
-        count = 1 + (i % 3)
-        numbers = [_number(area, serial + k) for k in range(count)]
-        if i in ABROAD:
-            numbers[0] = ABROAD[i][0]
-        serial += 3
-        if not created:
-            continue
-        source = PhoneNumber.Source.PMS if isinstance(person, Customer) else PhoneNumber.Source.LOCAL
-        for k, number in enumerate(numbers):
-            phone_number_add(owner=person, number=number, label=LABELS[k], source=source)
-        primary = numbers[0]
-        if consent_status(organization=org, number=primary).status == "none" and i % 7 != 3:
-            consent_grant(
-                organization=org,
-                number=primary,
-                source="pms_import" if isinstance(person, Customer) else "web_form",
-                evidence="Opted in on the rental agreement"
-                if isinstance(person, Customer)
-                else "Checked 'text me' on the quote form",
-            )
-            if i % 9 == 5:
-                consent_revoke(organization=org, number=primary, source="sms_keyword", evidence="STOP")
-                history_record(owner=person, kind=History.Kind.CONSENT, summary="Replied STOP: opted out of texts.")
-        history_record(
-            owner=person,
-            kind=History.Kind.CALL,
-            agent=agent,
-            summary=rng.choice(
-                [
-                    "Asked about 10x10 climate-controlled units.",
-                    "Called about gate hours.",
-                    "Left a voicemail about the move-in date.",
-                    "Discussed autopay options.",
-                ]
-            ),
-            occurred_at=now - timedelta(days=rng.randint(1, 30), hours=rng.randint(0, 8)),
-        )
-        history_record(
-            owner=person,
-            kind=History.Kind.NOTE,
-            agent=agent,
-            summary=ABROAD[i][1] if i in ABROAD else "Prefers texts after 5 pm.",
-            occurred_at=now - timedelta(days=rng.randint(0, 3)),
-        )
+    yield
     org.twilio_replies_to_stop = replies_to_stop
     org.save(update_fields=["twilio_replies_to_stop"])
-    return org
+
+
+def _demo_person(i: int, *, org: Organization, facility: Facility, rng: random.Random) -> tuple[Lead | Customer, bool]:
+    """The ``i``-th person: the first 20 leads, the rest customers. (The random choices are drawn
+    whether or not the person exists, so a second run draws the same ones.)"""
+    first, last = FIRST[i % 20], LAST[(i * 7) % 20]
+    if i < 20:
+        return Lead.objects.get_or_create(
+            organization=org,
+            facility=facility,
+            first_name=first,
+            last_name=last,
+            defaults={
+                "email": f"{first.lower()}.{last.lower()}@example.com",
+                "status": rng.choice([Lead.Status.NEW, Lead.Status.CONTACTED, Lead.Status.RESERVED]),
+                "source": rng.choice(["web", "phone", "walk-in", "referral"]),
+            },
+        )
+    return Customer.objects.get_or_create(
+        facility=facility,
+        pms_id=f"PMS-{1000 + i}",
+        defaults={
+            "organization": org,
+            "first_name": first,
+            "last_name": last,
+            "unit": f"{rng.choice('ABC')}{rng.randint(100, 399)}",
+            "balance_due": Decimal(rng.choice([0, 0, 0, 45, 89, 129])).quantize(Decimal("0.01")),
+        },
+    )
+
+
+def _demo_numbers_and_consent(i: int, *, person: Lead | Customer, numbers: list[str]) -> None:
+    """The person's numbers; most primaries have text permission, and a few replied STOP since."""
+    org = person.organization
+    is_customer = isinstance(person, Customer)
+    source = PhoneNumber.Source.PMS if is_customer else PhoneNumber.Source.LOCAL
+    for k, number in enumerate(numbers):
+        phone_number_add(owner=person, number=number, label=LABELS[k], source=source)
+    primary = numbers[0]
+    if consent_status(organization=org, number=primary).status != "none" or i % 7 == 3:
+        return
+    consent_grant(
+        organization=org,
+        number=primary,
+        source="pms_import" if is_customer else "web_form",
+        evidence="Opted in on the rental agreement" if is_customer else "Checked 'text me' on the quote form",
+    )
+    if i % 9 == 5:
+        consent_revoke(organization=org, number=primary, source="sms_keyword", evidence="STOP")
+        history_record(owner=person, kind=History.Kind.CONSENT, summary="Replied STOP: opted out of texts.")
+
+
+def _demo_history(i: int, *, person: Lead | Customer, agent: User, rng: random.Random, now: datetime) -> None:
+    """A call of the last month and a note of the last days."""
+    history_record(
+        owner=person,
+        kind=History.Kind.CALL,
+        agent=agent,
+        summary=rng.choice(
+            [
+                "Asked about 10x10 climate-controlled units.",
+                "Called about gate hours.",
+                "Left a voicemail about the move-in date.",
+                "Discussed autopay options.",
+            ]
+        ),
+        occurred_at=now - timedelta(days=rng.randint(1, 30), hours=rng.randint(0, 8)),
+    )
+    history_record(
+        owner=person,
+        kind=History.Kind.NOTE,
+        agent=agent,
+        summary=ABROAD[i][1] if i in ABROAD else "Prefers texts after 5 pm.",
+        occurred_at=now - timedelta(days=rng.randint(0, 3)),
+    )

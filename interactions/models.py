@@ -218,10 +218,6 @@ class Person(models.Model):
     def full_name(self) -> str:
         return f"{self.first_name} {self.last_name}".strip()
 
-    @property
-    def is_archived(self) -> bool:
-        return self.archived_at is not None
-
     def clean(self) -> None:
         if self.facility_id and self.organization_id and self.facility.organization_id != self.organization_id:
             raise ValidationError({"facility": "This facility belongs to another organization."})
@@ -301,6 +297,14 @@ class OwnedByLeadOrCustomer(models.Model):
             | (Q(lead__isnull=True) & Q(customer__isnull=False)),
             name=name,
         )
+
+
+Owner = Lead | Customer
+
+
+def owner_kwargs(owner: Owner) -> dict[str, Owner]:
+    """The filter/create keyword that points at ``owner``: ``{"lead": …}`` or ``{"customer": …}``."""
+    return {"lead": owner} if isinstance(owner, Lead) else {"customer": owner}
 
 
 class PhoneNumber(OwnedByLeadOrCustomer):

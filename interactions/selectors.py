@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.db.models import Prefetch, Q, QuerySet
 
@@ -17,7 +18,51 @@ from .models import (
     Organization,
     PhoneNumber,
 )
-from .services import ConsentState, consent_state_from_row
+
+
+@dataclass(frozen=True)
+class ConsentState:
+    """The consent of one number, as cards, the API and the messaging service read it."""
+
+    number: str
+    status: str  # granted | revoked | none
+    source: str | None = None
+    at: datetime | None = None
+    person_opted_out_at: datetime | None = None
+    evidence: str = ""  # the latest event's note (why an agent opted the number out, …)
+    actor_name: str = ""  # who recorded the latest event, when a person did
+
+    @property
+    def agent_opted_out(self) -> bool:
+        """An agent recorded the opt-out (the person did not): an agent may record permission again."""
+        return self.status == Consent.Status.REVOKED and self.source == ConsentEvent.Source.AGENT
+
+    @property
+    def is_granted(self) -> bool:
+        return self.status == Consent.Status.GRANTED
+
+    @property
+    def is_revoked(self) -> bool:
+        """Permission was withdrawn (by the person, an agent or the API): never texted until granted again."""
+        return self.status == Consent.Status.REVOKED
+
+    @property
+    def person_opted_out(self) -> bool:
+        return self.person_opted_out_at is not None
+
+
+def consent_state_from_row(row: Consent) -> ConsentState:
+    """The state of a ``Consent`` row loaded with ``select_related("last_event__actor")``."""
+    event = row.last_event
+    return ConsentState(
+        number=row.number.as_e164,
+        status=row.status,
+        source=event.source,
+        at=event.created_at,
+        person_opted_out_at=row.person_opted_out_at,
+        evidence=event.evidence,
+        actor_name=event.actor_name,
+    )
 
 
 def leads_for(*, organization: Organization) -> QuerySet[Lead]:
@@ -26,6 +71,16 @@ def leads_for(*, organization: Organization) -> QuerySet[Lead]:
 
 def customers_for(*, organization: Organization) -> QuerySet[Customer]:
     return Customer.objects.filter(organization=organization).select_related("facility")
+
+
+def person_for(*, organization: Organization, kind: str, pk: int | str) -> Lead | Customer | None:
+    """The lead (``kind`` "lead") or customer ("customer") ``pk`` of ``organization`` with its facility and
+    organization, or ``None``: URLs name a person by kind and id, and another organization's id is not found."""
+    if kind == Lead.kind:
+        return leads_for(organization=organization).select_related("organization").filter(pk=pk).first()
+    if kind == Customer.kind:
+        return customers_for(organization=organization).select_related("organization").filter(pk=pk).first()
+    return None
 
 
 def _with_numbers(qs: QuerySet) -> QuerySet:
@@ -64,8 +119,21 @@ def consents_by_number(*, organization: Organization, numbers: list[PhoneNumber]
     return {row.number.as_e164: row for row in rows}
 
 
-def history_for(*, owner: Lead | Customer, limit: int = 50) -> QuerySet[History]:
-    return owner.history.select_related("agent").order_by("-occurred_at", "-id")[:limit]
+def phone_number_for(*, organization: Organization, pk: int | str, consent: bool = True) -> PhoneNumber | None:
+    """A phone number of ``organization`` with its owner and ``consent`` loaded, or ``None``.
+
+    ``consent=False``: without ``consent``, for a caller that reads the owner's numbers with theirs."""
+    phone = (
+        PhoneNumber.objects.filter(organization=organization, pk=pk)
+        .select_related(
+            "organization", "lead__facility", "lead__organization", "customer__facility", "customer__organization"
+        )
+        .first()
+    )
+    if phone is None or not consent:
+        return phone
+    numbers_with_consent(organization=organization, numbers=[phone])
+    return phone
 
 
 # --- cards ---------------------------------------------------------------------------------

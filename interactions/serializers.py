@@ -13,8 +13,7 @@ from rest_framework import serializers
 from core.api import OrganizationScopedField
 
 from .models import Consent, ConsentEvent, Customer, Facility, Lead, PhoneNumber
-from .selectors import consents_by_number
-from .services import ConsentState, consent_state_from_row
+from .selectors import ConsentState, consent_state_from_row, consents_by_number
 
 CUSTOMER_STATUSES = [("current", "Current"), ("balance_due", "Balance due")]
 

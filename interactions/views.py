@@ -1,6 +1,10 @@
-"""Web views for agents: the searchable list of leads and customers, and the cards."""
+"""Web views for agents: the searchable list of leads and customers, the cards, and the card's phone menu
+(Add New, record text permission, record an opt-out: the CRM's writes the ribbon offers)."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -9,14 +13,25 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
+from django_htmx.http import HttpResponseClientRefresh
 
-from core.http import AuthenticatedRequest
+from core.errors import ServiceError
+from core.http import AuthenticatedRequest, request_evidence
 from core.tenancy import require_organization
 
 from .evidence import consent_evidence_csv_response, consent_evidence_rows, who_acted
-from .models import PhoneNumber
-from .selectors import Card, customer_card, history_card, lead_card, people_search
-from .services import phone_number_confirm
+from .models import ConsentEvent, Customer, Lead, PhoneNumber
+from .selectors import (
+    Card,
+    customer_card,
+    history_card,
+    lead_card,
+    owner_numbers,
+    people_search,
+    person_for,
+    phone_number_for,
+)
+from .services import consent_grant, consent_revoke, phone_number_add, phone_number_confirm
 
 
 @login_required
@@ -102,3 +117,121 @@ def consent_evidence(request: HttpRequest, phone_id: int) -> HttpResponse:
         "interactions/consent_evidence.html",
         {"phone": phone, "organization": organization, "rows": rows, "printed_at": timezone.now()},
     )
+
+
+# --- the phone menu: Add New, record text permission, record an opt-out ----------------------------
+
+
+def _phone_or_404(request: AuthenticatedRequest, pk: int) -> PhoneNumber:
+    phone = phone_number_for(organization=require_organization(request), pk=pk)
+    if phone is None:
+        raise Http404("No such phone number in your organization.")
+    return phone
+
+
+def text_controls_context(*, person: Lead | Customer, numbers: list[PhoneNumber], **extra: Any) -> dict:
+    """What ``messaging/_text_controls.html`` needs (the card view builds the same keys)."""
+    return {"person": person, "numbers": numbers, "labels": PhoneNumber.Label.choices, **extra}
+
+
+@login_required
+@require_POST
+def number_add(request: AuthenticatedRequest, kind: str, pk: int) -> HttpResponse:
+    """Add New: save another number on a lead or customer (customers: kept here, not sent to the PMS)."""
+    organization = require_organization(request)
+    owner = person_for(organization=organization, kind=kind.removesuffix("s"), pk=pk)  # /text/leads/<id>/numbers/
+    if owner is None:
+        raise Http404("No such record in your organization.")
+    values = {"number": request.POST.get("number", "").strip(), "label": request.POST.get("label", "mobile")}
+    added: PhoneNumber | None = None
+    error: ServiceError | None = None
+    try:
+        added = phone_number_add(
+            owner=owner, number=values["number"], label=values["label"], source=PhoneNumber.Source.LOCAL
+        )
+    except ServiceError as exc:
+        error = exc
+    if not request.htmx:
+        if added is not None:
+            messages.success(request, f"Added {added.national} to {owner.full_name}’s record.")
+        elif error is not None:
+            messages.error(request, error.message)
+        return redirect(owner)
+    context = text_controls_context(
+        person=owner,
+        numbers=owner_numbers(owner=owner),
+        menu_open=True,
+        add_open=error is not None,
+        add_error=error,
+        add_values=values if error else {},
+        added=added,
+    )
+    return render(request, "messaging/_text_controls.html", context)
+
+
+@login_required
+@require_POST
+def consent_record(request: AuthenticatedRequest, phone_id: int) -> HttpResponse:
+    """Record text permission an agent obtained (the note of how is required), then reload the card."""
+    return _consent_change_by_agent(
+        request,
+        phone_id,
+        change=consent_grant,
+        form="interactions/_consent_form.html",
+        form_prefix="consent",
+        done=lambda phone: f"Text permission recorded for {phone.national}. You can text {phone.owner.first_name} now.",
+    )
+
+
+@login_required
+@require_POST
+def consent_opt_out(request: AuthenticatedRequest, phone_id: int) -> HttpResponse:
+    """Record an opt-out an agent was told about (why is required), then reload the card.
+
+    The number's Text icon is disabled from then on; an agent may record permission again later
+    (only the person's own opt-out rules that out).
+    """
+    return _consent_change_by_agent(
+        request,
+        phone_id,
+        change=consent_revoke,
+        form="interactions/_optout_form.html",
+        form_prefix="optout",
+        done=lambda phone: (
+            f"Opt-out recorded for {phone.national}. Nobody can text it until permission is recorded again."
+        ),
+    )
+
+
+def _consent_change_by_agent(
+    request: AuthenticatedRequest,
+    phone_id: int,
+    *,
+    change: Callable[..., ConsentEvent],
+    form: str,
+    form_prefix: str,
+    done: Callable[[PhoneNumber], str],
+) -> HttpResponse:
+    """An agent's grant or revoke for one of the card's numbers, with their note as the ledger's evidence.
+
+    A refusal (no note, the person's own opt-out) is shown in the form it came from (htmx), or on the card.
+    """
+    phone = _phone_or_404(request, phone_id)
+    note = request.POST.get("note", "").strip()
+    try:
+        change(
+            organization=phone.organization,
+            number=phone.number,
+            source=ConsentEvent.Source.AGENT,
+            actor=request.user,
+            evidence=note,
+            **request_evidence(request),
+        )
+    except ServiceError as exc:
+        if not request.htmx:
+            messages.error(request, exc.message)
+            return redirect(phone.owner)
+        context = {"phone": phone, f"{form_prefix}_error": exc, f"{form_prefix}_note": note}
+        return render(request, form, {**context, "compact": not phone.is_primary})
+    messages.success(request, done(phone))
+    return HttpResponseClientRefresh() if request.htmx else redirect(phone.owner)

@@ -12,7 +12,7 @@ from django.dispatch import receiver
 from interactions.models import ConsentEvent, PhoneNumber
 from interactions.signals import number_opted_out, phone_number_saved
 
-from .services.confirmation import confirmation_wanted, opt_out_confirmation_queue
+from .services import confirmation_wanted, opt_out_confirmation_queue
 
 logger = logging.getLogger(__name__)
 

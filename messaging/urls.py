@@ -17,15 +17,12 @@ urlpatterns: list = [
     path("text/panel/<int:phone_id>/template/", panel.template_choose, name="text_template"),
     path("text/panel/<int:phone_id>/send/", panel.send, name="text_send"),
     path("text/conversation/<int:phone_id>/", panel.conversation, name="text_conversation"),
-    path("text/consent/<int:phone_id>/", panel.consent_record, name="text_consent_record"),
-    path("text/consent/<int:phone_id>/opt-out/", panel.consent_opt_out, name="text_consent_opt_out"),
     path("text/replies/<int:message_id>/opt-out/", panel.reply_opt_out, name="text_reply_opt_out"),
     path("text/replies/<int:message_id>/not-a-request/", panel.reply_not_a_request, name="text_reply_not_a_request"),
     # The inbox: conversations with unread replies first, assignment, search; the header's unread count.
     path("inbox/", inbox.inbox_page, name="inbox"),
     path("inbox/unread/", inbox.unread, name="inbox_unread"),
     path("inbox/<str:kind>/<int:pk>/assign/", inbox.assign, name="inbox_assign"),
-    path("text/<str:kind>/<int:pk>/numbers/", panel.number_add, name="text_number_add"),
     # The outstanding list's inbound section, loaded into /outstanding/ by htmx.
     path("outstanding/inbound/", outstanding.outstanding_inbound, name="outstanding_inbound"),
 ]

@@ -6,6 +6,7 @@ import datetime
 
 import factory
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
 from interactions.models import (
     Customer,
@@ -145,6 +146,22 @@ class MessageFactory(factory.django.DjangoModelFactory):
     from_number = "+15125550199"
     body = "Hello"
     status = Message.Status.QUEUED
+
+
+class ReplyFactory(MessageFactory):
+    """A text received from ``phone_number`` (a reply), as the inbound webhook stores it: the tests' one
+    inbound-text builder. ``flagged=True``: the webhook flagged it as a plain-words request not to be texted;
+    ``minutes_ago``: when it arrived."""
+
+    class Params:
+        flagged = factory.Trait(flagged_opt_out_request=True)
+        minutes_ago = 0
+
+    direction = Message.Direction.INBOUND
+    status = Message.Status.RECEIVED
+    to_number = "+15125550199"
+    from_number = factory.LazyAttribute(lambda o: o.phone_number.number)
+    received_at = factory.LazyAttribute(lambda o: timezone.now() - datetime.timedelta(minutes=o.minutes_ago))
 
 
 class WorkflowFactory(factory.django.DjangoModelFactory):

@@ -1,7 +1,9 @@
-"""The import contracts of docs/ARCHITECTURE.md ("Layers"), checked by import-linter on every test run."""
+"""The import contracts of docs/ARCHITECTURE.md ("Layers"), checked by import-linter on every test run, and the
+length every app function keeps to."""
 
 from __future__ import annotations
 
+import ast
 import re
 import shutil
 import subprocess
@@ -11,6 +13,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("config", "core", "interactions", "messaging", "workflows")
+APP_PACKAGES = ("config", "core", "interactions", "messaging", "workflows", "integrations", "ops")
+MAX_FUNCTION_LINES = 80  # docs/ARCHITECTURE.md "Module map"
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 
@@ -33,7 +37,7 @@ def test_an_import_the_wrong_way_breaks_the_layers_contract(tmp_path):
     for name in PACKAGES:
         shutil.copytree(ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__", "migrations"))
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
-    services = tmp_path / "interactions" / "services.py"
+    services = tmp_path / "interactions" / "services" / "__init__.py"
     services.write_text(services.read_text() + "\nfrom workflows.services import enrollment_start  # noqa\n")
 
     result = _lint_imports(tmp_path)
@@ -41,6 +45,44 @@ def test_an_import_the_wrong_way_breaks_the_layers_contract(tmp_path):
     assert result.returncode == 1
     assert "interactions is not allowed to import workflows" in result.stdout
     assert "interactions.services -> workflows.services" in result.stdout
+
+
+def test_a_selector_importing_its_apps_services_breaks_the_selectors_contract(tmp_path):
+    for name in PACKAGES:
+        shutil.copytree(ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__", "migrations"))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    inbox = tmp_path / "messaging" / "selectors" / "inbox.py"
+    inbox.write_text(inbox.read_text() + "\nfrom messaging.services import message_queue  # noqa\n")
+
+    result = _lint_imports(tmp_path)
+
+    assert result.returncode == 1
+    assert "messaging.selectors.inbox -> messaging.services" in result.stdout
+
+
+def _functions_longer_than(limit: int, paths, root: Path = ROOT) -> list[str]:
+    found = []
+    for path in paths:
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > limit:
+                    found.append(f"{path.relative_to(root)}:{node.lineno} {node.name} ({lines} lines)")
+    return found
+
+
+def test_no_app_function_is_longer_than_eighty_lines():
+    app_files = [p for app in APP_PACKAGES for p in (ROOT / app).rglob("*.py") if "migrations" not in p.parts]
+
+    assert len(app_files) > 100  # the apps were found
+    assert _functions_longer_than(MAX_FUNCTION_LINES, app_files) == []
+
+
+def test_the_length_check_finds_a_long_function(tmp_path):
+    long = tmp_path / "long.py"
+    long.write_text("def long():\n" + "    x = 1\n" * MAX_FUNCTION_LINES)
+
+    assert _functions_longer_than(MAX_FUNCTION_LINES, [long], root=tmp_path) == ["long.py:1 long (81 lines)"]
 
 
 NUMBERS = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve")

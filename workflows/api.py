@@ -20,8 +20,8 @@ from core.api_errors import error_responses
 from interactions.models import Customer, Lead
 
 from .models import Enrollment, Task, Workflow, WorkflowStep
-from .selectors import enrollments_for, tasks_for, workflows_for
-from .services import enrollment_start, enrollment_stop, task_card_url, task_complete, task_skip
+from .selectors import enrollments_for, task_card_url, tasks_for, workflows_for
+from .services import enrollment_start, enrollment_stop, task_complete, task_skip
 
 # --- serializers ----------------------------------------------------------------------------
 

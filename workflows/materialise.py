@@ -16,6 +16,7 @@ from django.utils import timezone
 from core.errors import ServiceError
 from interactions.models import Customer, Lead, PhoneNumber
 from interactions.selectors import consents_by_number
+from messaging.models import Message
 from messaging.services import message_queue
 
 from .models import Enrollment, StepRun, WorkflowStep
@@ -56,63 +57,53 @@ def _number_to_text(owner: Lead | Customer) -> PhoneNumber | None:
     return granted[0] if granted else numbers[0]
 
 
+_COUNTED_AS: dict[str, str] = {
+    StepRun.Outcome.TEXT_QUEUED: "texts_queued",
+    StepRun.Outcome.TEXT_SCHEDULED: "texts_scheduled",
+    StepRun.Outcome.TEXT_REFUSED: "texts_refused",
+}
+
+
 def _send_automatic_text(
     *, enrollment: Enrollment, step: WorkflowStep, due_at: datetime, now: datetime, report: MaterialiseReport
 ) -> None:
-    owner = enrollment.owner
-    phone = _number_to_text(owner)
-    refusal: ServiceError
-    if step.template is None:
-        refusal = ServiceError("no_template", "The step has no template to send.")
-    elif phone is None:
-        refusal = ServiceError("no_number", f"{owner.full_name} has no phone number on record.")
-    else:
-        try:
-            message = message_queue(phone_number=phone, sent_by=None, template=step.template, now=now)
-        except ServiceError as exc:
-            if exc.code not in ("quiet_hours", "frequency_cap") or exc.extra.get("next_allowed_at") is None:
-                refusal = exc
-            else:
-                # Outside texting hours, or a state's 24-hour cap is full: hold the text for the
-                # first moment it may go, never drop it.
-                message = message_queue(
-                    phone_number=phone,
-                    sent_by=None,
-                    template=step.template,
-                    send_at=exc.extra["next_allowed_at"],
-                    now=now,
-                )
-                if step_run_record(
-                    enrollment=enrollment,
-                    step=step,
-                    due_at=due_at,
-                    outcome=StepRun.Outcome.TEXT_SCHEDULED,
-                    now=now,
-                    message_id=message.pk,
-                    refusal=exc,
-                ):
-                    report.texts_scheduled += 1
-                return
-        else:
-            if step_run_record(
-                enrollment=enrollment,
-                step=step,
-                due_at=due_at,
-                outcome=StepRun.Outcome.TEXT_QUEUED,
-                now=now,
-                message_id=message.pk,
-            ):
-                report.texts_queued += 1
-            return
-    if step_run_record(
+    outcome, message, refusal = _queue_or_hold(enrollment=enrollment, step=step, now=now)
+    recorded = step_run_record(
         enrollment=enrollment,
         step=step,
         due_at=due_at,
-        outcome=StepRun.Outcome.TEXT_REFUSED,
+        outcome=outcome,
         now=now,
+        message_id=message.pk if message is not None else None,
         refusal=refusal,
-    ):
-        report.texts_refused += 1
+    )
+    if recorded:
+        counter = _COUNTED_AS[outcome]
+        setattr(report, counter, getattr(report, counter) + 1)
+
+
+def _queue_or_hold(
+    *, enrollment: Enrollment, step: WorkflowStep, now: datetime
+) -> tuple[str, Message | None, ServiceError | None]:
+    """The step's text queued now, or held for the first moment it may go (outside texting hours, or a
+    state's 24-hour cap is full: never dropped), or the refusal: the outcome, the text, the refusal."""
+    owner = enrollment.owner
+    phone = _number_to_text(owner)
+    if step.template is None:
+        return StepRun.Outcome.TEXT_REFUSED, None, ServiceError("no_template", "The step has no template to send.")
+    if phone is None:
+        refusal = ServiceError("no_number", f"{owner.full_name} has no phone number on record.")
+        return StepRun.Outcome.TEXT_REFUSED, None, refusal
+    try:
+        message = message_queue(phone_number=phone, sent_by=None, template=step.template, now=now)
+    except ServiceError as exc:
+        if exc.code not in ("quiet_hours", "frequency_cap") or exc.extra.get("next_allowed_at") is None:
+            return StepRun.Outcome.TEXT_REFUSED, None, exc
+        held = message_queue(
+            phone_number=phone, sent_by=None, template=step.template, send_at=exc.extra["next_allowed_at"], now=now
+        )
+        return StepRun.Outcome.TEXT_SCHEDULED, held, exc
+    return StepRun.Outcome.TEXT_QUEUED, message, None
 
 
 def _run_step(

@@ -5,15 +5,38 @@ from __future__ import annotations
 import zoneinfo
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import urlencode
 
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
 
-from interactions.models import Customer, Lead, Organization, PhoneNumber
-from interactions.services import owner_kwargs
+from interactions.models import Customer, Lead, Organization, Owner, PhoneNumber, owner_kwargs
 
 from .models import Enrollment, StepRun, Task, Workflow
-from .services import task_card_url
+
+
+def card_url(owner: Owner, **params: object) -> str:
+    """The card of a lead or customer (``/leads/<id>/``, ``/customers/<id>/``), with query parameters."""
+    query = urlencode({k: v for k, v in params.items() if v not in (None, "")})
+    return f"/{owner.kind}s/{owner.pk}/" + (f"?{query}" if query else "")
+
+
+def task_card_url(task: Task) -> str:
+    """Where a task is done: the person's card; for a manual text, with the text panel open and pre-filled.
+
+    Numbers are read through ``owner.phone_numbers.all()`` so a prefetch (primary first) is used.
+    """
+    owner = task.owner
+    if task.kind != Task.Kind.MANUAL_TEXT:
+        return card_url(owner, task=task.pk)
+    numbers = sorted(owner.phone_numbers.all(), key=lambda n: (not n.is_primary, n.pk))
+    return card_url(
+        owner,
+        compose=1,
+        phone=numbers[0].pk if numbers else None,
+        template=task.step.template_id if task.step else None,
+        task=task.pk,
+    )
 
 
 def tasks_outstanding(

@@ -8,7 +8,6 @@ from __future__ import annotations
 import zoneinfo
 from datetime import datetime, timedelta
 from decimal import Decimal
-from urllib.parse import urlencode
 
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
@@ -16,8 +15,8 @@ from django.utils import timezone
 from phonenumber_field.phonenumber import PhoneNumber as ParsedNumber
 
 from core.errors import ServiceError
-from interactions.models import Consent, Customer, History, Lead, Organization, PhoneNumber
-from interactions.services import Owner, history_record, owner_kwargs, phone_number_parse
+from interactions.models import Consent, Customer, History, Lead, Organization, Owner, PhoneNumber, owner_kwargs
+from interactions.services import history_record, phone_number_parse
 from interactions.signals import announce_on_commit
 from messaging.models import Message
 
@@ -32,30 +31,6 @@ STEP_TASK_KINDS: dict[str, str] = {
 
 def _user(user: User | None) -> User | None:
     return user if user is not None and user.is_authenticated else None
-
-
-def card_url(owner: Owner, **params: object) -> str:
-    """The card of a lead or customer (``/leads/<id>/``, ``/customers/<id>/``), with query parameters."""
-    query = urlencode({k: v for k, v in params.items() if v not in (None, "")})
-    return f"/{owner.kind}s/{owner.pk}/" + (f"?{query}" if query else "")
-
-
-def task_card_url(task: Task) -> str:
-    """Where a task is done: the person's card; for a manual text, with the text panel open and pre-filled.
-
-    Numbers are read through ``owner.phone_numbers.all()`` so a prefetch (primary first) is used.
-    """
-    owner = task.owner
-    if task.kind != Task.Kind.MANUAL_TEXT:
-        return card_url(owner, task=task.pk)
-    numbers = sorted(owner.phone_numbers.all(), key=lambda n: (not n.is_primary, n.pk))
-    return card_url(
-        owner,
-        compose=1,
-        phone=numbers[0].pk if numbers else None,
-        template=task.step.template_id if task.step else None,
-        task=task.pk,
-    )
 
 
 # --- scheduling -----------------------------------------------------------------------------
@@ -125,31 +100,8 @@ def enrollment_start(
     Refused when the workflow is switched off or of the other kind, the person is already in a
     workflow, the lead is converted or lost, or the customer owes nothing.
     """
-    if workflow.organization_id != owner.organization_id:
-        raise ServiceError("not_found", "That workflow does not exist.", field="workflow", status=404)
-    if not workflow.active:
-        raise ServiceError(
-            "inactive_workflow", f"The workflow “{workflow.name}” is switched off; pick another one.", field="workflow"
-        )
-    if workflow.owner_kind != owner.kind:
-        raise ServiceError(
-            "wrong_kind",
-            f"“{workflow.name}” is a {workflow.get_kind_display().lower()} workflow; it takes "
-            f"{workflow.owner_kind}s, and {owner.full_name} is a {owner.kind}.",
-            field="workflow",
-        )
-    if isinstance(owner, Lead) and owner.status in (Lead.Status.CONVERTED, Lead.Status.LOST):
-        raise ServiceError(
-            "lead_closed", f"{owner.full_name} is {owner.get_status_display().lower()}; there is nothing to follow up."
-        )
-    if isinstance(owner, Customer) and owner.balance_due <= 0:
-        raise ServiceError("no_balance", f"{owner.full_name} has no balance due.")
-    if owner_opted_out(owner=owner):
-        raise ServiceError(
-            "opted_out",
-            f"{owner.full_name} opted out of texts; a follow-up workflow would text them.",
-            field="workflow",
-        )
+    _check_workflow_takes(workflow, owner)
+    _check_worth_following_up(owner)
     # Lock the person so two enrollments started at once cannot both pass the check below.
     type(owner).objects.select_for_update().filter(pk=owner.pk).first()
     current = (
@@ -184,16 +136,56 @@ def enrollment_start(
             "already_enrolled", f"{owner.full_name} is already in a workflow.", field="workflow", status=409
         ) from exc
     enrollment_advance(enrollment=enrollment, now=now)
-    if actor := _user(user):
-        who = f"by {actor.get_full_name() or actor.get_username()}"
-    else:
-        sources: dict[str, str] = {
-            Enrollment.Source.AUTOMATIC: "automatically",
-            Enrollment.Source.API: "through the API",
-        }
-        who = sources.get(source, "by an agent")
-    history_record(owner=owner, kind=History.Kind.NOTE, agent=user, summary=f"Enrolled in “{workflow.name}” {who}.")
+    history_record(
+        owner=owner,
+        kind=History.Kind.NOTE,
+        agent=user,
+        summary=f"Enrolled in “{workflow.name}” {_enrolled_by_whom(user, source)}.",
+    )
     return enrollment
+
+
+def _check_workflow_takes(workflow: Workflow, owner: Owner) -> None:
+    """The workflow is the organization's, switched on and of the person's kind (leads or customers)."""
+    if workflow.organization_id != owner.organization_id:
+        raise ServiceError("not_found", "That workflow does not exist.", field="workflow", status=404)
+    if not workflow.active:
+        raise ServiceError(
+            "inactive_workflow", f"The workflow “{workflow.name}” is switched off; pick another one.", field="workflow"
+        )
+    if workflow.owner_kind != owner.kind:
+        raise ServiceError(
+            "wrong_kind",
+            f"“{workflow.name}” is a {workflow.get_kind_display().lower()} workflow; it takes "
+            f"{workflow.owner_kind}s, and {owner.full_name} is a {owner.kind}.",
+            field="workflow",
+        )
+
+
+def _check_worth_following_up(owner: Owner) -> None:
+    """An open lead, or a customer who owes; and not opted out of texts on every number."""
+    if isinstance(owner, Lead) and owner.status in (Lead.Status.CONVERTED, Lead.Status.LOST):
+        raise ServiceError(
+            "lead_closed", f"{owner.full_name} is {owner.get_status_display().lower()}; there is nothing to follow up."
+        )
+    if isinstance(owner, Customer) and owner.balance_due <= 0:
+        raise ServiceError("no_balance", f"{owner.full_name} has no balance due.")
+    if owner_opted_out(owner=owner):
+        raise ServiceError(
+            "opted_out",
+            f"{owner.full_name} opted out of texts; a follow-up workflow would text them.",
+            field="workflow",
+        )
+
+
+def _enrolled_by_whom(user: User | None, source: str) -> str:
+    if actor := _user(user):
+        return f"by {actor.get_full_name() or actor.get_username()}"
+    sources: dict[str, str] = {
+        Enrollment.Source.AUTOMATIC: "automatically",
+        Enrollment.Source.API: "through the API",
+    }
+    return sources.get(source, "by an agent")
 
 
 def owner_opted_out(*, owner: Owner) -> bool:

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -16,15 +13,13 @@ from core.errors import ServiceError
 from core.http import AuthenticatedRequest
 from core.redirects import safe_next
 from core.tenancy import require_organization
-from interactions.models import Customer, Lead
-from interactions.selectors import customers_for, leads_for
+from interactions.selectors import person_for, phone_number_for
 from messaging.models import Message
-from messaging.selectors import phone_number_for
 from messaging.views.panel import send_text
 
 from .models import Enrollment, Task, Workflow
-from .selectors import task_counts, tasks_outstanding
-from .services import card_url, enrollment_start, enrollment_stop, task_complete, task_complete_by_text, task_skip
+from .selectors import card_url, task_counts, tasks_outstanding
+from .services import enrollment_start, enrollment_stop, task_complete, task_complete_by_text, task_skip
 
 
 def _back(request: HttpRequest, default: str) -> HttpResponseRedirect:
@@ -120,14 +115,7 @@ def task_text_send(request: AuthenticatedRequest, pk: int, phone_id: int) -> Htt
 def enrollment_create(request: AuthenticatedRequest, kind: str, pk: int) -> HttpResponse:
     """The card's “Enroll” button: put this lead or customer into the chosen workflow."""
     organization = require_organization(request)
-    selectors: dict[str, Callable[..., QuerySet[Lead] | QuerySet[Customer]]] = {
-        "lead": leads_for,
-        "customer": customers_for,
-    }
-    people = selectors.get(kind)
-    if people is None:
-        return HttpResponse(status=404)
-    owner = people(organization=organization).filter(pk=pk).first()
+    owner = person_for(organization=organization, kind=kind, pk=pk)
     if owner is None:
         raise Http404("No such record in your organization.")
     workflow_id = _int_or_none(request.POST.get("workflow"))

@@ -1,9 +1,11 @@
-"""Every write of the messaging side, in seven parts, one module each:
+"""Every write of the messaging side, in eight parts, one module each:
 
 - ``compose``: the final text of a message (merge fields, the unsubscribe link, length) and
   ``message_queue``, which refuses or writes the outbox row;
 - ``sending``: what the worker does with a queued row (claim, re-check, throttle, provider call)
   and the sweepers that keep the outbox moving;
+- ``inbound``: what Twilio tells us: delivery receipts (``message_status_update``) and incoming
+  texts with their keywords (``inbound_receive``);
 - ``numbers``: what the system learns about a number (line type lookups, carrier errors);
 - ``confirmation``: the one text confirming a person's opt-out (FCC 24-24);
 - ``conversations``: a person's conversation read, assigned, and a flagged reply resolved;
@@ -12,7 +14,7 @@
 
 A new part gets its line here (``tests/test_architecture.py`` checks the list and its count).
 
-Import from here: ``from messaging.services import message_queue``.
+Import from here: ``from messaging.services import message_queue``. The reads are in ``messaging.selectors``.
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ from .compose import (
     unsubscribe_link_get_or_create,
     with_link,
 )
+from .confirmation import confirmation_refusal, confirmation_wanted, opt_out_confirmation_queue
+from .conversations import conversation_assign, conversation_mark_read, reply_flag_dismiss
+from .inbound import InboundResult, inbound_receive, message_status_update
 from .numbers import (
     carrier_error_act,
     carrier_opt_out_record,
@@ -59,11 +64,17 @@ __all__ = [
     "LINK_PREFIX",
     "RECONCILE_FOR",
     "Draft",
+    "InboundResult",
     "SendOutcome",
     "UnsubscribeOutcome",
     "carrier_error_act",
     "carrier_opt_out_record",
+    "confirmation_refusal",
+    "confirmation_wanted",
     "consent_refusal",
+    "conversation_assign",
+    "conversation_mark_read",
+    "inbound_receive",
     "line_type_is_stale",
     "line_type_lookup",
     "line_type_refresh_before_text",
@@ -74,9 +85,12 @@ __all__ = [
     "message_queue",
     "message_reconcile",
     "message_send",
+    "message_status_update",
     "messages_reconcile_stuck",
     "messages_release_scheduled",
     "messages_requeue_stuck",
+    "opt_out_confirmation_queue",
+    "reply_flag_dismiss",
     "sendability_refusal",
     "sending_stuck_after",
     "template_archive",

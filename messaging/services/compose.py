@@ -18,7 +18,8 @@ from core.formats import display_date, display_moment
 from core.prepared import insert_together
 from core.tracing import current_request_id
 from interactions.models import Consent, Customer, Facility, History, Organization, PhoneNumber
-from interactions.services import ConsentState, consent_status, history_entry, user_display_name
+from interactions.selectors import ConsentState
+from interactions.services import consent_status, history_entry, user_display_name
 from interactions.signals import announce_on_commit
 
 from ..compliance.engine import recipient_rules, recipient_time_zone, send_refusal, texts_counted
@@ -291,7 +292,44 @@ def message_queue(
     happens in ``send_message`` after commit.
     """
     now = now or timezone.now()
-    organization = phone_number.organization
+    text = _text_to_send(phone_number=phone_number, sent_by=sent_by, body=body, template=template)
+    link_token = _send_state_once_allowed(phone_number=phone_number, now=now).link_token
+    send_at = _check_send_time(phone_number=phone_number, send_at=send_at, now=now)
+    # A first text's link is made below; a new token is as long as the placeholder, so the size is exact.
+    size = _measure_within_limit(
+        with_link(text, UnsubscribeLink(token=link_token).url if link_token else _placeholder_link_url())
+    )
+
+    # A first text makes its unsubscribe link in the same transaction as the text. Otherwise the
+    # text and its history entry are one statement (``insert_together``), atomic without a
+    # transaction of its own.
+    with transaction.atomic() if link_token is None else contextlib.nullcontext():
+        if link_token is None:
+            organization = phone_number.organization
+            link_token = unsubscribe_link_get_or_create(organization=organization, number=phone_number.number).token
+        message = _outbox_row(
+            phone_number=phone_number,
+            body=with_link(text, UnsubscribeLink(token=link_token).url),
+            size=size,
+            template=template,
+            sent_by=sent_by,
+            send_at=send_at,
+            idempotency_key=idempotency_key,
+            now=now,
+        )
+        entry = _history_of_text(phone_number=phone_number, text=text, sent_by=sent_by, send_at=send_at, now=now)
+        _insert_with_its_history(message, entry, idempotency_key=idempotency_key)
+        announce_on_commit(message_status_changed, Message, message=message, status=message.status)
+        if message.status == Message.Status.QUEUED:
+            send_on_commit(message.pk)
+    return message
+
+
+def _text_to_send(
+    *, phone_number: PhoneNumber, sent_by: AbstractBaseUser | None, body: str, template: MessageTemplate | None
+) -> str:
+    """The text as typed or as the template fills in for this person; refused for an archived person,
+    an empty text or an invalid number."""
     owner = phone_number.owner
     if owner.archived_at is not None:
         raise ServiceError(
@@ -310,8 +348,13 @@ def message_queue(
         raise ServiceError(
             "empty_body", "The template fills in to an empty text for this person; type a message.", field="body"
         )
-    consent, state = _consent_and_send_state(organization=organization, number=phone_number.number)
-    link_token = state.link_token
+    return text
+
+
+def _send_state_once_allowed(*, phone_number: PhoneNumber, now: datetime) -> SendState:
+    """The number's send state, once consent, an open plain-words request and sendability (the line
+    type, the facility's sender) allow a text; otherwise the refusal is raised."""
+    consent, state = _consent_and_send_state(organization=phone_number.organization, number=phone_number.number)
     refusal = consent_refusal(consent, phone_number=phone_number) or open_request_refusal(
         phone_number=phone_number, reply_id=state.open_request
     )
@@ -319,13 +362,15 @@ def message_queue(
         raise refusal
     # Before the first text after the stored line type went stale (never blocks: failures are retried later).
     line_type_refresh_before_text(phone_number=phone_number, now=now)
-    refusal = sendability_refusal(phone_number=phone_number, facility=owner.facility)
+    refusal = sendability_refusal(phone_number=phone_number, facility=phone_number.owner.facility)
     if refusal:
         raise refusal
-    send_at = _check_send_time(phone_number=phone_number, send_at=send_at, now=now)
+    return state
 
-    # A first text's link is made below; a new token is as long as the placeholder, so the size is exact.
-    size = measure(with_link(text, UnsubscribeLink(token=link_token).url if link_token else _placeholder_link_url()))
+
+def _measure_within_limit(final: str) -> Measure:
+    """The final text's length figures; refused over the 1,600-character limit, saying by how much."""
+    size = measure(final)
     if size.too_long:
         raise ServiceError(
             "too_long",
@@ -335,62 +380,77 @@ def message_queue(
             characters=size.characters,
             limit=MAX_CHARACTERS,
         )
+    return size
 
-    # A first text makes its unsubscribe link in the same transaction as the text. Otherwise the
-    # text and its history entry are one statement (``insert_together``), atomic without a
-    # transaction of its own.
-    with transaction.atomic() if link_token is None else contextlib.nullcontext():
-        if link_token is None:
-            link_token = unsubscribe_link_get_or_create(organization=organization, number=phone_number.number).token
-        final = with_link(text, UnsubscribeLink(token=link_token).url)
-        status = Message.Status.SCHEDULED if send_at else Message.Status.QUEUED
-        message = Message(
-            organization=organization,
-            direction=Message.Direction.OUTBOUND,
-            lead=phone_number.lead,
-            customer=phone_number.customer,
-            phone_number=phone_number,
-            facility=owner.facility,
-            to_number=phone_number.number,
-            from_number=owner.facility.sms_sender_number or "",
-            body=final,
-            template=template,
-            status=status,
-            segments=size.segments,
-            encoding=size.encoding,
-            sent_by=sent_by if sent_by is not None and sent_by.is_authenticated else None,
-            actor_name=user_display_name(sent_by),
-            idempotency_key=idempotency_key,
-            send_at=send_at,
-            queued_at=None if send_at else now,
-            request_id=current_request_id(),
+
+def _outbox_row(
+    *,
+    phone_number: PhoneNumber,
+    body: str,
+    size: Measure,
+    template: MessageTemplate | None,
+    sent_by: AbstractBaseUser | None,
+    send_at: datetime | None,
+    idempotency_key: str | None,
+    now: datetime,
+) -> Message:
+    """The text's outbox row, not saved yet: queued now, or scheduled for ``send_at``."""
+    facility = phone_number.owner.facility
+    return Message(
+        organization=phone_number.organization,
+        direction=Message.Direction.OUTBOUND,
+        lead=phone_number.lead,
+        customer=phone_number.customer,
+        phone_number=phone_number,
+        facility=facility,
+        to_number=phone_number.number,
+        from_number=facility.sms_sender_number or "",
+        body=body,
+        template=template,
+        status=Message.Status.SCHEDULED if send_at else Message.Status.QUEUED,
+        segments=size.segments,
+        encoding=size.encoding,
+        sent_by=sent_by if sent_by is not None and sent_by.is_authenticated else None,
+        actor_name=user_display_name(sent_by),
+        idempotency_key=idempotency_key,
+        send_at=send_at,
+        queued_at=None if send_at else now,
+        request_id=current_request_id(),
+    )
+
+
+def _history_of_text(
+    *, phone_number: PhoneNumber, text: str, sent_by: AbstractBaseUser | None, send_at: datetime | None, now: datetime
+) -> History:
+    """The history entry of a text sent or scheduled (its time in the person's zone), not saved yet."""
+    if send_at:
+        local = send_at.astimezone(
+            recipient_time_zone(number=phone_number.number, facility=phone_number.owner.facility)
         )
-        if send_at:
-            local = send_at.astimezone(recipient_time_zone(number=phone_number.number, facility=owner.facility))
-            when = f"scheduled for {display_moment(local)}"
-        else:
-            when = "sent"
-        entry = history_entry(
-            owner=owner,
-            kind=History.Kind.TEXT,
-            agent=sent_by,
-            phone_number=phone_number,
-            summary=f"Text {when} to {phone_number.national}: {text[:140]}",
-            occurred_at=now,
-        )
-        try:
-            # The savepoint only guards the Idempotency-Key's unique index (a refusal leaves the
-            # caller's transaction usable); without a key nothing can collide.
-            with transaction.atomic() if idempotency_key else contextlib.nullcontext():
-                insert_together(message, entry)
-        except IntegrityError as exc:
-            raise ServiceError(
-                "duplicate", "A text with this Idempotency-Key was already queued.", field="idempotency_key", status=409
-            ) from exc
-        announce_on_commit(message_status_changed, Message, message=message, status=status)
-        if status == Message.Status.QUEUED:
-            send_on_commit(message.pk)
-    return message
+        when = f"scheduled for {display_moment(local)}"
+    else:
+        when = "sent"
+    return history_entry(
+        owner=phone_number.owner,
+        kind=History.Kind.TEXT,
+        agent=sent_by,
+        phone_number=phone_number,
+        summary=f"Text {when} to {phone_number.national}: {text[:140]}",
+        occurred_at=now,
+    )
+
+
+def _insert_with_its_history(message: Message, entry: History, *, idempotency_key: str | None) -> None:
+    """The text and its history entry in one statement; a repeated Idempotency-Key is refused (409)."""
+    try:
+        # The savepoint only guards the Idempotency-Key's unique index (a refusal leaves the
+        # caller's transaction usable); without a key nothing can collide.
+        with transaction.atomic() if idempotency_key else contextlib.nullcontext():
+            insert_together(message, entry)
+    except IntegrityError as exc:
+        raise ServiceError(
+            "duplicate", "A text with this Idempotency-Key was already queued.", field="idempotency_key", status=409
+        ) from exc
 
 
 def send_on_commit(message_id: int) -> None:

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
-from django.db.models import QuerySet
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -17,11 +14,10 @@ from core.errors import ServiceError
 from core.http import AuthenticatedRequest
 from core.redirects import safe_next
 from core.tenancy import require_organization
-from interactions.models import Customer, Lead
-from interactions.selectors import customers_for, leads_for
+from interactions.selectors import person_for
 
-from ..conversations import inbox, unread_summary
-from ..services.conversations import conversation_assign
+from ..selectors import inbox, unread_summary
+from ..services import conversation_assign
 
 SHOWS = (("all", "All"), ("unassigned", "Unassigned"), ("mine", "Mine"))
 
@@ -73,12 +69,7 @@ def unread(request: AuthenticatedRequest) -> HttpResponse:
 def assign(request: AuthenticatedRequest, kind: str, pk: int) -> HttpResponse:
     """Give a conversation to an agent (``assigned_to`` empty: to nobody)."""
     organization = require_organization(request)
-    selectors: dict[str, Callable[..., QuerySet[Lead] | QuerySet[Customer]]] = {
-        "lead": leads_for,
-        "customer": customers_for,
-    }
-    people = selectors.get(kind)
-    person = people(organization=organization).filter(pk=pk).first() if people else None
+    person = person_for(organization=organization, kind=kind, pk=pk)
     if person is None:
         raise Http404("No such record in your organization.")
     try:

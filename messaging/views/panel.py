@@ -1,7 +1,7 @@
 """The card's text panel: open it, count as you type, pick a template, send, follow the conversation.
 
-Also the writes the panel offers beside sending: Add New (a number on the record), "record text
-permission", "record opt-out", and "opt out this number" on a reply that asks not to be texted.
+Also the panel's answers to a reply that asks not to be texted: "opt out this number" and "not a
+request". (The phone menu's Add New and its consent forms are the CRM's: ``interactions/views.py``.)
 Every view resolves its phone number, template, reply or record inside the signed-in agent's
 organization (404 otherwise) and calls the same services as the API.
 """
@@ -22,16 +22,16 @@ from django_htmx.http import HttpResponseClientRefresh, trigger_client_event
 
 from core.errors import ServiceError
 from core.formats import display_moment
+from core.http import request_evidence
 from core.phonenumbers import readable
 from core.redirects import safe_next
 from core.tenancy import require_organization
-from interactions.models import ConsentEvent, Customer, Lead, PhoneNumber
-from interactions.selectors import customers_for, leads_for, owner_numbers
-from interactions.services import consent_grant, consent_revoke, phone_number_add
+from interactions.models import ConsentEvent, PhoneNumber
+from interactions.selectors import owner_numbers, phone_number_for
+from interactions.services import consent_revoke
 
 from ..backends import UNREACHABLE_REASONS
 from ..compliance.engine import recipient_time_zone
-from ..conversations import open_requests, person_thread, texting_state, thread_messages, thread_version
 from ..models import Message, MessageTemplate
 from ..rendering import merge_field_problem
 from ..segments import MAX_CHARACTERS, is_gsm7
@@ -39,11 +39,21 @@ from ..selectors import (
     active_templates_for,
     flagged_reply_for,
     inbound_flagged,
-    phone_number_for,
+    open_requests,
+    person_thread,
     template_for,
+    texting_state,
+    thread_messages,
+    thread_version,
 )
-from ..services import consent_refusal, message_preview, message_queue, template_body_for
-from ..services.conversations import conversation_mark_read, reply_flag_dismiss
+from ..services import (
+    consent_refusal,
+    conversation_mark_read,
+    message_preview,
+    message_queue,
+    reply_flag_dismiss,
+    template_body_for,
+)
 
 SENT_EVENT = "textdesk:sent"  # the conversation listens for it and refreshes at once
 
@@ -383,110 +393,6 @@ def reply_not_a_request(request: HttpRequest, message_id: int) -> HttpResponse:
     return redirect(safe_next(request, owner.get_absolute_url() if owner else reverse("outstanding")))
 
 
-def text_controls_context(*, person: Lead | Customer, numbers: list[PhoneNumber], **extra: Any) -> dict:
-    """What ``messaging/_text_controls.html`` needs (the card view builds the same keys)."""
-    return {"person": person, "numbers": numbers, "labels": PhoneNumber.Label.choices, **extra}
-
-
-@login_required
-@require_POST
-def number_add(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
-    """Add New: save another number on a lead or customer (customers: kept here, not sent to the PMS)."""
-    organization = require_organization(request)
-    people = {"leads": leads_for, "customers": customers_for}.get(kind)
-    owner = people(organization=organization).select_related("organization").filter(pk=pk).first() if people else None
-    if owner is None:
-        raise Http404("No such record in your organization.")
-    values = {"number": request.POST.get("number", "").strip(), "label": request.POST.get("label", "mobile")}
-    added, error = None, None
-    try:
-        added = phone_number_add(
-            owner=owner, number=values["number"], label=values["label"], source=PhoneNumber.Source.LOCAL
-        )
-    except ServiceError as exc:
-        error = exc
-    if not request.htmx:
-        if error:
-            messages.error(request, error.message)
-        else:
-            messages.success(request, f"Added {added.national} to {owner.full_name}’s record.")
-        return redirect(owner)
-    context = text_controls_context(
-        person=owner,
-        numbers=owner_numbers(owner=owner),
-        menu_open=True,
-        add_open=error is not None,
-        add_error=error,
-        add_values=values if error else {},
-        added=added,
-    )
-    return render(request, "messaging/_text_controls.html", context)
-
-
-@login_required
-@require_POST
-def consent_record(request: HttpRequest, phone_id: int) -> HttpResponse:
-    """Record text permission an agent obtained (the note of how is required), then reload the card."""
-    phone = _phone_or_404(request, phone_id)
-    note = request.POST.get("note", "").strip()
-    try:
-        consent_grant(
-            organization=phone.organization,
-            number=phone.number,
-            source=ConsentEvent.Source.AGENT,
-            actor=request.user,
-            evidence=note,
-            ip_address=request.META.get("REMOTE_ADDR"),
-            user_agent=request.headers.get("user-agent", ""),
-        )
-    except ServiceError as exc:
-        if not request.htmx:
-            messages.error(request, exc.message)
-            return redirect(phone.owner)
-        context = {"phone": phone, "consent_error": exc, "consent_note": note, "compact": not phone.is_primary}
-        return render(request, "messaging/_consent_form.html", context)
-    messages.success(
-        request, f"Text permission recorded for {phone.national}. You can text {phone.owner.first_name} now."
-    )
-    return HttpResponseClientRefresh() if request.htmx else redirect(phone.owner)
-
-
-def _revoke_by_agent(request: HttpRequest, *, organization, number, note: str) -> None:
-    consent_revoke(
-        organization=organization,
-        number=number,
-        source=ConsentEvent.Source.AGENT,
-        actor=request.user,
-        evidence=note,
-        ip_address=request.META.get("REMOTE_ADDR"),
-        user_agent=request.headers.get("user-agent", ""),
-    )
-
-
-@login_required
-@require_POST
-def consent_opt_out(request: HttpRequest, phone_id: int) -> HttpResponse:
-    """Record an opt-out an agent was told about (why is required), then reload the card.
-
-    The number's Text icon is disabled from then on; an agent may record permission again later
-    (only the person's own opt-out rules that out).
-    """
-    phone = _phone_or_404(request, phone_id)
-    note = request.POST.get("note", "").strip()
-    try:
-        _revoke_by_agent(request, organization=phone.organization, number=phone.number, note=note)
-    except ServiceError as exc:
-        if not request.htmx:
-            messages.error(request, exc.message)
-            return redirect(phone.owner)
-        context = {"phone": phone, "optout_error": exc, "optout_note": note}
-        return render(request, "messaging/_optout_form.html", context)
-    messages.success(
-        request, f"Opt-out recorded for {phone.national}. Nobody can text it until permission is recorded again."
-    )
-    return HttpResponseClientRefresh() if request.htmx else redirect(phone.owner)
-
-
 @login_required
 @require_POST
 def reply_opt_out(request: HttpRequest, message_id: int) -> HttpResponse:
@@ -505,7 +411,14 @@ def reply_opt_out(request: HttpRequest, message_id: int) -> HttpResponse:
         messages.info(request, f"{national} is already opted out.")
     else:
         try:
-            _revoke_by_agent(request, organization=organization, number=reply.from_number, note=_asked_by_text(reply))
+            consent_revoke(
+                organization=organization,
+                number=reply.from_number,
+                source=ConsentEvent.Source.AGENT,
+                actor=request.user,
+                evidence=_asked_by_text(reply),
+                **request_evidence(request),
+            )
         except ServiceError as exc:
             messages.error(request, exc.message)
         else:

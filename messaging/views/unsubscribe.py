@@ -16,6 +16,7 @@ from django.views.decorators.http import require_http_methods
 from phonenumber_field.phonenumber import PhoneNumber as ParsedNumber
 
 from core.errors import ServiceError
+from core.http import request_evidence
 from interactions.services import consent_status
 
 from ..selectors import unsubscribe_link_by_token
@@ -41,11 +42,7 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     context = {"organization": link.organization, "number": _masked(link.number)}
     if request.method == "POST":
         try:
-            outcome = unsubscribe_link_use(
-                token=token,
-                ip_address=request.META.get("REMOTE_ADDR") or None,
-                user_agent=request.headers.get("User-Agent", ""),
-            )
+            outcome = unsubscribe_link_use(token=token, **request_evidence(request))
         except ServiceError:
             return _not_found(request)
         return render(request, "messaging/unsubscribe_done.html", {**context, "already": outcome.already})

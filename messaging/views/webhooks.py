@@ -18,7 +18,8 @@ from django.views.decorators.http import require_POST
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
-from ..inbound import Keyword, inbound_receive, message_status_update
+from ..keywords import Keyword
+from ..services import inbound_receive, message_status_update
 
 logger = logging.getLogger(__name__)
 

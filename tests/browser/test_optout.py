@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from django.utils import timezone
 from playwright.sync_api import expect
 
 from interactions.models import ConsentEvent
-from messaging.models import Message
 from tests.browser.conftest import PHONE
-from tests.factories import MessageFactory
+from tests.factories import MessageFactory, ReplyFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -19,16 +17,7 @@ REPLY = "Please stop texting me, I rented somewhere else"
 def test_an_agent_opts_a_number_out_from_its_flagged_reply(browse, live_server, consented_number, shot):
     lead = consented_number.lead
     MessageFactory(phone_number=consented_number, body="Hi, still looking for storage?", status="delivered")
-    MessageFactory(
-        phone_number=consented_number,
-        direction=Message.Direction.INBOUND,
-        to_number="+15125550199",
-        from_number=consented_number.number,
-        body=REPLY,
-        status=Message.Status.RECEIVED,
-        received_at=timezone.now(),
-        flagged_opt_out_request=True,
-    )
+    ReplyFactory(phone_number=consented_number, body=REPLY, flagged=True)
     card = f"{live_server.url}/leads/{lead.pk}/"
 
     # On a phone the flagged reply and its button fit the screen.

@@ -19,7 +19,7 @@ from interactions.services import consent_grant, consent_revoke
 from messaging.models import Conversation, Message, MessageTemplate
 from messaging.services import unsubscribe_link_get_or_create
 from tests.browser.conftest import DESKTOP, PHONE
-from tests.factories import CustomerFactory, MessageFactory, MessageTemplateFactory, PhoneNumberFactory
+from tests.factories import CustomerFactory, MessageFactory, MessageTemplateFactory, PhoneNumberFactory, ReplyFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -30,19 +30,6 @@ REQUEST = "please stop texting me about this"
 def grant(phone: PhoneNumber) -> PhoneNumber:
     consent_grant(organization=phone.organization, number=phone.number, source="web_form", evidence="quote form")
     return phone
-
-
-def reply(phone: PhoneNumber, body: str, *, flagged: bool = False, at=None) -> Message:
-    return MessageFactory(
-        phone_number=phone,
-        direction=Message.Direction.INBOUND,
-        to_number="+15125550199",
-        from_number=phone.number,
-        body=body,
-        status=Message.Status.RECEIVED,
-        received_at=at or timezone.now(),
-        flagged_opt_out_request=flagged,
-    )
 
 
 def open_panel(page, button: str = "#text-controls .text-btn.with-label"):
@@ -74,7 +61,7 @@ def test_a_flagged_request_blocks_sending_to_that_number_until_an_agent_says_it_
     browse, live_server, consented_number, shot
 ):
     lead = consented_number.lead
-    flagged = reply(consented_number, REQUEST, flagged=True)
+    flagged = ReplyFactory(phone_number=consented_number, body=REQUEST, flagged=True)
     page = browse()
     page.goto(f"{live_server.url}/leads/{lead.pk}/")
     panel = open_panel(page)
@@ -99,7 +86,7 @@ def test_sending_to_another_number_of_a_person_with_an_open_request_asks_first(
 ):
     lead = consented_number.lead
     other = grant(PhoneNumberFactory(lead=lead, number="+15125550181", is_primary=False, label="home"))
-    reply(consented_number, REQUEST, flagged=True)
+    ReplyFactory(phone_number=consented_number, body=REQUEST, flagged=True)
     page = browse()
     page.goto(f"{live_server.url}/leads/{lead.pk}/")
     page.click("#text-controls details.phone-menu > summary")
@@ -219,7 +206,7 @@ def test_on_a_phone_the_panel_is_a_full_height_sheet_with_the_thread_above_the_c
     browse, live_server, consented_number, shot
 ):
     MessageFactory(phone_number=consented_number, body="Your quote is ready.", status="delivered")
-    reply(consented_number, "Thanks, what about a 10x10?")
+    ReplyFactory(phone_number=consented_number, body="Thanks, what about a 10x10?")
     page = browse(viewport=PHONE)
     page.goto(f"{live_server.url}/leads/{consented_number.lead.pk}/")
     panel = open_panel(page)
@@ -247,7 +234,7 @@ def test_the_resize_grip_is_readable_and_resizes_with_the_keyboard(browse, live_
 
 
 def test_the_outstanding_list_and_the_header_fit_a_phone(browse, live_server, consented_number, shot):
-    reply(consented_number, REQUEST, flagged=True)
+    ReplyFactory(phone_number=consented_number, body=REQUEST, flagged=True)
     page = browse(viewport=PHONE)
     page.goto(f"{live_server.url}/outstanding/")
     expect(page.locator("#inbound .inbound-flagged")).to_contain_text(REQUEST)
@@ -264,7 +251,7 @@ def test_the_outstanding_list_and_the_header_fit_a_phone(browse, live_server, co
 def test_the_thread_spans_every_number_with_labels_and_events(browse, live_server, consented_number):
     lead = consented_number.lead
     home = grant(PhoneNumberFactory(lead=lead, number="+15125550181", is_primary=False, label="home"))
-    reply(consented_number, REQUEST, flagged=True)
+    ReplyFactory(phone_number=consented_number, body=REQUEST, flagged=True)
     MessageFactory(phone_number=home, body="Hi from the office", status="delivered")
     page = browse()
     page.goto(f"{live_server.url}/leads/{lead.pk}/")
@@ -352,7 +339,7 @@ def test_a_reply_on_another_page_is_announced_and_read_from_the_inbox_on_a_phone
     page = browse(viewport=PHONE)
     page.goto(f"{live_server.url}/outstanding/")
     expect(page.locator("#unread-badge[data-unread='0']")).to_have_count(1)  # the page has its first count
-    reply(consented_number, "Is the 10x10 still free on Friday?")
+    ReplyFactory(phone_number=consented_number, body="Is the 10x10 still free on Friday?")
     expect(page.locator("#unread-badge")).to_have_text("1 unread", timeout=10_000)
     expect(page.locator("#reply-toast")).to_contain_text(f"New reply from {lead.full_name}")
     shot(page, "workspace-phone-reply-toast")
@@ -385,7 +372,7 @@ def test_a_reply_on_another_page_is_announced_and_read_from_the_inbox_on_a_phone
 
 def test_the_inbox_assigns_conversations_and_searches_text_bodies(browse, live_server, consented_number, facility):
     lead = consented_number.lead
-    reply(consented_number, "Do you have climate controlled units?")
+    ReplyFactory(phone_number=consented_number, body="Do you have climate controlled units?")
     someone = CustomerFactory(facility=facility, first_name="Dana")
     MessageFactory(phone_number=PhoneNumberFactory(lead=None, customer=someone, number="+15125550177"), body="Hi")
     page = browse()
@@ -419,7 +406,7 @@ def test_every_screen_fits_and_has_no_serious_accessibility_violations(
     browse, live_server, consented_number, viewport, chromium, shot
 ):
     lead = consented_number.lead
-    reply(consented_number, "Is the 10x10 still free?")
+    ReplyFactory(phone_number=consented_number, body="Is the 10x10 still free?")
     token = unsubscribe_link_get_or_create(organization=consented_number.organization, number=consented_number.number)
     size = "1366" if viewport == DESKTOP else "390"
 

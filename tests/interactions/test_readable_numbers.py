@@ -31,7 +31,7 @@ def test_a_foreign_number_s_consent_line_on_the_card_reads_as_the_number_does_el
 
 
 def test_a_foreign_number_not_on_the_record_is_labelled_as_numbers_are_elsewhere():
-    from messaging.conversations import _number_label
+    from messaging.selectors.conversations import _number_label
 
     assert _number_label({}, "+819055500137") == "+81 90-5550-0137"
     assert _number_label({}, "+15125550199") == "(512) 555-0199"

@@ -4,35 +4,20 @@ from __future__ import annotations
 
 import pytest
 from django.urls import reverse
-from django.utils import timezone
 
 from core.errors import ServiceError
 from interactions.models import History
 from interactions.services import consent_revoke
-from messaging.conversations import inbox, unread_summary
 from messaging.models import Message
-from messaging.services import message_queue
-from messaging.services.conversations import conversation_assign, conversation_mark_read, reply_flag_dismiss
-from tests.factories import CustomerFactory, LeadFactory, MessageFactory, PhoneNumberFactory
+from messaging.selectors import inbox, unread_summary
+from messaging.services import conversation_assign, conversation_mark_read, message_queue, reply_flag_dismiss
+from tests.factories import CustomerFactory, LeadFactory, MessageFactory, PhoneNumberFactory, ReplyFactory
 
 pytestmark = pytest.mark.django_db
 
 
-def reply(phone, body: str, *, flagged: bool = False) -> Message:
-    return MessageFactory(
-        phone_number=phone,
-        direction=Message.Direction.INBOUND,
-        to_number="+15125550199",
-        from_number=phone.number,
-        body=body,
-        status=Message.Status.RECEIVED,
-        received_at=timezone.now(),
-        flagged_opt_out_request=flagged,
-    )
-
-
 def test_a_text_is_refused_while_a_flagged_request_from_that_number_waits(consented_number, agent, open_all_day):
-    flagged = reply(consented_number, "please stop texting me", flagged=True)
+    flagged = ReplyFactory(phone_number=consented_number, body="please stop texting me", flagged=True)
     with pytest.raises(ServiceError) as refused:
         message_queue(phone_number=consented_number, sent_by=agent, body="Hello again")
     assert refused.value.code == "open_request"
@@ -45,7 +30,7 @@ def test_a_text_is_refused_while_a_flagged_request_from_that_number_waits(consen
 
 
 def test_marking_a_reply_not_a_request_needs_a_note(consented_number, agent):
-    flagged = reply(consented_number, "stop it", flagged=True)
+    flagged = ReplyFactory(phone_number=consented_number, body="stop it", flagged=True)
     with pytest.raises(ServiceError) as refused:
         reply_flag_dismiss(reply=flagged, user=agent, note="  ")
     assert refused.value.field == "note"
@@ -58,7 +43,7 @@ def test_sending_to_another_number_asks_to_confirm_and_then_sends(agent_client, 
 
     home = PhoneNumberFactory(lead=consented_number.lead, number="+15125550181", is_primary=False)
     consent_grant(organization=home.organization, number=home.number, source="web_form", evidence="form")
-    reply(consented_number, "please stop texting me", flagged=True)
+    ReplyFactory(phone_number=consented_number, body="please stop texting me", flagged=True)
     url = reverse("text_send", args=[home.pk])
     asked = agent_client.post(url, {"body": "Unit ready"}, HTTP_HX_REQUEST="true")
     assert "Send to this number anyway?" in asked.content.decode()
@@ -82,7 +67,7 @@ def test_an_opted_out_lead_is_not_enrolled_in_the_default_follow_up(org, facilit
 
 
 def test_unread_is_cleared_by_reading_the_thread_not_by_opening_the_card(agent_client, agent, consented_number):
-    reply(consented_number, "Is it free on Friday?")
+    ReplyFactory(phone_number=consented_number, body="Is it free on Friday?")
     assert unread_summary(organization=consented_number.organization).count == 1
     agent_client.get(f"/leads/{consented_number.lead.pk}/")
     assert unread_summary(organization=consented_number.organization).count == 1
@@ -91,12 +76,12 @@ def test_unread_is_cleared_by_reading_the_thread_not_by_opening_the_card(agent_c
 
 
 def test_the_unread_count_answers_204_while_nothing_changed(agent_client, consented_number):
-    reply(consented_number, "Hello?")
+    ReplyFactory(phone_number=consented_number, body="Hello?")
     first = agent_client.get(reverse("inbox_unread"))
     version = unread_summary(organization=consented_number.organization).version
     assert first.status_code == 200 and 'data-unread="1"' in first.content.decode()
     assert agent_client.get(reverse("inbox_unread"), {"v": version}).status_code == 204
-    reply(consented_number, "Anyone there?")
+    ReplyFactory(phone_number=consented_number, body="Anyone there?")
     arrived = agent_client.get(reverse("inbox_unread"), {"v": version}).content.decode()
     assert "New reply from" in arrived and "Anyone there?" in arrived
 
@@ -107,7 +92,7 @@ def test_the_inbox_puts_unread_first_filters_by_assignment_and_searches_texts(ag
     waiting = PhoneNumberFactory(
         lead=None, customer=CustomerFactory(facility=facility, first_name="Wendy"), number="+15125550171"
     )
-    reply(waiting, "Do you have climate controlled units?")
+    ReplyFactory(phone_number=waiting, body="Do you have climate controlled units?")
     MessageFactory(phone_number=quiet, body="A later note", status="delivered")
 
     rows = inbox(organization=org, user=agent)
@@ -132,7 +117,7 @@ def test_a_conversation_is_only_assigned_within_the_organization(agent, consente
 
 
 def test_an_agents_answer_after_a_reply_counts_as_read_but_an_automated_text_does_not(agent, consented_number):
-    reply(consented_number, "Is it free on Friday?")
+    ReplyFactory(phone_number=consented_number, body="Is it free on Friday?")
     MessageFactory(phone_number=consented_number, body="Automated reminder", status="sent")
     assert unread_summary(organization=consented_number.organization).count == 1
     MessageFactory(phone_number=consented_number, body="Yes it is", status="sent", sent_by=agent)
@@ -141,14 +126,14 @@ def test_an_agents_answer_after_a_reply_counts_as_read_but_an_automated_text_doe
 
 def test_the_thread_labels_each_text_with_its_number_formatting_each_number_once(consented_number, monkeypatch):
     from interactions.models import ConsentEvent
-    from messaging import conversations
-    from messaging.conversations import person_thread
+    from messaging.selectors import conversations
+    from messaging.selectors.conversations import person_thread
 
     lead = consented_number.lead
     home = PhoneNumberFactory(lead=lead, number="+15125550181", is_primary=False, label="home")
     for i in range(6):
         MessageFactory(phone_number=consented_number, body=f"To mobile {i}")
-        reply(home, f"From home {i}")
+        ReplyFactory(phone_number=home, body=f"From home {i}")
     # a text to the person's number written before it was on the record, under another owner
     MessageFactory(phone_number=consented_number, lead=lead, to_number="+15125550177", body="To an old number")
     calls = []
@@ -172,13 +157,13 @@ def test_the_thread_reads_its_texts_numbers_as_stored_parsing_only_what_it_shows
     from phonenumber_field.phonenumber import PhoneNumber as ParsedNumber
 
     from interactions.models import ConsentEvent
-    from messaging.conversations import person_thread, thread_messages
+    from messaging.selectors.conversations import person_thread, thread_messages
 
     lead = consented_number.lead
     for i in range(5):
         MessageFactory(phone_number=consented_number, body=f"To mobile {i}")
-        reply(consented_number, f"Reply {i}")
-    flagged = reply(consented_number, "stop texting me", flagged=True)
+        ReplyFactory(phone_number=consented_number, body=f"Reply {i}")
+    flagged = ReplyFactory(phone_number=consented_number, body="stop texting me", flagged=True)
     MessageFactory(phone_number=consented_number, lead=lead, to_number="+15125550177", body="To an old number")
     parsed = []
     real = ParsedNumber.from_string.__func__

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from messaging.inbound import Keyword, OptOutWords, keyword_classify, opt_out_words_classify
+from messaging.keywords import Keyword, OptOutWords, keyword_classify, opt_out_words_classify
 
 R, F, N = OptOutWords.REVOKE, OptOutWords.FLAG, None
 

@@ -381,7 +381,7 @@ def test_the_panel_and_its_poll_read_the_numbers_and_their_consent_once(agent_cl
 
 
 def test_the_version_from_the_threads_texts_is_the_polls_version(consented_number, agent):
-    from messaging.conversations import thread_messages, thread_version
+    from messaging.selectors.conversations import thread_messages, thread_version
 
     _texts(consented_number, 65)
     failed = Message.objects.filter(lead=consented_number.lead).order_by("-id").first()

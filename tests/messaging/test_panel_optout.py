@@ -6,18 +6,18 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 from django.urls import reverse
-from django.utils import timezone
 
 from interactions.models import ConsentEvent, PhoneNumber
 from interactions.services import consent_status
 from messaging.models import Message
 from messaging.selectors import inbound_flagged
-from tests.factories import MessageFactory, PhoneNumberFactory
+from tests.factories import MessageFactory, PhoneNumberFactory, ReplyFactory
 
 pytestmark = pytest.mark.django_db
 
 HX = {"HTTP_HX_REQUEST": "true"}
 BROWSER = {"REMOTE_ADDR": "203.0.113.9", "HTTP_USER_AGENT": "Mozilla/5.0 (Textdesk test)"}
+REQUEST = "please don't text me anymore"  # a reply the inbound webhook flagged as a plain-words request
 
 
 def opt_out_url(phone: PhoneNumber) -> str:
@@ -26,20 +26,6 @@ def opt_out_url(phone: PhoneNumber) -> str:
 
 def reply_url(reply: Message) -> str:
     return reverse("text_reply_opt_out", args=[reply.pk])
-
-
-def flagged_reply(phone: PhoneNumber, body: str = "please don't text me anymore") -> Message:
-    """A reply from ``phone`` that the inbound webhook flagged as a plain-words opt-out request."""
-    return MessageFactory(
-        phone_number=phone,
-        direction=Message.Direction.INBOUND,
-        to_number="+15125550199",
-        from_number=phone.number,
-        body=body,
-        status=Message.Status.RECEIVED,
-        received_at=timezone.now(),
-        flagged_opt_out_request=True,
-    )
 
 
 def revokes(phone: PhoneNumber):
@@ -131,7 +117,7 @@ def test_record_opt_out_without_htmx_redirects_to_the_card_with_the_confirmation
 
 
 def test_conversation_offers_opt_out_on_a_flagged_reply_only(agent_client, consented_number):
-    reply = flagged_reply(consented_number)
+    reply = ReplyFactory(phone_number=consented_number, body=REQUEST, flagged=True)
     MessageFactory(
         phone_number=consented_number,
         direction=Message.Direction.INBOUND,
@@ -146,7 +132,7 @@ def test_conversation_offers_opt_out_on_a_flagged_reply_only(agent_client, conse
 
 
 def test_opt_out_from_a_flagged_reply_records_the_reply_as_the_note(agent_client, consented_number, agent):
-    reply = flagged_reply(consented_number, body="please stop texting me")
+    reply = ReplyFactory(phone_number=consented_number, flagged=True, body="please stop texting me")
     response = agent_client.post(reply_url(reply), {"next": "/leads/1/"}, **HX, **BROWSER)
     assert response["HX-Refresh"] == "true"
     event = revokes(consented_number).get()
@@ -155,7 +141,7 @@ def test_opt_out_from_a_flagged_reply_records_the_reply_as_the_note(agent_client
 
 
 def test_the_flagged_reply_leaves_the_outstanding_list_after_the_opt_out(agent_client, consented_number, org):
-    reply = flagged_reply(consented_number, body="no more texts from you guys pls")
+    reply = ReplyFactory(phone_number=consented_number, flagged=True, body="no more texts from you guys pls")
     before = agent_client.get(reverse("outstanding_inbound"), **HX).content.decode()
     assert "no more texts from you guys pls" in before and f'action="{reply_url(reply)}"' in before
     assert list(inbound_flagged(org)) == [reply]
@@ -172,33 +158,33 @@ def test_the_flagged_reply_leaves_the_outstanding_list_after_the_opt_out(agent_c
 
 
 def test_record_opt_out_on_the_card_also_clears_the_flagged_reply(agent_client, consented_number, org):
-    flagged_reply(consented_number)
+    ReplyFactory(phone_number=consented_number, body=REQUEST, flagged=True)
     agent_client.post(opt_out_url(consented_number), {"note": "Called back, confirmed: no texts"}, **HX)
     assert list(inbound_flagged(org)) == []
 
 
 def test_a_second_click_on_a_handled_reply_writes_nothing(agent_client, consented_number):
-    reply = flagged_reply(consented_number)
+    reply = ReplyFactory(phone_number=consented_number, body=REQUEST, flagged=True)
     agent_client.post(reply_url(reply), **HX)
     agent_client.post(reply_url(reply), **HX)
     assert revokes(consented_number).count() == 1
 
 
 def test_opt_out_from_the_outstanding_list_without_htmx_returns_there(agent_client, consented_number):
-    reply = flagged_reply(consented_number)
+    reply = ReplyFactory(phone_number=consented_number, body=REQUEST, flagged=True)
     response = agent_client.post(reply_url(reply), {"next": reverse("outstanding")}, follow=True)
     assert response.redirect_chain[-1][0] == reverse("outstanding")
     assert "Opt-out recorded for (512) 555-0142, as asked by text." in response.content.decode()
 
 
 def test_opt_out_ignores_a_next_address_on_another_site(agent_client, consented_number):
-    reply = flagged_reply(consented_number)
+    reply = ReplyFactory(phone_number=consented_number, body=REQUEST, flagged=True)
     response = agent_client.post(reply_url(reply), {"next": "https://evil.example/"})
     assert response["Location"] == consented_number.lead.get_absolute_url()
 
 
 def test_a_reply_that_was_not_flagged_cannot_be_opted_out_from(agent_client, consented_number):
-    reply = flagged_reply(consented_number)
+    reply = ReplyFactory(phone_number=consented_number, body=REQUEST, flagged=True)
     Message.objects.filter(pk=reply.pk).update(flagged_opt_out_request=False)
     assert agent_client.post(reply_url(reply), **HX).status_code == 404
     assert not revokes(consented_number).exists()
@@ -214,7 +200,7 @@ def test_record_opt_out_of_another_organizations_number_answers_404(agent_client
 
 
 def test_opt_out_from_another_organizations_reply_answers_404(agent_client, other_org_number):
-    reply = flagged_reply(other_org_number)
+    reply = ReplyFactory(phone_number=other_org_number, body=REQUEST, flagged=True)
     response = agent_client.post(reply_url(reply), **HX)
     assert response.status_code == 404
     assert not revokes(other_org_number).exists()
@@ -225,7 +211,11 @@ def test_opt_out_from_another_organizations_reply_answers_404(agent_client, othe
 def test_opt_out_is_refused_without_a_csrf_token(agent, consented_number, kind):
     client = Client(enforce_csrf_checks=True)
     client.force_login(agent)
-    target = opt_out_url(consented_number) if kind == "card" else reply_url(flagged_reply(consented_number))
+    target = (
+        opt_out_url(consented_number)
+        if kind == "card"
+        else reply_url(ReplyFactory(phone_number=consented_number, body=REQUEST, flagged=True))
+    )
     response = client.post(target, {"note": "Asked on the phone"}, **HX)
     assert response.status_code == 403
     assert not revokes(consented_number).exists()
@@ -233,7 +223,11 @@ def test_opt_out_is_refused_without_a_csrf_token(agent, consented_number, kind):
 
 @pytest.mark.parametrize("kind", ["card", "reply"])
 def test_opt_out_needs_a_signed_in_agent(client, consented_number, kind):
-    target = opt_out_url(consented_number) if kind == "card" else reply_url(flagged_reply(consented_number))
+    target = (
+        opt_out_url(consented_number)
+        if kind == "card"
+        else reply_url(ReplyFactory(phone_number=consented_number, body=REQUEST, flagged=True))
+    )
     response = client.post(target, {"note": "Asked on the phone"})
     assert response.status_code == 302 and "/accounts/login/" in response["Location"]
     assert not revokes(consented_number).exists()

@@ -16,24 +16,14 @@ from interactions.services import consent_revoke
 from messaging.models import Message
 from messaging.selectors import inbound_flagged, number_send_state
 from messaging.services import unsubscribe_link_get_or_create
-from tests.factories import FacilityFactory, MessageFactory, OrganizationFactory, PhoneNumberFactory
+from tests.factories import FacilityFactory, OrganizationFactory, PhoneNumberFactory, ReplyFactory
 
 pytestmark = pytest.mark.django_db
 
 
-def reply(phone, *, minutes_ago: int = 0, at=None, flagged: bool = True, **fields) -> Message:
-    at = at or timezone.now() - timedelta(minutes=minutes_ago)
-    return MessageFactory(
-        phone_number=phone,
-        direction=Message.Direction.INBOUND,
-        to_number="+15125550199",
-        from_number=phone.number,
-        body="please stop texting me",
-        status=Message.Status.RECEIVED,
-        received_at=at,
-        flagged_opt_out_request=flagged,
-        **fields,
-    )
+def reply(phone, **fields) -> Message:
+    """A flagged reply from ``phone`` (``ReplyFactory``), unless ``fields`` say otherwise."""
+    return ReplyFactory(phone_number=phone, body="please stop texting me", **{"flagged": True, **fields})
 
 
 def revoke_at(phone, minutes_ago: int) -> ConsentEvent:
@@ -106,7 +96,7 @@ def test_the_open_request_is_the_one_inbound_flagged_names(consented_number, sto
         revoke_at(phone, minutes_ago=30)
         reply(phone, minutes_ago=10)
     elif story == "an opt-out at the same moment answers it":
-        reply(phone, at=revoke_at(phone, minutes_ago=3).created_at)
+        reply(phone, received_at=revoke_at(phone, minutes_ago=3).created_at)
     elif story == "another organization's reply":
         elsewhere = FacilityFactory(organization=OrganizationFactory())
         reply(PhoneNumberFactory(lead__facility=elsewhere, number=phone.number))

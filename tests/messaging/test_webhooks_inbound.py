@@ -13,14 +13,8 @@ from interactions.models import ConsentEvent, History, PhoneNumber
 from interactions.services import consent_grant, consent_revoke, consent_status
 from messaging.backends import locmem
 from messaging.models import Message
-from messaging.selectors import (
-    CONVERSATION_LIMIT,
-    conversation_for,
-    conversation_for_number,
-    conversation_version,
-    inbound_flagged,
-    inbound_unmatched,
-)
+from messaging.selectors import inbound_flagged, inbound_unmatched
+from messaging.selectors.conversations import THREAD_LIMIT, thread_messages, thread_version
 from messaging.services import message_queue
 from messaging.tasks import send_message
 from tests.factories import (
@@ -346,7 +340,9 @@ def test_flagged_request_leaves_the_list_once_an_agent_records_the_opt_out(clien
 # --- selectors ---------------------------------------------------------------------------
 
 
-def test_conversation_for_a_number_lists_texts_both_ways_oldest_first(client, consented_number, customer_number):
+def test_a_thread_lists_texts_both_ways_with_the_number_whichever_record_they_came_from(
+    client, consented_number, customer_number
+):
     sender = UserFactory(username="dana", first_name="Dana")
     out = MessageFactory(phone_number=customer_number, sent_by=sender, status=Message.Status.DELIVERED)
     Message.objects.filter(pk=out.pk).update(created_at=NOON_IN_AUSTIN)
@@ -355,7 +351,7 @@ def test_conversation_for_a_number_lists_texts_both_ways_oldest_first(client, co
     post_inbound(client, "inbound_sms")
     post_inbound(client, "inbound_stop")
 
-    conversation = list(conversation_for(consented_number.organization, PERSON))
+    conversation = thread_messages(person=consented_number.lead, numbers=[consented_number])[::-1]  # oldest first
 
     assert [(m.direction, m.body) for m in conversation] == [
         ("outbound", "Hello"),
@@ -367,17 +363,21 @@ def test_conversation_for_a_number_lists_texts_both_ways_oldest_first(client, co
     assert conversation[0].sent_by.first_name == "Dana"
 
 
-def test_conversation_for_loads_senders_in_one_query(consented_number, django_assert_num_queries):
+def test_a_thread_loads_senders_in_one_query(consented_number, django_assert_num_queries):
     for _ in range(3):
         MessageFactory(phone_number=consented_number, sent_by=UserFactory())
 
     with django_assert_num_queries(1):
-        names = [m.sent_by.username for m in conversation_for(consented_number.organization, PERSON)]
+        texts = thread_messages(person=consented_number.lead, numbers=[consented_number])
+        names = [m.sent_by.username for m in texts]
     assert len(names) == 3
 
 
-def test_conversation_for_an_invalid_number_is_empty(consented_number):
-    assert list(conversation_for(consented_number.organization, "not a number")) == []
+def test_a_thread_without_numbers_shows_the_texts_on_the_record(consented_number):
+    on_record = MessageFactory(phone_number=consented_number)
+    MessageFactory(phone_number=PhoneNumberFactory(lead__facility=consented_number.lead.facility))  # someone else
+
+    assert thread_messages(person=consented_number.lead, numbers=[]) == [on_record]
 
 
 def test_inbound_lists_never_show_another_organization_texts(client, consented_number, other_org):
@@ -388,7 +388,8 @@ def test_inbound_lists_never_show_another_organization_texts(client, consented_n
     assert inbound_unmatched(consented_number.organization).count() == 1
     assert inbound_flagged(other_org).count() == 0
     assert inbound_unmatched(other_org).count() == 0
-    assert conversation_for(other_org, PERSON).count() == 0
+    theirs = PhoneNumberFactory(lead__facility__organization=other_org, number=PERSON)
+    assert thread_messages(person=theirs.lead, numbers=[theirs]) == []
 
 
 def test_text_from_a_short_code_is_kept_as_unmatched_and_its_keyword_changes_nothing(client, consented_number):
@@ -427,10 +428,11 @@ def test_the_latest_conversation_is_one_query_whatever_its_length_on_either_data
             body=f"in {n}",
         )
 
+    person, numbers = consented_number.lead, [consented_number]
     with django_assert_num_queries(1):
-        shown = conversation_for_number(organization=consented_number.organization, number=PERSON)
+        shown = thread_messages(person=person, numbers=numbers)
         names = {m.sent_by.username for m in shown if m.sent_by}
-    assert len(shown) == min(2 * texts, CONVERSATION_LIMIT)
-    assert shown[-1].body == f"in {texts - 1}" and len(names) > 0
-    with django_assert_num_queries(1):
-        conversation_version(organization=consented_number.organization, number=PERSON)
+    assert len(shown) == min(2 * texts, THREAD_LIMIT)
+    assert shown[0].body == f"in {texts - 1}" and len(names) > 0
+    with django_assert_num_queries(3):  # the texts, the numbers' consent, the latest history entry
+        thread_version(person=person, numbers=numbers)

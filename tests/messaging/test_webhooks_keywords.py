@@ -6,7 +6,7 @@ import pytest
 
 from interactions.models import ConsentEvent
 from interactions.services import consent_status
-from messaging.inbound import Keyword, keyword_classify, opt_out_request_detect
+from messaging.keywords import Keyword, keyword_classify, opt_out_words_classify
 from messaging.models import Message
 
 from .twilio_payloads import post_inbound
@@ -72,12 +72,12 @@ def test_anything_but_a_single_keyword_is_not_a_keyword(body):
 
 @pytest.mark.parametrize("body", PLAIN_WORDS)
 def test_plain_words_asking_to_stop_are_detected(body):
-    assert opt_out_request_detect(body)
+    assert opt_out_words_classify(body) is not None
 
 
 @pytest.mark.parametrize("body", [*NOT_A_REQUEST, "STOP", " stop ", "HELP"])
 def test_look_alikes_and_keywords_are_not_plain_words_requests(body):
-    assert not opt_out_request_detect(body)
+    assert opt_out_words_classify(body) is None
 
 
 # --- through the signed webhook -----------------------------------------------------------

@@ -9,8 +9,7 @@ from django.template.context import Context
 
 from interactions.models import Customer, Lead
 
-from ..selectors import enrollment_box_for
-from ..services import task_card_url
+from ..selectors import enrollment_box_for, task_card_url
 
 register = template.Library()
 
