@@ -52,7 +52,6 @@ def describe_provider_error(code: str) -> ProviderError:
 __all__ = [
     "UNREACHABLE_REASONS",
     "BaseSmsBackend",
-    "backend_is_paid",
     "LineTypeLookupFailed",
     "LineTypeResult",
     "LineTypeUnsupported",
@@ -60,6 +59,7 @@ __all__ = [
     "ProviderError",
     "SendError",
     "SendResult",
+    "backend_is_paid",
     "describe_provider_error",
     "get_backend",
 ]

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 from io import StringIO
 
-from django.apps import apps
 import pytest
+from django.apps import apps
 from django.core.management import CommandError, call_command
 from django.test import Client
 
