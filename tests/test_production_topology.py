@@ -356,6 +356,15 @@ def test_production_topology_sends_each_text_once_lands_callbacks_and_holds_the_
             f"no callback line for {rid}"
         )
 
+    # --- every line's time names its zone; the access log's request id is a field -------------
+    for line in [*web_lines, *worker_lines]:
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", line["time"]), line
+    accepted = {line["request_id"]: line for line in web_lines if line.get("logger") == "gunicorn.access"}
+    for rid, _ in passed:
+        assert accepted[rid]["method"] == "POST" and accepted[rid]["path"] == "/api/v1/messages/", accepted[rid]
+        assert accepted[rid]["status"] == 201 and isinstance(accepted[rid]["duration_ms"], int)
+        assert "request_id=" not in accepted[rid]["message"]
+
     # --- readiness sees beat's heartbeat; /metrics adds up every process ---------------------
     def ready() -> bool:
         status, _, body = client.request("GET", "/healthz/ready")
