@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.rest import Client
 
 from .twilio import _thread_client
 
@@ -43,7 +44,7 @@ class SetupUnreadable(Exception):
     """Twilio could not be asked (credentials, network): nothing can be said about the setup."""
 
 
-def _client():
+def _client() -> Client:
     if settings.SMS_BACKEND != "twilio":
         raise SetupUnreadable(f"SMS_BACKEND is {settings.SMS_BACKEND}: texts don't go through Twilio here")
     if not settings.TWILIO_ACCOUNT_SID or not settings.TWILIO_AUTH_TOKEN:
