@@ -20,9 +20,12 @@ from rest_framework.filters import BaseFilterBackend, OrderingFilter
 from rest_framework.pagination import CursorPagination, PageNumberPagination
 from rest_framework.parsers import JSONParser
 from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthenticated
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
+from . import idempotency
+from .errors import ServiceError
 from .prepared import PreparedQuery
 from .tenancy import organization_for_user
 
@@ -66,10 +69,51 @@ class IsManager(BasePermission):
 
 
 class OrganizationAPIMixin(_APIViewMixin):
-    """Resolves the caller's organization once and hands it to serializers."""
+    """Resolves the caller's organization once and hands it to serializers; makes every POST and
+    PATCH safe to retry with ``Idempotency-Key`` (core/idempotency.py)."""
 
     permission_classes = [IsAuthenticated, IsOrganizationMember]
     parser_classes = [JSONParser]
+    # Actions that keep their own Idempotency-Key handling (POST /api/v1/messages/: in the database,
+    # committed with the text).
+    own_idempotency: frozenset[str] = frozenset()
+
+    def initial(self, request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)  # authenticated, permitted, within the rate limit
+        self._idempotency: tuple[str, str] | None = None
+        self._idempotent_refusal = False
+        key = request.headers.get("Idempotency-Key")
+        if key is None or request.method not in idempotency.METHODS or self.organization is None:
+            return
+        if getattr(self, "action", None) in self.own_idempotency:
+            return
+        fingerprint = idempotency.fingerprint(method=request.method, path=request.path, data=request.data)
+        claimed = idempotency.claim(organization_id=self.organization.pk, key=key, request_fingerprint=fingerprint)
+        self._idempotency = (claimed, fingerprint)
+
+    def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, idempotency.Replay):
+            response = Response(exc.stored.body, status=exc.stored.status, headers=exc.stored.headers)
+            response["Idempotent-Replayed"] = "true"
+            return response
+        if isinstance(exc, ServiceError) and exc.status < 500 and exc.status not in (409, 422, 429):
+            self._idempotent_refusal = True  # a refusal of the domain is this request's outcome: replayed too
+        return super().handle_exception(exc)
+
+    def finalize_response(self, request, response, *args: Any, **kwargs: Any):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        held, self._idempotency = getattr(self, "_idempotency", None), None
+        if held is None:
+            return response
+        claimed, fingerprint = held
+        if 200 <= response.status_code < 300 or getattr(self, "_idempotent_refusal", False):
+            body = json.loads(JSONRenderer().render(response.data)) if response.data is not None else None
+            headers = {name: response[name] for name in ("Location",) if name in response}
+            stored = idempotency.StoredResponse(status=response.status_code, body=body, headers=headers)
+            idempotency.complete(cache_key=claimed, request_fingerprint=fingerprint, stored=stored)
+        else:
+            idempotency.release(cache_key=claimed)
+        return response
 
     @cached_property
     def organization(self) -> Organization | None:
