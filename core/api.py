@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from datetime import UTC
 from functools import cached_property
@@ -16,6 +17,7 @@ from django_filters.fields import IsoDateTimeField
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.exceptions import APIException
 from rest_framework.filters import BaseFilterBackend, OrderingFilter
 from rest_framework.pagination import CursorPagination, PageNumberPagination
 from rest_framework.parsers import JSONParser
@@ -121,6 +123,55 @@ class OrganizationAPIMixin(_APIViewMixin):
 
     def get_serializer_context(self) -> dict[str, Any]:
         return {**super().get_serializer_context(), "organization": self.organization}
+
+
+class PreconditionFailed(APIException):
+    status_code = 412
+    default_code = "precondition_failed"
+    default_detail = "This object changed since you read it: read it again (its new ETag) and retry."
+
+
+def object_etag(label: str, pk: Any, updated_at: str) -> str:
+    """An object's version as a strong ETag: its identity and ``updated_at`` as the API shows it."""
+    return '"' + hashlib.sha256(f"{label}:{pk}:{updated_at}".encode()).hexdigest()[:24] + '"'
+
+
+def _etags(header: str) -> set[str]:
+    return {tag.strip().removeprefix("W/") for tag in header.split(",") if tag.strip()}
+
+
+class VersionedObjectsMixin(_APIViewMixin):
+    """``ETag`` on each object the API answers with (its ``updated_at``), conditional requests on it:
+
+    - ``If-Match`` on a write to an object (PUT, PATCH, DELETE, a POST action on it) that no longer
+      matches answers 412 ``precondition_failed`` and changes nothing (a lost update caught);
+      ``If-Match: *`` matches any version;
+    - ``If-None-Match`` on a read that still matches answers 304 with no body.
+    """
+
+    def _etag_of(self, pk: Any, updated_at: Any) -> str:
+        shown = updated_at if isinstance(updated_at, str) else serializers.DateTimeField().to_representation(updated_at)
+        return object_etag(self.get_queryset().model._meta.label, pk, shown)
+
+    def get_object(self):
+        obj = super().get_object()
+        condition = self.request.headers.get("If-Match")
+        if condition is not None and self.request.method not in SAFE_METHODS:
+            wanted = _etags(condition)
+            if "*" not in wanted and self._etag_of(obj.pk, obj.updated_at) not in wanted:
+                raise PreconditionFailed()
+        return obj
+
+    def finalize_response(self, request, response, *args: Any, **kwargs: Any):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        data = getattr(response, "data", None)
+        if response.status_code in (200, 201) and isinstance(data, dict) and {"id", "updated_at"} <= data.keys():
+            etag = self._etag_of(data["id"], data["updated_at"])
+            response["ETag"] = etag
+            if request.method in ("GET", "HEAD") and etag in _etags(request.headers.get("If-None-Match", "")):
+                not_modified = Response(status=304, headers={"ETag": etag})
+                return super().finalize_response(request, not_modified, *args, **kwargs)
+        return response
 
 
 class IdFormField(forms.IntegerField):
