@@ -372,6 +372,9 @@ def test_the_template_menu_stays_inside_the_screen_with_usable_templates_first_f
 # --- 9. overlays never cover the controls ---------------------------------------------------------------
 
 
+RIBBON_CONTROLS = [".ribbon", "#text-controls .text-btn.with-label", "#text-controls details.phone-menu > summary"]
+
+
 def _not_covered(page, selectors: list[str]) -> None:
     for selector in selectors:
         for element in page.locator(selector).all():
