@@ -220,9 +220,16 @@
     const search = event.target.closest && event.target.closest("[data-template-search]");
     if (search) {
       const q = search.value.trim().toLowerCase();
-      search.closest(".menu-panel").querySelectorAll("[data-template-item]").forEach(function (li) {
+      const menuPanel = search.closest(".menu-panel");
+      menuPanel.querySelectorAll("[data-template-item]").forEach(function (li) {
         li.hidden = q && li.textContent.toLowerCase().indexOf(q) === -1;
       });
+      // A category with no match left loses its title too.
+      menuPanel.querySelectorAll(".template-list").forEach(function (list) {
+        const title = list.previousElementSibling;
+        if (title && title.matches(".menu-title")) title.hidden = !list.querySelector("[data-template-item]:not([hidden])");
+      });
+      if (window.textdeskPlaceMenus) window.textdeskPlaceMenus();
     }
   });
 
@@ -277,7 +284,8 @@
     list.classList.add("is-placed");
     list.style.width = width + "px";
     list.style.left = Math.max(EDGE, Math.min(natural.left, vw - EDGE - width)) + "px";
-    list.style.maxHeight = Math.max(120, down ? below : above) + "px";
+    // No taller than most of the window: a long list scrolls inside the menu rather than over everything.
+    list.style.maxHeight = Math.max(120, Math.min(down ? below : above, Math.round(vh * 0.6))) + "px";
     if (down) list.style.top = Math.min(anchor.bottom + GAP, vh - EDGE - 120) + "px";
     else list.style.bottom = Math.min(vh - anchor.top + GAP, vh - EDGE - 120) + "px";
   }
