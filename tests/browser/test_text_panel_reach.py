@@ -420,6 +420,21 @@ def test_the_text_sent_confirmation_and_the_reply_toast_leave_the_controls_free(
     shot(page, f"reply-toast-{size}")
 
 
+# --- 3. a reply opens the panel on the number that wrote ----------------------------------------------
+
+
+def test_open_on_a_new_reply_opens_the_panel_on_the_number_that_replied(browse, live_server, consented_number):
+    other = grant(PhoneNumberFactory(lead=consented_number.lead, number="+15125550186", is_primary=False))
+    page = browse()
+    page.goto(f"{live_server.url}/")
+    expect(page.locator("#unread-badge[hx-get*='v=']")).to_have_count(1)
+    ReplyFactory(phone_number=other, body="use this one please")
+    toast = page.locator("#reply-toast.toast")
+    expect(toast).to_contain_text("use this one please", timeout=15_000)
+    toast.locator("[data-open-reply]").click()
+    expect(page.locator("#text-panel .panel-titles")).to_contain_text("(512) 555-0186")
+
+
 # --- 6. scheduled texts: listed with Cancel ----------------------------------------------------------
 
 
