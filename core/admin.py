@@ -8,6 +8,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.views.main import ERROR_FLAG
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponseRedirect
 
 from .tenancy import organization_for_user, tenant_model
@@ -126,13 +127,23 @@ class OrganizationScopedAdmin(OrganizationScopeMixin, admin.ModelAdmin):
         class OrganizationForm(form):
             # The organization is not on the form (it is the user's own), but constraints that
             # include it (a facility name unique per organization) must still be checked, so a
-            # clash is a form error rather than an IntegrityError.
-            def _post_clean(self):
+            # clash is a form error rather than an IntegrityError. The form's own check leaves
+            # out fields it does not show; these constraints are checked here (each constraint's
+            # documented ``validate``), on the instance the form has filled in.
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, **kwargs)
                 self.instance.organization = organization
-                super()._post_clean()
 
-            def _get_validation_exclusions(self):
-                return set(super()._get_validation_exclusions()) - {"organization"}
+            def validate_unique(self):
+                super().validate_unique()
+                shown = {*self.fields, "organization"}
+                exclude = {f.name for f in self.instance._meta.fields if f.name not in shown} | set(self.errors)
+                for constraint in self.instance._meta.constraints:
+                    if "organization" in getattr(constraint, "fields", ()):
+                        try:
+                            constraint.validate(type(self.instance), self.instance, exclude=exclude)
+                        except ValidationError as exc:
+                            self.add_error(None, exc)
 
         return OrganizationForm
 

@@ -239,7 +239,9 @@ def insert(*objs: Model, using: str = "default") -> None:
     fast = connection.vendor == "postgresql" and all(_plain(type(obj)) for obj in objs)
     shapes = [_insert_for(type(obj), using) for obj in objs] if fast else []
     if not fast or any(
-        hasattr(getattr(obj, f.attname), "resolve_expression") for obj, s in zip(objs, shapes, strict=True) for f in s.fields
+        hasattr(getattr(obj, f.attname), "resolve_expression")
+        for obj, s in zip(objs, shapes, strict=True)
+        for f in s.fields
     ):
         with transaction.atomic(using=using):
             for obj in objs:

@@ -217,8 +217,9 @@ class MembershipCreateForm(forms.ModelForm):
     def save_m2m(self):  # the admin calls it after save_model
         pass
 
-    def _post_clean(self):
-        super()._post_clean()
+    def validate_unique(self):
+        # Last of the form's checks (after the membership's own): the password against the new person.
+        super().validate_unique()
         if not self.errors and self.organization is not None:
             from django.contrib.auth.password_validation import validate_password
 
@@ -484,14 +485,14 @@ class BoundedIdsMultipleChoiceField(forms.ModelMultipleChoiceField):
     SQLite can't even look such an id up (OverflowError, a 500): a tampered form gets a form error.
     """
 
-    def _check_values(self, value):
-        for pk in value or ():
+    def clean(self, value):
+        for pk in value if isinstance(value, list | tuple) else ():
             text = str(pk).strip().lstrip("-")
             if text.isascii() and text.isdigit() and int(text) >= 2**63:
                 raise ValidationError(
                     self.error_messages["invalid_pk_value"], code="invalid_pk_value", params={"pk": pk}
                 )
-        return super()._check_values(value)
+        return super().clean(value)
 
 
 class BoundedIdsAdminMixin:

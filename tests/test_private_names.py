@@ -20,6 +20,7 @@ from __future__ import annotations
 import ast
 import functools
 import importlib
+import types
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -81,6 +82,7 @@ class Scan(ast.NodeVisitor):
         self.own = own  # the project's top-level packages
         self.found: list[str] = []
         self.imported: dict[str, str] = {}  # a local name -> the module it came from
+        self.members: dict[str, str] = {}  # a local name -> its name in that module (``from m import x``)
         self.classes: list[bool] = []  # for each enclosing class: does it derive from a package's class?
 
     def _theirs(self, module: str) -> bool:
@@ -93,7 +95,10 @@ class Scan(ast.NodeVisitor):
         for alias in node.names:
             if self._theirs(alias.name) and any(_private(part) for part in alias.name.split(".")):
                 self.found.append(f"line {node.lineno}: import {alias.name}")
-            self.imported[(alias.asname or alias.name).split(".")[0]] = alias.name
+            if alias.asname:
+                self.imported[alias.asname] = alias.name
+            else:
+                self.imported[alias.name.split(".")[0]] = alias.name.split(".")[0]
         self.generic_visit(node)
 
     def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
@@ -105,6 +110,7 @@ class Scan(ast.NodeVisitor):
                 self.found.append(f"line {node.lineno}: from {module} import {alias.name}")
             if module:
                 self.imported[alias.asname or alias.name] = module
+                self.members[alias.asname or alias.name] = alias.name
         self.generic_visit(node)
 
     def _base_module(self, node: ast.expr) -> str:
@@ -129,18 +135,42 @@ class Scan(ast.NodeVisitor):
             on_self = isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")
             if not on_self or (self.classes and self.classes[-1]):
                 self.found.append(f"line {node.lineno}: .{node.attr}")
-        if isinstance(node.ctx, ast.Store | ast.Del) and self._outside(self._base_module(node.value)):
-            self.found.append(
-                f"line {node.lineno}: sets {ast.unparse(node)} (imported from {self._base_module(node.value)})"
-            )
+        if isinstance(node.ctx, ast.Store | ast.Del) and self._patched(node.value):
+            self.found.append(f"line {node.lineno}: sets {ast.unparse(node)}")
         self.generic_visit(node)
+
+    def _patched(self, node: ast.expr) -> bool:
+        """Whether ``node`` is a class or a module from outside the project: setting an attribute
+        there patches a library (setting one of an object of theirs, ``admin.site.site_header``,
+        configures that object)."""
+        chain: list[str] = []
+        while isinstance(node, ast.Attribute):
+            chain.insert(0, node.attr)
+            node = node.value
+        if not isinstance(node, ast.Name) or not self._outside(self.imported.get(node.id, "")):
+            return False
+        module = self.imported[node.id]
+        try:
+            target = importlib.import_module(module)
+            if node.id in self.members:
+                member = self.members[node.id]
+                target = (
+                    getattr(target, member)
+                    if hasattr(target, member)
+                    else importlib.import_module(f"{module}.{member}")
+                )
+            for name in chain:
+                target = getattr(target, name)
+        except (ImportError, AttributeError):
+            return True  # can't tell: counted as a patch
+        return isinstance(target, type | types.ModuleType)
 
     def visit_Call(self, node: ast.Call) -> None:
         if (
             isinstance(node.func, ast.Name)
             and node.func.id in ("setattr", "delattr")
             and node.args
-            and self._outside(self._base_module(node.args[0]))
+            and self._patched(node.args[0])
         ):
             self.found.append(f"line {node.lineno}: {node.func.id} on {ast.unparse(node.args[0])}")
         self.generic_visit(node)
@@ -201,6 +231,7 @@ def test_the_scan_finds(source, finding):
         "def f(obj):\n    return obj._meta.db_table, obj._state.adding",  # documented
         "from django.db import models\nclass M(models.Model):\n    def save(self, *a, **k):\n        self.x = 1",
         "from .models import Message\nMessage.label = 'x'",  # the project's own class
+        "from django.contrib import admin\nadmin.site.site_header = 'Textdesk'",  # configuring an object
     ],
 )
 def test_the_scan_leaves_alone(source):
