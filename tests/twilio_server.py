@@ -31,6 +31,7 @@ import contextlib
 import json
 import re
 import secrets
+import ssl
 import threading
 import time
 from collections import Counter, deque
@@ -319,8 +320,11 @@ class TwilioServer:
         }
         return self._sign(path, params)
 
-    def post(self, signed: SignedRequest, *, base_url: str) -> tuple[int, str]:
-        """Post a signed request to ``base_url`` (e.g. ``live_server.url``) as Twilio would; (status, body)."""
+    def post(self, signed: SignedRequest, *, base_url: str, context: ssl.SSLContext | None = None) -> tuple[int, str]:
+        """Post a signed request to ``base_url`` (e.g. ``live_server.url``) as Twilio would; (status, body).
+
+        ``context``: the TLS context for an https ``base_url`` (a test's own certificate authority).
+        """
         target = urlsplit(base_url)
         path = urlsplit(signed.path)
         url = urlunsplit((target.scheme, target.netloc, path.path, path.query, ""))
@@ -335,7 +339,7 @@ class TwilioServer:
             method="POST",
         )
         try:
-            with urlopen(request, timeout=10) as response:
+            with urlopen(request, timeout=10, context=context) as response:
                 return response.status, response.read().decode()
         except Exception as exc:  # HTTPError carries the status
             status = getattr(exc, "code", None)
@@ -344,10 +348,16 @@ class TwilioServer:
             return status, exc.read().decode()
 
     def post_status_callback(
-        self, sid: str, status: str, *, base_url: str, error_code: int | str | None = None
+        self,
+        sid: str,
+        status: str,
+        *,
+        base_url: str,
+        error_code: int | str | None = None,
+        context: ssl.SSLContext | None = None,
     ) -> tuple[int, str]:
         """Post a signed status callback for ``sid`` to ``base_url`` (signed for the PUBLIC_BASE_URL form)."""
-        return self.post(self.status_callback(sid, status, error_code=error_code), base_url=base_url)
+        return self.post(self.status_callback(sid, status, error_code=error_code), base_url=base_url, context=context)
 
     # --- request handling (called by the handler thread) ----------------------------------
 
