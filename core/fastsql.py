@@ -13,11 +13,27 @@ Planning is not done here: Django's ``server_side_binding`` with psycopg's ``pre
 Only Django's documented API is used (tests/test_private_names.py scans app code for private
 names of django, psycopg, kombu and twilio).
 
-| shortcut | what it replaces | test that holds it equal to the ORM | bench figure |
-|----------|------------------|-------------------------------------|--------------|
-| ``Joined(Token, "user__membership__organization")`` (config/authentication.py) | ``Token.objects.select_related("user__membership__organization").get(key=…)`` | tests/test_fastsql.py::test_the_token_read_equals_the_orm | bench/README.md "Plain SQL on the send path" |
-| ``Joined(PhoneNumber, "lead__facility", "customer__facility")`` (core/api.py ``OrganizationScopedField``) | ``PhoneNumber.objects.filter(organization=…, pk=…).select_related("lead__facility", "customer__facility").get()`` | tests/test_fastsql.py::test_the_scoped_number_read_equals_the_orm | same |
-| ``insert(message, entry)`` (messaging/services/compose.py, inbound.py, idempotency.py) | ``message.save(); entry.save()`` in a transaction | tests/test_fastsql.py::test_insert_writes_what_save_writes | same |
+Shortcut → what it replaces → the test that holds it equal to the ORM (tests/test_fastsql.py, on
+SQLite and PostgreSQL) → bench figure (bench/README.md, "Third round"):
+
++-------------------------------+---------------------------------+------------------------+-------------------+
+| shortcut                      | replaces                        | test                   | bench figure      |
++===============================+=================================+========================+===================+
+| ``Joined(Token,               | ``Token.objects.select_related( | ``test_the_token_read_ | BENCH_TOKEN       |
+| "user__membership__           | "user__membership__             | equals_the_orm``       |                   |
+| organization").get(key=…)``   | organization").get(key=…)``     |                        |                   |
+| (config/authentication.py)    |                                 |                        |                   |
++-------------------------------+---------------------------------+------------------------+-------------------+
+| ``Joined(PhoneNumber,         | ``PhoneNumber.objects.filter(   | ``test_the_scoped_     | BENCH_NUMBER      |
+| "lead__facility",             | organization=…).select_related( | number_read_equals_    |                   |
+| "customer__facility")``       | "lead__facility",               | the_orm``              |                   |
+| (core/api.py, the API's       | "customer__facility")           |                        |                   |
+| ``OrganizationScopedField``)  | .get(pk=…)``                    |                        |                   |
++-------------------------------+---------------------------------+------------------------+-------------------+
+| ``insert(message, entry)``    | ``message.save()`` and          | ``test_insert_writes_  | BENCH_INSERT      |
+| (messaging/services/compose,  | ``entry.save()`` in one         | what_save_writes``     |                   |
+| inbound; the Idempotency-Key) | transaction                     |                        |                   |
++-------------------------------+---------------------------------+------------------------+-------------------+
 
 Signals: ``Model.from_db`` sends nothing, as a queryset sends nothing. ``insert`` sends no
 ``pre_save``/``post_save``; for a model that has a receiver of either it saves with ``save()``

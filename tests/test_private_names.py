@@ -210,7 +210,8 @@ def test_the_private_names_are_read_from_the_packages():
             "overrides C._create_client",
         ),
         (
-            "from kombu.transport import redis\nclass C(redis.Channel):\n    def f(self):\n        return self._create_client()",
+            "from kombu.transport import redis\n"
+            "class C(redis.Channel):\n    def f(self):\n        return self._create_client()",
             "._create_client",
         ),
         (
