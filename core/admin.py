@@ -96,13 +96,14 @@ class OrganizationScopedAdmin(OrganizationScopeMixin, admin.ModelAdmin):
             return HttpResponseRedirect(f"{request.path}?{ERROR_FLAG}=1")
         return super().changelist_view(request, extra_context)
 
-    def response_action(self, request, queryset):
+    def response_action(self, request, queryset, **kwargs):
         # Rows are picked by id: anything else (a tampered form) would fail in the database lookup.
+        # (Django 6.1 passes ``action_location`` too: whatever it passes goes on unchanged.)
         selected = request.POST.getlist(ACTION_CHECKBOX_NAME)
         if not all(value.isascii() and value.isdigit() and len(value) < 19 for value in selected):
             self.message_user(request, "The selected rows were not understood; tick them again.", messages.WARNING)
             return HttpResponseRedirect(request.get_full_path())
-        return super().response_action(request, queryset)
+        return super().response_action(request, queryset, **kwargs)
 
     def get_object(self, request, object_id, from_field=None):
         # Django's admin redirects to its index when the row is missing; another
