@@ -14,37 +14,39 @@ Only Django's documented API is used (tests/test_private_names.py scans app code
 names of django, psycopg, kombu and twilio).
 
 Shortcut → what it replaces → the test that holds it equal to the ORM (tests/test_fastsql.py, on
-SQLite and PostgreSQL) → bench figure (bench/README.md, "Third round"):
+SQLite and PostgreSQL) → bench figure (bench/README.md, "Third round"; CPU per read from
+``python -m bench.reads``):
 
 +-------------------------------+---------------------------------+------------------------+-------------------+
 | shortcut                      | replaces                        | test                   | bench figure      |
 +===============================+=================================+========================+===================+
-| ``Joined(Token,               | ``Token.objects.select_related( | ``test_the_token_read_ | BENCH_TOKEN       |
+| ``Joined(Token,               | ``Token.objects.select_related( | ``test_the_token_read_ | 1,262 → 341 µs    |
 | "user__membership__           | "user__membership__             | equals_the_orm``       |                   |
 | organization").get(key=…)``   | organization").get(key=…)``     |                        |                   |
 | (config/authentication.py)    |                                 |                        |                   |
 +-------------------------------+---------------------------------+------------------------+-------------------+
-| ``Joined(PhoneNumber,         | ``PhoneNumber.objects.filter(   | ``test_the_scoped_     | BENCH_NUMBER      |
+| ``Joined(PhoneNumber,         | ``PhoneNumber.objects.filter(   | ``test_the_scoped_     | 1,967 → 735 µs    |
 | "lead__facility",             | organization=…).select_related( | number_read_equals_    |                   |
 | "customer__facility")``       | "lead__facility",               | the_orm``              |                   |
 | (core/api.py, the API's       | "customer__facility")           |                        |                   |
 | ``OrganizationScopedField``)  | .get(pk=…)``                    |                        |                   |
 +-------------------------------+---------------------------------+------------------------+-------------------+
-| ``insert(message, entry)``    | ``message.save()`` and          | ``test_insert_writes_  | BENCH_INSERT      |
-| (messaging/services/compose,  | ``entry.save()`` in one         | what_save_writes``     |                   |
-| inbound; the Idempotency-Key) | transaction                     |                        |                   |
+| ``insert(message, entry)``    | ``message.save()`` and          | ``test_insert_writes_  | one statement,    |
+| (messaging/services/compose,  | ``entry.save()`` in one         | what_save_writes``     | no BEGIN/COMMIT   |
+| inbound; the Idempotency-Key) | transaction                     |                        | (4 a send)        |
 +-------------------------------+---------------------------------+------------------------+-------------------+
 
 Signals: ``Model.from_db`` sends nothing, as a queryset sends nothing. ``insert`` sends no
 ``pre_save``/``post_save``; for a model that has a receiver of either it saves with ``save()``
-instead, so every receiver still runs (tests/test_fastsql.py::test_insert_saves_through_save_when_someone_listens).
+instead, so every receiver still runs (``test_insert_saves_through_save_when_someone_listens``);
+none listens for the send's rows (``test_nobody_listens_to_the_rows_the_send_inserts``).
 """
 
 from __future__ import annotations
 
 import datetime
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.conf import settings
@@ -70,7 +72,7 @@ class _Table:
     def reverse(self) -> bool:
         return self.relation is not None and not self.relation.concrete
 
-    def join(self, quote) -> str:
+    def join(self, quote: Callable[[Any], str]) -> str:
         assert self.parent is not None
         table = f"{quote(self.model._meta.db_table)} {self.alias}"
         if self.reverse:  # a reverse one-to-one: the child's key points at the parent
@@ -107,7 +109,7 @@ class Joined:
         for path in steps:
             parent_path, _, name = path.rpartition("__")
             parent = by_path[parent_path]
-            relation = parent.model._meta.get_field(name)
+            relation: Any = parent.model._meta.get_field(name)
             table = _Table(relation.related_model, f"t{len(self.tables)}", parent, relation)
             self.tables.append(table)
             by_path[path] = table
@@ -117,7 +119,7 @@ class Joined:
         """The statement for a filter on ``names`` (built once per database and filter)."""
         key = (using, tuple(names))
         if key not in self._sql:
-            quote = connections[using].ops.quote_name
+            quote: Callable[[Any], str] = connections[using].ops.quote_name
             columns = ", ".join(f"{t.alias}.{quote(f.column)}" for t in self.tables for f in t.fields)
             meta = self.model._meta
             where = " AND ".join(f"t0.{quote(_field(meta, name).column)} = %s" for name in names)
@@ -128,18 +130,19 @@ class Joined:
     def get(self, *, using: str = "default", **values: Any) -> Model:
         """The one row, or the model's ``DoesNotExist`` (``MultipleObjectsReturned`` for more)."""
         connection = connections[using]
-        meta = self.model._meta
+        model: Any = self.model  # its DoesNotExist and MultipleObjectsReturned, which every model has
+        meta = model._meta
         # A value the field can't take raises TypeError or ValueError, as the ORM's filter does.
         params = [_field(meta, name).get_db_prep_value(value, connection) for name, value in values.items()]
         if any(_out_of_range(value) for value in params):
-            raise self.model.DoesNotExist(f"{meta.object_name} matching query does not exist.")
+            raise model.DoesNotExist(f"{meta.object_name} matching query does not exist.")
         with connection.cursor() as cursor:
             cursor.execute(self.sql(using, list(values)), params)
             rows = cursor.fetchmany(2)
         if not rows:
-            raise self.model.DoesNotExist(f"{meta.object_name} matching query does not exist.")
+            raise model.DoesNotExist(f"{meta.object_name} matching query does not exist.")
         if len(rows) > 1:
-            raise self.model.MultipleObjectsReturned(f"get() returned more than one {meta.object_name}.")
+            raise model.MultipleObjectsReturned(f"get() returned more than one {meta.object_name}.")
         return self._build(rows[0], using)
 
     def _build(self, row: Sequence[Any], using: str) -> Model:
@@ -168,7 +171,7 @@ class Joined:
         return root
 
 
-def _field(meta, name: str) -> Field:
+def _field(meta: Any, name: str) -> Field:
     return meta.pk if name == "pk" else meta.get_field(name)
 
 
@@ -177,7 +180,7 @@ def _out_of_range(value: Any) -> bool:
     return isinstance(value, int) and not -(2**63) <= value < 2**63
 
 
-def from_db(field: Field, value: Any, connection) -> Any:
+def from_db(field: Field, value: Any, connection: Any) -> Any:
     """A column's value as the field holds it: its ``from_db_value`` when it has one; on SQLite,
     which stores datetimes without their zone (in UTC under ``USE_TZ``), its ``to_python``."""
     if value is None:
@@ -200,7 +203,7 @@ class _Insert:
 
     def __init__(self, model: type[Model], using: str) -> None:
         meta = model._meta
-        quote = connections[using].ops.quote_name
+        quote: Callable[[Any], str] = connections[using].ops.quote_name
         self.fields = [f for f in meta.local_concrete_fields if f is not meta.pk and not f.generated]
         self.pk = meta.pk
         self.sql = "INSERT INTO {} ({}) VALUES ({}) RETURNING {}".format(
@@ -210,7 +213,7 @@ class _Insert:
             quote(meta.pk.column),
         )
 
-    def params(self, obj: Model, connection) -> list[Any]:
+    def params(self, obj: Model, connection: Any) -> list[Any]:
         """The row's values as ``save()`` prepares them (each field's ``pre_save``: ``auto_now``)."""
         return [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in self.fields]
 
@@ -282,6 +285,7 @@ def insert(*objs: Model, using: str = "default") -> None:
 def _take_related_keys(obj: Model) -> None:
     """As ``save()`` does: refuse a related object not saved yet, and take the key of one saved
     after it was assigned."""
+    field: Any  # a relation's field: ``is_cached``, ``get_cached_value``, ``target_field``
     for field in obj._meta.concrete_fields:
         if field.is_relation and field.is_cached(obj):
             related = field.get_cached_value(obj)

@@ -133,7 +133,7 @@ def inbound_organization(
 def _facility_by_sender_number(to: ParsedNumber) -> Facility | None:
     field = cast("Field[Any, Any]", Facility._meta.get_field("sms_sender_number"))
     found = _facility_by_sender(field.get_prep_value(to))
-    return cast("Facility | None", found[0] if found else None)
+    return found[0] if found else None
 
 
 def _organization_on_the_shared_service(sender: ParsedNumber) -> Organization | None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from typing import cast
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -97,7 +96,7 @@ def message_status_update(
     now = now or timezone.now()
     with transaction.atomic():
         found = _by_provider_sid(provider_sid)
-        message = cast("Message | None", found[0] if found else None)
+        message = found[0] if found else None
         if message is None:
             logger.info("status callback for unknown message %s (%s)", provider_sid, provider_status)
             return None
