@@ -87,7 +87,10 @@ def test_the_home_list_says_who_can_be_texted_now_in_their_own_time(db):
 
 def test_the_demo_opt_outs_are_history_and_text_nobody_while_seeding(db, outbox):
     from messaging.models import Message
+    from tests.factories import OrganizationFactory
 
+    # Even for an organization that sends its own STOP confirmations (Twilio's reply turned off).
+    OrganizationFactory(slug="demo-storage", name="Demo Storage Co", twilio_replies_to_stop=False)
     seed()
 
     assert Consent.objects.filter(status=Consent.Status.REVOKED).exists()
