@@ -10,7 +10,7 @@ PORT ?= 8000
 RUN_ENV := DEBUG=1 DATABASE_URL=sqlite:///db.sqlite3 CELERY_TASK_ALWAYS_EAGER=1 SMS_BACKEND=console \
 	PUBLIC_BASE_URL=http://$(HOST):$(PORT) CACHE_BACKEND=locmem WEBHOOKS_ALLOW_PRIVATE=1
 
-.PHONY: run run-env test lint format lock bench bench-api bench-workers bench-card bench-webhooks bench-summary bench-profile bench-wrk chaos clean
+.PHONY: run run-env test test-django-next lint format lock bench bench-api bench-workers bench-card bench-webhooks bench-summary bench-profile bench-wrk chaos clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +58,26 @@ test: $(VENV)/.installed-dev
 	for config in production embedded; do \
 		echo "== make test: the $$config configuration =="; \
 		TEXTDESK_TEST_CONFIG=$$config $(BIN)/python -m pytest $(PYTEST_ARGS) || status=1; \
+	done; \
+	exit $$status
+
+# The same suite on the newest Django (6.1; it needs Python 3.12 or newer): a second venv with the
+# dev lock's packages, hashes left out, and Django 6.1.x in place of the lock's 5.2 LTS.
+PYTHON_NEXT ?= python3.12
+VENV_NEXT := .venv61
+$(VENV_NEXT)/.installed-dev: requirements-dev.lock
+	$(PYTHON_NEXT) -m venv $(VENV_NEXT)
+	$(VENV_NEXT)/bin/python -m pip install --quiet --upgrade pip
+	sed -e 's/ \\$$//' -e '/^ *--hash/d' -e '/^ *#/d' -e '/^django==/d' requirements-dev.lock > $(VENV_NEXT)/requirements.txt
+	$(VENV_NEXT)/bin/pip install --quiet -r $(VENV_NEXT)/requirements.txt "Django>=6.1,<6.2"
+	touch $@
+
+test-django-next: $(VENV_NEXT)/.installed-dev
+	$(VENV_NEXT)/bin/python -c "import django; print('== Django', django.get_version())"
+	@status=0; \
+	for config in production embedded; do \
+		echo "== make test-django-next: the $$config configuration =="; \
+		TEXTDESK_TEST_CONFIG=$$config $(VENV_NEXT)/bin/python -m pytest $(PYTEST_ARGS) || status=1; \
 	done; \
 	exit $$status
 

@@ -6,13 +6,12 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions
 from rest_framework.authtoken.models import Token
 
-from core.prepared import PreparedQuery
+from core.fastsql import Joined
 from integrations.services import KEY_PREFIX, api_key_authenticate
 
-# Every API request reads its token with the user, membership and organization: compiled once.
-_TOKEN = PreparedQuery(
-    lambda key: Token.objects.select_related("user__membership__organization").filter(key=key), key=str
-)
+# Every API request reads its token with the user, membership and organization: plain SQL
+# (core/fastsql.py), the rows ``Token.objects.select_related("user__membership__organization")`` reads.
+_TOKEN = Joined(Token, "user__membership__organization")
 
 
 class TokenAuthentication(authentication.TokenAuthentication):

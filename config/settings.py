@@ -120,14 +120,19 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DB_POOL
         # A thread that waits longer than this for a free connection fails its request or task.
         "timeout": env.float("DB_POOL_TIMEOUT", default=10.0),
     }
-# The few fixed statements of every send and webhook (core/prepared.py) are prepared once per
-# connection. 0 for a pooler that can't carry prepared statements (PgBouncer < 1.21 in transaction
-# mode, or without max_prepared_statements).
+# PostgreSQL plans a statement it has prepared once per connection instead of on every run:
+# Django's documented ``server_side_binding`` (values sent apart from the SQL, which psycopg needs
+# to prepare) and psycopg's ``prepare_threshold`` (a statement run this many times on a
+# connection is prepared; Django passes OPTIONS on to psycopg). Planning the send's joins cost
+# more of the database's CPU than running them (bench/README.md). DB_PREPARED_STATEMENTS=0 turns
+# both off, Django's defaults (client-side binding, nothing prepared), for a pooler that can't
+# carry prepared statements (PgBouncer < 1.21 in transaction mode, or without max_prepared_statements).
 DB_PREPARED_STATEMENTS = env.bool("DB_PREPARED_STATEMENTS", default=True)
+DB_PREPARE_THRESHOLD = 5  # psycopg's own default; Django's is None (never prepare)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DB_PREPARED_STATEMENTS:
-    # Django's own cursors bind on the client and never prepare; psycopg prepares only what
-    # core.prepared asks it to (``prepare=True``): the threshold for anything else is never reached.
-    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 2**31 - 1
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"server_side_binding": True, "prepare_threshold": DB_PREPARE_THRESHOLD}
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -227,8 +232,6 @@ CONTENT_SECURITY_POLICY = {
 # --- Celery -------------------------------------------------------------------------------
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL)
-if CELERY_BROKER_URL.startswith("redis://"):
-    CELERY_BROKER_TRANSPORT = "config.broker:Transport"  # kombu's, one Redis client per channel
 CELERY_RESULT_BACKEND = None
 # Off unless set: a send must never run inside a web request in production. `make run` and the
 # test settings turn it on (no broker, no worker there).

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import contextvars
+import functools
 import hashlib
 import logging
 import math
 import time
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
+import redis
+from django.conf import settings
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
 from django.http import HttpRequest, HttpResponse
@@ -23,17 +26,18 @@ from integrations.models import ApiKey
 logger = logging.getLogger(__name__)
 
 
-# One redis-py client per cache connection: Django's RedisCache builds a new client object for
-# every call (cheap for Redis, not for Python: it cost as much as the round trip itself).
-_clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+@functools.cache
+def _redis(location: str, options: tuple[tuple[str, Any], ...]) -> redis.Redis:
+    """One redis-py client (and its connection pool) per process for the cache's server: the
+    first of ``LOCATION``, the one Django's ``RedisCache`` writes to, with the cache's ``OPTIONS``
+    (its timeouts). Django's cache keeps its own client to itself; this one only counts."""
+    return redis.Redis.from_url(location.split(",")[0].strip(), **dict(options))
 
 
-def _redis(cache: RedisCache):
-    connection = cache._cache  # Django's RedisCacheClient: its pools, its serializer
-    client = _clients.get(connection)
-    if client is None:
-        client = _clients[connection] = connection.get_client(None, write=True)
-    return client
+def _client_for(cache_alias: str = "default") -> redis.Redis:
+    config = settings.CACHES[cache_alias]
+    location = config["LOCATION"] if isinstance(config["LOCATION"], str) else ",".join(config["LOCATION"])
+    return _redis(location, tuple(sorted(config.get("OPTIONS", {}).items())))
 
 
 def window_counts(key: str, *, window: int, duration: int) -> tuple[int, int]:
@@ -46,9 +50,9 @@ def window_counts(key: str, *, window: int, duration: int) -> tuple[int, int]:
     current, previous = f"{key}:{window}", f"{key}:{window - 1}"
     cache = caches["default"]
     if isinstance(cache, RedisCache):
-        # Django's own connection pool; its serializer stores integers as plain integers, so
-        # INCR and the cache API read the same value.
-        client = _redis(cache)
+        # Django's cache serializer stores integers as plain integers, so INCR here and the
+        # cache API read the same value under the same (prefixed, versioned) key.
+        client = _client_for()
         current_key, previous_key = cache.make_and_validate_key(current), cache.make_and_validate_key(previous)
         pipe = client.pipeline(transaction=False)
         pipe.incr(current_key)
@@ -65,7 +69,7 @@ def window_uncount(key: str, *, window: int) -> None:
     cache = caches["default"]
     if isinstance(cache, RedisCache):
         current = cache.make_and_validate_key(f"{key}:{window}")
-        _redis(cache).decr(current)
+        _client_for().decr(current)
     else:
         cache.decr(f"{key}:{window}")
 

@@ -8,6 +8,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.views.main import ERROR_FLAG
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponseRedirect
 
 from .tenancy import organization_for_user, tenant_model
@@ -95,13 +96,14 @@ class OrganizationScopedAdmin(OrganizationScopeMixin, admin.ModelAdmin):
             return HttpResponseRedirect(f"{request.path}?{ERROR_FLAG}=1")
         return super().changelist_view(request, extra_context)
 
-    def response_action(self, request, queryset):
+    def response_action(self, request, queryset, **kwargs):
         # Rows are picked by id: anything else (a tampered form) would fail in the database lookup.
+        # (Django 6.1 passes ``action_location`` too: whatever it passes goes on unchanged.)
         selected = request.POST.getlist(ACTION_CHECKBOX_NAME)
         if not all(value.isascii() and value.isdigit() and len(value) < 19 for value in selected):
             self.message_user(request, "The selected rows were not understood; tick them again.", messages.WARNING)
             return HttpResponseRedirect(request.get_full_path())
-        return super().response_action(request, queryset)
+        return super().response_action(request, queryset, **kwargs)
 
     def get_object(self, request, object_id, from_field=None):
         # Django's admin redirects to its index when the row is missing; another
@@ -126,13 +128,23 @@ class OrganizationScopedAdmin(OrganizationScopeMixin, admin.ModelAdmin):
         class OrganizationForm(form):
             # The organization is not on the form (it is the user's own), but constraints that
             # include it (a facility name unique per organization) must still be checked, so a
-            # clash is a form error rather than an IntegrityError.
-            def _post_clean(self):
+            # clash is a form error rather than an IntegrityError. The form's own check leaves
+            # out fields it does not show; these constraints are checked here (each constraint's
+            # documented ``validate``), on the instance the form has filled in.
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, **kwargs)
                 self.instance.organization = organization
-                super()._post_clean()
 
-            def _get_validation_exclusions(self):
-                return set(super()._get_validation_exclusions()) - {"organization"}
+            def validate_unique(self):
+                super().validate_unique()
+                shown = {*self.fields, "organization"}
+                exclude = {f.name for f in self.instance._meta.fields if f.name not in shown} | set(self.errors)
+                for constraint in self.instance._meta.constraints:
+                    if "organization" in getattr(constraint, "fields", ()):
+                        try:
+                            constraint.validate(type(self.instance), self.instance, exclude=exclude)
+                        except ValidationError as exc:
+                            self.add_error(None, exc)
 
         return OrganizationForm
 

@@ -28,7 +28,7 @@ from rest_framework.utils.urls import replace_query_param
 
 from . import idempotency
 from .errors import ServiceError
-from .prepared import PreparedQuery
+from .fastsql import Joined
 from .tenancy import organization_for_user
 
 if TYPE_CHECKING:
@@ -216,7 +216,7 @@ class SinceFilter(filters.IsoDateTimeFilter):
 class OrganizationScopedField(serializers.PrimaryKeyRelatedField):
     """The id of a row of the caller's organization; any other id is "does not exist"."""
 
-    _prepared: dict[tuple, PreparedQuery] = {}
+    _reads: dict[tuple, Joined] = {}
 
     def __init__(self, model, **kwargs):
         self.model = model
@@ -227,25 +227,19 @@ class OrganizationScopedField(serializers.PrimaryKeyRelatedField):
         organization = self.context["organization"]
         return self.model.objects.filter(organization=organization).select_related(*self.select_related)
 
-    def _lookup(self) -> PreparedQuery:
-        # The same read for every request of this shape: compiled once per model and joins.
+    def _lookup(self) -> Joined:
+        # The same read for every request of this shape: plain SQL, written once per model and joins
+        # (core/fastsql.py).
         shape = (self.model, tuple(self.select_related))
-        if shape not in self._prepared:
-            model, joins = shape
-            self._prepared[shape] = PreparedQuery(
-                lambda organization, pk: model.objects.filter(organization_id=organization, pk=pk).select_related(
-                    *joins
-                ),
-                organization=int,
-                pk=int,
-            )
-        return self._prepared[shape]
+        if shape not in self._reads:
+            self._reads[shape] = Joined(self.model, *self.select_related)
+        return self._reads[shape]
 
     def to_internal_value(self, data):
         if isinstance(data, bool) or not isinstance(data, int | str):
             self.fail("incorrect_type", data_type=type(data).__name__)
         try:
-            instance = self._lookup().get(organization=self.context["organization"].pk, pk=data)
+            instance = self._lookup().get(organization_id=self.context["organization"].pk, pk=data)
         except self.model.DoesNotExist:
             self.fail("does_not_exist", pk_value=data)
         except (TypeError, ValueError):

@@ -1,12 +1,12 @@
-"""A memoized validity check for django-phonenumber-field's ``PhoneNumber``, and ``readable``:
-how a number is written for agents everywhere (history entries, messages, labels).
+"""``is_valid``: a memoized validity check for phone numbers, and ``readable``: how a number is
+written for agents everywhere (history entries, messages, labels).
 
-``phonenumbers.is_valid_number`` is pure Python (it walks the region's number patterns), and
-django-phonenumber-field calls it on every ``str()``, ``hash()`` and ``==`` of a number and on
-every query parameter: about ten times per text sent, a tenth of the Send API's own CPU before
-this (bench/README.md). Whether a number is valid depends only on the fields that identify it
-and on the library's metadata, which does not change while the process runs, so the answer is
-kept per identity in a bounded cache. Nothing else about the numbers changes.
+``phonenumbers.is_valid_number`` is pure Python (it walks the region's number patterns). Whether
+a number is valid depends only on the fields that identify it and on the library's metadata,
+which does not change while the process runs, so this project's own checks keep the answer per
+identity in a bounded cache (``functools.lru_cache``). django-phonenumber-field's own calls
+(``str()``, ``hash()``, ``==`` of a number) are its business and are left alone: no library is
+patched (bench/README.md measured what that cost).
 """
 
 from __future__ import annotations
@@ -29,22 +29,17 @@ def _valid(country_code, national_number, extension, italian_leading_zero, leadi
     return phonenumbers.is_valid_number(number)
 
 
-def is_valid(self: PhoneNumber) -> bool:
-    """``PhoneNumber.is_valid``, memoized by the number's identity."""
-    if self.country_code is None or self.national_number is None:
-        return phonenumbers.is_valid_number(self)  # unparsed raw input: nothing to key it by
+def is_valid(number: phonenumbers.PhoneNumber) -> bool:
+    """``number.is_valid()`` (``phonenumbers.is_valid_number``), memoized by the number's identity."""
+    if number.country_code is None or number.national_number is None:
+        return phonenumbers.is_valid_number(number)  # unparsed raw input: nothing to key it by
     return _valid(
-        self.country_code,
-        self.national_number,
-        self.extension,
-        self.italian_leading_zero,
-        self.number_of_leading_zeros,
+        number.country_code,
+        number.national_number,
+        number.extension,
+        number.italian_leading_zero,
+        number.number_of_leading_zeros,
     )
-
-
-def install() -> None:
-    """Use the memoized check for every ``PhoneNumber`` (called once, from an app's ``ready``)."""
-    PhoneNumber.is_valid = is_valid
 
 
 def readable(number: PhoneNumber | None) -> str:

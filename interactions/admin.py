@@ -217,8 +217,9 @@ class MembershipCreateForm(forms.ModelForm):
     def save_m2m(self):  # the admin calls it after save_model
         pass
 
-    def _post_clean(self):
-        super()._post_clean()
+    def validate_unique(self):
+        # Last of the form's checks (after the membership's own): the password against the new person.
+        super().validate_unique()
         if not self.errors and self.organization is not None:
             from django.contrib.auth.password_validation import validate_password
 
@@ -280,12 +281,22 @@ class PhoneNumberForm(forms.ModelForm):
         model = PhoneNumber
         fields = ["number", "label", "is_primary"]
 
+    primary = False  # ticked as the primary number (``clean``); an unchanged extra form is not
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if self.instance.pk:
             self.fields["number"].disabled = True
             if self.instance.source == PhoneNumber.Source.PMS:
                 self.fields["label"].disabled = True
+
+    def clean(self):
+        cleaned = super().clean()
+        # Which number is primary is the formset's to settle (exactly one, moved with
+        # ``phone_number_set_primary``), not each form's: taken out of the values checked against
+        # the one-primary constraint, which the old primary still holds until the move.
+        self.primary = bool(cleaned.pop("is_primary", False))
+        return cleaned
 
 
 class PhoneNumberFormSet(BaseInlineFormSet):
@@ -294,7 +305,7 @@ class PhoneNumberFormSet(BaseInlineFormSet):
     def clean(self):
         super().clean()
         kept = [f for f in self.forms if f.cleaned_data and not f.cleaned_data.get("DELETE")]
-        primaries = sum(1 for f in kept if f.cleaned_data.get("is_primary"))
+        primaries = sum(1 for f in kept if f.primary)
         if kept and primaries != 1:
             raise ValidationError("Mark exactly one number as primary.")
         for form in self.forms:
@@ -327,7 +338,7 @@ class PhoneNumberFormSet(BaseInlineFormSet):
                 continue
             phone = PhoneNumber.objects.get(pk=form.instance.pk)  # the form's copy carries the posted values
             phone_number_relabel(phone_number=phone, label=form.cleaned_data["label"])
-            if form.cleaned_data.get("is_primary") and not phone.is_primary:
+            if form.primary and not phone.is_primary:
                 primary = phone
             self.changed_objects.append((phone, form.changed_data))
         for form in self.extra_forms:
@@ -337,7 +348,7 @@ class PhoneNumberFormSet(BaseInlineFormSet):
             phone = phone_number_add(
                 owner=owner, number=data["number"], label=data["label"], source=PhoneNumber.Source.LOCAL
             )
-            if data.get("is_primary"):
+            if form.primary:
                 primary = phone
             self.new_objects.append(phone)
         if primary is not None:
@@ -484,14 +495,14 @@ class BoundedIdsMultipleChoiceField(forms.ModelMultipleChoiceField):
     SQLite can't even look such an id up (OverflowError, a 500): a tampered form gets a form error.
     """
 
-    def _check_values(self, value):
-        for pk in value or ():
+    def clean(self, value):
+        for pk in value if isinstance(value, list | tuple) else ():
             text = str(pk).strip().lstrip("-")
             if text.isascii() and text.isdigit() and int(text) >= 2**63:
                 raise ValidationError(
                     self.error_messages["invalid_pk_value"], code="invalid_pk_value", params={"pk": pk}
                 )
-        return super()._check_values(value)
+        return super().clean(value)
 
 
 class BoundedIdsAdminMixin:

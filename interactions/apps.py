@@ -7,8 +7,3 @@ class InteractionsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "interactions"
     verbose_name = "CRM records"
-
-    def ready(self) -> None:
-        from core import phonenumbers
-
-        phonenumbers.install()  # phone numbers are this app's records; their validity check is memoized

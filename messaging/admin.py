@@ -145,8 +145,9 @@ class MessageAdmin(ReadOnlyScopedAdmin):
                 settled += 1
         self.message_user(request, f"{settled} text(s) settled.", messages.INFO)
 
-    def get_actions(self, request):
-        actions = super().get_actions(request)
+    def get_actions(self, request, *args, **kwargs):
+        # Django 6.1 passes ``action_location`` too: whatever it passes goes on unchanged.
+        actions = super().get_actions(request, *args, **kwargs)
         if not (request.user.is_superuser or getattr(getattr(request.user, "membership", None), "is_manager", False)):
             actions.pop("reconcile", None)
         return actions

@@ -22,7 +22,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from core.errors import ServiceError
-from core.prepared import insert_together, update_by_pk
+from core.fastsql import insert
 from interactions.models import Organization
 
 from .models import IdempotencyKey, Message
@@ -77,7 +77,7 @@ def idempotency_key_claim(
                 row = IdempotencyKey(
                     organization=organization, key=key, fingerprint=fingerprint, created_at=now, locked_at=now
                 )
-                insert_together(row)  # a prepared INSERT
+                insert(row)  # one INSERT (core/fastsql.py)
             return Claim(row=row, replay=False)
         except IntegrityError:
             pass
@@ -129,9 +129,7 @@ def idempotency_key_complete(
     *, claim: Claim, response_code: int, response_body: Any, message: Message | None = None
 ) -> None:
     """Store the response to replay for this key (call it inside the transaction that did the work)."""
-    update_by_pk(
-        IdempotencyKey,
-        claim.row.pk,
+    IdempotencyKey.objects.filter(pk=claim.row.pk).update(
         status=IdempotencyKey.Status.DONE,
         response_code=response_code,
         response_body=response_body,

@@ -14,7 +14,6 @@ from django.db.models import Q
 from django.utils import timezone
 from phonenumber_field.modelfields import PhoneNumberField
 
-from core.prepared import update_by_pk
 from interactions.models import Customer, Facility, Lead, Organization, PhoneNumber
 from interactions.signals import announce_on_commit
 
@@ -270,7 +269,7 @@ class Message(models.Model):
         values = {"status": status, "updated_at": now, **fields}
         if stamp := self.STAMPS.get(status):
             values[stamp] = now
-        if not update_by_pk(Message, self.pk, where={"status": expected}, **values):  # a prepared statement
+        if not Message.objects.filter(pk=self.pk, status=expected).update(**values):
             return False
         self.status, self.updated_at = expected, now
         self.move_to(status, now=now, **fields)

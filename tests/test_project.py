@@ -354,6 +354,29 @@ def _security_settings(env: dict[str, str]) -> dict:
     return json.loads(result.stdout)
 
 
+_PRINT_DATABASE_OPTIONS = (
+    "import django, json; django.setup(); from django.conf import settings as s; "
+    "print(json.dumps(s.DATABASES['default']['OPTIONS']))"
+)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("1", {"server_side_binding": True, "prepare_threshold": 5}), ("0", {})],
+)
+def test_prepared_statements_are_django_s_and_psycopg_s_switches_and_0_turns_them_off(value, expected):
+    """Django's ``server_side_binding`` and psycopg's ``prepare_threshold``, both or neither: with
+    DB_PREPARED_STATEMENTS=0 (PgBouncer before 1.21 in transaction mode) Django's defaults stay."""
+    env = _production_env(DB_PREPARED_STATEMENTS=value)
+    result = subprocess.run(
+        [sys.executable, "-c", _PRINT_DATABASE_OPTIONS], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    options = json.loads(result.stdout)
+    assert {k: options[k] for k in ("server_side_binding", "prepare_threshold") if k in options} == expected
+    assert "pool" in options  # the pool is unchanged either way
+
+
 def test_https_production_redirects_and_secures_cookies_by_default():
     assert _security_settings(_production_env()) == {
         "DEBUG": False,

@@ -28,13 +28,24 @@ class WorkflowStepInline(OrganizationScopedInline):
 
 
 class WorkflowForm(forms.ModelForm):
+    """Ticking "default" replaces the previous default (``save_model``) instead of clashing with
+    it: the tick is taken out of the values the form checks against the model's constraints and
+    set on the workflow when the form saves it."""
+
     class Meta:
         model = Workflow
         fields = ["organization", "kind", "name", "active", "is_default"]
 
-    def _get_validation_exclusions(self):
-        # Ticking "default" replaces the previous default (``save_model``) instead of clashing with it.
-        return {*super()._get_validation_exclusions(), "is_default"}
+    make_default = False
+
+    def clean(self):
+        cleaned = super().clean()
+        self.make_default = bool(cleaned.pop("is_default", False))
+        return cleaned
+
+    def save(self, commit=True):
+        self.instance.is_default = self.make_default
+        return super().save(commit)
 
 
 @admin.register(Workflow)
@@ -48,11 +59,11 @@ class WorkflowAdmin(OrganizationScopedAdmin):
     inlines = [WorkflowStepInline]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(_steps=Count("steps"))
+        return super().get_queryset(request).annotate(step_total=Count("steps"))
 
-    @admin.display(description="steps", ordering="_steps")
+    @admin.display(description="steps", ordering="step_total")
     def step_count(self, obj):
-        return obj._steps
+        return obj.step_total
 
     def save_model(self, request, obj, form, change):
         if not request.user.is_superuser:

@@ -44,7 +44,7 @@ def history_entry(
     occurred_at: datetime | None = None,
 ) -> History:
     """The entry ``history_record`` adds, not saved yet: for a caller that saves it in one statement
-    with rows of its own (``core.prepared.insert_together``).
+    with rows of its own (``core.fastsql.insert``).
 
     Without ``owner`` the entry goes to whoever holds ``phone_number``: the number's own ids say whose
     it is, so the lead or customer is not loaded.

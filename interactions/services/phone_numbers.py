@@ -14,7 +14,7 @@ from phonenumber_field.phonenumber import PhoneNumber as ParsedNumber
 from phonenumber_field.phonenumber import to_python
 
 from core.errors import ServiceError
-from core.phonenumbers import readable
+from core.phonenumbers import is_valid, readable
 
 from ..models import History, Organization, Owner, PhoneNumber, owner_kwargs
 from ..signals import phone_number_saved
@@ -23,13 +23,13 @@ from .history import history_record
 
 def phone_number_parse(raw: str | ParsedNumber, *, field: str = "number") -> ParsedNumber:
     """Parse what a person typed into an E.164 number, or raise a ``ServiceError`` naming why."""
-    if isinstance(raw, ParsedNumber) and raw.is_valid():
+    if isinstance(raw, ParsedNumber) and is_valid(raw):
         return raw
     text = str(raw or "").strip()
     if not text:
         raise ServiceError("invalid_number", "Enter a phone number.", field=field)
     parsed = to_python(text, region="US")
-    if not isinstance(parsed, ParsedNumber) or not parsed.is_valid():
+    if not isinstance(parsed, ParsedNumber) or not is_valid(parsed):
         reason = "it is not a valid phone number"
         try:
             possible = phonenumbers.is_possible_number_with_reason(phonenumbers.parse(text, "US"))

@@ -24,16 +24,13 @@ import os
 import threading
 import time
 from datetime import datetime, timedelta
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
 import urllib3.exceptions
 from django.conf import settings
-from requests.auth import _basic_auth_str
-from requests.structures import CaseInsensitiveDict
 from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioServiceException
 from twilio.http.http_client import TwilioHttpClient
-from twilio.http.response import Response
 from twilio.rest import Client
 
 from .base import (
@@ -193,7 +190,10 @@ RECONCILE_CLOCK_SKEW = timedelta(minutes=2)
 
 
 class _HttpClient(TwilioHttpClient):
-    """The SDK's own HTTP client, with a (connect, read) timeout and an optional base URL.
+    """The SDK's own HTTP client, with a (connect, read) timeout and an optional base URL: a
+    ``TwilioHttpClient`` given to ``Client(..., http_client=...)``, the SDK's documented way to
+    change how it talks HTTP (Twilio's guide to a custom HTTP client for the Python helper library). Every request is
+    ``TwilioHttpClient.request``'s own (``requests`` builds it).
 
     ``base_url`` replaces the scheme and host of every ``*.twilio.com`` URL the SDK builds, so
     the real SDK (request building, auth, error parsing) talks to a Twilio-compatible server.
@@ -233,70 +233,9 @@ class _HttpClient(TwilioHttpClient):
         if now - self._last_used > self.IDLE_SECONDS:
             self.session.close()  # drop pooled connections that sat idle; the next request connects afresh
         try:
-            if self._plain_form_post(method, url, *args, **kwargs):
-                return self._form_post(url, **kwargs)
             return super().request(method, url, *args, **kwargs)
         finally:
             self._last_used = time.monotonic()
-
-    def _plain_form_post(self, method, url, *args, **kwargs) -> bool:
-        """A send (``Messages.create``): a form POST to a full URL, no query, no proxy, no redirect."""
-        headers = kwargs.get("headers") or {}
-        return (
-            not args
-            and method.upper() == "POST"
-            and not kwargs.get("params")
-            and not kwargs.get("allow_redirects")
-            and headers.get("Content-Type", "application/x-www-form-urlencoded") == "application/x-www-form-urlencoded"
-            and not self.proxy
-            and isinstance(kwargs.get("auth"), tuple)
-            and "?" not in url
-            and url.startswith(("https://", "http://"))
-        )
-
-    def _form_post(self, url, *, data=None, headers=None, auth, timeout=None, **_ignored) -> Response:
-        """``TwilioHttpClient.request`` for a form POST, without what ``requests.Session`` adds
-        around it (settings merged per request, cookies, hooks, a parsed and re-quoted URL): the
-        same bytes on the wire, through the same adapter (its pool, TLS verification, timeouts
-        and exceptions). About a fifth of a worker's CPU per text went to that machinery
-        (bench/README.md). tests/messaging/test_twilio_http.py holds the request equal to the
-        ``requests`` one."""
-        if timeout is None:
-            timeout = self.timeout
-        elif not isinstance(timeout, tuple) and timeout <= 0:
-            raise ValueError(timeout)
-        self.log_request({"method": "POST", "url": url, "params": None, "headers": headers, "data": data})
-        self._test_only_last_response = None
-        body = _form_encode(data or {})
-        prepared = requests.PreparedRequest()
-        prepared.method = "POST"
-        prepared.url = url
-        prepared.headers = CaseInsensitiveDict(self.session.headers)
-        prepared.headers.update(headers or {})
-        prepared.headers["Content-Type"] = "application/x-www-form-urlencoded"
-        prepared.headers["Content-Length"] = str(len(body))
-        prepared.headers["Authorization"] = _basic_auth_str(*auth)
-        prepared.body = body
-        prepared.hooks = {"response": []}
-        prepared._cookies = None
-        adapter = self.session.get_adapter(url)
-        response = adapter.send(
-            prepared, stream=False, timeout=timeout, verify=self.session.verify, cert=None, proxies={}
-        )
-        text = response.text  # read it all: the connection goes back to the pool
-        self.log_response(response.status_code, response)
-        self._test_only_last_response = Response(int(response.status_code), text, response.headers)
-        return self._test_only_last_response
-
-
-def _form_encode(data: dict) -> bytes:
-    """The form body ``requests`` makes of ``data``: a list value repeats its key, None is left out."""
-    pairs = []
-    for key, values in data.items():
-        for value in values if isinstance(values, list | tuple) else [values]:
-            if value is not None:
-                pairs.append((key, value))
-    return urlencode(pairs).encode()
 
 
 _threads = threading.local()

@@ -11,7 +11,7 @@ from django.db.models import Exists, Field, OuterRef, QuerySet
 from django.db.models.functions import Coalesce
 from phonenumber_field.phonenumber import PhoneNumber as ParsedNumber
 
-from core.prepared import PreparedQuery
+from core.phonenumbers import is_valid
 from interactions.models import ConsentEvent, Facility, Organization, PhoneNumber
 
 from ..models import Message
@@ -86,15 +86,13 @@ def inbound_number(raw: str) -> ParsedNumber | None:
         parsed = ParsedNumber.from_string(raw, region=settings.PHONENUMBER_DEFAULT_REGION)
     except phonenumbers.NumberParseException:
         return None
-    return parsed if parsed.is_valid() else None
+    return parsed if is_valid(parsed) else None
 
 
 # Every inbound text starts here. The sender number is unique across the install: at most one row,
-# no ORDER BY (Meta's or first()'s). A prepared statement (core/prepared.py); the number as stored (E.164).
-_FACILITY_BY_SENDER = PreparedQuery(
-    lambda number: Facility.objects.filter(sms_sender_number=number).select_related("organization").order_by(),
-    number=str,
-)
+# no ORDER BY (Meta's or first()'s); the number as stored (E.164).
+def _facility_by_sender(number: str) -> list[Facility]:
+    return list(Facility.objects.filter(sms_sender_number=number).select_related("organization").order_by()[:1])
 
 
 def inbound_organization(
@@ -134,8 +132,8 @@ def inbound_organization(
 
 def _facility_by_sender_number(to: ParsedNumber) -> Facility | None:
     field = cast("Field[Any, Any]", Facility._meta.get_field("sms_sender_number"))
-    found = _FACILITY_BY_SENDER.fetch(number=field.get_prep_value(to))
-    return cast("Facility | None", found[0] if found else None)
+    found = _facility_by_sender(field.get_prep_value(to))
+    return found[0] if found else None
 
 
 def _organization_on_the_shared_service(sender: ParsedNumber) -> Organization | None:

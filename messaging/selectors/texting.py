@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
+from django.db import connection
 from django.db.models import Field
 from django.utils import timezone
 from phonenumber_field.phonenumber import PhoneNumber as ParsedNumber
 
 from core.formats import display_clock, display_moment
-from core.prepared import prepared_cursor
 from interactions.models import Consent, ConsentEvent, Customer, Lead, Organization, PhoneNumber
 from interactions.selectors import consents_by_number
 
@@ -75,7 +75,7 @@ def number_send_state(*, organization_id: int, number: str | ParsedNumber) -> Se
     only unresolved flags, so the open-request subquery reads nothing in the common case.
     """
     e164 = cast("Field[Any, Any]", Consent._meta.get_field("number")).get_prep_value(number)
-    with prepared_cursor() as cursor:
+    with connection.cursor() as cursor:
         cursor.execute(_number_send_state_sql(), [organization_id, e164])
         row = cursor.fetchone()
     return SendState(*row) if row else SendState(None, None, None)

@@ -14,8 +14,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from core.errors import ServiceError
+from core.fastsql import insert
 from core.formats import display_date, display_moment
-from core.prepared import insert_together
+from core.phonenumbers import is_valid
 from core.tracing import current_request_id
 from interactions.models import Consent, Customer, Facility, History, Organization, PhoneNumber, owner_kwargs
 from interactions.selectors import ConsentState
@@ -303,7 +304,7 @@ def message_queue(
     )
 
     # A first text makes its unsubscribe link in the same transaction as the text. Otherwise the
-    # text and its history entry are one statement (``insert_together``), atomic without a
+    # text and its history entry are one statement (``core.fastsql.insert``), atomic without a
     # transaction of its own.
     with transaction.atomic() if link_token is None else contextlib.nullcontext():
         if link_token is None:
@@ -376,7 +377,7 @@ def _text_to_send(
         )
     if template is None and not (body or "").strip():
         raise ServiceError("empty_body", "Type a message or pick a template.", field="body")
-    if not phone_number.number or not phone_number.number.is_valid():
+    if not phone_number.number or not is_valid(phone_number.number):
         raise ServiceError(
             "invalid_number", f"{phone_number.number} is not a valid phone number.", field="phone_number"
         )
@@ -483,7 +484,7 @@ def _insert_with_its_history(message: Message, entry: History, *, idempotency_ke
         # The savepoint only guards the Idempotency-Key's unique index (a refusal leaves the
         # caller's transaction usable); without a key nothing can collide.
         with transaction.atomic() if idempotency_key else contextlib.nullcontext():
-            insert_together(message, entry)
+            insert(message, entry)
     except IntegrityError as exc:
         raise ServiceError(
             "duplicate", "A text with this Idempotency-Key was already queued.", field="idempotency_key", status=409

@@ -11,14 +11,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from typing import cast
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from phonenumber_field.phonenumber import PhoneNumber as ParsedNumber
 
+from core.fastsql import insert
 from core.formats import display_date
-from core.prepared import PreparedQuery, insert_together
 from core.tracing import request_id_bound
 from interactions.models import ConsentEvent, Facility, History, Organization, PhoneNumber
 from interactions.services import (
@@ -67,11 +66,10 @@ TWILIO_STATUS = {
 }
 
 
-# Every status callback (two or three per text) starts with this locked read: a prepared
-# statement (core/prepared.py). provider_sid is unique: at most one row, so no ORDER BY.
-_BY_PROVIDER_SID = PreparedQuery(
-    lambda sid: Message.objects.select_for_update().filter(provider_sid=sid).order_by(), sid=str
-)
+# Every status callback (two or three per text) starts with this locked read. provider_sid is
+# unique: at most one row, so no ORDER BY.
+def _by_provider_sid(sid: str) -> list[Message]:
+    return list(Message.objects.select_for_update().filter(provider_sid=sid).order_by()[:2])
 
 
 def message_status_update(
@@ -97,8 +95,8 @@ def message_status_update(
         return None
     now = now or timezone.now()
     with transaction.atomic():
-        found = _BY_PROVIDER_SID.fetch(sid=provider_sid)
-        message = cast("Message | None", found[0] if found else None)
+        found = _by_provider_sid(provider_sid)
+        message = found[0] if found else None
         if message is None:
             logger.info("status callback for unknown message %s (%s)", provider_sid, provider_status)
             return None
@@ -294,7 +292,7 @@ def _store(
         opt_out_due_at=opt_out_due(text.now) if flagged else None,
         received_at=text.now,
     )
-    insert_together(message)  # a prepared INSERT; a repeated MessageSid fails it (IntegrityError)
+    insert(message)  # one INSERT (core/fastsql.py); a repeated MessageSid fails it (IntegrityError)
     announce_on_commit(message_status_changed, Message, message=message, status=message.status)
     return message
 
@@ -359,4 +357,4 @@ def _note_on_their_history(text: _Incoming, *, holders: list[PhoneNumber], outco
             )
         )
     if entries:
-        insert_together(*entries)  # every holder's entry in one statement
+        insert(*entries)  # every holder's entry in one statement

@@ -9,14 +9,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 from redis import RedisError
 
 from core.errors import ServiceError
 from core.formats import display_moment
-from core.prepared import PreparedQuery, prepared_cursor, save_fields
 from core.tracing import request_id_bound
 from interactions.models import Consent
 
@@ -49,8 +48,8 @@ _CONSENT_SQL = (
 def _fail_without_consent(message: Message, now: datetime) -> bool:
     """Mark a locked message ``failed`` if its number may no longer be texted; True if it was."""
     # Two columns, no join: this runs for every send, twice when the send waited for its slot.
-    # One row at most (unique per organization and number). A prepared statement (core/prepared.py).
-    with prepared_cursor() as cursor:
+    # One row at most (unique per organization and number).
+    with connection.cursor() as cursor:
         cursor.execute(_CONSENT_SQL, [message.organization_id, _CONSENT_NUMBER.get_prep_value(message.to_number)])
         row = cursor.fetchone()
     if row is not None and row[0] == Consent.Status.GRANTED:
@@ -143,16 +142,15 @@ def _fail_late_confirmation(message: Message, now: datetime) -> bool:
 
 
 # Every send starts with this read of the text with its organization, facility and person, locked:
-# compiled once (core/prepared.py), as building the five-table join cost more than running it.
-_CLAIM = PreparedQuery(
-    lambda pk: (
+# by primary key, so no ORDER BY.
+def _claim_read(pk: int) -> Message | None:
+    rows = list(
         Message.objects.select_for_update(of=("self",))
         .select_related("organization", "facility", "lead", "customer")
         .filter(pk=pk, direction=Message.Direction.OUTBOUND)
-        .order_by()
-    ),
-    pk=int,
-)
+        .order_by()[:1]
+    )
+    return rows[0] if rows else None
 
 
 def message_claim(*, message_id: int, now: datetime | None = None) -> Message | None:
@@ -168,8 +166,7 @@ def message_claim(*, message_id: int, now: datetime | None = None) -> Message | 
     with transaction.atomic():
         # By primary key: no ORDER BY (the model's default ordering) to compile or run. The opt-out
         # confirmation's event is read only for a confirmation (``_fail_late_confirmation``).
-        rows = _CLAIM.fetch(pk=message_id)
-        message = rows[0] if rows else None
+        message = _claim_read(message_id)
         if message is None or message.status != Message.Status.QUEUED:
             return None
         if message.confirms_event_id is not None:
@@ -183,8 +180,7 @@ def message_claim(*, message_id: int, now: datetime | None = None) -> Message | 
             or _hold_for_texting_rules(message, now)
         ):
             return None
-        # ``save(update_fields=…)`` as a prepared statement (core/prepared.py): every send passes here.
-        save_fields(message, message.move_to(Message.Status.SENDING, now=now, attempts=message.attempts + 1))
+        message.save(update_fields=message.move_to(Message.Status.SENDING, now=now, attempts=message.attempts + 1))
     return message
 
 

@@ -1,9 +1,8 @@
-"""The worker's send path builds the request ``requests`` would build (messaging/backends/twilio.py).
+"""The SDK's HTTP client as the backend configures it (messaging/backends/twilio.py).
 
-``_HttpClient._form_post`` skips ``requests.Session``'s per-request machinery for the one call a
-send makes (a form POST); what goes on the wire must not change: the same URL, headers and body,
-through the same adapter. The SDK end to end is in test_twilio_backend.py (the real SDK against
-the Twilio-compatible server).
+Every request is the one ``TwilioHttpClient`` makes through ``requests``: the backend only adds
+the (connect, read) timeout and points ``*.twilio.com`` at ``TWILIO_API_BASE_URL``. The SDK end
+to end is in test_twilio_backend.py (the real SDK against the Twilio-compatible server).
 """
 
 from __future__ import annotations
@@ -61,34 +60,27 @@ def _sent(call) -> tuple[requests.PreparedRequest, object, object, object]:
     return request, timeout, verify, answer
 
 
-def test_the_send_s_post_is_the_request_requests_builds():
+def test_a_send_is_the_request_the_sdk_s_client_builds():
     auth = ("AC123", "secret token")
-    lean, lean_timeout, lean_verify, lean_answer = _sent(
+    ours, our_timeout, our_verify, our_answer = _sent(
         lambda c: c.request("POST", URL, data=DATA, headers=HEADERS, auth=auth)
     )
-    full, full_timeout, full_verify, full_answer = _sent(
+    sdk, sdk_timeout, sdk_verify, sdk_answer = _sent(
         lambda c: TwilioHttpClient.request(c, "POST", URL, data=DATA, headers=HEADERS, auth=auth)
     )
-    assert (lean.method, lean.url) == (full.method, full.url)
-    assert dict(lean.headers) == dict(full.headers)
-    assert lean.body == (full.body.encode() if isinstance(full.body, str) else full.body)
-    assert (lean_timeout, lean_verify) == (full_timeout, full_verify) and lean_timeout == (5.0, 10.0)
-    assert (
-        (lean_answer.status_code, lean_answer.text)
-        == (full_answer.status_code, full_answer.text)
-        == (
-            201,
-            '{"sid": "SM1", "status": "queued"}',
-        )
-    )
+    assert (ours.method, ours.url) == (sdk.method, sdk.url) == ("POST", URL)
+    assert dict(ours.headers) == dict(sdk.headers)
+    assert ours.headers["Authorization"].startswith("Basic ")
+    assert ours.body == sdk.body
+    assert (our_timeout, our_verify) == (sdk_timeout, sdk_verify) and our_timeout == (5.0, 10.0)
+    assert (our_answer.status_code, our_answer.text) == (sdk_answer.status_code, sdk_answer.text)
+    assert (our_answer.status_code, our_answer.text) == (201, '{"sid": "SM1", "status": "queued"}')
 
 
-def test_anything_else_goes_through_requests():
-    client = _HttpClient(timeout=10.0)
-    assert client._plain_form_post("POST", URL, data=DATA, headers=HEADERS, auth=("a", "b"))
-    assert not client._plain_form_post("GET", URL, params={"To": "+1"}, headers=HEADERS, auth=("a", "b"))
-    json_headers = {**HEADERS, "Content-Type": "application/json"}
-    assert not client._plain_form_post("POST", URL, data=DATA, headers=json_headers, auth=("a", "b"))
-    assert not client._plain_form_post("POST", URL + "?x=1", data=DATA, headers=HEADERS, auth=("a", "b"))
-    client.proxy = {"https": "http://proxy:3128"}
-    assert not client._plain_form_post("POST", URL, data=DATA, headers=HEADERS, auth=("a", "b"))
+def test_the_base_url_takes_the_place_of_twilio_s_host():
+    client = _HttpClient(base_url="http://127.0.0.1:9/fake", timeout=10.0)
+    adapter = Capture()
+    client.session.mount("http://", adapter)
+    client.request("POST", URL, data=DATA, headers=HEADERS, auth=("a", "b"))
+    [(request, _timeout, _verify)] = adapter.sent
+    assert request.url == "http://127.0.0.1:9/fake/2010-04-01/Accounts/AC123/Messages.json"

@@ -476,3 +476,27 @@ def test_the_pms_import_reports_a_row_with_a_nul_byte_and_goes_on(facility):
     assert report.created == 2
     assert report.errors == [(3, "first_name contains a NUL character")]
     assert set(Customer.objects.values_list("pms_id", flat=True)) == {"P-1", "P-3"}
+
+
+def test_a_manager_s_new_account_needs_a_password_the_validators_accept(manager_client, org):
+    response = manager_client.post(
+        admin_url(Membership, "add"),
+        {"username": "weakling", "email": "", "password": "password", "role": "agent"},
+    )
+
+    assert response.status_code == 200
+    assert "password" in response.context["adminform"].form.errors
+    assert not Membership.objects.filter(user__username="weakling").exists()
+
+
+def test_an_id_past_64_bits_in_an_admin_multiple_choice_is_a_form_error(client):
+    from django.contrib.auth.models import Group
+
+    root = get_user_model().objects.create_superuser("root", "root@example.com", "pw-12345!x")
+    client.force_login(root)
+
+    response = client.post(admin_url(Group, "add"), {"name": "Tampered", "permissions": [str(2**64)]})
+
+    assert response.status_code == 200
+    assert "permissions" in response.context["adminform"].form.errors
+    assert not Group.objects.filter(name="Tampered").exists()
