@@ -14,7 +14,7 @@ from django.db import models
 from django.forms.models import BaseInlineFormSet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 
-from .tenancy import organization_for_user, tenant_model
+from .tenancy import organization_for_user, people_of, tenant_model
 
 if TYPE_CHECKING:
     from interactions.models import Organization
@@ -76,8 +76,8 @@ class OrganizationScopeMixin:
             if related is tenant_model():
                 kwargs["queryset"] = related._default_manager.filter(pk=getattr(org, "pk", None))
             elif related is get_user_model():
-                # Agents and managers pick among their own organization's people only.
-                kwargs["queryset"] = related._default_manager.filter(membership__organization=org)
+                # Agents and managers pick among their own organization's people only (never an API key's user).
+                kwargs["queryset"] = people_of(org)
             elif any(f.name == "organization" for f in related._meta.fields):
                 kwargs["queryset"] = related._default_manager.filter(organization=org)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)

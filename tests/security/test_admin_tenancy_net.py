@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 from collections.abc import Iterator
 from html.parser import HTMLParser
 
@@ -31,7 +32,7 @@ from django.utils import timezone
 from phonenumber_field.modelfields import PhoneNumberField
 from rest_framework.authtoken.models import Token
 
-from core.admin import NOT_THIS_RECORDS_ROW
+from core.admin import NOT_THIS_RECORDS_ROW, OrganizationScopedAdmin, SuperusersOnlyAdmin
 from integrations.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 from integrations.services import api_key_create
 from interactions.models import Organization
@@ -91,7 +92,10 @@ def _workflow_rows(org: Organization, people: dict) -> None:
 
 def _integration_rows(org: Organization) -> None:
     endpoint = WebhookEndpoint.objects.create(
-        organization=org, url="https://hooks.example.com/in", events=["message.delivered"], secret="whsec_x"
+        organization=org,
+        url="https://hooks.example.com/in",
+        events=["message.delivered"],
+        secret="whsec_" + secrets.token_urlsafe(32),
     )
     event = WebhookEvent.objects.create(
         organization=org,
@@ -112,10 +116,10 @@ def build_world(org: Organization, tag: str) -> None:
     Group.objects.create(name=f"group-{tag}")
     HistoryFactory(lead=people["lead"])
     HistoryFactory(lead=None, customer=people["customer"])
-    MessageFactory(phone_number=people["phone"])
     MessageTemplateFactory(organization=org)
     consent_grant(organization=org, number=people["phone"].number, source="web_form", evidence="quote form")
-    unsubscribe_link_get_or_create(organization=org, number=people["phone"].number)
+    link = unsubscribe_link_get_or_create(organization=org, number=people["phone"].number)
+    MessageFactory(phone_number=people["phone"], body=f"Hello\nUnsubscribe: {link.url}")  # as a text is sent
     _workflow_rows(org, people)
     _integration_rows(org)
 
@@ -155,8 +159,8 @@ def _paint_canaries(rows: dict[type[models.Model], set]) -> None:
 
 
 class World:
-    def __init__(self, theirs: dict[type[models.Model], set]):
-        self.theirs = theirs
+    def __init__(self, ours: dict[type[models.Model], set], theirs: dict[type[models.Model], set]):
+        self.ours, self.theirs = ours, theirs
 
     def their_pks(self, model: type[models.Model]) -> set:
         concrete = model._meta.concrete_model
@@ -172,7 +176,7 @@ def world(org, other_org, agent, manager) -> World:
     theirs[Organization] = {other_org.pk}
     theirs = {model: pks for model, pks in theirs.items() if pks}
     _paint_canaries(theirs)
-    return World(theirs)
+    return World(before, theirs)
 
 
 def registered() -> list[tuple[type[models.Model], admin.ModelAdmin]]:
@@ -407,3 +411,45 @@ def test_an_inline_refuses_another_organizations_row_id_with_a_form_error(case, 
     assert NOT_THIS_RECORDS_ROW in response.content.decode(), "no form error naming the foreign row"
     assert model_to_dict(child._default_manager.get(pk=theirs[0])) == before
     _assert_no_canary(response, "inline refusal")
+
+
+# --- by construction: every admin is scoped, and no page shows a credential ------------------------------------
+
+
+def test_every_admin_is_scoped_to_the_organization_or_kept_for_superusers():
+    loose = [
+        model._meta.label
+        for model, model_admin in registered()
+        if not isinstance(model_admin, OrganizationScopedAdmin | SuperusersOnlyAdmin)
+    ]
+    assert not loose, f"admins on neither OrganizationScopedAdmin nor SuperusersOnlyAdmin (core/admin.py): {loose}"
+
+
+# Fields holding a credential: whoever reads one can act as its owner (sign webhooks, opt a person out, call the API).
+CREDENTIAL = re.compile(r"secret|token|key_hash|password|^key$")
+
+
+def _credentials(world: World) -> dict[str, str]:
+    found = {}
+    for model, pks in world.ours.items():
+        fields = [f.attname for f in model._meta.concrete_fields if CREDENTIAL.search(f.name) and not f.is_relation]
+        for row in model._default_manager.filter(pk__in=pks).values("pk", *fields) if fields else ():
+            for name in fields:
+                if isinstance(row[name], str) and len(row[name]) >= 8:
+                    found[row[name]] = f"{model._meta.label}.{name} of row {row['pk']}"
+    return found
+
+
+@pytest.mark.parametrize("who", ROLES)
+def test_no_admin_page_shows_a_credential_of_the_organizations_own_rows(world, who, agent_client, manager_client):
+    client = _client(who, agent_client, manager_client)
+    credentials = _credentials(world)
+    assert any("UnsubscribeLink.token" in where for where in credentials.values()), "the net lost the tokens"
+    assert any("WebhookEndpoint.secret" in where for where in credentials.values()), "the net lost the secrets"
+    for model, _ in registered():
+        pages = [_url(model, "changelist")]
+        pages += [_url(model, view, pk) for pk in sorted(world.ours.get(model, ())) for view in ("change", "history")]
+        for page in pages:
+            body = client.get(page).content.decode()
+            shown = [where for value, where in credentials.items() if value in body]
+            assert not shown, f"{page} shows {shown}"
