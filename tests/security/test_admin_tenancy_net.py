@@ -13,10 +13,11 @@ Run it: ``.venv/bin/python -m pytest tests/security/test_admin_tenancy_net.py -q
 
 from __future__ import annotations
 
+import datetime
 import json
 import re
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from html.parser import HTMLParser
 
 import pytest
@@ -24,7 +25,8 @@ from django.apps import apps
 from django.contrib import admin
 from django.contrib.auth.models import Group
 from django.contrib.contenttypes.models import ContentType
-from django.db import models
+from django.core.exceptions import ValidationError
+from django.db import DatabaseError, models, transaction
 from django.forms.models import model_to_dict
 from django.test import Client, RequestFactory
 from django.urls import reverse
@@ -60,6 +62,9 @@ NOT_FREE_TEXT = {"time_zone"}
 
 
 # --- organization B's world: a row of every registered model -------------------------------------------------
+# Builders below for models whose rows need others (a person's numbers, a workflow's steps) or a service;
+# any other registered model gets a row made from its fields (generic_row), and if neither works,
+# test_every_registered_model_has_a_row_of_the_other_organization fails, naming it.
 
 
 def _people(org: Organization, tag: str) -> dict[str, models.Model]:
@@ -124,6 +129,52 @@ def build_world(org: Organization, tag: str) -> None:
     _integration_rows(org)
 
 
+GENERIC_VALUES: list[tuple[type[models.Field], Callable[[], object]]] = [
+    (models.CharField, lambda: CANARY),
+    (models.TextField, lambda: CANARY),
+    (models.BooleanField, lambda: False),
+    (models.DecimalField, lambda: 0),
+    (models.IntegerField, lambda: 1),
+    (models.DateTimeField, timezone.now),
+    (models.DateField, timezone.localdate),
+    (models.TimeField, lambda: datetime.time(10, 0)),
+    (models.JSONField, dict),
+]
+
+
+def _generic_value(field: models.Field, org: Organization, rows: dict) -> object:
+    if field.is_relation:
+        if field.related_model is Organization:
+            return org
+        pks = sorted(rows.get(field.related_model, ()))  # a row of the same organization, made before
+        if not pks:
+            raise LookupError(f"no {field.related_model._meta.label} row to point {field.name} at")
+        return field.related_model._default_manager.get(pk=pks[0])
+    if field.choices:
+        return field.choices[0][0]
+    for kind, make in GENERIC_VALUES:
+        if isinstance(field, kind):
+            return make()
+    raise LookupError(f"no generic value for {type(field).__name__} {field.name}")
+
+
+def generic_row(model: type[models.Model], org: Organization, rows: dict) -> models.Model | None:
+    """A row of ``model`` for ``org`` made from its fields alone: what a new, simple admin gets with no builder."""
+    values = {}
+    for field in model._meta.concrete_fields:
+        optional = field.primary_key or field.has_default() or field.null or not field.editable
+        if not optional:
+            try:
+                values[field.name] = _generic_value(field, org, rows)
+            except LookupError:
+                return None
+    try:
+        with transaction.atomic():
+            return model._default_manager.create(**values)
+    except (DatabaseError, ValidationError, TypeError, ValueError):
+        return None
+
+
 def _project_models() -> list[type[models.Model]]:
     return [m for m in apps.get_models() if m._meta.app_label in PROJECT_APPS and not m._meta.proxy]
 
@@ -173,6 +224,10 @@ def world(org, other_org, agent, manager) -> World:
     before = _snapshot()
     build_world(other_org, "02")
     theirs = {model: pks - before.get(model, set()) for model, pks in _snapshot().items()}
+    for model, _ in registered():  # no builder: try one made from the model's fields
+        concrete = model._meta.concrete_model
+        if not theirs.get(concrete) and (row := generic_row(concrete, other_org, theirs)) is not None:
+            theirs.setdefault(concrete, set()).add(row.pk)
     theirs[Organization] = {other_org.pk}
     theirs = {model: pks for model, pks in theirs.items() if pks}
     _paint_canaries(theirs)
