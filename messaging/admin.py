@@ -166,7 +166,7 @@ class UnsubscribeLinkAdmin(ReadOnlyScopedAdmin):
 
     list_display = ["number", "link", "created_at", "used_at"]
     fields = ["number", "link", "created_at", "used_at"]
-    readonly_fields = fields
+    readonly_fields = ["number", "link", "created_at", "used_at"]
     search_fields = ["number", "=token"]
 
     @admin.display(description="link")
