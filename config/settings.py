@@ -59,6 +59,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "config.input_guard.InputGuardMiddleware",  # NUL, lone surrogates, over-deep JSON: 400 before any view
+    "config.throttling.RateLimitHeadersMiddleware",  # the API limit in every API response's headers
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
