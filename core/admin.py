@@ -8,10 +8,13 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.views.main import ERROR_FLAG
 from django.contrib.auth import get_user_model
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponseRedirect
+from django.db import models
+from django.forms.models import BaseInlineFormSet
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 
-from .tenancy import organization_for_user, tenant_model
+from .tenancy import organization_for_user, people_of, tenant_model
 
 if TYPE_CHECKING:
     from interactions.models import Organization
@@ -26,6 +29,27 @@ def _date_hierarchy_valid(params, field: str) -> bool:
         if not (value.isascii() and value.isdigit() and low <= int(value) <= high):
             return False
     return True
+
+
+def _related_only(model: type[models.Model], entry):
+    """A list_filter entry, with Django's related-field filter swapped for the one that lists only rows in use.
+
+    ``RelatedFieldListFilter`` (what a bare relation name gets) offers every row of the related table,
+    every organization's; ``RelatedOnlyFieldListFilter`` offers those the (scoped) changelist points at.
+    """
+    if isinstance(entry, str):
+        name, filter_class = entry, None
+    elif isinstance(entry, tuple | list) and len(entry) == 2 and isinstance(entry[0], str):
+        name, filter_class = entry
+    else:
+        return entry  # a SimpleListFilter: it picks its own choices
+    if filter_class not in (None, admin.RelatedFieldListFilter):
+        return entry
+    field = None
+    for part in name.split("__"):
+        field = model._meta.get_field(part)
+        model = field.related_model or model
+    return (name, admin.RelatedOnlyFieldListFilter) if field is not None and field.is_relation else entry
 
 
 class OrganizationScopeMixin:
@@ -52,8 +76,8 @@ class OrganizationScopeMixin:
             if related is tenant_model():
                 kwargs["queryset"] = related._default_manager.filter(pk=getattr(org, "pk", None))
             elif related is get_user_model():
-                # Agents and managers pick among their own organization's people only.
-                kwargs["queryset"] = related._default_manager.filter(membership__organization=org)
+                # Agents and managers pick among their own organization's people only (never an API key's user).
+                kwargs["queryset"] = people_of(org)
             elif any(f.name == "organization" for f in related._meta.fields):
                 kwargs["queryset"] = related._default_manager.filter(organization=org)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
@@ -89,6 +113,9 @@ class OrganizationScopedAdmin(OrganizationScopeMixin, admin.ModelAdmin):
             return qs
         org = self._org(request)
         return qs.filter(**{self.organization_field: org}) if org else qs.none()
+
+    def get_list_filter(self, request):
+        return [_related_only(self.model, entry) for entry in super().get_list_filter(request)]
 
     def changelist_view(self, request, extra_context=None):
         # Django's date drill-down turns ?created_at__year=99999 into a datetime and fails with a 500.
@@ -161,13 +188,41 @@ class OrganizationScopedAdmin(OrganizationScopeMixin, admin.ModelAdmin):
         super().save_formset(request, form, formset, change)
 
 
+NOT_THIS_RECORDS_ROW = "A row posted here is not part of this record; reload the page and try again."
+
+
+class ScopedInlineFormSet(BaseInlineFormSet):
+    """An inline's rows are the parent record's own: a posted row id of any other record is a form error.
+
+    Django checks a posted id against the whole table (another organization's row passes) and then edits
+    a blank row in its place; here the id must be one of the parent's rows.
+    """
+
+    def add_fields(self, form, index):
+        super().add_fields(form, index)
+        pk_name = self.model._meta.pk.name
+        field = form.fields.get(pk_name)
+        if field is not None and hasattr(field, "queryset"):
+            field.queryset = self.get_queryset()
+            field.error_messages = {**field.error_messages, "invalid_choice": NOT_THIS_RECORDS_ROW}
+
+    def clean(self):
+        # The id is a hidden input, so its error would show nowhere: say it above the rows.
+        pk_name = self.model._meta.pk.name
+        if any(pk_name in form.errors for form in self.forms):
+            raise ValidationError(NOT_THIS_RECORDS_ROW, code="not_this_records_row")
+        super().clean()
+
+
 class OrganizationScopedInline(OrganizationScopeMixin, admin.TabularInline):
     """An inline on a scoped admin: members use it without Django model permissions.
 
-    Its rows come through the parent record, which is already scoped to the organization.
+    Its rows come through the parent record, which is already scoped to the organization, and a posted
+    row id must be one of them (``ScopedInlineFormSet``).
     """
 
     extra = 0
+    formset = ScopedInlineFormSet
 
     def get_exclude(self, request, obj=None):
         return [*(super().get_exclude(request, obj) or []), "organization"]
@@ -199,3 +254,47 @@ class ReadOnlyScopedAdmin(OrganizationScopedAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class SuperusersOnlyAdmin(admin.ModelAdmin):
+    """Install-wide tables (users, groups, tokens): superusers only; for anyone else every id is a 404.
+
+    Django's own admins answer 403 for a row that exists and redirect for one that doesn't, which tells
+    a member which ids exist; here nobody else sees a row at all.
+    """
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        return qs if request.user.is_superuser else qs.none()
+
+    def get_object(self, request, object_id, from_field=None):
+        obj = super().get_object(request, object_id, from_field)
+        if obj is None:
+            raise Http404(f"No {self.opts.verbose_name} with id “{object_id}”.")
+        return obj
+
+
+def view_on_site(request: HttpRequest, content_type_id: int, object_id: str) -> HttpResponse:
+    """``/admin/r/<type>/<id>/``, admin's "View on site": a redirect to the row's page, for rows its admin shows.
+
+    Django's own view looks the id up in the whole table, so it redirected for another organization's row
+    and answered 404 for a missing one (telling which ids exist). Both are the same 404 here.
+    """
+    content_type = ContentType.objects.filter(pk=content_type_id).first()
+    model = content_type.model_class() if content_type else None
+    if model is None or not admin.site.is_registered(model):
+        raise Http404("No such record.")
+    model_admin = admin.site.get_model_admin(model)
+    try:
+        canonical = str(model._meta.pk.to_python(object_id)) == object_id  # not "٣" for 3, nor "03"
+    except ValidationError:
+        canonical = False
+    try:
+        obj = model_admin.get_object(request, object_id) if canonical else None
+    except Http404:
+        obj = None
+    if obj is None or not model_admin.has_view_or_change_permission(request, obj):
+        raise Http404("No such record.")
+    if not hasattr(obj, "get_absolute_url"):
+        raise Http404("No such record.")
+    return HttpResponseRedirect(obj.get_absolute_url())

@@ -13,7 +13,7 @@ from core.admin import OrganizationScopedAdmin, ReadOnlyScopedAdmin
 from core.errors import ServiceError
 
 from .destinations import destination_refusal
-from .models import ApiKey, EventType, WebhookDelivery, WebhookEndpoint
+from .models import ApiKey, EventType, WebhookDelivery, WebhookEndpoint, secret_masked
 from .services import (
     api_key_create,
     api_key_revoke,
@@ -68,8 +68,20 @@ class WebhookEndpointAdmin(ManagersOnly, OrganizationScopedAdmin):
     manager_only = True
     list_display = ["url", "active", "failing_since", "disabled_at", "updated_at"]
     list_filter = ["active"]
-    readonly_fields = ["secret", "previous_secret_expires_at", "failing_since", "disabled_at", "disabled_reason"]
+    # The signing secret is shown once, when it is made (creation, rotation); afterwards only its end, to tell
+    # which one a receiver holds.
+    readonly_fields = [
+        "signing_secret",
+        "previous_secret_expires_at",
+        "failing_since",
+        "disabled_at",
+        "disabled_reason",
+    ]
     actions = ["rotate_secret", "end_rotation"]
+
+    @admin.display(description="signing secret")
+    def signing_secret(self, obj: WebhookEndpoint) -> str:
+        return secret_masked(obj.secret)
 
     def get_fields(self, request, obj=None):
         fields = ["url", "description", "events", "active"]
@@ -99,8 +111,8 @@ class WebhookEndpointAdmin(ManagersOnly, OrganizationScopedAdmin):
     @admin.action(description="Rotate the signing secret (the old one signs too for 24 hours)")
     def rotate_secret(self, request, queryset):
         for endpoint in queryset:
-            endpoint_rotate_secret(endpoint=endpoint)
-        self.message_user(request, f"Rotated {queryset.count()} secret(s); the new ones are on each endpoint's page.")
+            rotated = endpoint_rotate_secret(endpoint=endpoint)
+            messages.warning(request, f"New signing secret of {rotated.url}, shown this once: {rotated.secret}")
 
 
 @admin.register(WebhookDelivery)
@@ -173,6 +185,11 @@ class ApiKeyAdmin(ManagersOnly, OrganizationScopedAdmin):
 
     @admin.action(description="Revoke (stops working at once)")
     def revoke(self, request, queryset):
+        revoked = 0
         for api_key in queryset:
-            api_key_revoke(api_key=api_key)
-        self.message_user(request, f"Revoked {queryset.count()} key(s).")
+            try:
+                api_key_revoke(api_key=api_key, by=request.user)
+                revoked += 1
+            except ServiceError as exc:
+                self.message_user(request, f"{api_key}: {exc.message}", level=messages.ERROR)
+        self.message_user(request, f"Revoked {revoked} key(s).")

@@ -254,9 +254,10 @@ class ApiKeyFilter(filters.FilterSet):
     ),
     revoke=extend_schema(
         summary="Revoke an API key (managers)",
-        description="It stops working at once; revoking again changes nothing.",
+        description="It stops working at once; revoking again changes nothing. A key can't revoke itself "
+        "(409 `own_key`): a manager or another key does.",
         request=None,
-        responses={200: ApiKeySerializer},
+        responses={200: ApiKeySerializer, **error_responses(409)},
     ),
 )
 class ApiKeyViewSet(
@@ -286,4 +287,4 @@ class ApiKeyViewSet(
 
     @action(detail=True, methods=["post"])
     def revoke(self, request, *args, **kwargs):
-        return Response(self.get_serializer(api_key_revoke(api_key=self.get_object())).data)
+        return Response(self.get_serializer(api_key_revoke(api_key=self.get_object(), by=request.user)).data)

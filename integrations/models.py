@@ -23,6 +23,11 @@ class EventType(models.TextChoices):
     TASK_COMPLETED = "task.completed", "A workflow task was done"
 
 
+def secret_masked(secret: str) -> str:
+    """A signing secret as pages show it after it was first shown: the kind and its last four characters."""
+    return f"whsec_…{secret[-4:]}" if secret else ""
+
+
 class WebhookEndpoint(models.Model):
     """A URL of the organization's own systems that receives the events it chose, signed."""
 

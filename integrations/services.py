@@ -520,8 +520,16 @@ def api_key_create(
 
 
 @transaction.atomic
-def api_key_revoke(*, api_key: ApiKey, now: datetime | None = None) -> ApiKey:
-    """Stop a key from working at once; the row (and its user, named in records) stays."""
+def api_key_revoke(*, api_key: ApiKey, by: User | None = None, now: datetime | None = None) -> ApiKey:
+    """Stop a key from working at once; the row (and its user, named in records) stays.
+
+    ``by`` is who asks; a key can't revoke itself (a leaked key would lock its owner out of the
+    answer to the leak, and the log would name the key, not a person): a manager or another key does.
+    """
+    if by is not None and by.pk == api_key.user_id:
+        raise ServiceError(
+            "own_key", "An API key can't revoke itself; a manager revokes it in admin, or another key does.", status=409
+        )
     locked = ApiKey.objects.select_for_update().select_related("user").get(pk=api_key.pk)
     if locked.revoked_at is None:
         locked.revoked_at = now or timezone.now()

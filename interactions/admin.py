@@ -9,9 +9,16 @@ from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
-from django.forms.models import BaseInlineFormSet
+from rest_framework.authtoken.admin import TokenAdmin as DRFTokenAdmin
+from rest_framework.authtoken.models import TokenProxy
 
-from core.admin import OrganizationScopedAdmin, OrganizationScopedInline, ReadOnlyScopedAdmin
+from core.admin import (
+    OrganizationScopedAdmin,
+    OrganizationScopedInline,
+    ReadOnlyScopedAdmin,
+    ScopedInlineFormSet,
+    SuperusersOnlyAdmin,
+)
 from core.errors import ServiceError
 
 from .models import Consent, ConsentEvent, Customer, Facility, History, Lead, Membership, Organization, PhoneNumber
@@ -299,7 +306,7 @@ class PhoneNumberForm(forms.ModelForm):
         return cleaned
 
 
-class PhoneNumberFormSet(BaseInlineFormSet):
+class PhoneNumberFormSet(ScopedInlineFormSet):
     """Whenever a record has numbers, exactly one is primary. Saved through the phone-number services."""
 
     def clean(self):
@@ -513,13 +520,19 @@ class BoundedIdsAdminMixin:
 
 admin.site.unregister(get_user_model())
 admin.site.unregister(Group)
+admin.site.unregister(TokenProxy)
 
 
 @admin.register(get_user_model())
-class UserAdmin(BoundedIdsAdminMixin, DjangoUserAdmin):
+class UserAdmin(BoundedIdsAdminMixin, SuperusersOnlyAdmin, DjangoUserAdmin):
     """Django's user admin (superusers only); its group and permission pickers refuse impossible ids."""
 
 
 @admin.register(Group)
-class GroupAdmin(BoundedIdsAdminMixin, DjangoGroupAdmin):
+class GroupAdmin(BoundedIdsAdminMixin, SuperusersOnlyAdmin, DjangoGroupAdmin):
     """Django's group admin (superusers only); its permission picker refuses impossible ids."""
+
+
+@admin.register(TokenProxy)
+class TokenAdmin(SuperusersOnlyAdmin, DRFTokenAdmin):
+    """Django REST framework's token admin (superusers only)."""

@@ -13,7 +13,7 @@ from core.admin import OrganizationScopedAdmin, ReadOnlyScopedAdmin
 from core.errors import ServiceError
 
 from .backends.twilio_setup import SetupUnreadable
-from .models import Message, MessageTemplate, UnsubscribeLink
+from .models import Message, MessageTemplate, UnsubscribeLink, tokens_masked
 from .rendering import MERGE_FIELDS, template_validate
 from .selectors.provider_setup import inbound_webhook_url, twilio_setup_findings
 from .services import message_reconcile, template_preview, template_sample_person, templates_flag_clear
@@ -137,6 +137,17 @@ class MessageAdmin(ReadOnlyScopedAdmin):
     date_hierarchy = "created_at"
     actions = ["reconcile"]
 
+    def get_fields(self, request, obj=None):
+        # The body as sent ends with the person's unsubscribe link: shown with the token cut short.
+        return [name if name != "body" else "text" for name in super().get_fields(request, obj)]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*super().get_readonly_fields(request, obj), "text"]
+
+    @admin.display(description="body")
+    def text(self, obj: Message) -> str:
+        return tokens_masked(obj.body)
+
     @admin.action(description="Look the selected stuck texts up at the provider (never resends)")
     def reconcile(self, request, queryset):
         settled = 0
@@ -175,5 +186,14 @@ class MessageAdmin(ReadOnlyScopedAdmin):
 
 @admin.register(UnsubscribeLink)
 class UnsubscribeLinkAdmin(ReadOnlyScopedAdmin):
-    list_display = ["number", "token", "created_at", "used_at"]
-    search_fields = ["number", "token"]
+    """Whether a number's link was used, and when. The token is the person's credential: staff never see it whole,
+    and search finds a link by its whole token only (a part would let one guess it character by character)."""
+
+    list_display = ["number", "link", "created_at", "used_at"]
+    fields = ["number", "link", "created_at", "used_at"]
+    readonly_fields = ["number", "link", "created_at", "used_at"]
+    search_fields = ["number", "=token"]
+
+    @admin.display(description="link")
+    def link(self, obj: UnsubscribeLink) -> str:
+        return str(obj)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 import string
 from datetime import datetime
@@ -284,6 +285,18 @@ def _new_token() -> str:
     return "".join(secrets.choice(alphabet) for _ in range(TOKEN_LENGTH))
 
 
+def tokens_masked(text: str) -> str:
+    """``text`` with every unsubscribe token cut to its last four characters, for staff to read.
+
+    The token is the person's own credential: whoever holds it opts the person out in their name, so
+    no page staff use shows it whole (the texts themselves carry it, as sent).
+    """
+    return UNSUBSCRIBE_PATH.sub(lambda match: f"/u/…{match.group(1)[-4:]}", text)
+
+
+UNSUBSCRIBE_PATH = re.compile(r"/u/([A-Za-z0-9]{10,32})")
+
+
 class UnsubscribeLink(models.Model):
     """``/u/<token>`` for one number in one organization; the token carries no personal data."""
 
@@ -299,7 +312,7 @@ class UnsubscribeLink(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"/u/{self.token}"
+        return tokens_masked(f"/u/{self.token}")
 
     @property
     def url(self) -> str:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
 from core.errors import ServiceError
 from core.phonenumbers import readable
+from core.tenancy import people_of
 from interactions.models import Customer, History, Lead
 from interactions.services import history_record
 
@@ -41,13 +41,9 @@ def conversation_assign(*, person: Lead | Customer, assignee_id: int | str | Non
     """Give the person's conversation to an agent of the same organization, or to nobody (``None``)."""
     assignee = None
     if assignee_id not in (None, ""):
-        assignee = (
-            get_user_model()
-            .objects.filter(pk=assignee_id, membership__organization_id=person.organization_id, is_active=True)
-            .first()
-            if str(assignee_id).isdigit()
-            else None
-        )
+        # People only: an API key's service user is a member too, but nobody to hand a conversation to.
+        people = people_of(person.organization)
+        assignee = people.filter(pk=assignee_id).first() if str(assignee_id).isdigit() else None
         if assignee is None:
             raise ServiceError("not_found", "That agent is not in your organization.", field="assigned_to", status=404)
     conversation = _conversation_for_update(person)

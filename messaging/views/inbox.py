@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
@@ -13,7 +12,7 @@ from django.views.decorators.http import require_GET, require_POST
 from core.errors import ServiceError
 from core.http import AuthenticatedRequest
 from core.redirects import safe_next
-from core.tenancy import require_organization
+from core.tenancy import people_of, require_organization
 from interactions.selectors import person_for
 
 from ..selectors import inbox, unread_summary
@@ -32,7 +31,7 @@ def inbox_page(request: AuthenticatedRequest) -> HttpResponse:
         show = "all"
     query = request.GET.get("q", "").strip()
     rows = inbox(organization=organization, user=request.user, show=show, query=query)
-    agents = get_user_model().objects.filter(membership__organization=organization, is_active=True).order_by("username")
+    agents = people_of(organization).order_by("username")
     context = {
         "rows": rows,
         "show": show,

@@ -1,7 +1,8 @@
 """``/u/<token>``: the unsubscribe link at the end of every text (docs/ARCHITECTURE.md rule 5).
 
 GET only shows a confirmation page (link scanners and previews fetch links; they must not
-opt anyone out). POST opts the number out. Both are idempotent and need no login. The POST is
+opt anyone out). POST opts the number out. Both are idempotent and need no login; a signed-in
+member of staff is refused (403), since the link speaks for the person texted. The POST is
 CSRF-exempt on purpose: the unguessable token is the credential, and a phone's in-app browser
 that drops cookies must still be able to unsubscribe.
 """
@@ -39,6 +40,10 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     link = unsubscribe_link_by_token(token=token)
     if link is None:
         return _not_found(request)
+    if request.user.is_authenticated:
+        # The link opts out the person texted, in their name, for good (only their START re-opts in). Staff
+        # signed in here are not that person: they record an opt-out on the card, where it names them.
+        return render(request, "messaging/unsubscribe_staff.html", status=403)
     context = {"organization": link.organization, "number": _masked(link.number)}
     if request.method == "POST":
         try:

@@ -121,3 +121,42 @@ def test_a_manager_registers_a_webhook_endpoint_in_admin(manager_client, org):
     assert response.status_code == 200
     assert "Signing secret of the new endpoint: whsec_" in response.content.decode()
     assert org.webhook_endpoints.get().events == ["message.delivered"]
+
+
+def test_a_key_cannot_revoke_itself_but_another_key_or_a_manager_can(manager_api):
+    first = _create(manager_api, name="PMS sync", role="manager")
+    second = _create(manager_api, name="Admin sync", role="manager")
+    itself = key_client(first["key"])
+
+    response = itself.post(f"/api/v1/api-keys/{first['id']}/revoke/")
+    assert response.status_code == 409
+    assert response.json()["code"] == "own_key"
+    assert itself.get("/api/v1/leads/").status_code == 200
+
+    assert key_client(second["key"]).post(f"/api/v1/api-keys/{first['id']}/revoke/").status_code == 200
+    assert itself.get("/api/v1/leads/").status_code == 401
+    assert manager_api.post(f"/api/v1/api-keys/{second['id']}/revoke/").status_code == 200
+
+
+def test_a_webhook_secret_is_shown_once_at_creation_and_once_after_each_rotation(manager_client, org):
+    created = manager_client.post(
+        "/admin/integrations/webhookendpoint/add/",
+        {"url": "http://127.0.0.1:9/hook", "description": "CRM", "events": ["message.delivered"], "active": "on"},
+        follow=True,
+    ).content.decode()
+    endpoint = org.webhook_endpoints.get()
+    assert endpoint.secret in created
+    page = f"/admin/integrations/webhookendpoint/{endpoint.pk}/change/"
+    shown = manager_client.get(page).content.decode()
+    assert endpoint.secret not in shown
+    assert f"whsec_…{endpoint.secret[-4:]}" in shown
+
+    rotated = manager_client.post(
+        "/admin/integrations/webhookendpoint/",
+        {"action": "rotate_secret", "_selected_action": [endpoint.pk]},
+        follow=True,
+    ).content.decode()
+    endpoint.refresh_from_db()
+    assert f"shown this once: {endpoint.secret}" in rotated
+    assert endpoint.secret not in manager_client.get(page).content.decode()
+    assert endpoint.previous_secret not in manager_client.get(page).content.decode()

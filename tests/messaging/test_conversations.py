@@ -182,3 +182,18 @@ def test_the_thread_reads_its_texts_numbers_as_stored_parsing_only_what_it_shows
     assert by_body["Reply 3"].number_label == f"{consented_number.national} · {consented_number.get_label_display()}"
     assert by_body["stop texting me"].message.from_number == flagged.from_number
     assert by_body["To mobile 0"].message.to_raw == consented_number.e164
+
+
+def test_an_api_keys_service_user_is_never_offered_nor_assigned_a_conversation(
+    agent, agent_client, consented_number, org
+):
+    from integrations.services import api_key_create
+
+    api_key, _ = api_key_create(organization=org, name="PMS sync")
+    MessageFactory(phone_number=consented_number, body="Hello")
+
+    page = agent_client.get(reverse("inbox")).content.decode()
+    assert f'value="{agent.pk}"' in page
+    assert f'value="{api_key.user_id}"' not in page
+    with pytest.raises(ServiceError):
+        conversation_assign(person=consented_number.lead, assignee_id=api_key.user_id, by=agent)

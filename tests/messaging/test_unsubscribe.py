@@ -115,3 +115,13 @@ def test_the_token_is_random_base62_without_personal_data(link):
     assert "0142" not in link.token
     other = unsubscribe_link_get_or_create(organization=link.organization, number="+15125550143")
     assert other.token != link.token
+
+
+def test_signed_in_staff_cannot_opt_a_person_out_in_their_name(link, agent_client, consented_number):
+    for method in (agent_client.get, agent_client.post):
+        response = method(f"/u/{link.token}")
+        assert response.status_code == 403
+        assert "This link is for the person who was texted" in response.content.decode()
+
+    assert not ConsentEvent.objects.filter(action=ConsentEvent.Action.REVOKE).exists()
+    assert not consent_status(organization=link.organization, number=link.number).is_revoked
