@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.errors import ServiceError
+from core.parsing import strict_id
 from core.phonenumbers import readable
 from interactions.models import Customer, History, Lead
 from interactions.services import history_record
@@ -43,9 +44,9 @@ def conversation_assign(*, person: Lead | Customer, assignee_id: int | str | Non
     if assignee_id not in (None, ""):
         assignee = (
             get_user_model()
-            .objects.filter(pk=assignee_id, membership__organization_id=person.organization_id, is_active=True)
+            .objects.filter(pk=pk, membership__organization_id=person.organization_id, is_active=True)
             .first()
-            if str(assignee_id).isdigit()
+            if (pk := strict_id(assignee_id)) is not None
             else None
         )
         if assignee is None:
