@@ -223,6 +223,12 @@ class KnownQueryParameters(BaseFilterBackend):
             raise serializers.ValidationError(
                 {unknown[0]: [f"Unknown query parameter “{unknown[0]}”. Known here: {', '.join(sorted(known))}."]}
             )
+        # django-filter skips an empty value, so ``?updated_since=`` would answer the whole list
+        # where the schema (a date-time) says it is invalid: give a value or leave the filter out.
+        filters_given = set(request.query_params) & set(filterset_class.base_filters if filterset_class else ())
+        empty = sorted(name for name in filters_given if not any(request.query_params.getlist(name)))
+        if empty:
+            raise serializers.ValidationError({empty[0]: ["Give a value, or leave this filter out."]})
         return queryset
 
 
