@@ -218,4 +218,4 @@ def test_schemathesis_with_every_check_finds_no_server_error_and_no_contract_vio
 
             run()
 
-    assert time.monotonic() - started < 90
+    assert time.monotonic() - started < 300  # about 60 s on an idle machine: a guard against a run that explodes
