@@ -219,3 +219,30 @@ def test_schemathesis_with_every_check_finds_no_server_error_and_no_contract_vio
             run()
 
     assert time.monotonic() - started < 300  # about 60 s on an idle machine: a guard against a run that explodes
+
+
+def test_schemathesis_stateful_run_follows_the_schemas_links_with_every_check(seeded, manager, settings):
+    """Sequences of calls along the links Schemathesis finds (a created row's id fed to its read, change,
+    archive…): every response still holds every check, a deleted row is gone, a created one is there."""
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"token": "100000/min"}}
+    token = token_client(manager)._credentials["HTTP_AUTHORIZATION"]
+    schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", InTransactionWSGIApp(), config=CONFIG)
+    machine = schema.as_state_machine()
+    assert machine.rules(), "the schema offers no links to follow"
+
+    class Stateful(machine):  # type: ignore[misc,valid-type]
+        def get_call_kwargs(self, case):
+            return {"headers": {"Authorization": token}}
+
+    started = time.monotonic()
+    Stateful.run(
+        settings=hypothesis_settings(
+            max_examples=25,
+            stateful_step_count=5,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
+    )
+    assert time.monotonic() - started < 300
