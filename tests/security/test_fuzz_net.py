@@ -39,10 +39,10 @@ import json
 import random
 import re
 import time
-from itertools import product
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
+from itertools import product
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -365,7 +365,7 @@ def _callers(world: dict) -> list[Caller]:
         return client
 
     return [
-        Caller("manager", signed_in(world["manager"]), values=3),
+        Caller("manager", signed_in(world["manager"]), values=2),
         Caller("agent", signed_in(world["agent"]), values=1),
         Caller("api-key", Client(raise_request_exception=False, HTTP_AUTHORIZATION=f"Token {world['key']}"), 1),
         Caller("anonymous", Client(raise_request_exception=False), values=1),
@@ -525,7 +525,9 @@ def _fuzz_surface(send: Recorder, caller: Caller, surface: Surface, world: dict)
     for name, kind in route.params.items():
         base = {n: _unfill(route, path, n) for n in route.params}
         values = (_ids(world["other"])[:4] + PATH_VALUES) if kind == "int" else list(TEXT_VALUES.values())[:8]
-        for value in random.Random(f"{route.template}{name}{caller.name}").sample(values, min(len(values), caller.values)):
+        for value in random.Random(f"{route.template}{name}{caller.name}").sample(
+            values, min(len(values), caller.values)
+        ):
             for method in surface.keys:
                 send(caller, method, route.fill({**base, name: value.removeprefix(RAW)}), f"{name}={value[:12]!r}")
     for method, keys in surface.keys.items():
@@ -700,7 +702,8 @@ def _own_id(world: dict, path: str) -> str:
 def _fuzz_operation(send: Recorder, caller: Caller, schema: dict, path: str, method: str, world: dict) -> None:
     operation = schema["paths"][path][method]
     concrete = re.sub(r"\{[^}]+\}", _own_id(world, path), path)
-    for value in (*_ids(world["other"])[:3], *PATH_VALUES):
+    variants = [*_ids(world["other"])[:3], *PATH_VALUES]
+    for value in random.Random(f"{path}{method}{caller.name}").sample(variants, min(len(variants), 3 * caller.values)):
         send(caller, method, re.sub(r"\{[^}]+\}", quote(value), path), f"id={value!r}")
     values = _sample(TEXT_VALUES, caller.values * 2 + 1, f"{path}{method}{caller.name}")
     for parameter in operation.get("parameters", []):
@@ -722,6 +725,8 @@ def _fuzz_operation(send: Recorder, caller: Caller, schema: dict, path: str, met
         for label, value in _sample(JSON_VALUES, caller.values * 2 + 1, f"{path}{method}{name}{caller.name}"):
             document = json.dumps({**baseline, name: value})
             send(caller, method, concrete, f"{name}={label}", data=document, content_type="application/json")
+    if caller.values < 2:  # whole bodies and media types: the callers that get past authentication
+        return
     documents = {"list": "[]", "string": '"x"', "number": "5", "null": "null", "broken": "{",
                  "deep": "[" * 101 + "]" * 101, "very_deep": "[" * 50_000}  # fmt: skip
     for label, document in documents.items():
@@ -746,7 +751,11 @@ def _fuzz_api(send: Recorder, callers: list[Caller], world: dict) -> int:
 
 
 def _fuzz_webhooks(send: Recorder, caller: Caller) -> None:
-    for url, name in ((INBOUND_URL, "inbound_sms"), (STATUS_URL, "status_delivered"), (STATUS_URL, "status_failed_21610")):
+    for url, name in (
+        (INBOUND_URL, "inbound_sms"),
+        (STATUS_URL, "status_delivered"),
+        (STATUS_URL, "status_failed_21610"),
+    ):
         base = payload(name)
         fields = set(base) | {"NumSegments", "ErrorCode", "ErrorMessage", "OptOutType", "MessagingServiceSid"}
         for form_field in sorted(fields):
@@ -754,15 +763,22 @@ def _fuzz_webhooks(send: Recorder, caller: Caller) -> None:
                 if value.startswith(RAW):
                     continue
                 params = {**base, form_field: value}
-                send(caller, "post", url, f"{name}.{form_field}={label}", data=urlencode(params),
-                     content_type="application/x-www-form-urlencoded", HTTP_X_TWILIO_SIGNATURE=sign(url, params))  # fmt: skip
+                send(
+                    caller,
+                    "post",
+                    url,
+                    f"{name}.{form_field}={label}",
+                    data=urlencode(params),
+                    content_type="application/x-www-form-urlencoded",
+                    HTTP_X_TWILIO_SIGNATURE=sign(url, params),
+                )
 
 
 def test_no_route_method_field_or_parameter_answers_500_to_any_caller(world, capsys):
     send = Recorder()
     callers = _callers(world)
     manager_key = Caller("manager-api-key", Client(raise_request_exception=False,
-                         HTTP_AUTHORIZATION=f"Token {world['manager_key']}"), values=4)  # fmt: skip
+                         HTTP_AUTHORIZATION=f"Token {world['manager_key']}"), values=2)  # fmt: skip
     root_client = Client(raise_request_exception=False)
     root_client.force_login(world["root"])
 
@@ -770,7 +786,7 @@ def test_no_route_method_field_or_parameter_answers_500_to_any_caller(world, cap
     route_count = _fuzz_urlconf(send, callers, world)
     send.mark("URLconf", started)
     _fuzz_admin(send, callers[0])
-    _fuzz_admin(send, Caller("superuser", root_client, values=2))
+    _fuzz_admin(send, Caller("superuser", root_client, values=1))
     send.mark("admin registry", started)
     operation_count = _fuzz_api(send, [manager_key, *callers], world)
     send.mark("OpenAPI schema", started)
