@@ -203,10 +203,10 @@ class Caller:
     name: str
     client: Client
     values: int  # how many values of each set this caller tries per key
-    thorough: bool = False  # every value on the project's own pages and the API (the admin's are sampled)
+    thorough: bool = False  # every value on the project's own pages and in the schema's walk (the admin's sampled)
 
-    def depth(self, template: str, sampled: int) -> int:
-        return 10**6 if self.thorough and not template.startswith("admin/") else sampled
+    def depth(self, sampled: int, *, everything: bool = True) -> int:
+        return 10**6 if self.thorough and everything else sampled
 
 
 def _query(key: str, value: str) -> str:
@@ -530,7 +530,8 @@ def _fuzz_surface(send: Recorder, caller: Caller, surface: Surface, world: dict)
         base = {n: _unfill(route, path, n) for n in route.params}
         values = (_ids(world["other"])[:4] + PATH_VALUES) if kind == "int" else list(TEXT_VALUES.values())[:8]
         for value in random.Random(f"{route.template}{name}{caller.name}").sample(
-            values, min(len(values), caller.depth(route.template, caller.values))
+            values,
+            min(len(values), caller.depth(caller.values, everything=not route.template.startswith(DEEPER_ELSEWHERE))),
         ):
             for method in surface.keys:
                 send(caller, method, route.fill({**base, name: value.removeprefix(RAW)}), f"{name}={value[:12]!r}")
@@ -540,7 +541,9 @@ def _fuzz_surface(send: Recorder, caller: Caller, surface: Surface, world: dict)
         probe = {key: "1" for key in keys}
         for key in sorted(keys):
             for label, value in _sample(
-                TEXT_VALUES, caller.depth(route.template, caller.values), f"{path}{method}{key}{caller.name}"
+                TEXT_VALUES,
+                caller.depth(caller.values, everything=not route.template.startswith(DEEPER_ELSEWHERE)),
+                f"{path}{method}{key}{caller.name}",
             ):
                 if method == "get":
                     send(caller, "get", f"{path}?{_query(key, value)}", f"?{key}={label}")
@@ -710,10 +713,10 @@ def _fuzz_operation(send: Recorder, caller: Caller, schema: dict, path: str, met
     concrete = re.sub(r"\{[^}]+\}", _own_id(world, path), path)
     variants = [*_ids(world["other"])[:3], *PATH_VALUES]
     for value in random.Random(f"{path}{method}{caller.name}").sample(
-        variants, min(len(variants), caller.depth("api/", 3 * caller.values))
+        variants, min(len(variants), caller.depth(3 * caller.values))
     ):
         send(caller, method, re.sub(r"\{[^}]+\}", quote(value), path), f"id={value!r}")
-    values = _sample(TEXT_VALUES, caller.depth("api/", caller.values * 2 + 1), f"{path}{method}{caller.name}")
+    values = _sample(TEXT_VALUES, caller.depth(caller.values * 2 + 1), f"{path}{method}{caller.name}")
     for parameter in operation.get("parameters", []):
         name, where = parameter["name"], parameter["in"]
         for label, value in values:
