@@ -106,6 +106,7 @@ def test_unknown_api_paths_and_methods_answer_json(api, facility):
     wrong_method = api.put("/api/v1/leads/", {}, format="json")
 
     assert (missing.status_code, missing.json()["code"]) == (404, "not_found")
+    assert api.get("/api/").json()["code"] == "not_found"
     assert (wrong_method.status_code, wrong_method.json()["code"]) == (405, "method_not_allowed")
 
 
