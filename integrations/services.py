@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import hmac
@@ -27,7 +28,7 @@ from interactions.models import Membership, Organization
 
 from .destinations import destination_post, destination_refusal
 from .models import ApiKey, EventType, WebhookDelivery, WebhookEndpoint, WebhookEvent
-from .signing import SIGNATURE_HEADER, signature_header
+from .signing import SECRET_PREFIX, SIGNATURE_HEADER, signature_header, standard_headers
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +41,8 @@ SECRET_GRACE = timedelta(hours=24)  # a rotated-out secret keeps signing this lo
 
 
 def _new_secret() -> str:
-    return "whsec_" + secrets.token_urlsafe(32)
+    """A Standard Webhooks secret: ``whsec_`` and the base64 of 32 random bytes."""
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
 def _check_endpoint(*, url: str, events: list[str]) -> None:
@@ -107,6 +109,19 @@ def endpoint_rotate_secret(*, endpoint: WebhookEndpoint, now: datetime | None = 
     locked.previous_secret, locked.previous_secret_expires_at = locked.secret, now + SECRET_GRACE
     locked.secret = _new_secret()
     locked.save(update_fields=["secret", "previous_secret", "previous_secret_expires_at", "updated_at"])
+    return locked
+
+
+@transaction.atomic
+def endpoint_rotation_end(*, endpoint: WebhookEndpoint) -> WebhookEndpoint:
+    """End a rotation's grace period now: the old secret stops signing (every receiver switched)."""
+    locked = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
+    if not locked.previous_secret:
+        raise ServiceError(
+            "no_rotation", "No rotation is in its grace period: only the current secret signs.", status=409
+        )
+    locked.previous_secret, locked.previous_secret_expires_at = "", None
+    locked.save(update_fields=["previous_secret", "previous_secret_expires_at", "updated_at"])
     return locked
 
 
@@ -298,12 +313,12 @@ def _post_signed(delivery: WebhookDelivery, *, now: datetime) -> tuple[int | Non
     """POST the delivery's event to its endpoint, signed with the endpoint's secrets: the status code (``None``
     without an answer), an excerpt of the answer and the error, as ``destination_post`` reports them."""
     body = event_body(delivery.event)
+    keys, timestamp = _signing_secrets(delivery.endpoint, now), int(now.timestamp())
     headers = {
         "Content-Type": "application/json",
         "User-Agent": "Textdesk-Webhooks/1",
-        SIGNATURE_HEADER: signature_header(
-            secrets=_signing_secrets(delivery.endpoint, now), timestamp=int(now.timestamp()), body=body
-        ),
+        **standard_headers(secrets=keys, msg_id=str(delivery.event.id), timestamp=timestamp, body=body),
+        SIGNATURE_HEADER: signature_header(secrets=keys, timestamp=timestamp, body=body),  # deprecated
         "Textdesk-Event-Id": str(delivery.event_id),
         "Textdesk-Event-Type": delivery.event.type,
     }
