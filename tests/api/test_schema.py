@@ -38,7 +38,17 @@ pytestmark = pytest.mark.django_db
 # Idempotency-Key, or 412 for an If-Match that names no current version (any string is schema-valid
 # there), each documented on its operation.
 ACCEPTED = ["2xx", "400", "401", "403", "404", "409", "412", "422", "429"]
-CONFIG = SchemathesisConfig.from_dict({"checks": {"positive_data_acceptance": {"expected-statuses": ACCEPTED}}})
+# Invalid data is refused with 400 (or 415, 422…), or 412 when the If-Match is stale: the precondition
+# is judged before the body, as RFC 9110 section 13.2.2 orders it.
+REJECTED = ["400", "401", "403", "404", "405", "406", "409", "412", "415", "422", "428", "429"]
+CONFIG = SchemathesisConfig.from_dict(
+    {
+        "checks": {
+            "positive_data_acceptance": {"expected-statuses": ACCEPTED},
+            "negative_data_rejection": {"expected-statuses": REJECTED},
+        }
+    }
+)
 EXAMPLES = {GenerationMode.POSITIVE: 15, GenerationMode.NEGATIVE: 8}
 
 
@@ -229,7 +239,13 @@ def test_schemathesis_stateful_run_follows_the_schemas_links_with_every_check(se
     token = token_client(manager)._credentials["HTTP_AUTHORIZATION"]
     # The manager's token as the run's own credential, so the auth check knows it from generated ones.
     config = SchemathesisConfig.from_dict(
-        {"headers": {"Authorization": token}, "checks": {"positive_data_acceptance": {"expected-statuses": ACCEPTED}}}
+        {
+            "headers": {"Authorization": token},
+            "checks": {
+                "positive_data_acceptance": {"expected-statuses": ACCEPTED},
+                "negative_data_rejection": {"expected-statuses": REJECTED},
+            },
+        }
     )
     schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", InTransactionWSGIApp(), config=config)
     machine = schema.as_state_machine()
