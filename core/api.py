@@ -355,10 +355,10 @@ class StrictPageSize:
     max_page_size = 200
 
     def get_page_size(self, request) -> int | None:
-        raw = request.query_params.get(self.page_size_query_param)
-        if raw is None:
+        given = request.query_params.getlist(self.page_size_query_param)
+        if not given:
             return self.page_size
-        size = strict_int(raw, minimum=1, maximum=self.max_page_size)
+        size = strict_int(given[0], minimum=1, maximum=self.max_page_size) if len(given) == 1 else None
         if size is None:
             message = f"Give a whole number from 1 to {self.max_page_size} (written in digits 0-9)."
             raise serializers.ValidationError({self.page_size_query_param: [message]})
