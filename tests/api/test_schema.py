@@ -38,9 +38,9 @@ pytestmark = pytest.mark.django_db
 # Idempotency-Key, or 412 for an If-Match that names no current version (any string is schema-valid
 # there), each documented on its operation.
 ACCEPTED = ["2xx", "400", "401", "403", "404", "409", "412", "422", "429"]
-# Invalid data is refused with 400 (or 415, 422…), or 412 when the If-Match is stale: the precondition
+# Invalid data is refused with 400 (or 414, 415, 422…), or 412 when the If-Match is stale: the precondition
 # is judged before the body, as RFC 9110 section 13.2.2 orders it.
-REJECTED = ["400", "401", "403", "404", "405", "406", "409", "412", "415", "422", "428", "429"]
+REJECTED = ["400", "401", "403", "404", "405", "406", "409", "412", "414", "415", "422", "428", "429"]
 CONFIG = SchemathesisConfig.from_dict(
     {
         "checks": {
