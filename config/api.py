@@ -76,6 +76,7 @@ urlpatterns = [
         SpectacularSwaggerSplitView.as_view(url_name="api-schema", template_name="api/swagger_ui.html"),
         name="api-docs",
     ),
+    path("", not_found),  # /api/ itself
     re_path(r"^.*/$", not_found),
     # Anything else under /api/ lacks its trailing slash: served as if it had one, never redirected.
     re_path(r"^(?P<path>.*[^/])$", without_slash),

@@ -22,6 +22,9 @@ worker_class = "gthread"
 timeout = 30
 # SIGTERM: requests in flight get this long to finish (compose's stop_grace_period is longer).
 graceful_timeout = 25
+# The longest request line gunicorn reads (its maximum). Django's guard answers 414 from
+# config.input_guard.MAX_URI_LENGTH on, as JSON under /api/: gunicorn's own 414 is an HTML page.
+limit_request_line = 8190
 keepalive = 5  # the proxy keeps connections to us open; its own idle timeout is longer
 accesslog = "-"
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'

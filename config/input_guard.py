@@ -1,4 +1,5 @@
-"""One guard for input nothing can store: NUL characters, lone surrogates and over-deep JSON.
+"""One guard for input nothing can store: NUL characters, lone surrogates, over-deep JSON, broken
+multipart bodies and addresses too long to serve.
 
 PostgreSQL refuses a NUL character in text and a lone surrogate can't be encoded as UTF-8, so
 either one, anywhere a view passes it on (a search box, a form field, a JSON value, a cookie),
@@ -6,6 +7,12 @@ used to surface as a 500. Python's JSON parser recurses once per nesting level, 
 exhausted the stack. This middleware answers all of them with a 400 that names the field, before
 any view runs. Twilio's webhooks are left to their views: they strip what they can't store and
 answer 2xx, since a 4xx only makes Twilio retry a payload that will never change.
+
+Under ``/api/`` every refusal is JSON in the API's error shape (``core.api_errors``), a 414 for an
+address over ``MAX_URI_LENGTH`` included: gunicorn's own limit (``limit_request_line`` in
+``config/gunicorn.conf.py``) is set above it, so gunicorn's HTML 414 is never what a client sees.
+The API only takes JSON, so a form or multipart body there is not read at all: DRF answers 415
+(reading it here would hand DRF an exhausted stream and a misleading "field required").
 """
 
 from __future__ import annotations
@@ -14,11 +21,16 @@ import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.multipartparser import MultiPartParserError
 from django.utils.html import escape
 
 MAX_JSON_DEPTH = 100
+# Longer request lines (path and query) answer 414; gunicorn's limit_request_line is above this.
+MAX_URI_LENGTH = 4096
+API_PREFIX = "/api/"
 WEBHOOK_PREFIX = "/webhooks/"
+FORM_CONTENT_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 def text_problem(value: str) -> str | None:
@@ -108,8 +120,11 @@ def _body_problem(request: HttpRequest) -> tuple[str, str] | None:
     content_type = request.content_type or ""
     if content_type == "application/json" or content_type.endswith("+json"):
         return _json_body_problem(request.body)
-    if content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        return _pairs_problem(request.POST.lists(), "form")
+    if content_type in FORM_CONTENT_TYPES and not request.path_info.startswith(API_PREFIX):
+        try:
+            return _pairs_problem(request.POST.lists(), "form")
+        except MultiPartParserError as exc:
+            return "body", f"is not valid multipart/form-data ({exc})"
     return None
 
 
@@ -130,15 +145,33 @@ class InputGuardMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        if (length := uri_length(request)) > MAX_URI_LENGTH:
+            detail = f"The address is {length} characters long; at most {MAX_URI_LENGTH} are served."
+            return _refusal(request, 414, "uri_too_long", detail, "Address too long")
         problem = request_input_problem(request)
         if problem is None:
             return self.get_response(request)
         field, reason = problem
-        detail = f"{field}: {reason}."
-        if request.path_info.startswith("/api/"):
-            body = {"code": "invalid", "detail": detail, "field": field, "errors": {field: [reason]}}
-            return JsonResponse(body, status=400)
-        return HttpResponseBadRequest(
-            f"<!doctype html><title>Bad request</title><h1>Bad request</h1><p>{escape(detail)}</p>"
-            "<p>Go back, correct the field and try again.</p>"
-        )
+        return _refusal(request, 400, "invalid", f"{field}: {reason}.", "Bad request", field=field, reason=reason)
+
+
+def uri_length(request: HttpRequest) -> int:
+    """The request line's address as sent: the path and, when there is one, ``?`` and the query."""
+    query = request.META.get("QUERY_STRING", "")
+    return len(request.META.get("PATH_INFO", "")) + (len(query) + 1 if query else 0)
+
+
+def _refusal(
+    request: HttpRequest, status: int, code: str, detail: str, title: str, *, field: str = "", reason: str = ""
+) -> HttpResponse:
+    """The API's JSON error shape under ``/api/``, a short HTML page elsewhere."""
+    if request.path_info.startswith(API_PREFIX):
+        body: dict[str, Any] = {"code": code, "detail": detail}
+        if field:
+            body.update(field=field, errors={field: [reason]})
+        return JsonResponse(body, status=status)
+    return HttpResponse(
+        f"<!doctype html><title>{title}</title><h1>{title}</h1><p>{escape(detail)}</p>"
+        "<p>Go back, correct the field and try again.</p>",
+        status=status,
+    )

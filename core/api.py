@@ -5,12 +5,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from datetime import UTC
+from datetime import UTC, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import models
 from django.db.models import Q
 from django_filters import rest_framework as filters
 from django_filters.fields import IsoDateTimeField
@@ -29,6 +30,7 @@ from rest_framework.utils.urls import replace_query_param
 from . import idempotency
 from .errors import ServiceError
 from .fastsql import Joined
+from .parsing import strict_id, strict_int
 from .tenancy import organization_for_user
 
 if TYPE_CHECKING:
@@ -213,6 +215,48 @@ class SinceFilter(filters.IsoDateTimeFilter):
 # --- serializers ----------------------------------------------------------------------------
 
 
+class StrictStringMixin:
+    """Text fields take JSON strings only: DRF's own turn ``0`` or ``1.5`` into ``"0"``, ``"1.5"``.
+
+    ``{"evidence": 0}`` was stored as proof of consent; the schema says ``string``, so a number,
+    a boolean or a list answers 400 ("Not a valid string.") like any other wrong type.
+    """
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")  # type: ignore[attr-defined]  # a Field method: mixed into DRF's string fields
+        return super().to_internal_value(data)  # type: ignore[misc]
+
+
+class StrictCharField(StrictStringMixin, serializers.CharField):
+    pass
+
+
+class StrictEmailField(StrictStringMixin, serializers.EmailField):
+    pass
+
+
+class StrictURLField(StrictStringMixin, serializers.URLField):
+    pass
+
+
+class StrictSlugField(StrictStringMixin, serializers.SlugField):
+    pass
+
+
+class ModelSerializer(serializers.ModelSerializer):
+    """DRF's, with the strict text fields for the models' text columns (every API serializer's base)."""
+
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.CharField: StrictCharField,
+        models.TextField: StrictCharField,
+        models.EmailField: StrictEmailField,
+        models.URLField: StrictURLField,
+        models.SlugField: StrictSlugField,
+    }
+
+
 class OrganizationScopedField(serializers.PrimaryKeyRelatedField):
     """The id of a row of the caller's organization; any other id is "does not exist"."""
 
@@ -268,6 +312,12 @@ class KnownQueryParameters(BaseFilterBackend):
             raise serializers.ValidationError(
                 {unknown[0]: [f"Unknown query parameter “{unknown[0]}”. Known here: {', '.join(sorted(known))}."]}
             )
+        # django-filter skips an empty value, so ``?updated_since=`` would answer the whole list
+        # where the schema (a date-time) says it is invalid: give a value or leave the filter out.
+        filters_given = set(request.query_params) & set(filterset_class.base_filters if filterset_class else ())
+        empty = sorted(name for name in filters_given if not any(request.query_params.getlist(name)))
+        if empty:
+            raise serializers.ValidationError({empty[0]: ["Give a value, or leave this filter out."]})
         return queryset
 
 
@@ -287,7 +337,29 @@ class StrictOrderingFilter(OrderingFilter):
         return super().get_ordering(request, queryset, view)
 
 
-class SyncPagination(CursorPagination):
+class StrictPageSize:
+    """``?page_size=`` from 1 to ``max_page_size``, as the schema says; anything else answers 400.
+
+    DRF's own reading silently falls back (``-5``) or clamps (``100000``): a client would page on
+    with a size it never asked for.
+    """
+
+    page_size: int | None
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+    def get_page_size(self, request) -> int | None:
+        given = request.query_params.getlist(self.page_size_query_param)
+        if not given:
+            return self.page_size
+        size = strict_int(given[0], minimum=1, maximum=self.max_page_size) if len(given) == 1 else None
+        if size is None:
+            message = f"Give a whole number from 1 to {self.max_page_size} (written in digits 0-9)."
+            raise serializers.ValidationError({self.page_size_query_param: [message]})
+        return size
+
+
+class SyncPagination(StrictPageSize, CursorPagination):
     """Cursor pagination for every list: ``?cursor=`` pages stay right while rows are written.
 
     A cursor is a keyset position: the last row's (ordering value, id). The next page is the rows
@@ -319,12 +391,20 @@ class SyncPagination(CursorPagination):
         encoded = request.query_params.get(self.cursor_query_param)
         if encoded is None:
             return None
+        invalid = serializers.ValidationError({self.cursor_query_param: [self.invalid_cursor_message]})
         try:
             data = json.loads(base64.urlsafe_b64decode(encoded.encode()).decode())
-            value = data["v"] if field.name == "id" else field.to_python(data["v"])
-            return value, int(data["i"]), bool(data["r"])
-        except (ValueError, TypeError, KeyError, UnicodeDecodeError, DjangoValidationError) as exc:
-            raise serializers.ValidationError({self.cursor_query_param: [self.invalid_cursor_message]}) from exc
+            value, pk, reverse = data["v"], strict_id(data["i"]), data["r"]
+            # Every part is checked here, the ordering value too: a crafted cursor ({"v": "abc"} while
+            # ordering by id) used to reach the database and answer 500.
+            value = strict_id(value) if field.name == "id" else field.to_python(value)
+            if isinstance(value, datetime):  # as written by _encode: with an offset, in the years 1-9999 in UTC
+                value = value.astimezone(UTC) if value.tzinfo is not None else None
+        except (ValueError, TypeError, KeyError, OverflowError, RecursionError, DjangoValidationError) as exc:
+            raise invalid from exc
+        if value is None or pk is None or not isinstance(reverse, bool):
+            raise invalid
+        return value, pk, reverse
 
     def _encode(self, row, *, reverse: bool) -> str:
         value = getattr(row, self.field_name)
@@ -398,7 +478,7 @@ class SyncPagination(CursorPagination):
         return parameters
 
 
-class LegacyPageNumberPagination(PageNumberPagination):
+class LegacyPageNumberPagination(StrictPageSize, PageNumberPagination):
     """``?page=N``: deprecated, kept until clients moved to the cursor (README "API", "Pagination")."""
 
     page_size = SyncPagination.page_size

@@ -159,6 +159,7 @@ ERROR_DESCRIPTIONS = {
     404: "Nothing with this id in your organization (another organization's ids answer 404 too).",
     409: "Conflicts with the current state.",
     412: "If-Match no longer matches: the object changed since you read it. Read it again and retry.",
+    414: "The address (path and query) is longer than 4,096 characters.",
     415: "Send the body as application/json.",
     422: "The Idempotency-Key was already used for a different request.",
     429: "Rate limit for this token reached; see the Retry-After header.",
@@ -177,7 +178,7 @@ class AutoSchema(SpectacularAutoSchema):
     """drf-spectacular's schema, plus the error responses every authenticated operation can give."""
 
     def _common_error_statuses(self) -> list[int]:
-        statuses = []
+        statuses = [414]  # any address can be made too long (config/input_guard.py)
         if self.view.authentication_classes and any(
             getattr(p, "__name__", "") != "AllowAny" for p in self.view.permission_classes
         ):

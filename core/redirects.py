@@ -7,8 +7,16 @@ from django.utils.http import url_has_allowed_host_and_scheme
 
 
 def safe_next(request: HttpRequest, default: str) -> str:
-    """The form's ``next`` when it points into this site, else ``default`` (never an open redirect)."""
+    """The form's ``next`` when it is a path on this site, else ``default`` (never an open redirect).
+
+    Only a path (``/inbox/?show=mine``) is taken: ``-1`` or ``foo`` are no address at all, and
+    ``redirect()`` would have tried them as URL names (a 500); ``//evil.example`` is another site.
+    """
     target = request.POST.get("next", "")
-    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+    if (
+        target.startswith("/")
+        and not target.startswith(("//", "/\\"))
+        and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()})
+    ):
         return target
     return default

@@ -10,7 +10,15 @@ from rest_framework.decorators import action
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
-from core.api import IdFilter, IsManager, IsOrganizationMember, OrganizationAPIMixin, SinceFilter
+from core.api import (
+    IdFilter,
+    IsManager,
+    IsOrganizationMember,
+    ModelSerializer,
+    OrganizationAPIMixin,
+    SinceFilter,
+    StrictCharField,
+)
 from core.api_errors import error_response, error_responses
 from interactions.models import Membership
 
@@ -31,7 +39,7 @@ MANAGERS = [IsAuthenticated, IsOrganizationMember, IsManager]
 # --- serializers ----------------------------------------------------------------------------
 
 
-class WebhookEndpointSerializer(serializers.ModelSerializer):
+class WebhookEndpointSerializer(ModelSerializer):
     events = serializers.ListField(
         child=serializers.ChoiceField(choices=EventType.choices), min_length=1, help_text="The event types sent here."
     )
@@ -54,7 +62,7 @@ class WebhookEndpointSerializer(serializers.ModelSerializer):
 
 
 class WebhookEndpointSecretSerializer(WebhookEndpointSerializer):
-    secret = serializers.CharField(
+    secret = StrictCharField(
         read_only=True,
         help_text="The signing secret: keep it, it verifies the `Textdesk-Signature` header. Shown when the "
         "endpoint is created and when the secret is rotated.",
@@ -64,9 +72,9 @@ class WebhookEndpointSecretSerializer(WebhookEndpointSerializer):
         fields = [*WebhookEndpointSerializer.Meta.fields, "secret"]
 
 
-class WebhookDeliverySerializer(serializers.ModelSerializer):
-    event = serializers.CharField(source="event_id", read_only=True, help_text="The event id (deduplicate on it).")
-    event_type = serializers.CharField(source="event.type", read_only=True)
+class WebhookDeliverySerializer(ModelSerializer):
+    event = StrictCharField(source="event_id", read_only=True, help_text="The event id (deduplicate on it).")
+    event_type = StrictCharField(source="event.type", read_only=True)
 
     class Meta:
         model = WebhookDelivery
@@ -74,9 +82,9 @@ class WebhookDeliverySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class ApiKeySerializer(serializers.ModelSerializer):
+class ApiKeySerializer(ModelSerializer):
     role = serializers.ChoiceField(choices=Membership.Role.choices, default=Membership.Role.AGENT)
-    created_by = serializers.CharField(
+    created_by = StrictCharField(
         source="created_by.username", read_only=True, default=None, allow_null=True, help_text="Username."
     )
 
@@ -97,7 +105,7 @@ class ApiKeySerializer(serializers.ModelSerializer):
 
 
 class ApiKeyCreatedSerializer(ApiKeySerializer):
-    key = serializers.CharField(
+    key = StrictCharField(
         read_only=True, help_text="The key: shown this once (only its hash is kept). Send `Authorization: Token <key>`."
     )
 

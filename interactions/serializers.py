@@ -10,7 +10,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from core.api import OrganizationScopedField
+from core.api import ModelSerializer, OrganizationScopedField, StrictCharField
 
 from .models import Consent, ConsentEvent, Customer, Facility, Lead, PhoneNumber
 from .selectors import ConsentState, consent_state_from_row, consents_by_number
@@ -33,17 +33,17 @@ def consent_summary(state: ConsentState) -> dict[str, Any]:
     return {"status": state.status, "source": state.source, "at": state.at}
 
 
-class PhoneNumberSerializer(serializers.ModelSerializer):
+class PhoneNumberSerializer(ModelSerializer):
     """A saved number with its consent. Give ``context["consents"]`` to render a page without N+1."""
 
-    number = serializers.CharField(source="e164", read_only=True, help_text="E.164, e.g. +15125550142.")
+    number = StrictCharField(source="e164", read_only=True, help_text="E.164, e.g. +15125550142.")
     consent = serializers.SerializerMethodField()
-    line_type = serializers.CharField(
+    line_type = StrictCharField(
         read_only=True,
         help_text="What a line-type lookup found: mobile, landline, fixed_voip, non_fixed_voip, toll_free, personal, "
         "pager, voicemail or unknown; empty until it is looked up.",
     )
-    not_textable = serializers.CharField(
+    not_textable = StrictCharField(
         read_only=True,
         help_text="Why the number cannot get texts (a landline, or the carrier said so), in plain words; "
         "empty when it can. A send to it is refused with code not_textable.",
@@ -85,7 +85,7 @@ class PhoneNumberDetailSerializer(PhoneNumberSerializer):
 class PhoneNumberCreateSerializer(serializers.Serializer):
     lead = OrganizationScopedField(Lead, required=False, allow_null=True, help_text="Give a lead or a customer.")
     customer = OrganizationScopedField(Customer, required=False, allow_null=True)
-    number = serializers.CharField(max_length=64, help_text="E.164 (+15125550142) or a US format.")
+    number = StrictCharField(max_length=64, help_text="E.164 (+15125550142) or a US format.")
     label = serializers.ChoiceField(choices=PhoneNumber.Label.choices, default=PhoneNumber.Label.MOBILE)
     is_primary = serializers.BooleanField(default=False, help_text="Make it the record's primary number.")
 
@@ -96,7 +96,7 @@ class PhoneNumberCreateSerializer(serializers.Serializer):
 
 
 class NewNumberSerializer(serializers.Serializer):
-    number = serializers.CharField(max_length=64, help_text="E.164 (+15125550142) or a US format.")
+    number = StrictCharField(max_length=64, help_text="E.164 (+15125550142) or a US format.")
     label = serializers.ChoiceField(choices=PhoneNumber.Label.choices, default=PhoneNumber.Label.MOBILE)
     is_primary = serializers.BooleanField(default=False)
 
@@ -141,7 +141,7 @@ class ConsentRequestSerializer(serializers.Serializer):
         help_text="A saved number's id (integer) or a phone number (string, E.164 preferred)."
     )
     action = serializers.ChoiceField(choices=[("grant", "Grant"), ("revoke", "Revoke")])
-    evidence = serializers.CharField(
+    evidence = StrictCharField(
         required=False,
         allow_blank=True,
         max_length=2000,
@@ -150,11 +150,11 @@ class ConsentRequestSerializer(serializers.Serializer):
     )
 
 
-class ConsentEventSerializer(serializers.ModelSerializer):
+class ConsentEventSerializer(ModelSerializer):
     actor = serializers.SerializerMethodField(
         help_text="Username of who recorded it (null: the system or the person, or a since-deleted user)."
     )
-    actor_name = serializers.CharField(
+    actor_name = StrictCharField(
         read_only=True, help_text="Who recorded it, as named at the time ('' : the system or the person)."
     )
     at = serializers.DateTimeField(source="created_at", read_only=True)
@@ -169,7 +169,7 @@ class ConsentEventSerializer(serializers.ModelSerializer):
 
 
 class ConsentFeedEventSerializer(ConsentEventSerializer):
-    number = serializers.CharField(read_only=True, help_text="E.164.")
+    number = StrictCharField(read_only=True, help_text="E.164.")
 
     class Meta(ConsentEventSerializer.Meta):
         fields = [
@@ -189,7 +189,7 @@ class ConsentFeedEventSerializer(ConsentEventSerializer):
 
 class ConsentFeedSerializer(serializers.Serializer):
     results = ConsentFeedEventSerializer(many=True)
-    next = serializers.CharField(allow_null=True, help_text="The URL of the next page; null at the end of the feed.")
+    next = StrictCharField(allow_null=True, help_text="The URL of the next page; null at the end of the feed.")
     cursor = serializers.IntegerField(
         allow_null=True, help_text="Keep this and ask `?after=<cursor>` later for the events recorded since."
     )
@@ -199,12 +199,12 @@ class ConsentFeedQuerySerializer(serializers.Serializer):
     after = serializers.IntegerField(
         required=False, min_value=0, max_value=2**63 - 1, help_text="Only events after this id (the last `cursor`)."
     )
-    number = serializers.CharField(required=False, help_text="Only this number's events (E.164 or US format).")
+    number = StrictCharField(required=False, help_text="Only this number's events (E.164 or US format).")
     limit = serializers.IntegerField(required=False, min_value=1, max_value=500, default=100)
 
 
 class ConsentStateSerializer(serializers.Serializer):
-    number = serializers.CharField(help_text="E.164.")
+    number = StrictCharField(help_text="E.164.")
     status = serializers.ChoiceField(choices=Consent.Status.choices)
     source = serializers.ChoiceField(choices=ConsentEvent.Source.choices, allow_null=True)
     at = serializers.DateTimeField(allow_null=True)
@@ -215,13 +215,13 @@ class ConsentStateSerializer(serializers.Serializer):
 
 
 class ConsentQuerySerializer(serializers.Serializer):
-    number = serializers.CharField(max_length=64, help_text="The phone number, e.g. +15125550142.")
+    number = StrictCharField(max_length=64, help_text="The phone number, e.g. +15125550142.")
 
 
 # --- leads and customers -------------------------------------------------------------------
 
 
-class PersonSerializer(serializers.ModelSerializer):
+class PersonSerializer(ModelSerializer):
     facility = OrganizationScopedField(Facility, help_text="The id of one of your organization's facilities.")
     phone_numbers = PhoneNumberSerializer(many=True, read_only=True)
 

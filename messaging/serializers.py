@@ -10,7 +10,7 @@ from drf_spectacular.utils import extend_schema_field
 from phonenumber_field.phonenumber import PhoneNumber as ParsedNumber
 from rest_framework import serializers
 
-from core.api import OrganizationScopedField
+from core.api import ModelSerializer, OrganizationScopedField, StrictCharField
 from interactions.models import PhoneNumber
 
 from .models import Message, MessageTemplate
@@ -38,8 +38,8 @@ class ZonedDateTimeField(serializers.DateTimeField):
         return super().to_internal_value(value)
 
 
-class TemplateSerializer(serializers.ModelSerializer):
-    body = serializers.CharField(
+class TemplateSerializer(ModelSerializer):
+    body = StrictCharField(
         max_length=1600,
         trim_whitespace=False,
         help_text="The text, with merge fields: " + ", ".join(f"{{{{ {name} }}}}" for name in MERGE_FIELDS) + ".",
@@ -62,11 +62,11 @@ def _e164(value: ParsedNumber | None) -> str | None:
     return value.as_e164 if value else None
 
 
-class MessageSerializer(serializers.ModelSerializer):
+class MessageSerializer(ModelSerializer):
     """A text and where it stands; the ``*_at`` timestamps fill in as the provider reports."""
 
     to = serializers.SerializerMethodField(help_text="The recipient, E.164.")
-    body = serializers.CharField(read_only=True, help_text="The final text: merge fields filled, link appended.")
+    body = StrictCharField(read_only=True, help_text="The final text: merge fields filled, link appended.")
 
     class Meta:
         model = Message
@@ -128,11 +128,11 @@ class MessageSerializer(serializers.ModelSerializer):
         """DRF's own rendering of the declared fields (what ``to_representation`` must equal)."""
         return dict(super().to_representation(instance))
 
-    @extend_schema_field(serializers.CharField())
+    @extend_schema_field(StrictCharField())
     def get_to(self, obj: Message) -> str | None:
         return _e164(obj.to_number)
 
-    @extend_schema_field(serializers.CharField(allow_null=True))
+    @extend_schema_field(StrictCharField(allow_null=True))
     def get_from(self, obj: Message) -> str | None:
         return _e164(obj.from_number)
 
@@ -152,7 +152,7 @@ class MessageCreateSerializer(serializers.Serializer):
         select_related=("lead__facility", "customer__facility"),
         help_text="The id of a saved number (on a lead or customer) to text.",
     )
-    body = serializers.CharField(
+    body = StrictCharField(
         required=False,
         allow_blank=True,
         max_length=5000,

@@ -15,7 +15,14 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from core.api import IdFilter, OrganizationAPIMixin, OrganizationScopedField, SinceFilter
+from core.api import (
+    IdFilter,
+    ModelSerializer,
+    OrganizationAPIMixin,
+    OrganizationScopedField,
+    SinceFilter,
+    StrictCharField,
+)
 from core.api_errors import error_responses
 from interactions.models import Customer, Lead
 
@@ -34,7 +41,7 @@ class LocalTimeField(serializers.TimeField):
         super().__init__(format="%H:%M", **kwargs)
 
 
-class WorkflowStepSerializer(serializers.ModelSerializer):
+class WorkflowStepSerializer(ModelSerializer):
     time_of_day = LocalTimeField(read_only=True, help_text="In the facility's time zone, 24-hour clock.")
 
     class Meta:
@@ -43,7 +50,7 @@ class WorkflowStepSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class WorkflowSerializer(serializers.ModelSerializer):
+class WorkflowSerializer(ModelSerializer):
     steps = WorkflowStepSerializer(many=True, read_only=True)
 
     class Meta:
@@ -52,12 +59,12 @@ class WorkflowSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class TaskSerializer(serializers.ModelSerializer):
+class TaskSerializer(ModelSerializer):
     workflow = serializers.IntegerField(source="enrollment.workflow_id", read_only=True)
-    workflow_name = serializers.CharField(source="enrollment.workflow.name", read_only=True)
+    workflow_name = StrictCharField(source="enrollment.workflow.name", read_only=True)
     step = WorkflowStepSerializer(read_only=True, allow_null=True, help_text="Empty if the step was deleted since.")
-    person_name = serializers.CharField(source="owner.full_name", read_only=True)
-    completed_by = serializers.CharField(
+    person_name = StrictCharField(source="owner.full_name", read_only=True)
+    completed_by = StrictCharField(
         source="completed_by.username", read_only=True, default=None, allow_null=True, help_text="Username."
     )
     card_url = serializers.SerializerMethodField(help_text="Where an agent does it: the person's card.")
@@ -97,7 +104,7 @@ class TaskCompleteSerializer(serializers.Serializer):
 
 
 class TaskSkipSerializer(serializers.Serializer):
-    reason = serializers.CharField(max_length=300, help_text="Why the task is not done; kept on the task.")
+    reason = StrictCharField(max_length=300, help_text="Why the task is not done; kept on the task.")
 
 
 class BlankAsNullChoiceField(serializers.ChoiceField):
@@ -105,8 +112,8 @@ class BlankAsNullChoiceField(serializers.ChoiceField):
         return super().to_representation(value) if value else None
 
 
-class EnrollmentSerializer(serializers.ModelSerializer):
-    workflow_name = serializers.CharField(source="workflow.name", read_only=True)
+class EnrollmentSerializer(ModelSerializer):
+    workflow_name = StrictCharField(source="workflow.name", read_only=True)
     end_reason = BlankAsNullChoiceField(
         choices=Enrollment.EndReason.choices, allow_null=True, read_only=True, help_text="Null while active."
     )

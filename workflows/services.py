@@ -15,6 +15,7 @@ from django.utils import timezone
 from phonenumber_field.phonenumber import PhoneNumber as ParsedNumber
 
 from core.errors import ServiceError
+from core.parsing import strict_id
 from interactions.models import Consent, Customer, History, Lead, Organization, Owner, PhoneNumber, owner_kwargs
 from interactions.services import history_record, phone_number_parse
 from interactions.signals import announce_on_commit
@@ -429,9 +430,8 @@ def task_complete_by_text(*, task_id: int | str, message: Message, user: User | 
     ``None`` when there is nothing to complete (unknown id, another organization's, already
     closed, or a task about someone else): the text itself went out either way.
     """
-    try:
-        pk = int(task_id)
-    except (TypeError, ValueError):
+    pk = strict_id(task_id)
+    if pk is None:
         return None
     task = Task.objects.filter(pk=pk, organization_id=message.organization_id, status=Task.Status.OPEN).first()
     if task is None:

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_POST
 
 from core.errors import ServiceError
 from core.http import AuthenticatedRequest
+from core.parsing import strict_id
 from core.redirects import safe_next
 from core.tenancy import require_organization
 from interactions.selectors import person_for, phone_number_for
@@ -28,10 +29,7 @@ def _back(request: HttpRequest, default: str) -> HttpResponseRedirect:
 
 
 def _int_or_none(value: str | None) -> int | None:
-    try:
-        return int(value) if value else None
-    except ValueError:
-        return None
+    return strict_id(value)
 
 
 @login_required

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from core.parsing import strict_id
 from interactions.models import Organization
 
 from ..models import MessageTemplate
@@ -14,7 +15,7 @@ def active_templates_for(*, organization: Organization) -> list[MessageTemplate]
 
 def template_for(*, organization: Organization, pk: int | str) -> MessageTemplate | None:
     """One of the organization's templates (active or not: choosing an inactive one says so)."""
-    try:
-        return MessageTemplate.objects.filter(organization=organization, pk=int(pk)).first()
-    except (TypeError, ValueError):
+    template_id = strict_id(pk)
+    if template_id is None:
         return None
+    return MessageTemplate.objects.filter(organization=organization, pk=template_id).first()

@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.errors import ServiceError
+from core.parsing import strict_id
 from core.phonenumbers import readable
 from core.tenancy import people_of
 from interactions.models import Customer, History, Lead
@@ -42,8 +43,8 @@ def conversation_assign(*, person: Lead | Customer, assignee_id: int | str | Non
     assignee = None
     if assignee_id not in (None, ""):
         # People only: an API key's service user is a member too, but nobody to hand a conversation to.
-        people = people_of(person.organization)
-        assignee = people.filter(pk=assignee_id).first() if str(assignee_id).isdigit() else None
+        pk = strict_id(assignee_id)
+        assignee = people_of(person.organization).filter(pk=pk).first() if pk is not None else None
         if assignee is None:
             raise ServiceError("not_found", "That agent is not in your organization.", field="assigned_to", status=404)
     conversation = _conversation_for_update(person)

@@ -23,6 +23,7 @@ from django_htmx.http import HttpResponseClientRefresh, trigger_client_event
 from core.errors import ServiceError
 from core.formats import display_moment
 from core.http import request_evidence
+from core.parsing import strict_id
 from core.phonenumbers import readable
 from core.redirects import safe_next
 from core.tenancy import require_organization
@@ -218,8 +219,8 @@ def _panel_context(
     context.update(
         task=task,
         # Opened from a workflow task ("Open & text"): the workflows' view sends and completes it.
-        send_url=reverse("task_text_send", args=[task, phone.pk])
-        if str(task).isdigit()
+        send_url=reverse("task_text_send", args=[task_id, phone.pk])
+        if (task_id := strict_id(task)) is not None
         else reverse("text_send", args=[phone.pk]),
         error=error,
         template_error=template_error,
