@@ -1,8 +1,8 @@
 """Search that an index serves on PostgreSQL, with the embedded database's plain fallback.
 
 PostgreSQL answers word search from a stored ``tsvector`` column with a GIN index, and fragment
-search (names, numbers) from ``pg_trgm`` GIN indexes, which serve ``ILIKE '%…%'`` (Django's
-``icontains``) as they are. SQLite, which ``make run`` uses, has neither: the ``tsvector`` column is
+search (names, numbers) from ``pg_trgm`` GIN indexes, which serve ``LIKE '%…%'`` (Django's
+``contains``, and ``icontains`` through an index on ``UPPER(column)``). SQLite, which ``make run`` uses, has neither: the ``tsvector`` column is
 empty there, the indexes are plain ones, and the same searches are ``icontains`` over the rows
 (docs/ARCHITECTURE.md "Search and indexes").
 """
@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.contrib.postgres.search import SearchVector
-from django.contrib.postgres.indexes import GinIndex
 from django.db.models import Index
+from django.db.models.functions import Upper
 
 # The text search configuration of every stored vector and every query against it: they must agree.
 SEARCH_CONFIG = "english"
@@ -36,9 +37,14 @@ class SearchIndex(GinIndex):
     def create_sql(self, model: Any, schema_editor: Any, using: str = "", **kwargs: Any) -> Any:
         if schema_editor.connection.vendor == "postgresql":
             return super().create_sql(model, schema_editor, using=using, **kwargs)
-        return Index(fields=self.fields, name=self.name).create_sql(model, schema_editor, **kwargs)
+        expressions = [e.get_source_expressions()[0] if isinstance(e, OpClass) else e for e in self.expressions]
+        return Index(*expressions, fields=list(self.fields), name=self.name).create_sql(model, schema_editor, **kwargs)
 
 
-def trigram_index(*, fields: list[str], name: str) -> SearchIndex:
-    """A ``pg_trgm`` GIN index on text ``fields``: it serves ``icontains`` (``ILIKE '%fragment%'``)."""
-    return SearchIndex(fields=fields, name=name, opclasses=["gin_trgm_ops"] * len(fields))
+def trigram_index(*, field: str, name: str) -> SearchIndex:
+    """A ``pg_trgm`` GIN index serving ``field__icontains``.
+
+    Django writes ``icontains`` on PostgreSQL as ``UPPER(field::text) LIKE UPPER('%fragment%')``, so
+    the index is on that expression: one on the bare column would not be used.
+    """
+    return SearchIndex(OpClass(Upper(field), name="gin_trgm_ops"), name=name)

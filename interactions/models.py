@@ -15,7 +15,7 @@ from django.urls import reverse
 from phonenumber_field.modelfields import PhoneNumberField
 
 from core.phonenumbers import readable
-from core.search import trigram_index
+from core.search import SearchIndex, trigram_index
 
 
 def validate_time_zone(value: str) -> None:
@@ -249,8 +249,8 @@ class Lead(Person):
             # A facility can't be deleted while it has leads (PROTECT): the check reads this.
             models.Index(fields=["facility"], name="lead_facility"),
             # Name fragments in the home and inbox searches (``icontains``: ILIKE '%…%').
-            trigram_index(fields=["first_name"], name="lead_first_name_trgm"),
-            trigram_index(fields=["last_name"], name="lead_last_name_trgm"),
+            trigram_index(field="first_name", name="lead_first_name_trgm"),
+            trigram_index(field="last_name", name="lead_last_name_trgm"),
         ]
 
     def get_absolute_url(self) -> str:
@@ -276,8 +276,8 @@ class Customer(Person):
             models.Index(fields=["organization", "id"], name="customer_org_id"),
             # (facility, pms_id) is unique: the PMS import's lookup and the facility's PROTECT check.
             # Name fragments in the home and inbox searches (``icontains``: ILIKE '%…%').
-            trigram_index(fields=["first_name"], name="customer_first_name_trgm"),
-            trigram_index(fields=["last_name"], name="customer_last_name_trgm"),
+            trigram_index(field="first_name", name="customer_first_name_trgm"),
+            trigram_index(field="last_name", name="customer_last_name_trgm"),
         ]
 
     def get_absolute_url(self) -> str:
@@ -406,7 +406,7 @@ class PhoneNumber(OwnedByLeadOrCustomer):
             models.Index(fields=["number"], name="phone_number_number"),
             # Number fragments in the home and inbox searches (``contains``: LIKE '%digits%'; E.164 is
             # "+" and digits, so the digits a person types are a substring of it).
-            trigram_index(fields=["number"], name="phone_number_number_trgm"),
+            SearchIndex(fields=["number"], name="phone_number_number_trgm", opclasses=["gin_trgm_ops"]),
             # Numbers waiting for their line-type lookup (``lookup_line_types_pending``).
             models.Index(
                 fields=["created_at"], condition=Q(line_type_checked_at__isnull=True), name="phone_number_lookup_due"
