@@ -264,6 +264,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "ops.tasks.beat_heartbeat",
         "schedule": timedelta(seconds=env.float("BEAT_HEARTBEAT_SECONDS", default=30.0)),
     },
+    # The outbox's totals for /metrics, counted once for the cluster instead of at every scrape.
+    "outbox-tally": {
+        "task": "ops.tasks.outbox_tally",
+        "schedule": timedelta(seconds=env.float("OUTBOX_TALLY_SECONDS", default=60.0)),
+    },
 }
 # Readiness and the beat container's health check call the heartbeat late after this long.
 BEAT_HEARTBEAT_MAX_AGE = env.float("BEAT_HEARTBEAT_MAX_AGE", default=120.0)

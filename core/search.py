@@ -2,9 +2,9 @@
 
 PostgreSQL answers word search from a stored ``tsvector`` column with a GIN index, and fragment
 search (names, numbers) from ``pg_trgm`` GIN indexes, which serve ``LIKE '%…%'`` (Django's
-``contains``, and ``icontains`` through an index on ``UPPER(column)``). SQLite, which ``make run`` uses, has neither: the ``tsvector`` column is
-empty there, the indexes are plain ones, and the same searches are ``icontains`` over the rows
-(docs/ARCHITECTURE.md "Search and indexes").
+``contains``, and ``icontains`` through an index on ``UPPER(column)``). SQLite, which ``make run``
+uses, has neither: the ``tsvector`` column is empty there, the indexes are plain ones, and the same
+searches are ``icontains`` over the rows (docs/ARCHITECTURE.md "Indexes and search").
 """
 
 from __future__ import annotations
