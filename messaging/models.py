@@ -243,6 +243,19 @@ class Message(models.Model):
                 condition=Q(direction="inbound", flagged_opt_out_request=True, flag_dismissed_at__isnull=True),
                 name="message_open_flag_idx",
             ),
+            # /outstanding/'s texts from unknown numbers: replies filed under no record when they arrived.
+            models.Index(
+                fields=["organization", "created_at"],
+                condition=Q(direction="inbound", lead__isnull=True, customer__isnull=True),
+                name="message_inbound_unmatched",
+            ),
+            # A reply on the install-wide messaging service: which organization last texted the sender
+            # through it (``inbound_organization``); only those texts (no facility sender) are held.
+            models.Index(
+                fields=["to_number", "created_at"],
+                condition=Q(direction="outbound", from_number=""),
+                name="message_shared_service_to",
+            ),
             # The sweepers: queued texts stuck since (``requeue_stuck``), the oldest queued (metrics).
             models.Index(fields=["status", "queued_at"], name="message_status_queued"),
             # ``release_scheduled``: scheduled texts whose time came.
