@@ -124,7 +124,8 @@ def _matching(
     )
     if facilities:
         branches.append(people.filter(facility_id__in=facilities))
-    first, *rest = [branch.values_list("id", "updated_at") for branch in branches]
+    # ``order_by()``: no branch sorts by the model's default ordering; the caller orders the whole.
+    first, *rest = [branch.order_by().values_list("id", "updated_at") for branch in branches]
     return first.union(*rest) if rest else first
 
 
