@@ -23,8 +23,8 @@ SEARCH_CONFIG = "english"
 class StoredSearchVector(SearchVector):
     """``to_tsvector('english', …)`` for a ``GeneratedField``; NULL on other databases (no text search there)."""
 
-    def as_sqlite(self, compiler: Any, connection: Any, **extra_context: Any) -> tuple[str, list[Any]]:
-        return "NULL", []
+    def as_sqlite(self, compiler: Any, connection: Any, **extra_context: Any) -> tuple[str, tuple[str | int, ...]]:
+        return "NULL", ()
 
 
 class SearchIndex(GinIndex):
