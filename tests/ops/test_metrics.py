@@ -47,6 +47,7 @@ def test_metrics_count_texts_by_outcome_and_show_the_heartbeat_age(client, setti
     MessageFactory(status=Message.Status.FAILED, queued_at=now, error_code="21211", failed_at=now)
     MessageFactory(status=Message.Status.UNDELIVERED, queued_at=now, sent_at=now, error_code="30007", failed_at=now)
     heartbeat_record()
+    outbox_tally_task.apply()  # beat's count
 
     response = client.get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret-scrape-token", HTTP_HOST="10.0.0.7:8000")
 
