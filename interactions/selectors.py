@@ -275,7 +275,19 @@ _HOW = {
     ConsentEvent.Source.API: "through the API",
     ConsentEvent.Source.WEB_FORM: "on a web form",
     ConsentEvent.Source.PMS_IMPORT: "from the PMS import",
+    ConsentEvent.Source.SMS_WORDS: "by asking in a text not to be texted",
 }
+
+
+def consent_how(source: str) -> str:
+    """How a consent change came, in words for the card's History: never the stored code (``sms_words``).
+
+    A source added to ``ConsentEvent.Source`` without its phrase here reads as its label
+    (tests/interactions/test_history_words.py checks every choice)."""
+    if source in _HOW:
+        return _HOW[source]
+    label = ConsentEvent.Source(source).label if source in ConsentEvent.Source.values else "from an unknown source"
+    return f"({label})"
 
 
 def _ledger_entries(person: Lead | Customer, numbers: list[PhoneNumber], limit: int) -> list[LedgerEntry]:
@@ -288,7 +300,7 @@ def _ledger_entries(person: Lead | Customer, numbers: list[PhoneNumber], limit: 
     for event in events.order_by("-created_at", "-id")[:limit]:
         what = "Opted out" if event.action == ConsentEvent.Action.REVOKE else "Text permission recorded"
         note = f": {event.evidence}" if event.evidence and event.source == ConsentEvent.Source.AGENT else ""
-        summary = f"{what} for {readable(event.number)} {_HOW.get(event.source, event.source)}{note}"
+        summary = f"{what} for {readable(event.number)} {consent_how(event.source)}{note}"
         entries.append(
             LedgerEntry(None, History.Kind.CONSENT, summary, event.created_at, event.actor, person.get_absolute_url())
         )

@@ -143,7 +143,8 @@ SEND_REFUSALS = (
     "federal or state law or the organization's own; `jurisdiction` names which, `next_allowed_at` says when to "
     "retry or schedule with `send_at`), `frequency_cap` (the 24-hour cap of the recipient's state, e.g. 3 in "
     "Florida, or the organization's; `next_allowed_at`), `too_long` (over 1,600 characters with the link), "
-    "`empty_body`, `inactive_template`, `invalid_send_at`."
+    "`empty_body`, `inactive_template`, `invalid_send_at`; 409 `duplicate_schedule` (the same text to the same "
+    "person and number is already scheduled for that `send_at`, by anyone or a workflow; `message_id` names it)."
 )
 
 

@@ -243,6 +243,13 @@ class Message(models.Model):
                 condition=Q(direction="inbound", flagged_opt_out_request=True, flag_dismissed_at__isnull=True),
                 name="message_open_flag_idx",
             ),
+            # The panel's "Scheduled" list (selectors.scheduled_texts) and the send's refusal of a second
+            # identical schedule (services.compose._refuse_duplicate_schedule): only texts still waiting.
+            models.Index(
+                fields=["organization", "to_number", "send_at"],
+                condition=Q(status="scheduled"),
+                name="message_scheduled_idx",
+            ),
             # /outstanding/'s texts from unknown numbers: replies filed under no record when they arrived.
             models.Index(
                 fields=["organization", "created_at"],

@@ -21,6 +21,11 @@ urlpatterns: list = [
     path("text/panel/<int:phone_id>/preview/", panel.preview, name="text_preview"),
     path("text/panel/<int:phone_id>/template/", panel.template_choose, name="text_template"),
     path("text/panel/<int:phone_id>/send/", panel.send, name="text_send"),
+    path(
+        "text/panel/<int:phone_id>/scheduled/<int:message_id>/cancel/",
+        panel.cancel_scheduled,
+        name="text_cancel_scheduled",
+    ),
     path("text/conversation/<int:phone_id>/", panel.conversation, name="text_conversation"),
     path("text/replies/<int:message_id>/opt-out/", panel.reply_opt_out, name="text_reply_opt_out"),
     path("text/replies/<int:message_id>/not-a-request/", panel.reply_not_a_request, name="text_reply_not_a_request"),

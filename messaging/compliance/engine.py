@@ -277,10 +277,16 @@ def send_refusal(*, recipient: Recipient, at: datetime, sent: list[datetime]) ->
     cap = recipient.cap
     assert cap is not None  # every rule is open, so the cap is what holds the text
     limit, rule = cap
+    # The count is the texts that really went out or wait (more than the cap when a stricter rule came
+    # in later, or texts were sent before a manager lowered the organization's own cap).
+    counted = len([t for t in sent if at - DAY < t <= at])
+    # "Acme's own texting hours allows 2 texts" misreads: the organization's cap is its daily limit.
+    own = rule.jurisdiction.name.removesuffix(" texting hours")
+    whose = f"{_name(rule)} allows" if rule.is_statute else f"{own} daily limit is"
     return Refusal(
         code="frequency_cap",
-        message=f"{_name(rule)} allows {limit} texts to this person in 24 hours, and {limit} already went out or "
-        f"are on their way. The next can go at {display_moment(allowed)}.",
+        message=f"{whose} {limit} text{'s' if limit != 1 else ''} to this person in 24 hours, and {counted} already "
+        f"went out or {'are' if counted != 1 else 'is'} on the way. The next can go at {display_moment(allowed)}.",
         next_allowed_at=allowed,
         jurisdiction=rule.jurisdiction.code,
     )

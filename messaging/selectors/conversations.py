@@ -80,6 +80,7 @@ def _consent_sentence(event: ConsentEvent, label: str) -> str:
         ConsentEvent.Source.API: "through the API",
         ConsentEvent.Source.WEB_FORM: "on a web form",
         ConsentEvent.Source.PMS_IMPORT: "from the PMS import",
+        ConsentEvent.Source.SMS_WORDS: "by asking in a text not to be texted",
     }
     how = hows.get(event.source, event.get_source_display())
     who = ""
@@ -219,3 +220,34 @@ def conversation_state(*, person: Lead | Customer) -> Conversation | None:
 def person_numbers(*, person: Lead | Customer) -> list[PhoneNumber]:
     """The person's numbers with consent, primary first (the card's order)."""
     return owner_numbers(owner=person)
+
+
+def scheduled_texts(*, person: Lead | Customer, numbers: list[PhoneNumber]) -> list[Message]:
+    """The person's texts still waiting to go out (``scheduled``), soonest first: the panel lists them
+    with Cancel. Texts to any of their numbers count, the workflows' automatic ones included."""
+    parsed = [n.number for n in numbers if n.number]
+    if not parsed:
+        return []
+    return list(
+        Message.objects.filter(
+            organization_id=person.organization_id,
+            to_number__in=parsed,
+            status=Message.Status.SCHEDULED,
+            direction=Message.Direction.OUTBOUND,
+        )
+        .select_related("sent_by")
+        .order_by("send_at", "id")
+    )
+
+
+def person_text_for(*, person: Lead | Customer, numbers: list[PhoneNumber], pk: object) -> Message | None:
+    """One outbound text to one of the person's numbers (their organization's), or ``None``."""
+    parsed = [n.number for n in numbers if n.number]
+    if not parsed or not str(pk).isdigit():
+        return None
+    return Message.objects.filter(
+        organization_id=person.organization_id,
+        pk=int(str(pk)),
+        to_number__in=parsed,
+        direction=Message.Direction.OUTBOUND,
+    ).first()

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import functools
+import zoneinfo
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -12,17 +13,18 @@ from django.db.models import Field
 from django.utils import timezone
 from phonenumber_field.phonenumber import PhoneNumber as ParsedNumber
 
-from core.formats import display_clock
+from core.formats import display_clock, display_moment
 from core.prepared import prepared_cursor
 from interactions.models import Consent, ConsentEvent, Customer, Lead, Organization, PhoneNumber
 from interactions.selectors import consents_by_number
 
 from ..compliance.engine import (
     Recipient,
+    Refusal,
     closes_at,
-    next_allowed_at,
     recipient_rules,
     send_refusal,
+    texts_counted,
     texts_counted_by_number,
 )
 from ..models import Message, UnsubscribeLink
@@ -157,13 +159,22 @@ class TextingState:
         return f"{display_clock(self.local_time)} {self.local_time.tzname()}"
 
 
+def _refusal_headline(refusal: Refusal, tz: zoneinfo.ZoneInfo) -> str:
+    if refusal.next_allowed_at is None:
+        return "Can’t be texted: the organization’s hours never meet the law’s"
+    opens = refusal.next_allowed_at.astimezone(tz)
+    if refusal.code == "frequency_cap":
+        return f"Daily limit reached: can text from {display_moment(opens)} their time"
+    return f"Quiet hours: can text from {display_clock(opens)} their time"
+
+
 def texting_state(
     *, phone: PhoneNumber, open_request: Message | None = None, now: datetime | None = None
 ) -> TextingState:
     """The same checks the send makes (consent, the texting laws' hours), plus an open plain-words request.
 
-    Hours come from the compliance engine (federal, the person's state by address and area code, the
-    organization's own); a filled 24-hour cap is told by the send itself.
+    Hours and caps come from the compliance engine's ``send_refusal`` (federal, the person's state by
+    address and area code, the organization's own), over the texts that count towards a cap now.
     """
     now = now or timezone.now()
     owner = phone.owner
@@ -177,10 +188,11 @@ def texting_state(
         return TextingState(local, False, "Opted out: can’t be texted" if opted_out else "No text permission")
     if open_request is not None:
         return TextingState(local, False, "Asked not to be texted: resolve the request first")
-    opens = next_allowed_at(recipient=recipient, at=now)
-    if opens is not None:
-        return TextingState(
-            local, False, f"Quiet hours: can text from {display_clock(opens.astimezone(recipient.tz))} their time"
-        )
+    # The send's own check (hours and the 24-hour caps), over the texts that count now: the header
+    # never says "Can text now" when Send would be refused.
+    sent = texts_counted(organization=phone.organization, number=phone.number, until=now)
+    refusal = send_refusal(recipient=recipient, at=now, sent=sent)
+    if refusal is not None:
+        return TextingState(local, False, _refusal_headline(refusal, recipient.tz))
     end = closes_at(recipient=recipient, at=now)
     return TextingState(local, True, f"Can text now, until {display_clock(end)} their time")

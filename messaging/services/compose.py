@@ -17,7 +17,7 @@ from core.errors import ServiceError
 from core.formats import display_date, display_moment
 from core.prepared import insert_together
 from core.tracing import current_request_id
-from interactions.models import Consent, Customer, Facility, History, Organization, PhoneNumber
+from interactions.models import Consent, Customer, Facility, History, Organization, PhoneNumber, owner_kwargs
 from interactions.selectors import ConsentState
 from interactions.services import consent_status, history_entry, user_display_name
 from interactions.signals import announce_on_commit
@@ -288,8 +288,10 @@ def message_queue(
     landline, or the carrier said so: ``not_textable``), the facility's sender is not registered
     (``sender_not_registered``), it is outside the recipient's texting hours or over a cap
     (``compliance_refusal``: the law of their state and the organization's own), or the final text
-    (merge fields filled, unsubscribe link appended) is over 1,600 characters. The send itself
-    happens in ``send_message`` after commit.
+    (merge fields filled, unsubscribe link appended) is over 1,600 characters, or the same text is
+    already scheduled for the same person, number and time (``duplicate_schedule``: an agent's
+    second "Schedule for …", or the workflow's automatic text). The send itself happens in
+    ``send_message`` after commit.
     """
     now = now or timezone.now()
     text = _text_to_send(phone_number=phone_number, sent_by=sent_by, body=body, template=template)
@@ -307,9 +309,12 @@ def message_queue(
         if link_token is None:
             organization = phone_number.organization
             link_token = unsubscribe_link_get_or_create(organization=organization, number=phone_number.number).token
+        final = with_link(text, UnsubscribeLink(token=link_token).url)
+        if send_at is not None:
+            _refuse_duplicate_schedule(phone_number=phone_number, body=final, send_at=send_at)
         message = _outbox_row(
             phone_number=phone_number,
-            body=with_link(text, UnsubscribeLink(token=link_token).url),
+            body=final,
             size=size,
             template=template,
             sent_by=sent_by,
@@ -323,6 +328,38 @@ def message_queue(
         if message.status == Message.Status.QUEUED:
             send_on_commit(message.pk)
     return message
+
+
+def _refuse_duplicate_schedule(*, phone_number: PhoneNumber, body: str, send_at: datetime) -> None:
+    """A text already scheduled for the same person, number, time and words is not scheduled twice.
+
+    The person would get the same text twice at the same minute (a double click on "Schedule for …",
+    or an agent repeating the follow-up a workflow already holds for the window's opening).
+    """
+    twin = (
+        Message.objects.filter(
+            organization=phone_number.organization,
+            to_number=phone_number.number,
+            status=Message.Status.SCHEDULED,
+            send_at=send_at,
+            body=body,
+            **owner_kwargs(phone_number.owner),
+        )
+        .select_related("sent_by")
+        .first()
+    )
+    if twin is None:
+        return
+    who = "a workflow" if twin.sent_by is None and not twin.actor_name else (twin.actor_name or "an agent")
+    local = send_at.astimezone(recipient_time_zone(number=phone_number.number, facility=phone_number.owner.facility))
+    raise ServiceError(
+        "duplicate_schedule",
+        f"The same text to {phone_number.national} is already scheduled for {display_moment(local)} "
+        f"(by {who}). Cancel that one or change the text or time.",
+        field="send_at",
+        status=409,
+        message_id=twin.pk,
+    )
 
 
 def _text_to_send(

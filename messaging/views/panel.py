@@ -13,7 +13,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.dateparse import parse_datetime
@@ -40,7 +40,9 @@ from ..selectors import (
     flagged_reply_for,
     inbound_flagged,
     open_requests,
+    person_text_for,
     person_thread,
+    scheduled_texts,
     template_for,
     texting_state,
     thread_messages,
@@ -49,6 +51,7 @@ from ..selectors import (
 from ..services import (
     consent_refusal,
     conversation_mark_read,
+    message_cancel,
     message_preview,
     message_queue,
     reply_flag_dismiss,
@@ -125,16 +128,37 @@ def _template_choices(request: HttpRequest, phone: PhoneNumber) -> list[dict]:
         except ServiceError as exc:
             item["problem"] = f"Can’t be used: {exc.message}"
         choices.append(item)
-    return choices
+    return _usable_first(choices)
+
+
+def _usable_first(choices: list[dict]) -> list[dict]:
+    """Categories with a template this person can get first (a lead's follow-ups before the collection
+    templates it can't use), and within each category the usable ones before the greyed-out ones.
+    Stable: the managers' own order holds otherwise."""
+    usable = {item["category_label"] for item in choices if not item["problem"]}
+    first_seen = {label: i for i, label in reversed(list(enumerate(item["category_label"] for item in choices)))}
+    return sorted(
+        choices,
+        key=lambda item: (
+            item["category_label"] not in usable,
+            first_seen[item["category_label"]],
+            bool(item["problem"]),
+        ),
+    )
 
 
 def _conversation_context(
-    phone: PhoneNumber, numbers: list[PhoneNumber] | None = None, *, version: str | None = None
+    phone: PhoneNumber,
+    numbers: list[PhoneNumber] | None = None,
+    *,
+    version: str | None = None,
+    in_panel: bool = True,
 ) -> dict:
     """The person's whole thread (every number, texts and events), as the card and the panel show it.
 
     ``numbers``: the owner's numbers with consent (``owner_numbers``), and ``version``: the thread's
-    ``thread_version``, when the caller has them (the same fingerprint as from the texts read here)."""
+    ``thread_version``, when the caller has them (the same fingerprint as from the texts read here).
+    ``in_panel``: the panel also lists the texts still scheduled, each with Cancel."""
     person = phone.owner
     if numbers is None:
         numbers = owner_numbers(owner=person)
@@ -156,6 +180,7 @@ def _conversation_context(
         # Failures that mean "this number is wrong or unreachable": the card suggests the record's other numbers.
         "unreachable_reasons": UNREACHABLE_REASONS,
         "labels": PhoneNumber.Label.choices,
+        "scheduled": scheduled_texts(person=person, numbers=numbers) if in_panel else [],
         **_state_context(phone, numbers, waiting),
     }
 
@@ -169,6 +194,8 @@ def _state_context(phone: PhoneNumber, numbers: list[PhoneNumber], waiting: dict
     ]
     return {
         "state": state,
+        # The thread's times are written in the zone the header and the refusals use (the number's).
+        "zone": state.local_time.tzinfo,
         "open_request": request_here,
         "others_waiting": others_waiting,
         "sendable": phone.consent.is_granted and request_here is None,
@@ -246,7 +273,11 @@ def preview(request: HttpRequest, phone_id: int) -> HttpResponse:
 @login_required
 @require_GET
 def template_choose(request: HttpRequest, phone_id: int) -> HttpResponse:
-    """Fill the compose box with a template rendered for this person."""
+    """A template rendered for this person, as JSON: ``{"template", "name", "text"}``, or ``{"error"}`` (400).
+
+    The panel (textpanel.js) inserts the text at the cursor of the message, with an Undo: a pick never
+    silently replaces what the agent typed.
+    """
     phone = _phone_or_404(request, phone_id)
     template = template_for(organization=phone.organization, pk=request.GET.get("template"))
     if template is None:
@@ -254,11 +285,8 @@ def template_choose(request: HttpRequest, phone_id: int) -> HttpResponse:
     try:
         body = template_body_for(template=template, phone_number=phone, agent=request.user)
     except ServiceError as exc:
-        context = _compose_context(request, phone, body=request.GET.get("body", ""))
-        return render(request, "messaging/_compose.html", {**context, "template_error": exc})
-    return render(
-        request, "messaging/_compose.html", _compose_context(request, phone, body=body, template_id=template.pk)
-    )
+        return JsonResponse({"error": exc.message, "code": exc.code}, status=400)
+    return JsonResponse({"template": template.pk, "name": template.name, "text": body})
 
 
 def _template_if_unchanged(request: HttpRequest, phone: PhoneNumber, body: str) -> MessageTemplate | None:
@@ -349,6 +377,39 @@ def _confirmation(message: Message, phone: PhoneNumber) -> str:
 
 
 @login_required
+@require_POST
+def cancel_scheduled(request: HttpRequest, phone_id: int, message_id: int) -> HttpResponse:
+    """Cancel on a text in the panel's "Scheduled" list: it becomes ``canceled`` and never goes out.
+
+    The same ``message_cancel`` as ``POST /api/v1/messages/<id>/cancel/``; a text that started going
+    out meanwhile is not canceled, and the panel says so.
+    """
+    phone, numbers = _phone_with_numbers_or_404(request, phone_id)
+    text = person_text_for(person=phone.owner, numbers=numbers, pk=message_id)
+    if text is None:
+        raise Http404("No such text to this person in your organization.")
+    error, confirmation = None, ""
+    try:
+        canceled = message_cancel(message=text)
+    except ServiceError as exc:
+        error = exc
+    else:
+        tz = recipient_time_zone(number=canceled.to_number, facility=phone.owner.facility)
+        when = display_moment(canceled.send_at.astimezone(tz)) if canceled.send_at else "later"
+        confirmation = f"Canceled the text scheduled for {when} to {readable(canceled.to_number)}."
+    if not request.htmx:
+        if error:
+            messages.error(request, error.message)
+        else:
+            messages.success(request, confirmation)
+        return redirect(phone.owner)
+    context = _panel_context(request, phone, numbers=owner_numbers(owner=phone.owner), error=error)
+    context["confirmation"] = confirmation
+    response = render(request, "messaging/panel.html", context)
+    return trigger_client_event(response, SENT_EVENT)  # the card's conversation and History follow
+
+
+@login_required
 @require_GET
 def conversation(request: HttpRequest, phone_id: int) -> HttpResponse:
     """The person's thread; 204 when nothing changed since the version the page has.
@@ -362,7 +423,7 @@ def conversation(request: HttpRequest, phone_id: int) -> HttpResponse:
     where = "panel" if request.GET.get("where") == "panel" else "card"
     if request.GET.get("v") == version:
         return HttpResponse(status=204)
-    context = _conversation_context(phone, numbers, version=version)
+    context = _conversation_context(phone, numbers, version=version, in_panel=where == "panel")
     if where == "panel":
         conversation_mark_read(person=phone.owner, user=request.user)
         return render(request, "messaging/_panel_thread.html", {**context, "oob_state": True})

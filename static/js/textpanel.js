@@ -220,9 +220,16 @@
     const search = event.target.closest && event.target.closest("[data-template-search]");
     if (search) {
       const q = search.value.trim().toLowerCase();
-      search.closest(".menu-panel").querySelectorAll("[data-template-item]").forEach(function (li) {
+      const menuPanel = search.closest(".menu-panel");
+      menuPanel.querySelectorAll("[data-template-item]").forEach(function (li) {
         li.hidden = q && li.textContent.toLowerCase().indexOf(q) === -1;
       });
+      // A category with no match left loses its title too.
+      menuPanel.querySelectorAll(".template-list").forEach(function (list) {
+        const title = list.previousElementSibling;
+        if (title && title.matches(".menu-title")) title.hidden = !list.querySelector("[data-template-item]:not([hidden])");
+      });
+      if (window.textdeskPlaceMenus) window.textdeskPlaceMenus();
     }
   });
 
@@ -251,5 +258,179 @@
     const conversation = elt.id === "panel-conversation" ? elt : elt.querySelector && elt.querySelector("#panel-conversation");
     const thread = conversation && conversation.querySelector(".thread");
     if (thread) thread.scrollTop = thread.scrollHeight;
+  });
+})();
+
+// --- menus (the phone menu, the template menu, any details[data-menu]) open above the text panel and inside
+// the screen: placed against the window (fixed) below their button, or above it when there is more room
+// there, never past an edge; a long menu scrolls inside itself. Enter in a menu's field never sends.
+(function () {
+  "use strict";
+  const EDGE = 8, GAP = 6;
+
+  function placeMenu(menu) {
+    const list = menu.querySelector(":scope > .menu-panel");
+    const button = menu.querySelector(":scope > summary");
+    if (!list || !button || !menu.open) return;
+    list.classList.remove("is-placed");
+    ["top", "bottom", "left", "width", "maxHeight"].forEach(function (p) { list.style[p] = ""; });
+    const vw = document.documentElement.clientWidth, vh = window.innerHeight;
+    const natural = list.getBoundingClientRect(); // where the stylesheet alone puts it
+    const anchor = button.getBoundingClientRect();
+    const width = Math.min(natural.width, vw - 2 * EDGE);
+    const height = list.scrollHeight;
+    const below = vh - anchor.bottom - GAP - EDGE, above = anchor.top - GAP - EDGE;
+    const down = below >= Math.min(height, 240) || below >= above;
+    list.classList.add("is-placed");
+    list.style.width = width + "px";
+    list.style.left = Math.max(EDGE, Math.min(natural.left, vw - EDGE - width)) + "px";
+    // No taller than most of the window: a long list scrolls inside the menu rather than over everything.
+    list.style.maxHeight = Math.max(120, Math.min(down ? below : above, Math.round(vh * 0.6))) + "px";
+    if (down) list.style.top = Math.min(anchor.bottom + GAP, vh - EDGE - 120) + "px";
+    else list.style.bottom = Math.min(vh - anchor.top + GAP, vh - EDGE - 120) + "px";
+  }
+
+  function placeOpenMenus() {
+    document.querySelectorAll("details[data-menu][open]").forEach(placeMenu);
+  }
+  window.textdeskPlaceMenus = placeOpenMenus;
+
+  // "toggle" does not bubble: listen while it goes down. A details inside a menu (Add New) re-places its menu.
+  document.addEventListener("toggle", function (event) {
+    const details = event.target;
+    if (!(details instanceof HTMLDetailsElement)) return;
+    const menu = details.matches("[data-menu]") ? details : details.closest("details[data-menu]");
+    if (!menu) return;
+    if (menu.open) placeMenu(menu);
+    else { const list = menu.querySelector(":scope > .menu-panel"); if (list) list.classList.remove("is-placed"); }
+  }, true);
+  window.addEventListener("resize", placeOpenMenus);
+  document.addEventListener("scroll", function (event) {
+    // The page (or the panel) scrolled under an open menu: follow its button; a menu's own scrolling changes nothing.
+    if (event.target.closest && event.target.closest(".menu-panel")) return;
+    placeOpenMenus();
+  }, true);
+  document.addEventListener("htmx:afterSettle", placeOpenMenus);
+
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Enter" || event.ctrlKey || event.metaKey || event.isComposing) return;
+    const field = event.target;
+    if (!(field instanceof HTMLInputElement)) return;
+    const search = field.closest("[data-template-search]") ? field : null;
+    if (search) {
+      // Enter in the template search goes to the first match (Enter again, or a click, picks it).
+      event.preventDefault();
+      const first = Array.from(search.closest(".menu-panel").querySelectorAll("[data-template-item]:not([hidden]) .template-choice:not([disabled])"))[0];
+      if (first) first.focus();
+      return;
+    }
+    // Any other one-line field of the compose form (a note, a future filter): Enter is not Send.
+    if (field.form && field.form.id === "panel-form") event.preventDefault();
+  });
+})();
+
+// --- a template goes in at the cursor, never over what the agent typed, and Undo puts the text back.
+(function () {
+  "use strict";
+
+  function note(compose, text, undo) {
+    const old = compose.querySelector(".template-note, .template-error");
+    if (old) old.remove();
+    const line = document.createElement("p");
+    line.className = "template-note";
+    line.setAttribute("role", "status");
+    line.textContent = text;
+    if (undo) {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.textContent = "Undo";
+      button.setAttribute("data-template-undo", "");
+      button.addEventListener("click", function () { undo(); line.remove(); });
+      line.appendChild(button);
+    }
+    compose.insertBefore(line, compose.querySelector(".counter"));
+  }
+
+  function insert(box, text) {
+    const start = box.selectionStart, end = box.selectionEnd;
+    const before = box.value.slice(0, start), after = box.value.slice(end);
+    let piece = text;
+    if (before && !/\s$/.test(before)) piece = " " + piece;
+    if (after && !/^\s/.test(after)) piece = piece + " ";
+    box.focus();
+    box.setSelectionRange(start, end);
+    // execCommand keeps the browser's own undo (Ctrl/⌘+Z) working; setRangeText where it is missing.
+    let done = false;
+    try { done = document.execCommand("insertText", false, piece); } catch (e) { done = false; }
+    if (!done || box.value.slice(0, start) + piece + after !== box.value) {
+      box.value = before + piece + after;
+      box.setSelectionRange(start + piece.length, start + piece.length);
+      box.dispatchEvent(new Event("input", { bubbles: true }));
+    }
+  }
+
+  document.addEventListener("click", function (event) {
+    const choice = event.target.closest && event.target.closest(".template-choice[data-template-url]");
+    if (!choice || choice.disabled) return;
+    const panel = document.getElementById("text-panel");
+    const box = panel && panel.querySelector("[data-compose]");
+    if (!box) return;
+    const compose = box.closest(".compose");
+    const templateField = compose.querySelector("input[name=template]");
+    const saved = { value: box.value, start: box.selectionStart, end: box.selectionEnd, template: templateField ? templateField.value : "" };
+    fetch(choice.dataset.templateUrl, { headers: { "HX-Request": "true", "Accept": "application/json" }, credentials: "same-origin" })
+      .then(function (response) { return response.json(); })
+      .then(function (data) {
+        if (data.error) {
+          note(compose, data.error, null);
+          compose.querySelector(".template-note").className = "template-error field-error";
+          compose.querySelector(".template-error").setAttribute("role", "alert");
+          return;
+        }
+        const typed = box.value.trim() !== "";
+        if (!typed) { box.focus(); box.select(); }
+        insert(box, data.text);
+        if (templateField) templateField.value = String(data.template);
+        note(compose, typed ? "Inserted “" + data.name + "” at the cursor." : "Filled in “" + data.name + "”.", function () {
+          box.value = saved.value;
+          if (templateField) templateField.value = saved.template;
+          box.focus();
+          box.setSelectionRange(saved.start, saved.end);
+          box.dispatchEvent(new Event("input", { bubbles: true }));
+        });
+      })
+      .catch(function () { note(compose, "The template could not be loaded. Try again.", null); });
+  });
+})();
+
+// --- the "Text sent" confirmation never covers the panel's head on a phone (the panel is a full-screen sheet
+// there): it floats just below the head and the texting-hours line. Elsewhere it is in the card's flow.
+// A refusal shows where it can be read, at the top of the panel's scrolling part.
+(function () {
+  "use strict";
+  function placeConfirmation() {
+    const slot = document.getElementById("card-confirmation");
+    if (!slot) return;
+    const panel = document.getElementById("text-panel");
+    const sheet = panel && panel.getBoundingClientRect().width >= document.documentElement.clientWidth - 1;
+    slot.classList.toggle("is-over-panel", Boolean(sheet));
+    if (sheet) {
+      const above = panel.querySelector("#panel-state") || panel.querySelector(".panel-head");
+      slot.style.top = above.getBoundingClientRect().bottom + 6 + "px";
+    } else {
+      slot.style.top = "";
+    }
+  }
+  document.addEventListener("htmx:afterSettle", placeConfirmation);
+  document.addEventListener("htmx:load", placeConfirmation);
+  window.addEventListener("resize", placeConfirmation);
+
+  document.addEventListener("htmx:afterSettle", function (event) {
+    const target = event.detail.target;
+    if (!target || !(target.id === "text-panel" || target.id === "text-dock")) return;
+    const panel = document.getElementById("text-panel");
+    const refusal = panel && panel.querySelector(".refusal");
+    const scroller = panel && panel.querySelector("[data-panel-scroll]");
+    if (refusal && scroller) scroller.scrollTop = Math.max(0, refusal.offsetTop - scroller.offsetTop - 4);
   });
 })();

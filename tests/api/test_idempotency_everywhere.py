@@ -17,7 +17,7 @@ from django.apps import apps
 from django.core.cache import cache
 from drf_spectacular.generators import SchemaGenerator
 
-from integrations.services import api_key_create, endpoint_create, event_publish
+from integrations.services import api_key_create, endpoint_create, endpoint_rotate_secret, event_publish
 from interactions.models import Lead
 from tests.factories import (
     CustomerFactory,
@@ -70,6 +70,9 @@ def world(org, facility, manager, consented_number, open_all_day):
         "enrollment": enrollment,
         "task": task,
         "endpoint": endpoint,
+        "rotated": endpoint_rotate_secret(
+            endpoint=endpoint_create(organization=org, url="http://127.0.0.1:9/rotated", events=["message.sent"])
+        ),
         "delivery": endpoint.deliveries.get(),
         "api_key": api_key,
         "message": MessageFactory(phone_number=consented_number, status="scheduled"),
@@ -124,6 +127,9 @@ CASES: dict[str, Case] = {
     ),
     "webhook_endpoints_partial_update": lambda w: (
         "patch", f"/api/v1/webhook-endpoints/{w['endpoint'].pk}/", {"active": False},
+    ),
+    "webhook_endpoints_end_rotation_create": lambda w: (
+        "post", f"/api/v1/webhook-endpoints/{w['rotated'].pk}/end-rotation/", {},
     ),
     "webhook_endpoints_rotate_secret_create": lambda w: (
         "post", f"/api/v1/webhook-endpoints/{w['endpoint'].pk}/rotate-secret/", {},

@@ -97,7 +97,8 @@ def test_lead_card_steps_a_to_f(browse, live_server, consented_number, org, shot
     after = panel.bounding_box()
     assert after["width"] > before["width"] + 100 and after["height"] > before["height"] + 40
 
-    # (E) the template icon: choosing one fills the text rendered for this person
+    # (E) the template icon: choosing one fills the (empty) message with the text rendered for this person
+    page.fill("#text-panel textarea", "")
     page.click(".template-menu > summary")
     expect(page.locator(".template-menu-panel")).to_contain_text(f"Hi {lead.first_name}, your quote is ready.")
     page.click(".template-choice >> text=Quote ready")

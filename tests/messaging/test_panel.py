@@ -116,14 +116,18 @@ def test_choosing_a_template_fills_the_compose_box_with_the_rendered_text(agent_
     template = MessageTemplateFactory(organization=org, body="Hi {{ first_name }} from {{ facility_name }}.")
     response = agent_client.get(url("text_template", consented_number), {"template": template.pk}, **HX)
     lead = consented_number.lead
-    assert f"Hi {lead.first_name} from {lead.facility.name}." in response.content.decode()
-    assert f'name="template" value="{template.pk}"' in response.content.decode()
+    assert response.json() == {
+        "template": template.pk,
+        "name": template.name,
+        "text": f"Hi {lead.first_name} from {lead.facility.name}.",
+    }
 
 
 def test_choosing_an_inactive_template_says_it_is_switched_off(agent_client, consented_number, org):
     template = MessageTemplateFactory(organization=org, name="Winter promo", active=False)
-    html = agent_client.get(url("text_template", consented_number), {"template": template.pk}, **HX).content.decode()
-    assert "The template “Winter promo” is switched off" in html
+    response = agent_client.get(url("text_template", consented_number), {"template": template.pk}, **HX)
+    assert response.status_code == 400
+    assert "The template “Winter promo” is switched off" in response.json()["error"]
 
 
 def test_panel_opened_with_template_and_task_prefills_and_carries_the_task(agent_client, consented_number, org):

@@ -12,7 +12,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('interactions', '0011_named_indexes_and_trigram_search'),
-        ('messaging', '0009_message_open_flag_index'),
+        ('messaging', '0010_message_scheduled_idx'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
