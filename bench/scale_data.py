@@ -501,6 +501,11 @@ class Sizes:
         return self.people - self.leads
 
     @property
+    def pool(self) -> int:
+        """How many distinct bodies texts and history draw from."""
+        return min(BODY_POOL, max(200, self.texts // 10))
+
+    @property
     def revoked(self) -> int:
         return int(self.people * REVOKED_SHARE)
 
@@ -511,7 +516,8 @@ class Sizes:
         )
 
 
-DEMO = Sizes(texts=10_000, people=500, facilities=5, history=2_000)
+# The size of `make run`'s demo organization (interactions/demo.py: 40 people over a few facilities).
+DEMO = Sizes(texts=1_000, people=40, facilities=3, history=400)
 
 
 def _array(words: tuple[str, ...] | list[str]) -> str:
@@ -677,7 +683,7 @@ def columns(s: Sizes) -> dict[str, tuple[dict[str, str], str]]:
             "summary": "b.body",
             "phone_number_id": "p",
         },
-        f"(SELECT g, {_person_sql(s.people)} AS p, 1 + floor(random() * {BODY_POOL})::int AS bi "
+        f"(SELECT g, {_person_sql(s.people)} AS p, 1 + floor(random() * {s.pool})::int AS bi "
         f"FROM generate_series(1, {s.history}) g) r JOIN pg_temp.bench_bodies b ON b.id = r.bi",
     )
     outbound = "r.u < 0.7"
@@ -732,7 +738,7 @@ def columns(s: Sizes) -> dict[str, tuple[dict[str, str], str]]:
             "canceled_at": "CASE WHEN r.st = 'canceled' THEN r.t END",
         },
         f"(SELECT q.*, {status.replace('r.', 'q.')} AS st FROM (SELECT g, {_person_sql(s.people)} AS p, random() AS u, "
-        f"random() AS v, 1 + floor(random() * {BODY_POOL})::int AS bi, "
+        f"random() AS v, 1 + floor(random() * {s.pool})::int AS bi, "
         f"{_NOW} - interval '10 minutes' - random() * interval '365 days' AS t "
         f"FROM generate_series(1, {s.texts}) g) q) r JOIN pg_temp.bench_bodies b ON b.id = r.bi",
     )
@@ -780,8 +786,8 @@ def loaded_models() -> dict[str, type]:
 # --- building -------------------------------------------------------------------------------------------
 
 
-def _bodies_sql() -> str:
-    """``pg_temp.bench_bodies(id, body)``: BODY_POOL sentences of 5–19 Zipf-drawn words; pool
+def _bodies_sql(pool: int) -> str:
+    """``pg_temp.bench_bodies(id, body)``: ``pool`` sentences of 5–19 Zipf-drawn words; pool
     sentence i (i ≤ len(RARE_WORDS)) also carries RARE_WORDS[i]."""
     words, rare = _array(WORDS), _array(RARE_WORDS)
     return f"""
@@ -789,7 +795,7 @@ def _bodies_sql() -> str:
         SELECT g AS id,
                initcap(left(w.body, 1)) || substr(w.body, 2)
                || CASE WHEN g <= {len(RARE_WORDS)} THEN ' ' || ({rare})[g] ELSE '' END || '.' AS body
-        FROM generate_series(1, {BODY_POOL}) g,
+        FROM generate_series(1, {pool}) g,
         LATERAL (
             SELECT string_agg(({words})[1 + floor({len(WORDS)} * power(random(), 2.5))::int], ' ') AS body
             FROM generate_series(1, 5 + (g * 7919) % 15) k WHERE g > 0
@@ -847,9 +853,10 @@ def build(sizes: Sizes, *, log: Callable[[str], None] = print) -> dict[str, floa
     with connection.cursor() as cursor:
         cursor.execute("SET maintenance_work_mem = '512MB'")
         cursor.execute("SET synchronous_commit = off")
+        cursor.execute("DROP TABLE IF EXISTS pg_temp.bench_now, pg_temp.bench_bodies")
         cursor.execute("CREATE TEMP TABLE bench_now AS SELECT now() AS t")
         cursor.execute("SELECT setseed(0.26)")
-        cursor.execute(_bodies_sql())
+        cursor.execute(_bodies_sql(sizes.pool))
         for table, (cols, source) in columns(sizes).items():
             started = time.monotonic()
             timings[table] = _load(cursor, table, cols, source)
@@ -863,8 +870,9 @@ def build(sizes: Sizes, *, log: Callable[[str], None] = print) -> dict[str, floa
         cursor.execute(
             "INSERT INTO bench_scale_build VALUES (%s, %s, now())", [json.dumps(asdict(sizes)), GENERATOR_VERSION]
         )
+        cursor.execute("DROP TABLE pg_temp.bench_now, pg_temp.bench_bodies")
         started = time.monotonic()
-        cursor.execute("VACUUM (ANALYZE)")
+        cursor.execute("VACUUM (ANALYZE) " + ", ".join(LOAD_ORDER))
         timings["VACUUM (ANALYZE)"] = time.monotonic() - started
         log(f"  VACUUM (ANALYZE): {timings['VACUUM (ANALYZE)']:.1f}s")
     return timings
