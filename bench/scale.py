@@ -421,6 +421,9 @@ def child(args: argparse.Namespace) -> int:
     )
     h.django_setup(env)
     info = prepare_django(sizes, reused=info["reused"])
+    if args.build_only:
+        print(f"  {args.database_url.rsplit('/', 1)[1]}: {json.dumps(info)}", flush=True)
+        return 0
     load_before = os.getloadavg()
     results = measure(sizes, reps=args.reps)
     plans = explain(results, top=args.explain) if args.explain else []
@@ -525,6 +528,7 @@ def _run_child(args: argparse.Namespace, *, url: str, sizes: Sizes, redis_url: s
         "--texts", str(sizes.texts), "--people", str(sizes.people), "--facilities", str(sizes.facilities),
         "--history", str(sizes.history), "--reps", str(args.reps), "--explain", str(args.explain),
         *(["--rebuild"] if args.rebuild else []),
+        *(["--build-only"] if args.build_only else []),
     ]  # fmt: skip
     subprocess.run(command, cwd=h.ROOT, check=True, env={**os.environ, "PYTHONPATH": str(h.ROOT)})
     return json.loads(into.read_text())
@@ -540,6 +544,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--rebuild", action="store_true", help="build the databases again even if their sizes match")
     p.add_argument("--reps", type=int, default=7, help="timed repetitions per page, after one warm-up")
     p.add_argument("--explain", type=int, default=6, help="explain the slowest query of this many items (0: none)")
+    p.add_argument("--build-only", action="store_true", help="build (or migrate) the scale database, measure nothing")
     p.add_argument("--no-demo", action="store_true", help="reuse the last demo figures (bench/out/scale-demo.json)")
     p.add_argument("--compare", help="an earlier run's bench/out/scale*.json: its scale figures as a 'before' column")
     p.add_argument("--no-write", action="store_true", help="print only; RESULTS.md is left as it is")
@@ -563,6 +568,11 @@ def main(argv: list[str] | None = None) -> int:
     demo_json, scale_json = h.OUT / "scale-demo.json", h.OUT / "scale.json"
     with h.redis_start(port, name="redis-scale"):
         redis_url = f"redis://127.0.0.1:{port}/0"
+        if args.build_only:
+            with h.step(f"building: {sizes.label()}"):
+                command = [h.PYTHON, "-m", "bench.scale", *sys.argv[1:], "--child", "--database-url", args.database_url]
+                subprocess.run([*command, "--redis-url", redis_url], cwd=h.ROOT, check=True)
+            return 0
         if not args.no_demo:
             with h.step(f"demo size: {DEMO.label()}"):
                 demo = _run_child(
