@@ -344,7 +344,7 @@ def _request(how: str, what: Any, clients: dict[str, Any]) -> int:
     return 0
 
 
-def measure(sizes: Sizes, *, reps: int) -> list[dict[str, Any]]:
+def measure(sizes: Sizes, *, reps: int, budget_s: float = 60.0) -> list[dict[str, Any]]:
     from django.db import connection
     from django.test import Client
 
@@ -355,9 +355,13 @@ def measure(sizes: Sizes, *, reps: int) -> list[dict[str, Any]]:
     clients["api"] = Client(HTTP_HOST="127.0.0.1", HTTP_AUTHORIZATION=f"Token {s.api_key}")
     results = []
     for role, name, how, what in items(s):
+        started = time.perf_counter()
         status = _request(how, what, clients)  # warm-up
+        warm_ms = (time.perf_counter() - started) * 1000
+        # A page taking seconds at scale is timed fewer times (at least twice), so a run ends.
+        count = max(2, min(reps, int(budget_s * 1000 / max(warm_ms, 1.0))))
         timings, recorded = [], Recorder()
-        for rep in range(reps):
+        for rep in range(count):
             started = time.perf_counter()
             if rep == 0:
                 with connection.execute_wrapper(recorded):
@@ -425,7 +429,7 @@ def child(args: argparse.Namespace) -> int:
         print(f"  {args.database_url.rsplit('/', 1)[1]}: {json.dumps(info)}", flush=True)
         return 0
     load_before = os.getloadavg()
-    results = measure(sizes, reps=args.reps)
+    results = measure(sizes, reps=args.reps, budget_s=args.budget)
     plans = explain(results, top=args.explain) if args.explain else []
     out = {
         "sizes": asdict(sizes),
@@ -483,7 +487,7 @@ def table_body(demo: dict[str, Any], scale: dict[str, Any], before: dict[str, An
             missed.append(r["name"])
         row = [
             r["role"], r["name"] + ("" if r["status"] in (0, 200, 201, 204) else f" (HTTP {r['status']})"),
-            f"{d['p50_ms']:.0f} / {d['p95_ms']:.0f}" if d else "?", f"{r['p50_ms']:.0f} / {r['p95_ms']:.0f}",
+            f"{d['p50_ms']:.0f} / {d['p95_ms']:.0f}" if d else "?", f"{r['p50_ms']:.0f} / {r['p95_ms']:.0f}" + (f" (n={len(r['timings'])})" if len(r["timings"]) < 5 else ""),
             ratio, f"{d['queries'] if d else '?'} → {r['queries']}", verdict,
         ]  # fmt: skip
         if before:
@@ -527,6 +531,7 @@ def _run_child(args: argparse.Namespace, *, url: str, sizes: Sizes, redis_url: s
         h.PYTHON, "-m", "bench.scale", "--child", "--into", str(into), "--database-url", url, "--redis-url", redis_url,
         "--texts", str(sizes.texts), "--people", str(sizes.people), "--facilities", str(sizes.facilities),
         "--history", str(sizes.history), "--reps", str(args.reps), "--explain", str(args.explain),
+        "--budget", str(args.budget),
         *(["--rebuild"] if args.rebuild else []),
         *(["--build-only"] if args.build_only else []),
     ]  # fmt: skip
@@ -543,10 +548,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--history", type=int, default=None, help="history rows (default: texts ÷ 5)")
     p.add_argument("--rebuild", action="store_true", help="build the databases again even if their sizes match")
     p.add_argument("--reps", type=int, default=7, help="timed repetitions per page, after one warm-up")
+    p.add_argument("--budget", type=float, default=60.0, help="seconds of repetitions per item at most (≥ 2 always)")
     p.add_argument("--explain", type=int, default=6, help="explain the slowest query of this many items (0: none)")
     p.add_argument("--build-only", action="store_true", help="build (or migrate) the scale database, measure nothing")
     p.add_argument("--no-demo", action="store_true", help="reuse the last demo figures (bench/out/scale-demo.json)")
     p.add_argument("--compare", help="an earlier run's bench/out/scale*.json: its scale figures as a 'before' column")
+    p.add_argument("--from-json", help="measure nothing: render this earlier run's bench/out/scale*.json")
     p.add_argument("--no-write", action="store_true", help="print only; RESULTS.md is left as it is")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--into", help=argparse.SUPPRESS)
@@ -561,6 +568,8 @@ def main(argv: list[str] | None = None) -> int:
         args.history = max(1, args.texts // 5)
     if args.child:
         return child(args)
+    if args.from_json:
+        return _render(args, scale=json.loads(Path(args.from_json).read_text()), started=args.from_json)
     started = h.machine()
     sizes = Sizes(texts=args.texts, people=args.people, facilities=args.facilities, history=args.history)
     h.OUT.mkdir(exist_ok=True)
@@ -583,7 +592,17 @@ def main(argv: list[str] | None = None) -> int:
         with h.step(f"scale: {sizes.label()}"):
             scale = _run_child(args, url=args.database_url, sizes=sizes, redis_url=redis_url, into=scale_json)
     stamp = time.strftime("%Y%m%d-%H%M", time.gmtime())
+    scale["machine"] = started
+    scale_json.write_text(json.dumps(scale, indent=1, default=str))
     (h.OUT / f"scale-{stamp}.json").write_text(scale_json.read_text())
+    return _render(args, scale=scale, started=started, demo=demo)
+
+
+def _render(args: argparse.Namespace, *, scale: dict[str, Any], started: str, demo: dict | None = None) -> int:
+    """The table (and RESULTS.md's "Scale" section) from a run's figures."""
+    if demo is None:
+        demo = json.loads((h.OUT / "scale-demo.json").read_text())
+        started = scale.get("machine", f"figures of {started}")
     before = json.loads(Path(args.compare).read_text()) if args.compare else None
     body = table_body(demo, scale, before)
     print()
