@@ -464,6 +464,11 @@ def _send_ratio(results: dict[str, dict[str, Any]]) -> str:
     return f"{send['p50_ms'] / bare['p50_ms']:.2f}×"
 
 
+def _figure(r: dict[str, Any]) -> str:
+    few = f" (n={len(r['timings'])})" if len(r["timings"]) < 5 else ""
+    return f"{r['p50_ms']:.0f} / {r['p95_ms']:.0f}{few}"
+
+
 def table_body(demo: dict[str, Any], scale: dict[str, Any], before: dict[str, Any] | None) -> str:
     by_demo = {r["name"]: r for r in demo["results"]}
     by_before = {r["name"]: r for r in before["results"]} if before else {}
@@ -487,12 +492,12 @@ def table_body(demo: dict[str, Any], scale: dict[str, Any], before: dict[str, An
             missed.append(r["name"])
         row = [
             r["role"], r["name"] + ("" if r["status"] in (0, 200, 201, 204) else f" (HTTP {r['status']})"),
-            f"{d['p50_ms']:.0f} / {d['p95_ms']:.0f}" if d else "?", f"{r['p50_ms']:.0f} / {r['p95_ms']:.0f}" + (f" (n={len(r['timings'])})" if len(r["timings"]) < 5 else ""),
+            f"{d['p50_ms']:.0f} / {d['p95_ms']:.0f}" if d else "?", _figure(r),
             ratio, f"{d['queries'] if d else '?'} → {r['queries']}", verdict,
         ]  # fmt: skip
         if before:
             b = by_before.get(r["name"])
-            row.insert(4, f"{b['p50_ms']:.0f} / {b['p95_ms']:.0f}" if b else "?")
+            row.insert(4, _figure(b) if b else "?")
         rows.append(row)
     scale_ratio = _send_ratio({r["name"]: r for r in scale["results"]})
     lines = [
