@@ -344,7 +344,7 @@ def _request(how: str, what: Any, clients: dict[str, Any]) -> int:
     return 0
 
 
-def measure(sizes: Sizes, *, reps: int, budget_s: float = 60.0) -> list[dict[str, Any]]:
+def measure(sizes: Sizes, *, reps: int, budget_s: float = 60.0, skip: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     from django.db import connection
     from django.test import Client
 
@@ -355,6 +355,9 @@ def measure(sizes: Sizes, *, reps: int, budget_s: float = 60.0) -> list[dict[str
     clients["api"] = Client(HTTP_HOST="127.0.0.1", HTTP_AUTHORIZATION=f"Token {s.api_key}")
     results = []
     for role, name, how, what in items(s):
+        if any(part in name for part in skip):
+            print(f"  {role:10} {name:52} skipped (--skip)", flush=True)
+            continue
         recorded = Recorder()
         started = time.perf_counter()
         with connection.execute_wrapper(recorded):  # the warm-up's statements are the ones explained
@@ -428,7 +431,7 @@ def child(args: argparse.Namespace) -> int:
         print(f"  {args.database_url.rsplit('/', 1)[1]}: {json.dumps(info)}", flush=True)
         return 0
     load_before = os.getloadavg()
-    results = measure(sizes, reps=args.reps, budget_s=args.budget)
+    results = measure(sizes, reps=args.reps, budget_s=args.budget, skip=tuple(args.skip))
     plans = explain(results, top=args.explain) if args.explain else []
     out = {
         "sizes": asdict(sizes),
@@ -498,6 +501,7 @@ def table_body(demo: dict[str, Any], scale: dict[str, Any], before: dict[str, An
             b = by_before.get(r["name"])
             row.insert(4, _figure(b) if b else "?")
         rows.append(row)
+    skipped = [r["name"] for r in demo["results"] if r["name"] not in {x["name"] for x in scale["results"]}]
     scale_ratio = _send_ratio({r["name"]: r for r in scale["results"]})
     lines = [
         f"Demo: {Sizes(**demo['sizes']).label()}. Scale: {Sizes(**scale['sizes']).label()} "
@@ -514,6 +518,8 @@ def table_body(demo: dict[str, Any], scale: dict[str, Any], before: dict[str, An
         f"search under 200 ms, the metrics scrape under 100 ms (the ratio rule allows {NOISE_MS:.0f} ms: a few-ms "
         "figure doubling is noise). " + (f"Missed: {len(missed)} of {len(rows)}." if missed else "All met."),
     ]
+    if skipped:
+        lines.append(f"- Not measured at scale in this run (`--skip`): {', '.join(skipped)}.")
     if scale.get("plans"):
         lines += ["", "Plans of the slowest queries at scale (`EXPLAIN (ANALYZE, BUFFERS)`, the slowest statement of "
                   "the items whose slowest statement took longest):"]  # fmt: skip
@@ -535,7 +541,7 @@ def _run_child(args: argparse.Namespace, *, url: str, sizes: Sizes, redis_url: s
         h.PYTHON, "-m", "bench.scale", "--child", "--into", str(into), "--database-url", url, "--redis-url", redis_url,
         "--texts", str(sizes.texts), "--people", str(sizes.people), "--facilities", str(sizes.facilities),
         "--history", str(sizes.history), "--reps", str(args.reps), "--explain", str(args.explain),
-        "--budget", str(args.budget),
+        "--budget", str(args.budget), *(f"--skip={part}" for part in args.skip),
         *(["--rebuild"] if args.rebuild else []),
         *(["--build-only"] if args.build_only else []),
     ]  # fmt: skip
@@ -553,6 +559,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--rebuild", action="store_true", help="build the databases again even if their sizes match")
     p.add_argument("--reps", type=int, default=7, help="timed repetitions per page, after one warm-up")
     p.add_argument("--budget", type=float, default=60.0, help="seconds of repetitions per item at most (≥ 2 always)")
+    p.add_argument("--skip", action="append", default=[], help="leave out the items whose name contains this")
     p.add_argument("--explain", type=int, default=6, help="explain the slowest query of this many items (0: none)")
     p.add_argument("--build-only", action="store_true", help="build (or migrate) the scale database, measure nothing")
     p.add_argument("--no-demo", action="store_true", help="reuse the last demo figures (bench/out/scale-demo.json)")
