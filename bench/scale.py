@@ -565,6 +565,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--no-demo", action="store_true", help="reuse the last demo figures (bench/out/scale-demo.json)")
     p.add_argument("--compare", help="an earlier run's bench/out/scale*.json: its scale figures as a 'before' column")
     p.add_argument("--from-json", help="measure nothing: render this earlier run's bench/out/scale*.json")
+    p.add_argument("--note", help="a paragraph put above the table (what code was measured, what ran beside it)")
     p.add_argument("--no-write", action="store_true", help="print only; RESULTS.md is left as it is")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--into", help=argparse.SUPPRESS)
@@ -604,6 +605,7 @@ def main(argv: list[str] | None = None) -> int:
             scale = _run_child(args, url=args.database_url, sizes=sizes, redis_url=redis_url, into=scale_json)
     stamp = time.strftime("%Y%m%d-%H%M", time.gmtime())
     scale["machine"] = started
+    scale["command"] = 'make bench-scale BENCH_ARGS="' + " ".join(sys.argv[1:]) + '"'
     scale_json.write_text(json.dumps(scale, indent=1, default=str))
     (h.OUT / f"scale-{stamp}.json").write_text(scale_json.read_text())
     return _render(args, scale=scale, started=started, demo=demo)
@@ -616,13 +618,15 @@ def _render(args: argparse.Namespace, *, scale: dict[str, Any], started: str, de
         started = scale.get("machine", f"figures of {started}")
     before = json.loads(Path(args.compare).read_text()) if args.compare else None
     body = table_body(demo, scale, before)
+    if args.note:
+        body = args.note + "\n\n" + body
     print()
     print(body)
     if not args.no_write:
         h.results_write(
             "scale",
             title="Scale",
-            command='make bench-scale BENCH_ARGS="' + " ".join(sys.argv[1:]) + '"',
+            command=scale.get("command") or 'make bench-scale BENCH_ARGS="' + " ".join(sys.argv[1:]) + '"',
             body=body,
             started=started,
         )
