@@ -296,21 +296,17 @@ def _inbound(s: Subjects) -> tuple[str, dict, dict]:
 
 
 def _sweepers() -> list[tuple[str, str, str, Any]]:
-    from integrations.tasks import deliver_due_webhooks
-    from messaging.tasks import (
-        lookup_line_types_pending,
-        purge_idempotency_keys,
-        reconcile_stuck,
-        release_scheduled,
-        requeue_stuck,
-    )
-    from workflows.tasks import materialise_workflows
+    """Every task of Celery beat's schedule (settings.CELERY_BEAT_SCHEDULE), run in-process: a new
+    periodic task is measured without being named here."""
+    from importlib import import_module
 
-    tasks = (
-        release_scheduled, requeue_stuck, reconcile_stuck, purge_idempotency_keys, lookup_line_types_pending,
-        materialise_workflows, deliver_due_webhooks,
-    )  # fmt: skip
-    return [("operator", f"sweeper {task.name.rsplit('.', 1)[1]}", "call", task) for task in tasks]
+    from django.conf import settings
+
+    found = []
+    for entry in settings.CELERY_BEAT_SCHEDULE.values():
+        module, name = entry["task"].rsplit(".", 1)
+        found.append(("operator", f"sweeper {name}", "call", getattr(import_module(module), name)))
+    return found
 
 
 def _texting_state(s: Subjects) -> None:
