@@ -182,12 +182,18 @@ class Subjects:
             .values_list("provider_sid", flat=True)[:200]
         )
         # Leads with consent outside the hot threads, with a Texas area code and an address in a
-        # state without a daily cap (Florida's and Oklahoma's count 3 a day): each send to the next.
+        # state without a daily cap (Florida's and Oklahoma's count 3 a day), and no reply reading
+        # like an opt-out request waiting for an agent (the send refuses those): each send to the next.
+        waiting = set(
+            Message.objects.filter(flagged_opt_out_request=True, flag_dismissed_at__isnull=True)
+            .exclude(phone_number_id=None)
+            .values_list("phone_number_id", flat=True)
+        )
         self.sendable = itertools.cycle(
             [
                 p
                 for p in range(HOT_PEOPLE + 1, sizes.leads + 1)
-                if p % 50 and p % 20 < 8 and STATES[p % 9] not in CAPPED
+                if p % 50 and p % 20 < 8 and STATES[p % 9] not in CAPPED and p not in waiting
             ][:500]
         )
         self.mid = {
