@@ -1,6 +1,6 @@
 # One Python everywhere: 3.11 (pyproject requires-python, CI, make). Dependencies come from the
 # lock file with hashes, the same one `make` installs from; the project itself without deps.
-FROM python:3.11-slim
+FROM python:3.11.11-slim-bookworm
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /app
 COPY requirements.lock ./

@@ -7,7 +7,8 @@ Workers and threads are given on the command line; what is here holds everywhere
 - Prometheus multiprocess mode: ``PROMETHEUS_MULTIPROC_DIR`` is emptied at start and a dead
   worker's samples are marked, so ``/metrics`` adds up every process of the container;
 - timeouts below the proxy's and the compose stop grace period (README "Deploy");
-- logs as JSON lines like the application's, the access log carrying the request id.
+- logs as JSON lines like the application's (zoned ISO times), the access log's request id,
+  method, path, status and duration as fields (``core.logs.AccessLogFields``).
 """
 
 from __future__ import annotations
@@ -23,11 +24,11 @@ timeout = 30
 graceful_timeout = 25
 keepalive = 5  # the proxy keeps connections to us open; its own idle timeout is longer
 accesslog = "-"
-access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms request_id=%({x-request-id}o)s'
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
 
 if os.environ.get("LOG_FORMAT", "plain" if os.environ.get("DEBUG", "") in ("1", "true", "True") else "json") == "json":
     _json = {
-        "()": "pythonjsonlogger.json.JsonFormatter",
+        "()": "core.logs.JsonLogFormatter",
         "fmt": "%(asctime)s %(levelname)s %(name)s %(process)d %(message)s",
         "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
     }
@@ -35,11 +36,20 @@ if os.environ.get("LOG_FORMAT", "plain" if os.environ.get("DEBUG", "") in ("1", 
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"json": _json},
-        "handlers": {"json": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout"}},
+        "filters": {"access_fields": {"()": "core.logs.AccessLogFields"}},
+        "handlers": {
+            "json": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout"},
+            "access": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "filters": ["access_fields"],
+                "stream": "ext://sys.stdout",
+            },
+        },
         "root": {"level": "INFO", "handlers": ["json"]},
         "loggers": {
             "gunicorn.error": {"handlers": ["json"], "level": "INFO", "propagate": False},
-            "gunicorn.access": {"handlers": ["json"], "level": "INFO", "propagate": False},
+            "gunicorn.access": {"handlers": ["access"], "level": "INFO", "propagate": False},
         },
     }
 

@@ -59,6 +59,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "config.input_guard.InputGuardMiddleware",  # NUL, lone surrogates, over-deep JSON: 400 before any view
+    "config.throttling.RateLimitHeadersMiddleware",  # the API limit in every API response's headers
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -378,17 +379,21 @@ else:
 
 # --- Logs and metrics ----------------------------------------------------------
 # JSON lines in production (one object per line, for a log shipper), plain text with DEBUG
-# (`make run`). Every line carries the request id (core/tracing.py) that follows a text from
-# the request through its Celery task to the provider SID and the status callbacks.
+# (`make run`); times in ISO 8601 with their zone (core/logs.py). Every line carries the request
+# id (core/tracing.py) that follows a text from the request through its Celery task to the
+# provider SID and the status callbacks.
 LOG_FORMAT = env("LOG_FORMAT", default="plain" if DEBUG else "json")
 LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"request_id": {"()": "core.tracing.RequestIdLogFilter"}},
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "plain": {
+            "()": "core.logs.ZonedTimeFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s",
+        },
         "json": {
-            "()": "pythonjsonlogger.json.JsonFormatter",
+            "()": "core.logs.JsonLogFormatter",
             "fmt": "%(asctime)s %(levelname)s %(name)s %(request_id)s %(process)d %(message)s",
             "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
         },

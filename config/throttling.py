@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import logging
 import math
 import time
 import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
+from django.http import HttpRequest, HttpResponse
 from rest_framework.authtoken.models import Token
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
@@ -66,6 +70,11 @@ def window_uncount(key: str, *, window: int) -> None:
         cache.decr(f"{key}:{window}")
 
 
+def whole_seconds(seconds: float) -> int:
+    """Rounded up to whole seconds (headers carry integers), ignoring float noise: 20.000000000000004 is 20."""
+    return math.ceil(round(seconds, 6))
+
+
 class TokenRateThrottle(SimpleRateThrottle):
     """``API_RATE_LIMIT`` requests per API token (per user for a browser session, per address otherwise).
 
@@ -99,6 +108,9 @@ class TokenRateThrottle(SimpleRateThrottle):
         overlap = (self.duration - into) / self.duration
         estimate = count + before * overlap
         if estimate <= self.num_requests:
+            self._report(
+                remaining=self.num_requests - estimate, reset=self._wait(count=count, before=before, into=into)
+            )
             return True
         count -= 1
         try:
@@ -106,19 +118,35 @@ class TokenRateThrottle(SimpleRateThrottle):
         except Exception as exc:
             logger.warning("API rate limit: a refused request stays counted (%s)", type(exc).__name__)
         self._retry_after = self._wait(count=count, before=before, into=into)
+        self._report(remaining=0, reset=self._retry_after)
         return False
 
     def _wait(self, *, count: int, before: int, into: float) -> float:
-        """Seconds until one more request fits (``count``: this window's served requests)."""
-        left_in_window = self.duration - into
-        if count >= self.num_requests or before == 0:
-            return left_in_window  # this window alone is at the limit: wait for the next one
-        # The previous window's weight falls as time passes: when is (count + 1) + before × overlap ≤ limit?
-        seconds = left_in_window - (self.num_requests - count - 1) * self.duration / before
-        return min(max(seconds, 1.0), left_in_window)
+        """Seconds until one more request fits (``count``: this window's served requests).
+
+        In this window, ``(count + 1) + before × overlap`` must come down to the limit as the
+        previous window's weight falls. If it can't (this window alone is full), the request fits
+        in the next window once this window's ``count``, now the previous one, weighs little
+        enough: ``1 + count × overlap ≤ limit``. Waiting only for the window's end (what this
+        answered before) met a second 429 there, as the full window still weighed in entirely.
+        """
+        limit, duration = self.num_requests, self.duration
+        left_in_window = duration - into
+        if count + 1 <= limit:
+            if before == 0:
+                return 0.0
+            return max(0.0, left_in_window - (limit - count - 1) * duration / before)
+        into_next = duration * (1 - (limit - 1) / count) if count > 0 else 0.0
+        return left_in_window + max(0.0, into_next)
+
+    def _report(self, *, remaining: float, reset: float) -> None:
+        """What the response's rate-limit headers say (``RateLimitHeadersMiddleware``)."""
+        state = _state.get(None)
+        if state is not None:
+            state.update(limit=self.num_requests, window=self.duration, remaining=remaining, reset=reset)
 
     def wait(self) -> float:
-        return math.ceil(getattr(self, "_retry_after", self.duration))
+        return max(1, whole_seconds(getattr(self, "_retry_after", self.duration)))
 
     def timer(self) -> float:
         return time.time()
@@ -137,3 +165,55 @@ class TokenRateThrottle(SimpleRateThrottle):
         else:
             ident = self.get_ident(request)
         return self.cache_format % {"scope": self.scope, "ident": ident}
+
+
+# --- the rate-limit headers -----------------------------------------------------------------
+
+
+@dataclass
+class RateLimitState:
+    limit: int = 0
+    window: int = 0
+    remaining: float = 0.0
+    reset: float = 0.0
+    counted: bool = False
+
+    def update(self, *, limit: int, window: int, remaining: float, reset: float) -> None:
+        self.limit, self.window, self.remaining, self.reset, self.counted = limit, window, remaining, reset, True
+
+
+_state: contextvars.ContextVar[RateLimitState] = contextvars.ContextVar("textdesk_rate_limit")
+
+
+class RateLimitHeadersMiddleware:
+    """Every API response says the caller's limit before it bites.
+
+    Both forms clients know: the IETF draft's ``RateLimit-Policy: "default";q=600;w=60`` and
+    ``RateLimit: "default";r=599;t=0`` (draft-ietf-httpapi-ratelimit-headers), and the
+    ``X-RateLimit-Limit``/``-Remaining``/``-Reset`` trio (GitHub's, Stripe's clients). ``t`` and
+    ``X-RateLimit-Reset`` are the seconds until one more request fits (0 while there is room);
+    on a 429 they equal ``Retry-After``, after which the request is served.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not request.path_info.startswith("/api/"):
+            return self.get_response(request)
+        state = RateLimitState()
+        token = _state.set(state)
+        try:
+            response = self.get_response(request)
+        finally:
+            _state.reset(token)
+        if state.counted:
+            remaining, reset = max(0, math.floor(state.remaining + 1e-9)), max(0, whole_seconds(state.reset))
+            if response.status_code == 429:
+                remaining, reset = 0, max(1, reset)
+            response["RateLimit-Policy"] = f'"default";q={state.limit};w={state.window}'
+            response["RateLimit"] = f'"default";r={remaining};t={reset}'
+            response["X-RateLimit-Limit"] = str(state.limit)
+            response["X-RateLimit-Remaining"] = str(remaining)
+            response["X-RateLimit-Reset"] = str(reset)
+        return response

@@ -62,11 +62,15 @@ class Organization(models.Model):
         help_text="The one text sent after someone opts out. Blank: “<organization>: You're unsubscribed and won't "
         "get more texts. Reply START to resubscribe.” No offers: the FCC allows a confirmation only.",
     )
+    # On by default: Twilio's default opt-out handling answers STOP on US and Canadian long codes and
+    # toll-free numbers (https://help.twilio.com/articles/223134027), so a confirmation of ours would
+    # be the second one. Untick only where that reply is turned off (Advanced Opt-Out without one).
     twilio_replies_to_stop = models.BooleanField(
         "Twilio answers STOP itself",
-        default=False,
-        help_text="Tick when Twilio's opt-out handling (default or Advanced Opt-Out) already replies to STOP on "
-        "your numbers, so a keyword opt-out does not get a second confirmation.",
+        default=True,
+        help_text="Ticked: Twilio's opt-out handling (default, or Advanced Opt-Out) already replies to STOP on "
+        "your numbers, so a keyword opt-out gets no second confirmation from Textdesk. Untick only if you "
+        "turned Twilio's STOP reply off.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.template.response import TemplateResponse
+from django.urls import path
 from django.utils.html import format_html
 
 from core.admin import OrganizationScopedAdmin, ReadOnlyScopedAdmin
 from core.errors import ServiceError
 
+from .backends.twilio_setup import SetupUnreadable
 from .models import Message, MessageTemplate, UnsubscribeLink
 from .rendering import MERGE_FIELDS, template_validate
+from .selectors.provider_setup import inbound_webhook_url, twilio_setup_findings
 from .services import message_reconcile, template_preview, template_sample_person, templates_flag_clear
 
 MERGE_FIELD_HELP = "Merge fields you can use: " + ", ".join(
@@ -146,6 +150,26 @@ class MessageAdmin(ReadOnlyScopedAdmin):
         if not (request.user.is_superuser or getattr(getattr(request.user, "membership", None), "is_manager", False)):
             actions.pop("reconcile", None)
         return actions
+
+    def get_urls(self):
+        setup = path("twilio-setup/", self.admin_site.admin_view(self.twilio_setup), name="messaging_twilio_setup")
+        return [setup, *super().get_urls()]
+
+    def twilio_setup(self, request):
+        """Each sender's incoming-message webhook as Twilio holds it (``check_twilio``): a
+        superuser sees every organization's, a manager their own; agents are refused."""
+        membership = getattr(request.user, "membership", None)
+        if not (request.user.is_superuser or getattr(membership, "is_manager", False)):
+            raise PermissionDenied
+        organization = None if request.user.is_superuser else self._org(request)
+        context = {**self.admin_site.each_context(request), "title": "Twilio setup", "expected": inbound_webhook_url()}
+        try:
+            findings = twilio_setup_findings(organization=organization)
+        except SetupUnreadable as exc:
+            context["unreadable"] = f"Twilio could not be asked: {exc}"
+        else:
+            context.update(findings=findings, problems=sum(not f.ok for f in findings))
+        return TemplateResponse(request, "admin/messaging/twilio_setup.html", context)
 
 
 @admin.register(UnsubscribeLink)

@@ -10,8 +10,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from interactions.models import Organization, PhoneNumber
-from interactions.services import user_display_name
+from interactions.services import phone_numbers_line_type_record, user_display_name
 
+from .backends.console import demo_line_type
 from .backends.twilio import SAMPLE_UNREACHABLE_CODE
 from .models import Message, MessageTemplate
 from .services import unsubscribe_link_get_or_create, with_link
@@ -90,8 +91,26 @@ def _conversation(
 
 
 @transaction.atomic
+def demo_line_types_record(org: Organization) -> int:
+    """The demo's numbers get the demo line type (``demo_line_type``, labelled "(demo lookup)"),
+    stored here rather than asked of the provider: seeding never makes a paid Lookup, whatever
+    ``SMS_BACKEND`` says. ``seed_demo`` seeds in one transaction, so the lookup each added number
+    queues after commit finds its line type fresh and asks nothing. How many numbers were set.
+    """
+    now = timezone.now()
+    numbers = PhoneNumber.objects.filter(organization=org, line_type_checked_at__isnull=True)
+    for number in sorted(set(numbers.values_list("number", flat=True)), key=str):
+        found = demo_line_type(str(number))
+        phone_numbers_line_type_record(
+            organization=org, number=number, line_type=found.line_type, carrier=found.carrier, demo=True, now=now
+        )
+    return numbers.count()
+
+
 def seed_messaging(org: Organization) -> None:
-    """Templates for every category, and three short conversations (delivered, failed, opt-out request)."""
+    """Demo line types, templates for every category, and three short conversations (delivered,
+    failed, opt-out request), stored as the past they show: nothing is sent or looked up."""
+    demo_line_types_record(org)
     for name, category, body in TEMPLATES:
         MessageTemplate.objects.get_or_create(
             organization=org, name=name, defaults={"category": category, "body": body}

@@ -8,9 +8,14 @@ from .views import inbox, outstanding, panel, unsubscribe, webhooks
 urlpatterns: list = [
     # /u/<token> as printed in texts; a trailing slash some phones add is accepted too.
     re_path(r"^u/(?P<token>[A-Za-z0-9]+)/?$", unsubscribe.unsubscribe, name="unsubscribe"),
-    # Twilio webhooks (docs/ARCHITECTURE.md "External names"); signed, POST only.
+    # Twilio webhooks (docs/ARCHITECTURE.md "External names"); signed, POST only. Each answers
+    # with and without the trailing slash: Twilio does not follow a redirect with a POST, so
+    # APPEND_SLASH's 301 would lose a STOP typed into the console without the slash. The
+    # signature is checked over the path as requested, so either form verifies.
     path("webhooks/twilio/status/", webhooks.twilio_status, name="twilio_status"),
+    path("webhooks/twilio/status", webhooks.twilio_status, name="twilio_status_no_slash"),
     path("webhooks/twilio/inbound/", webhooks.twilio_inbound, name="twilio_inbound"),
+    path("webhooks/twilio/inbound", webhooks.twilio_inbound, name="twilio_inbound_no_slash"),
     # The card's text panel (templates/messaging/panel.html and friends).
     path("text/panel/<int:phone_id>/", panel.panel, name="text_panel"),
     path("text/panel/<int:phone_id>/preview/", panel.preview, name="text_preview"),

@@ -23,5 +23,7 @@ class WebhookLatencyMiddleware:
         response = self.get_response(request)
         match = getattr(request, "resolver_match", None)
         endpoint = match.url_name if match is not None and match.url_name else "unknown"
+        # One series per webhook whichever form of its URL Twilio was given (messaging/urls.py).
+        endpoint = endpoint.removesuffix("_no_slash")
         WEBHOOK_SECONDS.labels(endpoint=endpoint).observe(time.perf_counter() - started)
         return response

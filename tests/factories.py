@@ -28,6 +28,8 @@ class OrganizationFactory(factory.django.DjangoModelFactory):
 
     name = factory.Sequence(lambda n: f"Storage Org {n}")
     slug = factory.Sequence(lambda n: f"storage-org-{n}")
+    # The tests' organizations send their own STOP confirmation unless a test says Twilio does.
+    twilio_replies_to_stop = False
 
 
 def _sender_number(n: int) -> str:

@@ -3,10 +3,13 @@
 gunicorn with three processes on the production settings (``DEBUG=0``, the PostgreSQL pool,
 the Redis cache, whitenoise serving collected static files, JSON logs, Prometheus multiprocess
 mode), a Celery worker and Celery beat, against the suite's PostgreSQL test database and Redis,
-sending through the Twilio-compatible server with the real SDK. The test plays the proxy: it
-talks plain HTTP to gunicorn with ``X-Forwarded-Proto: https`` (``TRUSTED_PROXY=1``).
+sending through the Twilio-compatible server with the real SDK, behind Debian's nginx running
+the shipped ``proxy/nginx.conf`` itself (only the upstream, listen addresses, certificate and
+scratch paths are swapped in) with TLS on a self-signed certificate (``TRUSTED_PROXY=1``).
 
-It checks what a deployment must hold: the API limit holds across processes (5 of 30
+It checks what a deployment must hold: plain HTTP is redirected to HTTPS even when the client
+claims ``X-Forwarded-Proto: https``, HSTS only over TLS, ``Host`` keeps its port (the API's
+absolute ``next`` links), Twilio's signature verifies through the proxy; the API limit holds across processes (5 of 30
 requests pass with ``API_RATE_LIMIT=5/min``, where per-process memory let 15 through), each
 accepted text reaches the provider exactly once, its status callback lands, the request id
 follows it into the worker's and web's logs, readiness sees the beat heartbeat, and /metrics
@@ -20,7 +23,9 @@ import json
 import os
 import re
 import secrets
+import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -106,29 +111,89 @@ def _json_lines(text: str) -> list[dict]:
     return lines
 
 
-class Web:
-    """gunicorn, reached as the proxy reaches it."""
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None  # the test reads each redirect itself
 
-    def __init__(self, port: int) -> None:
-        self.base = f"http://127.0.0.1:{port}"
+
+class Web:
+    """An HTTP client of one address: gunicorn directly (as a scraper reaches it) or the proxy."""
+
+    def __init__(self, base: str, *, host: str | None = None, context: ssl.SSLContext | None = None) -> None:
+        self.base = base
+        self.host = host
+        self.context = context
+        self.opener = urllib.request.build_opener(
+            _NoRedirects(), urllib.request.HTTPSHandler(context=context) if context else urllib.request.HTTPSHandler()
+        )
 
     def request(self, method: str, path: str, *, body: dict | None = None, headers: dict | None = None):
         data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(
-            self.base + path,
-            data=data,
-            method=method,
-            headers={"X-Forwarded-Proto": "https", "Content-Type": "application/json", **(headers or {})},
-        )
+        sent = {"Content-Type": "application/json", **({"Host": self.host} if self.host else {}), **(headers or {})}
+        request = urllib.request.Request(self.base + path, data=data, method=method, headers=sent)
         try:
-            with urllib.request.urlopen(request, timeout=20) as response:
+            with self.opener.open(request, timeout=20) as response:
                 return response.status, dict(response.headers), response.read()
         except urllib.error.HTTPError as exc:
             return exc.code, dict(exc.headers), exc.read()
 
 
+class Nginx(Server):
+    """Debian's nginx running the shipped proxy/nginx.conf in front of ``upstream_port``.
+
+    Only what a machine without Docker must differ in is swapped, each swap checked to have
+    happened: the upstream (an address, not compose's ``web``), the listen addresses, the
+    certificate (self-signed for textdesk.test) and scratch paths. Everything else — headers,
+    timeouts, the /metrics refusal, the static cache — is the file as shipped.
+    """
+
+    BINARY = shutil.which("nginx") or "/usr/sbin/nginx"
+
+    def __init__(self, tmp_path: Path, *, upstream_port: int) -> None:
+        self.http_port, self.https_port = _free_port(), _free_port()
+        root = tmp_path / "nginx"
+        certs = root / "certs"
+        certs.mkdir(parents=True)
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=textdesk.test",
+             "-addext", "subjectAltName=DNS:textdesk.test",
+             "-keyout", str(certs / "privkey.pem"), "-out", str(certs / "fullchain.pem")],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        self.certificate = certs / "fullchain.pem"
+        scratch = "".join(
+            f"{kind}_temp_path {root}/{kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+        )
+        swaps = {
+            "resolver 127.0.0.11 valid=10s ipv6=off;": "",  # Docker's DNS; the upstream here is an address
+            "set $web http://web:8000;": f"set $web http://127.0.0.1:{upstream_port};",
+            "listen 80;": f"listen 127.0.0.1:{self.http_port};",
+            "listen 443 ssl;": f"listen 127.0.0.1:{self.https_port} ssl;",
+            "/etc/nginx/certs/": f"{certs}/",
+            "/var/cache/nginx/static": f"{root}/static-cache",
+            "http {": "http { " + scratch,
+        }
+        config = (ROOT / "proxy" / "nginx.conf").read_text()
+        for shipped, here in swaps.items():
+            assert shipped in config, f"proxy/nginx.conf no longer has {shipped!r}: update this test's swaps"
+            config = config.replace(shipped, here)
+        (root / "nginx.conf").write_text(config)
+        args = [self.BINARY, "-p", str(root), "-c", str(root / "nginx.conf"), "-e", "stderr",
+                "-g", f"daemon off; pid {root}/nginx.pid; user root;"]  # fmt: skip
+        super().__init__(args, env=dict(os.environ), log=tmp_path / "nginx.log")
+
+    def client(self, *, tls: bool = True) -> Web:
+        if not tls:
+            return Web(f"http://127.0.0.1:{self.http_port}", host=f"textdesk.test:{self.http_port}")
+        context = ssl.create_default_context(cafile=str(self.certificate))
+        context.check_hostname = False  # connected by address; the certificate is checked against our CA
+        return Web(f"https://127.0.0.1:{self.https_port}", host=f"textdesk.test:{self.https_port}", context=context)
+
+
 @pytest.fixture
 def topology(transactional_db, twilio_server, settings, tmp_path):
+    if not Path(Nginx.BINARY).exists():
+        pytest.skip(f"{Nginx.BINARY} is not installed (apt-get install nginx-light; .ci/run does)")
     from config.celery import app
 
     broker = redis.Redis.from_url(settings.REDIS_URL)
@@ -200,9 +265,13 @@ def topology(transactional_db, twilio_server, settings, tmp_path):
             log=tmp_path / "beat.log",
         )  # fmt: skip
         started.append(beat)
-        client = Web(port)
-        assert _wait(lambda: _answers(client), timeout=90), web.output()[-3000:]
-        yield client, web, worker, beat
+        direct = Web(f"http://127.0.0.1:{port}")
+        assert _wait(lambda: _answers(direct), timeout=90), web.output()[-3000:]
+        proxy = Nginx(tmp_path, upstream_port=port)
+        started.append(proxy)
+        client = proxy.client()
+        assert _wait(lambda: _answers(client), timeout=30), proxy.output()[-3000:]
+        yield client, web, worker, beat, proxy, direct
     finally:
         for process in reversed(started):
             process.stop()
@@ -235,7 +304,7 @@ def _people(count: int):
 def test_production_topology_sends_each_text_once_lands_callbacks_and_holds_the_limit_across_processes(
     topology, twilio_server
 ):
-    client, web, worker, beat = topology
+    client, web, worker, beat, proxy, direct = topology
     token, phones = _people(30)
 
     # --- 30 API sends against 3 gunicorn processes, API_RATE_LIMIT=5/min ---------------------
@@ -267,7 +336,10 @@ def test_production_topology_sends_each_text_once_lands_callbacks_and_holds_the_
     # --- status callbacks land through gunicorn ----------------------------------------------
     messages = list(Message.objects.filter(pk__in=ids).order_by("pk"))
     for message in messages:
-        assert twilio_server.post_status_callback(message.provider_sid, "delivered", base_url=client.base)[0] == 200
+        answer = twilio_server.post_status_callback(
+            message.provider_sid, "delivered", base_url=client.base, context=client.context
+        )
+        assert answer[0] == 200, answer  # signed for PUBLIC_BASE_URL, verified through the proxy
     assert set(Message.objects.filter(pk__in=ids).values_list("status", flat=True)) == {Message.Status.DELIVERED}
 
     # --- the request id follows each text: request → row → worker's log → SID → callback -----
@@ -284,6 +356,15 @@ def test_production_topology_sends_each_text_once_lands_callbacks_and_holds_the_
             f"no callback line for {rid}"
         )
 
+    # --- every line's time names its zone; the access log's request id is a field -------------
+    for line in [*web_lines, *worker_lines]:
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", line["time"]), line
+    accepted = {line["request_id"]: line for line in web_lines if line.get("logger") == "gunicorn.access"}
+    for rid, _ in passed:
+        assert accepted[rid]["method"] == "POST" and accepted[rid]["path"] == "/api/v1/messages/", accepted[rid]
+        assert accepted[rid]["status"] == 201 and isinstance(accepted[rid]["duration_ms"], int)
+        assert "request_id=" not in accepted[rid]["message"]
+
     # --- readiness sees beat's heartbeat; /metrics adds up every process ---------------------
     def ready() -> bool:
         status, _, body = client.request("GET", "/healthz/ready")
@@ -291,7 +372,9 @@ def test_production_topology_sends_each_text_once_lands_callbacks_and_holds_the_
 
     assert _wait(ready, timeout=60), client.request("GET", "/healthz/ready")[2]
     assert "beat-heartbeat" in beat.output()  # published by beat, run by the worker
-    status, _, body = client.request("GET", "/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+    # Scraped from each web container directly: the proxy refuses /metrics from outside.
+    assert client.request("GET", "/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})[0] == 404
+    status, _, body = direct.request("GET", "/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
     text = body.decode()
     assert status == 200
     assert re.search(r"^textdesk_texts_sent_total 5\.0$", text, re.M), text
@@ -299,8 +382,23 @@ def test_production_topology_sends_each_text_once_lands_callbacks_and_holds_the_
     assert re.search(r"^textdesk_beat_heartbeat_age_seconds ", text, re.M)
 
     # --- whitenoise serves the collected, hashed static files --------------------------------
-    status, _, page = client.request("GET", "/accounts/login/", headers={"Host": "textdesk.test"})
+    status, headers, page = client.request("GET", "/accounts/login/")
     assert status == 200
+    assert headers.get("Strict-Transport-Security", "").startswith("max-age="), headers  # HSTS over TLS
     stylesheet = re.search(rb'href="(/static/[^"]+\.[0-9a-f]{12}\.css)"', page)
     assert stylesheet, page[:2000]
     assert client.request("GET", stylesheet.group(1).decode())[0] == 200
+
+    # --- the proxy, not the client, says the scheme; Host keeps its port ----------------------
+    plain = proxy.client(tls=False)
+    status, headers, _ = plain.request("GET", "/accounts/login/", headers={"X-Forwarded-Proto": "https"})
+    assert status == 301, (status, headers)  # a client's claim of https does not skip the redirect…
+    assert headers["Location"] == f"https://textdesk.test:{proxy.http_port}/accounts/login/"  # …nor drop the port
+    assert "Strict-Transport-Security" not in headers  # …nor earn HSTS over plain HTTP
+
+    reader = MembershipFactory(organization=phones[0].organization, role=Membership.Role.AGENT).user
+    status, _, body = client.request(
+        "GET", "/api/v1/leads/?page_size=2", headers={"Authorization": f"Token {Token.objects.create(user=reader).key}"}
+    )
+    assert status == 200, body
+    assert json.loads(body)["next"].startswith(f"https://textdesk.test:{proxy.https_port}/api/v1/leads/?")

@@ -128,8 +128,40 @@ def test_proxy_config_forwards_to_every_web_replica_with_the_client_scheme_and_a
     assert re.search(r"resolver 127\.0\.0\.11 valid=\d+s", config)  # new replicas are found again
     for header in ("X-Forwarded-For", "X-Forwarded-Proto", "X-Request-ID"):
         assert f"proxy_set_header {header}" in config
+    # Its own scheme, never the client's header; the Host as sent, port included.
+    assert "proxy_set_header X-Forwarded-Proto $scheme;" in config
+    assert "$http_x_forwarded_proto" not in config
+    assert "proxy_set_header Host $http_host;" in config
     assert re.search(r"client_max_body_size \d+m;", config)
     assert "location = /metrics { return 404; }" in config
+
+
+def _images() -> dict[str, str]:
+    services = {name: service.get("image") for name, service in COMPOSE["services"].items()}
+    services["Dockerfile"] = re.search(r"^FROM (\S+)", (ROOT / "Dockerfile").read_text(), re.M).group(1)
+    return {name: image for name, image in services.items() if image and image != "textdesk:latest"}
+
+
+def test_every_image_is_pinned_to_a_release_not_a_floating_tag():
+    images = _images()
+    assert {"proxy", "postgres", "redis", "Dockerfile"} <= set(images)
+    for name, image in images.items():
+        repository, _, tag = image.rpartition(":")
+        # A release: major.minor.patch (PostgreSQL numbers its releases major.minor since 10),
+        # with an optional variant such as -alpine or -slim-bookworm; or a digest.
+        release = r"\d+\.\d+" if repository == "postgres" else r"\d+\.\d+\.\d+"
+        assert "@sha256:" in image or re.fullmatch(release + r"(-[a-z0-9-]+)?", tag), f"{name}: {image}"
+
+
+def test_every_container_log_rotates():
+    for name, service in COMPOSE["services"].items():
+        logging = service.get("logging") or {}
+        options = logging.get("options", {})
+        assert logging.get("driver") == "json-file" and "max-size" in options and "max-file" in options, name
+
+
+def test_tls_keys_stay_out_of_git():
+    assert "proxy/certs/*.pem" in (ROOT / ".gitignore").read_text().split()
 
 
 def test_stop_grace_periods_outlast_the_longest_send_and_request():
@@ -161,7 +193,7 @@ def test_docker_and_make_install_from_the_same_lock_file_on_python_3_11():
     makefile = (ROOT / "Makefile").read_text()
     pyproject = (ROOT / "pyproject.toml").read_text()
 
-    assert dockerfile.startswith("#") and "FROM python:3.11-slim" in dockerfile
+    assert dockerfile.startswith("#") and re.search(r"^FROM python:3\.11\.\d+-slim", dockerfile, re.M)
     assert "--require-hashes -r requirements.lock" in dockerfile
     assert "--require-hashes -r requirements.lock" in makefile
     assert "--require-hashes -r requirements-dev.lock" in makefile

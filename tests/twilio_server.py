@@ -9,6 +9,10 @@ it too. It implements what Textdesk calls:
 - ``GET  /2010-04-01/Accounts/{AccountSid}/Messages/{Sid}.json`` (fetch),
 - ``GET  /v2/PhoneNumbers/{Number}?Fields=line_type_intelligence`` (Lookup v2's line type: ``mobile``
   unless ``set_line_type`` said otherwise; ``fail_next_lookup`` answers the next lookups with an error),
+- ``GET  /2010-04-01/Accounts/{AccountSid}/IncomingPhoneNumbers.json?PhoneNumber=…`` (the account's
+  numbers and their "A message comes in" webhook, as ``configure_number`` set them),
+- ``GET  /v1/Services/{Sid}`` and ``GET /v1/Services/{Sid}/PhoneNumbers`` (a Messaging Service's
+  integration settings and its sender pool, as ``configure_messaging_service`` set them),
 
 checks HTTP basic auth like Twilio (20003), records every request, and can be told to answer
 the next sends with a Twilio error (21211, 21610, 21611, 21614, 20429, 500), slowly, or by
@@ -28,9 +32,11 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import hashlib
 import json
 import re
 import secrets
+import ssl
 import threading
 import time
 from collections import Counter, deque
@@ -68,6 +74,8 @@ ERRORS: dict[int, tuple[int, str]] = {
 _MESSAGES = re.compile(r"^/2010-04-01/Accounts/(?P<account>AC\w+)/Messages\.json$")
 _MESSAGE = re.compile(r"^/2010-04-01/Accounts/(?P<account>AC\w+)/Messages/(?P<sid>\w+)\.json$")
 _LOOKUP = re.compile(r"^/v2/PhoneNumbers/(?P<number>[^/]+)$")
+_INCOMING = re.compile(r"^/2010-04-01/Accounts/(?P<account>AC\w+)/IncomingPhoneNumbers\.json$")
+_SERVICE = re.compile(r"^/v1/Services/(?P<sid>MG\w+)(?P<numbers>/PhoneNumbers)?$")
 # Lookup v2's line types (``line_type_intelligence.type``).
 LINE_TYPES = (
     "mobile",
@@ -145,6 +153,8 @@ class TwilioServer:
         self.messages: dict[str, dict] = {}  # sid -> resource, in creation order
         self._script: deque[tuple[str, object]] = deque()
         self.line_types: dict[str, tuple[str, str]] = {}  # E.164 -> (Lookup type, carrier name)
+        self.incoming_numbers: dict[str, dict] = {}  # E.164 -> IncomingPhoneNumber resource
+        self.messaging_services: dict[str, dict] = {}  # MG… -> Service resource (+ "_numbers")
         self._lookup_script: deque[int] = deque()
         self._lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
@@ -208,6 +218,42 @@ class TwilioServer:
             raise ValueError(f"unknown line type {line_type!r}; known: {LINE_TYPES}")
         with self._lock:
             self.line_types[number] = (line_type, carrier or f"Test {line_type} carrier")
+
+    def configure_number(self, number: str, *, sms_url: str = "", sms_method: str = "POST") -> None:
+        """The account owns ``number`` (E.164), its "A message comes in" webhook set to ``sms_url``."""
+        with self._lock:
+            self.incoming_numbers[number] = {
+                "sid": "PN" + hashlib.sha256(number.encode()).hexdigest()[:32],
+                "account_sid": self.account_sid,
+                "phone_number": number,
+                "friendly_name": number,
+                "sms_url": sms_url,
+                "sms_method": sms_method,
+                "sms_application_sid": "",
+                "capabilities": {"sms": True, "mms": True, "voice": True},
+            }
+
+    def configure_messaging_service(
+        self,
+        sid: str,
+        *,
+        inbound_request_url: str = "",
+        inbound_method: str = "POST",
+        use_inbound_webhook_on_number: bool = False,
+        numbers: tuple[str, ...] = (),
+    ) -> None:
+        """The account has Messaging Service ``sid`` with these Integration settings and sender pool."""
+        with self._lock:
+            self.messaging_services[sid] = {
+                "sid": sid,
+                "account_sid": self.account_sid,
+                "friendly_name": f"Service {sid[-4:]}",
+                "inbound_request_url": inbound_request_url or None,
+                "inbound_method": inbound_method,
+                "use_inbound_webhook_on_number": use_inbound_webhook_on_number,
+                "status_callback": None,
+                "_numbers": list(numbers),
+            }
 
     def fail_next_lookup(self, code: int = 500, times: int = 1) -> None:
         """Answer the next ``times`` lookups with error ``code`` (500, 20429, 20003…) instead of the line type."""
@@ -319,8 +365,11 @@ class TwilioServer:
         }
         return self._sign(path, params)
 
-    def post(self, signed: SignedRequest, *, base_url: str) -> tuple[int, str]:
-        """Post a signed request to ``base_url`` (e.g. ``live_server.url``) as Twilio would; (status, body)."""
+    def post(self, signed: SignedRequest, *, base_url: str, context: ssl.SSLContext | None = None) -> tuple[int, str]:
+        """Post a signed request to ``base_url`` (e.g. ``live_server.url``) as Twilio would; (status, body).
+
+        ``context``: the TLS context for an https ``base_url`` (a test's own certificate authority).
+        """
         target = urlsplit(base_url)
         path = urlsplit(signed.path)
         url = urlunsplit((target.scheme, target.netloc, path.path, path.query, ""))
@@ -335,7 +384,7 @@ class TwilioServer:
             method="POST",
         )
         try:
-            with urlopen(request, timeout=10) as response:
+            with urlopen(request, timeout=10, context=context) as response:
                 return response.status, response.read().decode()
         except Exception as exc:  # HTTPError carries the status
             status = getattr(exc, "code", None)
@@ -344,10 +393,16 @@ class TwilioServer:
             return status, exc.read().decode()
 
     def post_status_callback(
-        self, sid: str, status: str, *, base_url: str, error_code: int | str | None = None
+        self,
+        sid: str,
+        status: str,
+        *,
+        base_url: str,
+        error_code: int | str | None = None,
+        context: ssl.SSLContext | None = None,
     ) -> tuple[int, str]:
         """Post a signed status callback for ``sid`` to ``base_url`` (signed for the PUBLIC_BASE_URL form)."""
-        return self.post(self.status_callback(sid, status, error_code=error_code), base_url=base_url)
+        return self.post(self.status_callback(sid, status, error_code=error_code), base_url=base_url, context=context)
 
     # --- request handling (called by the handler thread) ----------------------------------
 
@@ -533,10 +588,55 @@ class _Handler(BaseHTTPRequestHandler):
             },
         )
 
+    def _not_found(self, recorded: RecordedRequest) -> None:
+        recorded.answered = 404
+        self._json(404, {"code": 20404, "message": "The requested resource was not found", "status": 404})
+
+    def _incoming_numbers(self, params: dict[str, str], recorded: RecordedRequest) -> None:
+        with self.twilio._lock:
+            found = [
+                n
+                for n in self.twilio.incoming_numbers.values()
+                if params.get("PhoneNumber") in (None, n["phone_number"])
+            ]
+        recorded.answered = 200
+        page = {"page": 0, "page_size": 50, "start": 0, "end": max(0, len(found) - 1), "uri": self.path}
+        self._json(200, {"incoming_phone_numbers": found, **page, "next_page_uri": None, "previous_page_uri": None})
+
+    def _messaging_service(self, sid: str, numbers: bool, recorded: RecordedRequest) -> None:
+        if self.headers.get("Authorization") != self._basic():
+            self._error(20003, recorded)
+            return
+        with self.twilio._lock:
+            service = dict(self.twilio.messaging_services.get(sid) or {})
+        if not service:
+            self._not_found(recorded)
+            return
+        pool = service.pop("_numbers")
+        recorded.answered = 200
+        if not numbers:
+            self._json(200, {**service, "url": f"https://messaging.twilio.com/v1/Services/{sid}"})
+            return
+        url = f"https://messaging.twilio.com/v1/Services/{sid}/PhoneNumbers"
+        meta = {"page": 0, "page_size": 50, "first_page_url": url, "previous_page_url": None, "url": url,
+                "next_page_url": None, "key": "phone_numbers"}  # fmt: skip
+        rows = [{"sid": "PN" + hashlib.sha256(n.encode()).hexdigest()[:32], "phone_number": n, "service_sid": sid,
+                 "account_sid": self.twilio.account_sid, "capabilities": ["SMS"]} for n in pool]  # fmt: skip
+        self._json(200, {"phone_numbers": rows, "meta": meta})
+
     def do_GET(self) -> None:
         parts = urlsplit(self.path)
         params = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         recorded = self._recorded(params)
+        if match := _INCOMING.match(parts.path):
+            if not self._authorized(match["account"]):
+                self._error(20003, recorded)
+                return
+            self._incoming_numbers(params, recorded)
+            return
+        if match := _SERVICE.match(parts.path):
+            self._messaging_service(match["sid"], bool(match["numbers"]), recorded)
+            return
         if match := _LOOKUP.match(parts.path):
             number = unquote(match["number"])
             recorded.params["number"] = number

@@ -32,6 +32,12 @@ def get_backend(name: str | None = None, **kwargs: Any) -> BaseSmsBackend:
     return import_string(BACKENDS.get(name, name))(**kwargs)
 
 
+def backend_is_paid(name: str | None = None) -> bool:
+    """Whether the configured backend (or ``name``) sends and looks up through a billed provider."""
+    name = name or settings.SMS_BACKEND
+    return bool(getattr(import_string(BACKENDS.get(name, name)), "paid", True))
+
+
 def describe_provider_error(code: str) -> ProviderError:
     """What an error code stored on a text means (provider-neutral ``reason``, a sentence for people).
 
@@ -53,6 +59,7 @@ __all__ = [
     "ProviderError",
     "SendError",
     "SendResult",
+    "backend_is_paid",
     "describe_provider_error",
     "get_backend",
 ]

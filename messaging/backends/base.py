@@ -140,6 +140,9 @@ class BaseSmsBackend:
 
     # True when the provider limits how fast one sender may send (``messaging.throttle``).
     throttled = False
+    # True when a send or a lookup is a billed request to a real provider. Unknown backends count
+    # as paid; ``seed_demo`` refuses to load its fictional people onto one (they would be texted).
+    paid = True
 
     def __init__(self, **kwargs: Any) -> None:
         pass

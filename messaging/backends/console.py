@@ -27,6 +27,8 @@ def demo_line_type(number: str) -> LineTypeResult:
 
 
 class ConsoleBackend(BaseSmsBackend):
+    paid = False  # nothing leaves the process
+
     def __init__(self, *args: Any, stream: TextIO | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.stream = stream or sys.stdout

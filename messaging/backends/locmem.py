@@ -19,6 +19,8 @@ line_types: dict[str, str] = {}
 
 
 class LocmemBackend(BaseSmsBackend):
+    paid = False  # nothing leaves the process
+
     def send(self, message: Message) -> SendResult:
         sid = f"SMlocmem{uuid.uuid4().hex[:24]}"
         outbox.append(

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from io import StringIO
 
+import pytest
 from django.apps import apps
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.test import Client
 
 from interactions.models import Consent, Customer, Lead, Membership, PhoneNumber
@@ -85,9 +87,47 @@ def test_the_home_list_says_who_can_be_texted_now_in_their_own_time(db):
 
 def test_the_demo_opt_outs_are_history_and_text_nobody_while_seeding(db, outbox):
     from messaging.models import Message
+    from tests.factories import OrganizationFactory
 
+    # Even for an organization that sends its own STOP confirmations (Twilio's reply turned off).
+    OrganizationFactory(slug="demo-storage", name="Demo Storage Co", twilio_replies_to_stop=False)
     seed()
 
     assert Consent.objects.filter(status=Consent.Status.REVOKED).exists()
     assert not Message.objects.exclude(confirms_event=None).exists()  # no confirmation texts for past STOPs
     assert not Lead.objects.first().organization.twilio_replies_to_stop  # the organization's own setting is back
+
+
+def test_seed_demo_never_calls_a_paid_provider_api(db, settings, monkeypatch, django_capture_on_commit_callbacks):
+    """Seeding makes no line-type lookup (the demo's are stored as "(demo lookup)"), even once the
+    lookups each added number queues after commit have run, nor does the periodic lookup later."""
+    from django.utils import timezone
+
+    from messaging.backends import locmem
+    from messaging.services import line_types_lookup_pending
+
+    settings.SMS_BACKEND, settings.LINE_TYPE_LOOKUP = "locmem", True
+    asked: list[str] = []
+    real_lookup = locmem.LocmemBackend.lookup_line_type
+    monkeypatch.setattr(  # a spy on the in-memory backend: which numbers were asked about
+        locmem.LocmemBackend, "lookup_line_type", lambda self, number: asked.append(number) or real_lookup(self, number)
+    )
+    with django_capture_on_commit_callbacks(execute=True) as queued:
+        seed()
+    seed()
+    assert line_types_lookup_pending(now=timezone.now() + timedelta(hours=1)) == 0
+
+    assert queued  # the lookups were queued, ran, and found every line type already known
+    assert asked == []
+    assert not PhoneNumber.objects.filter(line_type_checked_at__isnull=True).exists()
+    assert not PhoneNumber.objects.filter(line_type_demo=False).exists()  # labelled "(demo lookup)"
+
+
+def test_seed_demo_refuses_a_paid_provider_and_calls_nothing(db, twilio_server):
+    """Pointed at Twilio, seeding refuses before any row: the demo's workflows would text its
+    fictional people and every number would be a paid Lookup."""
+    with pytest.raises(CommandError, match="paid provider"):
+        seed()
+
+    assert twilio_server.requests == []
+    assert not Lead.objects.exists()

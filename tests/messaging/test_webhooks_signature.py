@@ -134,3 +134,29 @@ def test_webhooks_are_not_redirected_to_https_when_the_proxy_forgets_the_scheme(
     settings.SECURE_SSL_REDIRECT = True
     assert client.get("/accounts/login/").status_code == 301
     assert post(client, STATUS_URL, payload("status_delivered")).status_code == 200
+
+
+@pytest.mark.parametrize("path", [STATUS_URL, STATUS_URL.rstrip("/")])
+def test_status_callback_lands_with_or_without_the_trailing_slash(client, sent_message, path):
+    # Twilio does not follow a 301 with a POST: a URL pasted without the slash must answer itself.
+    response = post(client, path, payload("status_delivered"))
+
+    assert response.status_code == 200
+    sent_message.refresh_from_db()
+    assert sent_message.status == Message.Status.DELIVERED
+
+
+@pytest.mark.parametrize("path", [INBOUND_URL, INBOUND_URL.rstrip("/")])
+def test_a_stop_lands_with_or_without_the_trailing_slash(client, consented_number, path, settings):
+    settings.DEBUG = True  # with DEBUG, APPEND_SLASH answered a POST without the slash with a 500
+    response = post(client, path, payload("inbound_stop"))
+
+    assert response.status_code == 200
+    assert not consent_status(organization=consented_number.organization, number=consented_number.number).is_granted
+
+
+def test_the_url_without_the_slash_verifies_only_its_own_signature(client, sent_message):
+    params = payload("status_delivered")
+    response = post(client, STATUS_URL.rstrip("/"), params, signature=sign(STATUS_URL, params))
+
+    assert response.status_code == 403

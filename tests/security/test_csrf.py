@@ -15,7 +15,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 # Token-authenticated or signed, not cookie-authenticated: CSRF does not apply.
 SKIPPED_PREFIXES = ("api/", "admin/")  # admin: checked through its registry below
-SIGNED_WEBHOOKS = {"twilio_status", "twilio_inbound"}
+SIGNED_WEBHOOKS = {"twilio_status", "twilio_inbound", "twilio_status_no_slash", "twilio_inbound_no_slash"}
 EXEMPT = {
     "unsubscribe": "the link's unguessable token is the credential; phones' in-app browsers drop cookies",
     "healthz": "GET-only probe, answered before the CSRF middleware (no state to change)",
