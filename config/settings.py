@@ -37,6 +37,8 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    # The search indexes (GIN, pg_trgm operator classes) and full-text search: core/search.py.
+    "django.contrib.postgres",
     "rest_framework",
     "rest_framework.authtoken",
     "django_filters",
@@ -262,6 +264,11 @@ CELERY_BEAT_SCHEDULE = {
     "beat-heartbeat": {
         "task": "ops.tasks.beat_heartbeat",
         "schedule": timedelta(seconds=env.float("BEAT_HEARTBEAT_SECONDS", default=30.0)),
+    },
+    # The outbox's totals for /metrics, counted once for the cluster instead of at every scrape.
+    "outbox-tally": {
+        "task": "ops.tasks.outbox_tally",
+        "schedule": timedelta(seconds=env.float("OUTBOX_TALLY_SECONDS", default=60.0)),
     },
 }
 # Readiness and the beat container's health check call the heartbeat late after this long.

@@ -163,7 +163,7 @@ class OrganizationScopedField(serializers.PrimaryKeyRelatedField):
 # --- lists: known parameters, ordering, cursor pagination (docs/ARCHITECTURE.md rule 11) ---------
 
 # Query parameters every list understands besides its filters.
-LIST_PARAMETERS = frozenset({"cursor", "page", "page_size", "ordering", "format"})
+LIST_PARAMETERS = frozenset({"cursor", "page", "page_size", "ordering", "format", "count"})
 
 
 class KnownQueryParameters(BaseFilterBackend):
@@ -206,7 +206,12 @@ class SyncPagination(CursorPagination):
     position) lands after it and is read again, and none is skipped; DRF's own cursor counts an
     offset among equal values, which a change in between shifts. ``?page_size=`` up to
     ``max_page_size``. ``?page=N`` (the page numbers of the first release) still works during the
-    deprecation period, with a ``Deprecation`` header; ``count`` stays in every answer.
+    deprecation period, with a ``Deprecation`` header.
+
+    A page reads ``page_size + 1`` rows through the index of its ordering (``message_org_id``,
+    ``lead_org_updated``…) and nothing else: no ``COUNT(*)``, which reads every matching row and
+    grew with the table on every page. ``count`` (rows matching the filters) is in the answer only
+    when asked for with ``?count=1`` (and in the deprecated ``?page=N`` pages).
     """
 
     page_size = 50
@@ -214,6 +219,7 @@ class SyncPagination(CursorPagination):
     max_page_size = 200
     ordering = "id"
     invalid_cursor_message = "This cursor is not valid: follow the next and previous links as given."
+    count_query_param = "count"
 
     def __init__(self):
         self.legacy: PageNumberPagination | None = None
@@ -254,7 +260,8 @@ class SyncPagination(CursorPagination):
         descending = ordering[0].startswith("-")
         field = queryset.model._meta.get_field(self.field_name)
         position = self._decode(request, field)
-        self.count = queryset.count()
+        if request.query_params.get(self.count_query_param) in ("1", "true"):
+            self.count = queryset.count()
         reverse = position is not None and position[2]
         if position is not None:
             value, pk, _ = position
@@ -289,16 +296,20 @@ class SyncPagination(CursorPagination):
             response = self.legacy.get_paginated_response(data)
             response["Deprecation"] = "true"
             return response
-        return Response({"count": self.count, "next": self.get_next_link(), "previous": self.get_previous_link(),
+        counted = {} if self.count is None else {"count": self.count}
+        return Response({**counted, "next": self.get_next_link(), "previous": self.get_previous_link(),
                          "results": data})  # fmt: skip
 
     def get_paginated_response_schema(self, schema):
         wrapped = super().get_paginated_response_schema(schema)
         wrapped["properties"] = {
-            "count": {"type": "integer", "example": 123, "description": "Rows matching the filters."},
+            "count": {
+                "type": "integer",
+                "example": 123,
+                "description": "Rows matching the filters: only with `?count=1` (it reads every matching row).",
+            },
             **wrapped["properties"],
         }
-        wrapped["required"] = ["count", *wrapped.get("required", [])]
         return wrapped
 
     def get_schema_operation_parameters(self, view):
@@ -306,6 +317,16 @@ class SyncPagination(CursorPagination):
         for parameter in parameters:
             if parameter["name"] == self.page_size_query_param:
                 parameter["schema"].update({"minimum": 1, "maximum": self.max_page_size})
+        parameters.append(
+            {
+                "name": self.count_query_param,
+                "required": False,
+                "in": "query",
+                "description": "`1`: add `count`, the rows matching the filters (it reads all of them; pages "
+                "do not need it: follow `next` until it is null).",
+                "schema": {"type": "string", "enum": ["1", "true"]},
+            }
+        )
         return parameters
 
 

@@ -371,9 +371,28 @@ class HistoryInline(OrganizationScopedInline):
         return False
 
 
+class FacilityFilter(admin.SimpleListFilter):
+    """The organization's facilities, read from the facilities (a plain foreign-key filter would list
+    every organization's; ``RelatedOnlyFieldListFilter`` reads every person to find the ones in use)."""
+
+    title = "facility"
+    parameter_name = "facility"
+
+    def lookups(self, request, model_admin):
+        facilities = Facility.objects.order_by("name")
+        if not request.user.is_superuser:
+            facilities = facilities.filter(organization=model_admin._org(request))
+        return [(str(f.pk), f.name) for f in facilities]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        return queryset.filter(facility_id=value) if value and value.isdigit() else queryset
+
+
 class PersonAdmin(OrganizationScopedAdmin):
     """Leads and customers: written through their services, archived (never deleted)."""
 
+    ordering = ["-id"]  # lead_org_id, customer_org_id
     inlines = [PhoneNumberInline, HistoryInline]
     list_select_related = ["facility"]
     readonly_fields = ["archived_at"]
@@ -424,12 +443,7 @@ class PersonAdmin(OrganizationScopedAdmin):
 @admin.register(Lead)
 class LeadAdmin(PersonAdmin):
     list_display = ["full_name", "facility", "status", "source", "created_at", "archived_at"]
-    # RelatedOnlyFieldListFilter: the plain one would list every organization's facilities.
-    list_filter = [
-        "status",
-        ("facility", admin.RelatedOnlyFieldListFilter),
-        ("archived_at", admin.EmptyFieldListFilter),
-    ]
+    list_filter = ["status", FacilityFilter, ("archived_at", admin.EmptyFieldListFilter)]
     search_fields = ["first_name", "last_name", "email", "phone_numbers__number"]
     service_fields = ("facility", "first_name", "last_name", "email", "status", "source")
 
@@ -443,7 +457,7 @@ class LeadAdmin(PersonAdmin):
 @admin.register(Customer)
 class CustomerAdmin(PersonAdmin):
     list_display = ["full_name", "pms_id", "facility", "unit", "balance_due", "archived_at"]
-    list_filter = [("facility", admin.RelatedOnlyFieldListFilter), ("archived_at", admin.EmptyFieldListFilter)]
+    list_filter = [FacilityFilter, ("archived_at", admin.EmptyFieldListFilter)]
     search_fields = ["first_name", "last_name", "pms_id", "phone_numbers__number"]
     service_fields = ("facility", "pms_id", "first_name", "last_name", "unit", "balance_due")
 
@@ -472,6 +486,7 @@ class ConsentAdmin(ReadOnlyScopedAdmin):
 class HistoryAdmin(ReadOnlyScopedAdmin):
     list_display = ["occurred_at", "kind", "lead", "customer", "actor_name"]
     list_filter = ["kind"]
+    ordering = ["-id"]  # history_org_id
     list_select_related = ["lead", "customer"]
 
 

@@ -15,6 +15,7 @@ from django.urls import reverse
 from phonenumber_field.modelfields import PhoneNumberField
 
 from core.phonenumbers import readable
+from core.search import SearchIndex, trigram_index
 
 
 def validate_time_zone(value: str) -> None:
@@ -198,8 +199,9 @@ class Membership(models.Model):
 class Person(models.Model):
     """What a lead and a customer share: the organization, the facility, the name."""
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE)
-    facility = models.ForeignKey(Facility, on_delete=models.PROTECT)
+    # Indexes are named in each model's Meta with the query they serve (docs/ARCHITECTURE.md "Indexes").
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, db_index=False)
+    facility = models.ForeignKey(Facility, on_delete=models.PROTECT, db_index=False)
     first_name = models.CharField(max_length=100)
     last_name = models.CharField(max_length=100, blank=True)
     # Where the person lives, when known: the state's texting law applies (messaging/compliance).
@@ -243,7 +245,17 @@ class Lead(Person):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["organization", "updated_at"])]
+        indexes = [
+            # The home list and its search, newest activity first; the API's ``?ordering=updated_at``.
+            models.Index(fields=["organization", "updated_at"], name="lead_org_updated"),
+            # The API's list and its cursor pages (``ordering=id``).
+            models.Index(fields=["organization", "id"], name="lead_org_id"),
+            # A facility can't be deleted while it has leads (PROTECT): the check reads this.
+            models.Index(fields=["facility"], name="lead_facility"),
+            # Name fragments in the home and inbox searches (``icontains``: ILIKE '%…%').
+            trigram_index(field="first_name", name="lead_first_name_trgm"),
+            trigram_index(field="last_name", name="lead_last_name_trgm"),
+        ]
 
     def get_absolute_url(self) -> str:
         return reverse("lead_card", args=[self.pk])
@@ -261,7 +273,16 @@ class Customer(Person):
         constraints = [
             models.UniqueConstraint(fields=["facility", "pms_id"], name="customer_pms_id_unique_per_facility")
         ]
-        indexes = [models.Index(fields=["organization", "updated_at"])]
+        indexes = [
+            # The home list and its search, newest activity first; the API's ``?ordering=updated_at``.
+            models.Index(fields=["organization", "updated_at"], name="customer_org_updated"),
+            # The API's list and its cursor pages (``ordering=id``).
+            models.Index(fields=["organization", "id"], name="customer_org_id"),
+            # (facility, pms_id) is unique: the PMS import's lookup and the facility's PROTECT check.
+            # Name fragments in the home and inbox searches (``icontains``: ILIKE '%…%').
+            trigram_index(field="first_name", name="customer_first_name_trgm"),
+            trigram_index(field="last_name", name="customer_last_name_trgm"),
+        ]
 
     def get_absolute_url(self) -> str:
         return reverse("customer_card", args=[self.pk])
@@ -340,10 +361,13 @@ class PhoneNumber(OwnedByLeadOrCustomer):
     # textable until the carrier says otherwise (30006 marks it).
     NOT_TEXTABLE_LINES = frozenset({LineType.LANDLINE, LineType.PAGER, LineType.VOICEMAIL})
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE)
-    lead = models.ForeignKey(Lead, null=True, blank=True, on_delete=models.PROTECT, related_name="phone_numbers")
+    # Indexes are named in Meta with the query they serve; the owner's are the unique constraints'.
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, db_index=False)
+    lead = models.ForeignKey(
+        Lead, null=True, blank=True, on_delete=models.PROTECT, related_name="phone_numbers", db_index=False
+    )
     customer = models.ForeignKey(
-        Customer, null=True, blank=True, on_delete=models.PROTECT, related_name="phone_numbers"
+        Customer, null=True, blank=True, on_delete=models.PROTECT, related_name="phone_numbers", db_index=False
     )
     number = PhoneNumberField()
     label = models.CharField(max_length=16, choices=Label.choices, default=Label.MOBILE)
@@ -376,7 +400,22 @@ class PhoneNumber(OwnedByLeadOrCustomer):
                 fields=["customer"], condition=Q(is_primary=True), name="one_primary_phone_number_per_customer"
             ),
         ]
-        indexes = [models.Index(fields=["organization", "number"])]
+        # (lead, number) and (customer, number) are unique: they serve a person's numbers.
+        indexes = [
+            # Who holds a number in the organization: consent changes, replies, the API's ``?number=``.
+            models.Index(fields=["organization", "number"], name="phone_number_org_number"),
+            # The API's list and its cursor pages (``ordering=id``).
+            models.Index(fields=["organization", "id"], name="phone_number_org_id"),
+            # Which organizations hold a number that texted in (``inbound_organization``).
+            models.Index(fields=["number"], name="phone_number_number"),
+            # Number fragments in the home and inbox searches (``contains``: LIKE '%digits%'; E.164 is
+            # "+" and digits, so the digits a person types are a substring of it).
+            SearchIndex(fields=["number"], name="phone_number_number_trgm", opclasses=["gin_trgm_ops"]),
+            # Numbers waiting for their line-type lookup (``lookup_line_types_pending``).
+            models.Index(
+                fields=["created_at"], condition=Q(line_type_checked_at__isnull=True), name="phone_number_lookup_due"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.e164} ({self.get_label_display()})"
@@ -501,16 +540,23 @@ class History(OwnedByLeadOrCustomer):
         CONSENT = "consent", "Consent change"
 
     # History is evidence: nothing it points at can be deleted from under it (PROTECT).
-    organization = models.ForeignKey(Organization, on_delete=models.PROTECT)
-    lead = models.ForeignKey(Lead, null=True, blank=True, on_delete=models.PROTECT, related_name="history")
-    customer = models.ForeignKey(Customer, null=True, blank=True, on_delete=models.PROTECT, related_name="history")
+    # Indexes are named in Meta with the query they serve (docs/ARCHITECTURE.md "Indexes").
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, db_index=False)
+    lead = models.ForeignKey(
+        Lead, null=True, blank=True, on_delete=models.PROTECT, related_name="history", db_index=False
+    )
+    customer = models.ForeignKey(
+        Customer, null=True, blank=True, on_delete=models.PROTECT, related_name="history", db_index=False
+    )
     kind = models.CharField(max_length=16, choices=Kind.choices)
-    occurred_at = models.DateTimeField(db_index=True)
-    agent = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    occurred_at = models.DateTimeField()
+    agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, db_index=False
+    )
     # The agent as named at the time: it outlives the user account (``agent`` empties when one is deleted).
     actor_name = models.CharField(max_length=300, blank=True)
     summary = models.TextField()
-    phone_number = models.ForeignKey(PhoneNumber, null=True, blank=True, on_delete=models.PROTECT)
+    phone_number = models.ForeignKey(PhoneNumber, null=True, blank=True, on_delete=models.PROTECT, db_index=False)
 
     class Meta:
         ordering = ["-occurred_at", "-id"]
@@ -520,6 +566,13 @@ class History(OwnedByLeadOrCustomer):
         indexes = [
             models.Index(fields=["lead", "-occurred_at", "-id"], name="history_lead_latest"),
             models.Index(fields=["customer", "-occurred_at", "-id"], name="history_customer_latest"),
+            # An organization's history by id: the admin's list and a card's ``/history/<id>/``
+            # in the organization; deleting an organization checks it (PROTECT).
+            models.Index(fields=["organization", "id"], name="history_org_id"),
+            # A number can't be deleted while history names it (PROTECT); the phone menu checks.
+            models.Index(fields=["phone_number"], name="history_phone_number"),
+            # Deleting a user empties ``agent`` on their entries (SET_NULL).
+            models.Index(fields=["agent"], name="history_agent"),
         ]
         constraints = [
             OwnedByLeadOrCustomer.owner_constraint("history_has_exactly_one_owner"),

@@ -13,6 +13,7 @@ from .models import (
     Consent,
     ConsentEvent,
     Customer,
+    Facility,
     History,
     Lead,
     Organization,
@@ -87,29 +88,80 @@ def _with_numbers(qs: QuerySet) -> QuerySet:
     return qs.prefetch_related(Prefetch("phone_numbers", queryset=PhoneNumber.objects.order_by("-is_primary", "id")))
 
 
-def people_search(*, organization: Organization, query: str = "", kind: str = "") -> list[Lead | Customer]:
+def _digits(query: str) -> str:
+    return "".join(ch for ch in query if ch.isdigit())
+
+
+def _name_matches(query: str) -> Q:
+    """First or last name containing ``query``, or "first last" split across the two (trigram indexes)."""
+    matches = Q(first_name__icontains=query) | Q(last_name__icontains=query)
+    parts = query.split()
+    if len(parts) >= 2:
+        matches |= Q(first_name__icontains=parts[0], last_name__icontains=" ".join(parts[1:]))
+    return matches
+
+
+def _matching(
+    model: type[Lead] | type[Customer], *, organization: Organization, query: str, home: bool = True
+) -> QuerySet:
+    """``(id, updated_at)`` of ``model``'s people in ``organization`` matching ``query`` (all: no query).
+
+    One branch per index, joined with UNION: names (trigram indexes), numbers (the numbers' trigram
+    index, three digits or more) and, for the home list (``home``: archived people left out),
+    facilities (few, read first). One ``OR`` across the three tables would leave PostgreSQL no
+    index to use, and read every person.
+    """
+    people = model.objects.filter(organization=organization)
+    if home:
+        people = people.filter(archived_at__isnull=True)
+    if not query:
+        return people.values_list("id", "updated_at")
+    branches = [people.filter(_name_matches(query))]
+    if len(digits := _digits(query)) >= 3:
+        branches.append(people.filter(phone_numbers__number__contains=digits))
+    facilities = home and list(
+        Facility.objects.filter(organization=organization, name__icontains=query).values_list("pk", flat=True)
+    )
+    if facilities:
+        branches.append(people.filter(facility_id__in=facilities))
+    # ``order_by()``: no branch sorts by the model's default ordering; the caller orders the whole.
+    first, *rest = [branch.order_by().values_list("id", "updated_at") for branch in branches]
+    return first.union(*rest) if rest else first
+
+
+def people_search(
+    *, organization: Organization, query: str = "", kind: str = "", offset: int = 0, limit: int = 25
+) -> list[Lead | Customer]:
     """Leads and customers matching a name, number or facility fragment, newest activity first.
 
-    Archived people are left out (their cards still open from history, links and the admin).
+    ``limit`` people after the first ``offset``: each kind reads only as many rows as the page
+    needs, in ``updated_at`` order (``lead_org_updated``, ``customer_org_updated``), so a page costs
+    the same whatever the organization's size. Archived people are left out (their cards still
+    open from history, links and the admin).
     """
     query = query.strip()
-    digits = "".join(ch for ch in query if ch.isdigit())
-    name_filter = Q(archived_at__isnull=True)
-    if query:
-        matches = Q(first_name__icontains=query) | Q(last_name__icontains=query) | Q(facility__name__icontains=query)
-        parts = query.split()
-        if len(parts) >= 2:
-            matches |= Q(first_name__icontains=parts[0], last_name__icontains=" ".join(parts[1:]))
-        if len(digits) >= 3:
-            matches |= Q(phone_numbers__number__contains=digits)
-        name_filter &= matches
-    results: list[Lead | Customer] = []
-    if kind in ("", "lead"):
-        results += list(_with_numbers(leads_for(organization=organization).filter(name_filter).distinct()))
-    if kind in ("", "customer"):
-        results += list(_with_numbers(customers_for(organization=organization).filter(name_filter).distinct()))
-    results.sort(key=lambda p: p.updated_at, reverse=True)
-    return results
+    wanted = offset + limit
+    found: list[tuple[datetime, int, type[Lead] | type[Customer]]] = []
+    for model, name in ((Lead, "lead"), (Customer, "customer")):
+        if kind in ("", name):
+            rows = _matching(model, organization=organization, query=query).order_by("-updated_at", "-id")[:wanted]
+            found += [(updated_at, pk, model) for pk, updated_at in rows]
+    found.sort(key=lambda row: (row[0], row[1]), reverse=True)
+    page = found[offset:wanted]
+    by_model: dict[type, dict[int, Lead | Customer]] = {}
+    for model in (Lead, Customer):
+        ids = [pk for _, pk, m in page if m is model]
+        by_model[model] = _with_numbers(model.objects.select_related("facility")).in_bulk(ids) if ids else {}
+    return [by_model[model][pk] for _, pk, model in page if pk in by_model[model]]
+
+
+def people_matching_ids(*, organization: Organization, query: str, limit: int = 500) -> tuple[set[int], set[int]]:
+    """Ids of the (at most ``limit`` most recently active) leads and customers whose name or number matches."""
+    query = query.strip()
+    leads = _matching(Lead, organization=organization, query=query, home=False)
+    customers = _matching(Customer, organization=organization, query=query, home=False)
+    leads, customers = (rows.order_by("-updated_at", "-id")[:limit] for rows in (leads, customers))
+    return {pk for pk, _ in leads}, {pk for pk, _ in customers}
 
 
 def consents_by_number(*, organization: Organization, numbers: list[PhoneNumber]) -> dict[str, Consent]:

@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -33,6 +33,40 @@ from .selectors import (
 )
 from .services import consent_grant, consent_revoke, phone_number_add, phone_number_confirm
 
+PER_PAGE = 25
+
+
+@dataclass(frozen=True)
+class PeoplePage:
+    """One page of the home list: its people and whether more follow (no total: counting every
+    match would read every person of a large organization for a number nobody needs)."""
+
+    people: list[Lead | Customer]
+    number: int
+    has_next: bool
+
+    def __iter__(self) -> Iterator[Lead | Customer]:
+        return iter(self.people)
+
+    @property
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+    @property
+    def next_page_number(self) -> int:
+        return self.number + 1
+
+    @property
+    def previous_page_number(self) -> int:
+        return self.number - 1
+
+
+def _page_number(value: str | None) -> int:
+    try:
+        return max(1, min(int(value or 1), 10_000))
+    except ValueError:
+        return 1
+
 
 @login_required
 def home(request: AuthenticatedRequest) -> HttpResponse:
@@ -41,8 +75,10 @@ def home(request: AuthenticatedRequest) -> HttpResponse:
     kind = request.GET.get("kind", "")
     if kind not in ("", "lead", "customer"):
         kind = ""
-    people = people_search(organization=organization, query=query, kind=kind)
-    page = Paginator(people, 25).get_page(request.GET.get("page"))
+    number = _page_number(request.GET.get("page"))
+    people = people_search(organization=organization, query=query, kind=kind, offset=(number - 1) * PER_PAGE,
+                           limit=PER_PAGE + 1)  # fmt: skip
+    page = PeoplePage(people=people[:PER_PAGE], number=number, has_next=len(people) > PER_PAGE)
     template = "interactions/_people_rows.html" if request.htmx else "interactions/home.html"
     return render(request, template, {"page": page, "query": query, "kind": kind, "organization": organization})
 

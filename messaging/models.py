@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
+from django.contrib.postgres.search import SearchVectorField
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Q
@@ -15,6 +16,7 @@ from django.utils import timezone
 from phonenumber_field.modelfields import PhoneNumberField
 
 from core.prepared import update_by_pk
+from core.search import SEARCH_CONFIG, SearchIndex, StoredSearchVector
 from interactions.models import Customer, Facility, Lead, Organization, PhoneNumber
 from interactions.signals import announce_on_commit
 
@@ -133,26 +135,35 @@ class Message(models.Model):
 
     # The message log is evidence: the rows it points at can't be deleted from under it (PROTECT).
     # The template may go (the body as sent is kept here).
-    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="messages")
+    # Indexes are all named in Meta (each with the query it serves); no field adds one of its own.
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="messages", db_index=False)
     direction = models.CharField(max_length=8, choices=Direction.choices, default=Direction.OUTBOUND)
-    lead = models.ForeignKey(Lead, null=True, blank=True, on_delete=models.PROTECT, related_name="messages")
-    customer = models.ForeignKey(Customer, null=True, blank=True, on_delete=models.PROTECT, related_name="messages")
-    phone_number = models.ForeignKey(
-        PhoneNumber, null=True, blank=True, on_delete=models.PROTECT, related_name="messages"
+    lead = models.ForeignKey(
+        Lead, null=True, blank=True, on_delete=models.PROTECT, related_name="messages", db_index=False
     )
-    facility = models.ForeignKey(Facility, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    to_number = PhoneNumberField(db_index=True)
-    from_number = PhoneNumberField(blank=True, db_index=True)
+    customer = models.ForeignKey(
+        Customer, null=True, blank=True, on_delete=models.PROTECT, related_name="messages", db_index=False
+    )
+    phone_number = models.ForeignKey(
+        PhoneNumber, null=True, blank=True, on_delete=models.PROTECT, related_name="messages", db_index=False
+    )
+    facility = models.ForeignKey(
+        Facility, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    to_number = PhoneNumberField()
+    from_number = PhoneNumberField(blank=True)
     body = models.TextField(help_text="The final text as sent, merge fields filled and the link appended.")
-    template = models.ForeignKey(MessageTemplate, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    status = models.CharField(max_length=24, choices=Status.choices, default=Status.QUEUED, db_index=True)
-    provider_sid = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    template = models.ForeignKey(
+        MessageTemplate, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
+    status = models.CharField(max_length=24, choices=Status.choices, default=Status.QUEUED)
+    provider_sid = models.CharField(max_length=64, null=True, blank=True)
     error_code = models.CharField(max_length=32, blank=True)
     error_message = models.CharField(max_length=500, blank=True)
     segments = models.PositiveSmallIntegerField(default=1)
     encoding = models.CharField(max_length=5, choices=Encoding.choices, default=Encoding.GSM7)
     sent_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
     )
     # Who sent it, as named at the time: it outlives the user account (``sent_by`` empties when one is deleted).
     actor_name = models.CharField(max_length=300, blank=True)
@@ -165,7 +176,7 @@ class Message(models.Model):
     # An agent read the flagged reply and judged it is not a request to stop (the note says why).
     flag_dismissed_at = models.DateTimeField(null=True, blank=True)
     flag_dismissed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
     )
     flag_dismissed_note = models.CharField(max_length=500, blank=True)
     # An outbound text a carrier filtered as spam (30007): for a manager to review its wording.
@@ -177,9 +188,9 @@ class Message(models.Model):
         "interactions.ConsentEvent", null=True, blank=True, on_delete=models.PROTECT, related_name="confirmation"
     )
 
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
-    send_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    send_at = models.DateTimeField(null=True, blank=True)
     queued_at = models.DateTimeField(null=True, blank=True)
     sending_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
@@ -187,6 +198,13 @@ class Message(models.Model):
     failed_at = models.DateTimeField(null=True, blank=True)
     received_at = models.DateTimeField(null=True, blank=True)
     canceled_at = models.DateTimeField(null=True, blank=True)
+    # The body's words for the inbox search, kept by PostgreSQL itself (NULL on SQLite, which matches
+    # fragments instead): ``messaging.selectors.inbox`` queries it through ``message_body_search``.
+    search = models.GeneratedField(
+        expression=StoredSearchVector("body", config=SEARCH_CONFIG),
+        output_field=SearchVectorField(null=True),
+        db_persist=True,
+    )
 
     objects = MessageQuerySet.as_manager()
 
@@ -198,11 +216,26 @@ class Message(models.Model):
                 condition=Q(idempotency_key__isnull=False),
                 name="message_idempotency_key_unique_per_org",
             ),
+            # Status callbacks find their text by the provider's id (messaging.services.inbound).
+            models.UniqueConstraint(fields=["provider_sid"], name="message_provider_sid_unique"),
         ]
+        # Every index names the query it serves (docs/ARCHITECTURE.md "Indexes on texts"); each one is
+        # written on every send, so one that serves nothing is dropped. Composites lead with the
+        # column every query filters on, which makes an index on that column alone redundant.
         indexes = [
-            models.Index(fields=["status", "queued_at"]),
-            models.Index(fields=["organization", "to_number", "created_at"]),
-            models.Index(fields=["organization", "from_number", "created_at"]),
+            # The API's list, newest first (``ordering=-id``), and its cursor pages.
+            models.Index(fields=["organization", "id"], name="message_org_id"),
+            # The API's ``?ordering=created_at`` and the inbox search's newest matches first.
+            models.Index(fields=["organization", "created_at", "id"], name="message_org_created"),
+            # The API's ``?ordering=updated_at`` (sync) and ``?since=``.
+            models.Index(fields=["organization", "updated_at", "id"], name="message_org_updated"),
+            # A person's thread (card, panel, inbox's last text), newest first.
+            models.Index(fields=["lead", "created_at"], name="message_lead_created"),
+            models.Index(fields=["customer", "created_at"], name="message_customer_created"),
+            # Texting-hours caps and the opt-out confirmation: texts to a number in the last day.
+            models.Index(fields=["organization", "to_number", "created_at"], name="message_org_to_created"),
+            # Replies from a number: the inbound flag rules, unmatched texts, who a reply belongs to.
+            models.Index(fields=["organization", "from_number", "created_at"], name="message_org_from_created"),
             # Every send asks whether the number has a plain-words stop request still waiting
             # (selectors.open_request_ids): the index holds only those, so the answer costs nothing.
             models.Index(
@@ -210,6 +243,32 @@ class Message(models.Model):
                 condition=Q(direction="inbound", flagged_opt_out_request=True, flag_dismissed_at__isnull=True),
                 name="message_open_flag_idx",
             ),
+            # /outstanding/'s texts from unknown numbers: replies filed under no record when they arrived.
+            models.Index(
+                fields=["organization", "created_at"],
+                condition=Q(direction="inbound", lead__isnull=True, customer__isnull=True),
+                name="message_inbound_unmatched",
+            ),
+            # A reply on the install-wide messaging service: which organization last texted the sender
+            # through it (``inbound_organization``); only those texts (no facility sender) are held.
+            models.Index(
+                fields=["to_number", "created_at"],
+                condition=Q(direction="outbound", from_number=""),
+                name="message_shared_service_to",
+            ),
+            # The sweepers: queued texts stuck since (``requeue_stuck``), the oldest queued (metrics).
+            models.Index(fields=["status", "queued_at"], name="message_status_queued"),
+            # ``release_scheduled``: scheduled texts whose time came.
+            models.Index(fields=["send_at"], condition=Q(status="scheduled"), name="message_scheduled_due"),
+            # The protected and nulled references: deleting a number, facility, template or user
+            # checks or updates its texts through these instead of reading the table.
+            models.Index(fields=["phone_number"], name="message_phone_number"),
+            models.Index(fields=["facility"], name="message_facility"),
+            models.Index(fields=["template"], name="message_template"),
+            models.Index(fields=["sent_by"], name="message_sent_by"),
+            models.Index(fields=["flag_dismissed_by"], name="message_flag_dismissed_by"),
+            # The inbox search: words in bodies (``search @@ websearch_to_tsquery``).
+            SearchIndex(fields=["search"], name="message_search"),
         ]
 
     def __str__(self) -> str:

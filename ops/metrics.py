@@ -1,13 +1,18 @@
 """Prometheus metrics at ``/metrics`` (bearer ``METRICS_TOKEN``; 404 without one).
 
-Two kinds, chosen for being right however many processes and containers run:
+Three kinds, chosen for being right however many processes and containers run:
 
-- **From the records, at scrape time** (``OutboxCollector``): texts queued, sent and failed by
-  reason, the outbox by status, the age of the oldest queued text, the broker's queue depth and
-  the beat heartbeat's age. The outbox is the ledger of every text (rows are never deleted), so
-  counting it gives exact totals that every web container answers alike, survive restarts and
-  include the sends workers make (a worker has no HTTP endpoint to scrape). The cost is three
-  indexed aggregate queries and one Redis ``LLEN`` per scrape.
+- **The outbox's totals, counted once for the cluster** (``OutboxCollector``): texts queued, sent
+  and failed by reason, and by status. The outbox is the ledger of every text (rows are never
+  deleted), so counting it gives exact totals that survive restarts and include the sends workers
+  make (a worker has no HTTP endpoint to scrape). Counting it reads every outbound text, so it is
+  not done per scrape in every web container: the periodic ``ops.tasks.outbox_tally`` counts once
+  a minute into ``ops.OutboxTally`` and each scrape reads that one row. Every container exports the
+  same values, labelled ``scope="cluster"``: aggregate them with ``max``, never ``sum``.
+  ``textdesk_outbox_tally_age_seconds`` says how old they are.
+- **Live, through an index** (``_live_gauges``): the age of the oldest queued text
+  (``message_status_queued``), the broker's queue depth (one Redis ``LLEN``) and the beat
+  heartbeat's age.
 - **In-process** (``WEBHOOK_SECONDS``): the latency of the Twilio webhooks, a histogram only the
   process that answered can observe. Under gunicorn set ``PROMETHEUS_MULTIPROC_DIR`` (compose
   and config/gunicorn.conf.py do): each process writes its samples there and a scrape adds up
@@ -23,7 +28,6 @@ import os
 from collections.abc import Iterator
 
 from django.conf import settings
-from django.db.models import Count, Min, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
@@ -33,7 +37,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
-from .services import heartbeat_age
+from .services import heartbeat_age, outbox_tally
 
 logger = logging.getLogger(__name__)
 
@@ -64,53 +68,72 @@ def broker_queue_depth() -> int | None:
         return None
 
 
+# The cluster totals carry this label: every web container exports the same values (one tally), so
+# a query adds them up with max(), never sum() across instances (README "Metrics").
+CLUSTER = {"scope": "cluster"}
+
+
 class OutboxCollector(Collector):
-    """Texts and the schedule, read from the database and the broker when Prometheus scrapes."""
+    """Texts and the schedule: the outbox's cluster totals as last counted, and a few live gauges."""
 
     def collect(self) -> Iterator[Metric]:
         from messaging.models import Message
 
-        outbound = Message.objects.filter(direction=Message.Direction.OUTBOUND)
-        totals = outbound.aggregate(
-            queued=Count("pk", filter=Q(queued_at__isnull=False)),
-            sent=Count("pk", filter=Q(sent_at__isnull=False)),
-            oldest_queued=Min("queued_at", filter=Q(status=Message.Status.QUEUED)),
-        )
-        yield CounterMetricFamily("textdesk_texts_queued", "Outbound texts ever queued for sending.", totals["queued"])
-        yield CounterMetricFamily("textdesk_texts_sent", "Outbound texts the provider accepted.", totals["sent"])
+        tally = outbox_tally()
+        totals = tally.totals
+        labels, values = list(CLUSTER), list(CLUSTER.values())
+        yield _counter("textdesk_texts_queued", "Outbound texts ever queued for sending.", totals["queued"])
+        yield _counter("textdesk_texts_sent", "Outbound texts the provider accepted.", totals["sent"])
         failed = CounterMetricFamily(
-            "textdesk_texts_failed", "Outbound texts that failed or were undelivered, by reason.", labels=["reason"]
+            "textdesk_texts_failed",
+            "Outbound texts that failed or were undelivered, by reason.",
+            labels=[*labels, "reason"],
         )
-        rows = (
-            outbound.filter(status__in=[Message.Status.FAILED, Message.Status.UNDELIVERED])
-            .values_list("error_code")
-            .annotate(n=Count("pk"))
-            .order_by()
-        )
-        for reason, n in rows:
-            failed.add_metric([reason or "unknown"], n)
+        for reason, n in sorted(totals["failed"].items()):
+            failed.add_metric([*values, reason], n)
         yield failed
-
-        by_status = GaugeMetricFamily("textdesk_texts", "Outbound texts by current status.", labels=["status"])
-        counts = dict(outbound.values_list("status").annotate(n=Count("pk")).order_by())
+        by_status = GaugeMetricFamily("textdesk_texts", "Outbound texts by current status.", labels=[*labels, "status"])
         for status in Message.Status.values:
-            by_status.add_metric([status], counts.get(status, 0))
+            by_status.add_metric([*values, status], totals["by_status"].get(status, 0))
         yield by_status
-
-        oldest = totals["oldest_queued"]
         yield GaugeMetricFamily(
-            "textdesk_oldest_queued_text_age_seconds",
-            "Age of the oldest text waiting in queued (0 when none): grows when no worker sends.",
-            (timezone.now() - oldest).total_seconds() if oldest else 0.0,
+            "textdesk_outbox_tally_age_seconds",
+            "Seconds since the outbox totals were counted (ops.tasks.outbox_tally): grows when beat stops.",
+            max(0.0, (timezone.now() - tally.at).total_seconds()),
         )
-        depth = broker_queue_depth()
-        if depth is not None:
-            yield GaugeMetricFamily("textdesk_queue_depth", "Tasks waiting in the Celery broker queue.", depth)
-        age = heartbeat_age()
-        if age is not None:
-            yield GaugeMetricFamily(
-                "textdesk_beat_heartbeat_age_seconds", "Seconds since the beat schedule last ran on a worker.", age
-            )
+        yield from _live_gauges()
+
+
+def _counter(name: str, documentation: str, value: int) -> CounterMetricFamily:
+    family = CounterMetricFamily(name, documentation, labels=list(CLUSTER))
+    family.add_metric(list(CLUSTER.values()), value)
+    return family
+
+
+def _live_gauges() -> Iterator[Metric]:
+    """Read at each scrape, each through an index: the oldest queued text, the broker, the heartbeat."""
+    from messaging.models import Message
+
+    # The first row of message_status_queued: one index probe, whatever the outbox's size.
+    oldest = (
+        Message.objects.filter(status=Message.Status.QUEUED, queued_at__isnull=False)
+        .order_by("queued_at")
+        .values_list("queued_at", flat=True)
+        .first()
+    )
+    yield GaugeMetricFamily(
+        "textdesk_oldest_queued_text_age_seconds",
+        "Age of the oldest text waiting in queued (0 when none): grows when no worker sends.",
+        (timezone.now() - oldest).total_seconds() if oldest else 0.0,
+    )
+    depth = broker_queue_depth()
+    if depth is not None:
+        yield GaugeMetricFamily("textdesk_queue_depth", "Tasks waiting in the Celery broker queue.", depth)
+    age = heartbeat_age()
+    if age is not None:
+        yield GaugeMetricFamily(
+            "textdesk_beat_heartbeat_age_seconds", "Seconds since the beat schedule last ran on a worker.", age
+        )
 
 
 def registry() -> CollectorRegistry:

@@ -1,13 +1,15 @@
-"""The beat heartbeat: written by a periodic task, read by readiness, metrics and the beat container."""
+"""The beat heartbeat and the outbox tally: written by periodic tasks, read by readiness and metrics."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
+from django.db.models import Count, Q
 from django.utils import timezone
 
-from .models import Heartbeat
+from .models import Heartbeat, OutboxTally
 
 BEAT = "beat"
 
@@ -32,3 +34,40 @@ def heartbeat_state(age: float | None, *, max_age: float | None = None) -> str:
     if age is None:
         return "missing"
     return "ok" if age <= (max_age or settings.BEAT_HEARTBEAT_MAX_AGE) else "late"
+
+
+OUTBOX = "outbox"
+
+
+def outbox_count() -> dict[str, Any]:
+    """Every outbound text counted: ever queued, ever sent, failed by reason, and by current status.
+
+    Reads the whole outbox (two grouped queries): run by the periodic ``outbox_tally``, once for the
+    cluster, never per scrape.
+    """
+    from messaging.models import Message  # ops watches the apps below it; read only here
+
+    outbound = Message.objects.filter(direction=Message.Direction.OUTBOUND)
+    totals = outbound.aggregate(
+        queued=Count("pk", filter=Q(queued_at__isnull=False)), sent=Count("pk", filter=Q(sent_at__isnull=False))
+    )
+    failed: dict[str, int] = {}
+    by_status: dict[str, int] = {}
+    rows = outbound.values_list("status", "error_code").annotate(n=Count("pk")).order_by()
+    for status, code, n in rows:
+        by_status[status] = by_status.get(status, 0) + n
+        if status in (Message.Status.FAILED, Message.Status.UNDELIVERED):
+            failed[code or "unknown"] = failed.get(code or "unknown", 0) + n
+    return {"queued": totals["queued"], "sent": totals["sent"], "failed": failed, "by_status": by_status}
+
+
+def outbox_tally_record(*, now: datetime | None = None) -> OutboxTally:
+    """Count the outbox (``outbox_count``) and keep the totals for ``/metrics``: one row, overwritten."""
+    now = now or timezone.now()
+    tally, _ = OutboxTally.objects.update_or_create(name=OUTBOX, defaults={"totals": outbox_count(), "at": now})
+    return tally
+
+
+def outbox_tally() -> OutboxTally:
+    """The latest outbox totals; counted now only if no periodic count ever ran (a fresh install)."""
+    return OutboxTally.objects.filter(name=OUTBOX).first() or outbox_tally_record()

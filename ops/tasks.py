@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from .services import heartbeat_record
+from .services import heartbeat_record, outbox_tally_record
 
 
 @shared_task(ignore_result=True)
 def beat_heartbeat() -> None:
     """Record the beat heartbeat (beat publishes it every ``BEAT_HEARTBEAT_SECONDS``, a worker runs it)."""
     heartbeat_record()
+
+
+@shared_task(ignore_result=True)
+def outbox_tally() -> None:
+    """Count the outbox for ``/metrics`` (every ``OUTBOX_TALLY_SECONDS``: once for the cluster, not per scrape)."""
+    outbox_tally_record()

@@ -53,10 +53,12 @@ def flagged_reply_for(*, organization: Organization, pk: int | str) -> Message |
 def inbound_unmatched(organization: Organization) -> QuerySet[Message]:
     """Replies from numbers that no lead or customer of the organization holds, newest first.
 
-    Saving the number on a record takes its texts off this list (and onto that record's card).
+    Saving the number on a record takes its texts off this list (and onto that record's card). Only
+    texts filed under no record when they arrived can be here (a partial index holds just those,
+    ``message_inbound_unmatched``): the list reads them, not every reply the organization received.
     """
     held = PhoneNumber.objects.filter(organization=OuterRef("organization"), number=OuterRef("from_number"))
-    return _inbound(organization).exclude(Exists(held))
+    return _inbound(organization).filter(lead__isnull=True, customer__isnull=True).exclude(Exists(held))
 
 
 def open_requests(*, organization: Organization, numbers: list) -> dict[str, Message]:

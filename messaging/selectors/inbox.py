@@ -9,11 +9,13 @@ from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.contrib.postgres.search import SearchQuery, SearchVector
+from django.contrib.postgres.search import SearchQuery
 from django.db import connection
-from django.db.models import Count, Max, Q
+from django.db.models import Count, Max, Q, QuerySet
 
+from core.search import SEARCH_CONFIG
 from interactions.models import Customer, Lead, Organization, owner_kwargs
+from interactions.selectors import people_matching_ids
 
 from ..models import Conversation, Message
 
@@ -39,34 +41,39 @@ _ANSWERED = Max("created_at", filter=Q(direction=Message.Direction.OUTBOUND, sen
 
 
 def _matching_owner_ids(organization: Organization, query: str) -> tuple[set[int], set[int]]:
-    """Leads and customers whose name, number or any text matches ``query``.
+    """Leads and customers whose name or number matches ``query``, or who have a text that does.
 
-    PostgreSQL searches text bodies with full-text search (words, stemmed); SQLite, which
-    ``make run`` uses, matches the fragment.
+    Names and numbers: ``interactions.selectors.people_matching_ids`` (trigram indexes). Texts:
+    ``message_body_search``, the newest matches first.
     """
-    query = query.strip()
-    digits = "".join(ch for ch in query if ch.isdigit())
-    people = Q(first_name__icontains=query) | Q(last_name__icontains=query)
-    parts = query.split()
-    if len(parts) >= 2:
-        people |= Q(first_name__icontains=parts[0], last_name__icontains=" ".join(parts[1:]))
-    if len(digits) >= 3:
-        people |= Q(phone_numbers__number__contains=digits)
-    leads = set(Lead.objects.filter(people, organization=organization).values_list("pk", flat=True))
-    customers = set(Customer.objects.filter(people, organization=organization).values_list("pk", flat=True))
-    texts = Message.objects.filter(organization=organization)
-    if connection.vendor == "postgresql":
-        texts = texts.annotate(search=SearchVector("body", config="english")).filter(
-            search=SearchQuery(query, config="english", search_type="websearch")
-        )
-    else:
-        texts = texts.filter(body__icontains=query)
-    for lead_id, customer_id in texts.values_list("lead_id", "customer_id")[:500]:
+    leads, customers = people_matching_ids(organization=organization, query=query)
+    for lead_id, customer_id in message_body_search(organization=organization, query=query).values_list(
+        "lead_id", "customer_id"
+    )[:SEARCH_TEXTS]:
         if lead_id:
             leads.add(lead_id)
         if customer_id:
             customers.add(customer_id)
     return leads, customers
+
+
+SEARCH_TEXTS = 500  # the newest matching texts the inbox search reads
+
+
+def message_body_search(*, organization: Organization, query: str) -> QuerySet[Message]:
+    """``organization``'s texts whose body matches ``query``, newest first.
+
+    PostgreSQL: the words of the query (``websearch_to_tsquery``: "quoted phrases", ``-not``, ``or``,
+    stemmed in English) against the stored ``search`` vector, through its GIN index
+    (``message_search``); bounded by the caller, the newest first. SQLite (``make run``): the
+    fragment anywhere in the body.
+    """
+    texts = Message.objects.filter(organization=organization)
+    if connection.vendor == "postgresql":
+        texts = texts.filter(search=SearchQuery(query.strip(), config=SEARCH_CONFIG, search_type="websearch"))
+    else:
+        texts = texts.filter(body__icontains=query.strip())
+    return texts.order_by("-created_at", "-id")
 
 
 def inbox(

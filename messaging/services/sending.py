@@ -459,8 +459,12 @@ def message_reconcile(*, message_id: int, backend=None, now: datetime | None = N
         since = message.sending_at or message.queued_at or message.created_at
         if message.status == Message.Status.SENDING and since > now - sending_stuck_after():
             return None  # a live worker may still be on it
+        # The organization's own texts: another's never match (its body carries its own unsubscribe
+        # link), and this reads through message_org_to_created.
         taken = frozenset(
-            Message.objects.filter(to_number=message.to_number, provider_sid__isnull=False)
+            Message.objects.filter(
+                organization_id=message.organization_id, to_number=message.to_number, provider_sid__isnull=False
+            )
             .exclude(pk=message.pk)
             .values_list("provider_sid", flat=True)
         )

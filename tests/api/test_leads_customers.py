@@ -145,7 +145,7 @@ def test_list_is_paginated_and_shows_each_numbers_consent(api, facility):
     PhoneNumberFactory(lead=lead, number="+15125550143", is_primary=False)
     consent_grant(organization=facility.organization, number=granted.number, source="web_form", evidence="form")
 
-    body = api.get("/api/v1/leads/").json()
+    body = api.get("/api/v1/leads/", {"count": "1"}).json()
 
     assert set(body) == {"count", "next", "previous", "results"}
     assert body["count"] == 1

@@ -109,7 +109,7 @@ def test_filtering_by_another_organizations_ids_finds_nothing(world, other_api, 
 
     body = other_api.get(f"{path}?{query}").json()
 
-    assert body["count"] == 0
+    assert body["results"] == []
 
 
 def test_consent_of_a_number_is_per_organization(world, other_api):
@@ -182,4 +182,4 @@ def test_browser_session_works_too(agent_client, world):
     response = agent_client.get("/api/v1/leads/", HTTP_ACCEPT="application/json")
 
     assert response.status_code == 200
-    assert response.json()["count"] == 1
+    assert len(response.json()["results"]) == 1

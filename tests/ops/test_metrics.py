@@ -5,13 +5,18 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from messaging.models import Message
 from ops.services import heartbeat_record
+from ops.tasks import outbox_tally as outbox_tally_task
 from tests.factories import MessageFactory
 
 pytestmark = pytest.mark.django_db
+
+CLUSTER = '{scope="cluster"}'
 
 
 def _value(text: str, name: str, labels: str = "") -> float:
@@ -47,13 +52,33 @@ def test_metrics_count_texts_by_outcome_and_show_the_heartbeat_age(client, setti
 
     assert response.status_code == 200
     text = response.content.decode()
-    assert _value(text, "textdesk_texts_queued_total") == 5
-    assert _value(text, "textdesk_texts_sent_total") == 3
-    assert _value(text, "textdesk_texts_failed_total", '{reason="21211"}') == 1
-    assert _value(text, "textdesk_texts_failed_total", '{reason="30007"}') == 1
-    assert _value(text, "textdesk_texts", '{status="queued"}') == 1
+    assert _value(text, "textdesk_texts_queued_total", CLUSTER) == 5
+    assert _value(text, "textdesk_texts_sent_total", CLUSTER) == 3
+    assert _value(text, "textdesk_texts_failed_total", '{reason="21211",scope="cluster"}') == 1
+    assert _value(text, "textdesk_texts_failed_total", '{reason="30007",scope="cluster"}') == 1
+    assert _value(text, "textdesk_texts", '{scope="cluster",status="queued"}') == 1
     assert _value(text, "textdesk_oldest_queued_text_age_seconds") >= 0
     assert _value(text, "textdesk_beat_heartbeat_age_seconds") < 5
+
+
+def test_a_scrape_reads_the_periodic_tally_and_never_counts_the_outbox_itself(client, settings):
+    """Counting every outbound text at each scrape, in every web container, grows with the outbox:
+    the totals come from ops.tasks.outbox_tally, run once for the cluster."""
+    settings.METRICS_TOKEN = "s3cret-scrape-token"
+    now = timezone.now()
+    MessageFactory(status=Message.Status.SENT, queued_at=now, sent_at=now)
+    outbox_tally_task.apply()
+    MessageFactory(status=Message.Status.SENT, queued_at=now, sent_at=now)  # after the count
+
+    with CaptureQueriesContext(connection) as scrape:
+        text = client.get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret-scrape-token").content.decode()
+
+    assert not [q["sql"] for q in scrape.captured_queries if "COUNT(" in q["sql"].upper()]
+    assert _value(text, "textdesk_texts_sent_total", CLUSTER) == 1
+    assert _value(text, "textdesk_outbox_tally_age_seconds") < 60
+    outbox_tally_task.apply()
+    text = client.get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret-scrape-token").content.decode()
+    assert _value(text, "textdesk_texts_sent_total", CLUSTER) == 2
 
 
 def test_metrics_show_the_broker_queue_depth(client, settings):
