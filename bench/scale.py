@@ -370,7 +370,9 @@ def measure(sizes: Sizes, *, reps: int, budget_s: float = 60.0, skip: tuple[str,
         warm_ms = (time.perf_counter() - started) * 1000
         # A page taking seconds at scale is timed fewer times (at least twice; only its warm-up
         # when that alone took longer than the budget), so a run ends.
-        count = 0 if warm_ms > budget_s * 1000 else max(2, min(reps, int(budget_s * 1000 / max(warm_ms, 1.0))))
+        count = (
+            0 if warm_ms > budget_s * 1000 else max(min(reps, 2), min(reps, int(budget_s * 1000 / max(warm_ms, 1.0))))
+        )
         timings = [] if count else [warm_ms]
         for _ in range(count):
             started = time.perf_counter()
