@@ -579,6 +579,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--compare", help="an earlier run's bench/out/scale*.json: its scale figures as a 'before' column")
     p.add_argument("--from-json", help="measure nothing: render this earlier run's bench/out/scale*.json")
     p.add_argument("--note", help="a paragraph put above the table (what code was measured, what ran beside it)")
+    p.add_argument("--tag", help="write the figures to bench/out/scale-<tag>.json (two runs side by side)")
     p.add_argument("--no-write", action="store_true", help="print only; RESULTS.md is left as it is")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--into", help=argparse.SUPPRESS)
@@ -599,7 +600,8 @@ def main(argv: list[str] | None = None) -> int:
     sizes = Sizes(texts=args.texts, people=args.people, facilities=args.facilities, history=args.history)
     h.OUT.mkdir(exist_ok=True)
     port = h.free_port()
-    demo_json, scale_json = h.OUT / "scale-demo.json", h.OUT / "scale.json"
+    demo_json = h.OUT / "scale-demo.json"
+    scale_json = h.OUT / (f"scale-{args.tag}.json" if args.tag else "scale.json")
     with h.redis_start(port, name="redis-scale"):
         redis_url = f"redis://127.0.0.1:{port}/0"
         if args.build_only:
