@@ -580,6 +580,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--from-json", help="measure nothing: render this earlier run's bench/out/scale*.json")
     p.add_argument("--note", help="a paragraph put above the table (what code was measured, what ran beside it)")
     p.add_argument("--tag", help="write the figures to bench/out/scale-<tag>.json (two runs side by side)")
+    p.add_argument("--section", default="scale", help="RESULTS.md's section to write (scale2m: a second size beside)")
     p.add_argument("--no-write", action="store_true", help="print only; RESULTS.md is left as it is")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--into", help=argparse.SUPPRESS)
@@ -639,8 +640,8 @@ def _render(args: argparse.Namespace, *, scale: dict[str, Any], started: str, de
     print(body)
     if not args.no_write:
         h.results_write(
-            "scale",
-            title="Scale",
+            args.section,
+            title="Scale" if args.section == "scale" else f"Scale ({args.section.removeprefix('scale')})",
             command=scale.get("command") or 'make bench-scale BENCH_ARGS="' + " ".join(sys.argv[1:]) + '"',
             body=body,
             started=started,
