@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from datetime import UTC
 from functools import cached_property
@@ -16,13 +17,17 @@ from django_filters.fields import IsoDateTimeField
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.exceptions import APIException
 from rest_framework.filters import BaseFilterBackend, OrderingFilter
 from rest_framework.pagination import CursorPagination, PageNumberPagination
 from rest_framework.parsers import JSONParser
 from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthenticated
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
+from . import idempotency
+from .errors import ServiceError
 from .prepared import PreparedQuery
 from .tenancy import organization_for_user
 
@@ -66,10 +71,51 @@ class IsManager(BasePermission):
 
 
 class OrganizationAPIMixin(_APIViewMixin):
-    """Resolves the caller's organization once and hands it to serializers."""
+    """Resolves the caller's organization once and hands it to serializers; makes every POST and
+    PATCH safe to retry with ``Idempotency-Key`` (core/idempotency.py)."""
 
     permission_classes = [IsAuthenticated, IsOrganizationMember]
     parser_classes = [JSONParser]
+    # Actions that keep their own Idempotency-Key handling (POST /api/v1/messages/: in the database,
+    # committed with the text).
+    own_idempotency: frozenset[str] = frozenset()
+
+    def initial(self, request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)  # authenticated, permitted, within the rate limit
+        self._idempotency: tuple[str, str] | None = None
+        self._idempotent_refusal = False
+        key = request.headers.get("Idempotency-Key")
+        if key is None or request.method not in idempotency.METHODS or self.organization is None:
+            return
+        if getattr(self, "action", None) in self.own_idempotency:
+            return
+        fingerprint = idempotency.fingerprint(method=request.method, path=request.path, data=request.data)
+        claimed = idempotency.claim(organization_id=self.organization.pk, key=key, request_fingerprint=fingerprint)
+        self._idempotency = (claimed, fingerprint)
+
+    def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, idempotency.Replay):
+            response = Response(exc.stored.body, status=exc.stored.status, headers=exc.stored.headers)
+            response["Idempotent-Replayed"] = "true"
+            return response
+        if isinstance(exc, ServiceError) and exc.status < 500 and exc.status not in (409, 422, 429):
+            self._idempotent_refusal = True  # a refusal of the domain is this request's outcome: replayed too
+        return super().handle_exception(exc)
+
+    def finalize_response(self, request, response, *args: Any, **kwargs: Any):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        held, self._idempotency = getattr(self, "_idempotency", None), None
+        if held is None:
+            return response
+        claimed, fingerprint = held
+        if 200 <= response.status_code < 300 or getattr(self, "_idempotent_refusal", False):
+            body = json.loads(JSONRenderer().render(response.data)) if response.data is not None else None
+            headers = {name: response[name] for name in ("Location",) if name in response}
+            stored = idempotency.StoredResponse(status=response.status_code, body=body, headers=headers)
+            idempotency.complete(cache_key=claimed, request_fingerprint=fingerprint, stored=stored)
+        else:
+            idempotency.release(cache_key=claimed)
+        return response
 
     @cached_property
     def organization(self) -> Organization | None:
@@ -77,6 +123,55 @@ class OrganizationAPIMixin(_APIViewMixin):
 
     def get_serializer_context(self) -> dict[str, Any]:
         return {**super().get_serializer_context(), "organization": self.organization}
+
+
+class PreconditionFailed(APIException):
+    status_code = 412
+    default_code = "precondition_failed"
+    default_detail = "This object changed since you read it: read it again (its new ETag) and retry."
+
+
+def object_etag(label: str, pk: Any, updated_at: str) -> str:
+    """An object's version as a strong ETag: its identity and ``updated_at`` as the API shows it."""
+    return '"' + hashlib.sha256(f"{label}:{pk}:{updated_at}".encode()).hexdigest()[:24] + '"'
+
+
+def _etags(header: str) -> set[str]:
+    return {tag.strip().removeprefix("W/") for tag in header.split(",") if tag.strip()}
+
+
+class VersionedObjectsMixin(_APIViewMixin):
+    """``ETag`` on each object the API answers with (its ``updated_at``), conditional requests on it:
+
+    - ``If-Match`` on a write to an object (PUT, PATCH, DELETE, a POST action on it) that no longer
+      matches answers 412 ``precondition_failed`` and changes nothing (a lost update caught);
+      ``If-Match: *`` matches any version;
+    - ``If-None-Match`` on a read that still matches answers 304 with no body.
+    """
+
+    def _etag_of(self, pk: Any, updated_at: Any) -> str:
+        shown = updated_at if isinstance(updated_at, str) else serializers.DateTimeField().to_representation(updated_at)
+        return object_etag(self.get_queryset().model._meta.label, pk, shown)
+
+    def get_object(self):
+        obj = super().get_object()
+        condition = self.request.headers.get("If-Match")
+        if condition is not None and self.request.method not in SAFE_METHODS:
+            wanted = _etags(condition)
+            if "*" not in wanted and self._etag_of(obj.pk, obj.updated_at) not in wanted:
+                raise PreconditionFailed()
+        return obj
+
+    def finalize_response(self, request, response, *args: Any, **kwargs: Any):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        data = getattr(response, "data", None)
+        if response.status_code in (200, 201) and isinstance(data, dict) and {"id", "updated_at"} <= data.keys():
+            etag = self._etag_of(data["id"], data["updated_at"])
+            response["ETag"] = etag
+            if request.method in ("GET", "HEAD") and etag in _etags(request.headers.get("If-None-Match", "")):
+                not_modified = Response(status=304, headers={"ETag": etag})
+                return super().finalize_response(request, not_modified, *args, **kwargs)
+        return response
 
 
 class IdFormField(forms.IntegerField):

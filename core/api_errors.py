@@ -14,7 +14,8 @@ from typing import Any, Literal
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
-from drf_spectacular.utils import OpenApiResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import exceptions, serializers
 from rest_framework.fields import get_error_detail
 from rest_framework.response import Response
@@ -98,6 +99,35 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
 
 # --- OpenAPI ------------------------------------------------------------------------------
 
+IF_MATCH = OpenApiParameter(
+    "If-Match",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="The ETag you read: if the object changed since, the answer is 412 and nothing changes.",
+)
+IF_NONE_MATCH = OpenApiParameter(
+    "If-None-Match",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="The ETag you hold: if the object is unchanged, the answer is 304 with no body.",
+)
+
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    required=False,
+    description=(
+        "A unique value per change you mean to make (a UUID). Retrying with the same key and the same body "
+        "within 24 hours returns the first response and does nothing again; the same key with a different "
+        "body answers 422; while the first request is still running, 409 (retry in a second). Replayed "
+        "responses carry `Idempotent-Replayed: true`. Only served requests are remembered: after invalid "
+        "input the key may be used again."
+    ),
+)
+
 
 class ErrorSerializer(serializers.Serializer):
     code = serializers.CharField(
@@ -128,6 +158,7 @@ ERROR_DESCRIPTIONS = {
     403: "Signed in, but not allowed: no organization membership, or a manager-only change.",
     404: "Nothing with this id in your organization (another organization's ids answer 404 too).",
     409: "Conflicts with the current state.",
+    412: "If-Match no longer matches: the object changed since you read it. Read it again and retry.",
     415: "Send the body as application/json.",
     422: "The Idempotency-Key was already used for a different request.",
     429: "Rate limit for this token reached; see the Retry-After header.",
@@ -157,9 +188,29 @@ class AutoSchema(SpectacularAutoSchema):
             statuses.append(404)  # an id not in your organization, or a page past the end
         if self.method in ("POST", "PUT", "PATCH"):
             statuses += [400, 415]
+        if self.method in ("POST", "PATCH"):
+            statuses += [409, 422]  # Idempotency-Key: still in flight; used for a different request
+        if self._versioned() and self.method in ("PUT", "PATCH", "DELETE", "POST"):
+            statuses.append(412)  # If-Match no longer matches
         elif self.method == "GET" and self._is_list_view():
             statuses.append(400)  # a filter value that does not parse
         return statuses
+
+    def _versioned(self) -> bool:
+        from .api import VersionedObjectsMixin
+
+        return isinstance(self.view, VersionedObjectsMixin) and "{" in self.path
+
+    def get_override_parameters(self) -> list:
+        """Every POST and PATCH takes ``Idempotency-Key`` (core/idempotency.py); versioned objects
+        take ``If-Match`` on writes and ``If-None-Match`` on reads (core/api.py)."""
+        parameters = list(super().get_override_parameters())
+        named = {getattr(p, "name", None) for p in parameters}
+        if self.method in ("POST", "PATCH") and "Idempotency-Key" not in named:
+            parameters.append(IDEMPOTENCY_KEY)
+        if self._versioned():
+            parameters.append(IF_NONE_MATCH if self.method == "GET" else IF_MATCH)
+        return parameters
 
     def _get_response_bodies(self, direction: Literal["request", "response"] = "response") -> dict[str, Any]:
         responses = super()._get_response_bodies(direction)

@@ -20,6 +20,7 @@ from .services import (
     delivery_redeliver,
     endpoint_create,
     endpoint_rotate_secret,
+    endpoint_rotation_end,
     endpoint_update,
 )
 
@@ -68,7 +69,7 @@ class WebhookEndpointAdmin(ManagersOnly, OrganizationScopedAdmin):
     list_display = ["url", "active", "failing_since", "disabled_at", "updated_at"]
     list_filter = ["active"]
     readonly_fields = ["secret", "previous_secret_expires_at", "failing_since", "disabled_at", "disabled_reason"]
-    actions = ["rotate_secret"]
+    actions = ["rotate_secret", "end_rotation"]
 
     def get_fields(self, request, obj=None):
         fields = ["url", "description", "events", "active"]
@@ -86,6 +87,14 @@ class WebhookEndpointAdmin(ManagersOnly, OrganizationScopedAdmin):
             messages.error(request, exc.message)
             raise
         obj.pk, obj.secret = saved.pk, saved.secret
+
+    @admin.action(description="End the rotation now: the old secret stops signing")
+    def end_rotation(self, request, queryset):
+        ended = 0
+        for endpoint in queryset.exclude(previous_secret=""):
+            endpoint_rotation_end(endpoint=endpoint)
+            ended += 1
+        self.message_user(request, f"Ended {ended} rotation(s): only the new secrets sign now.")
 
     @admin.action(description="Rotate the signing secret (the old one signs too for 24 hours)")
     def rotate_secret(self, request, queryset):

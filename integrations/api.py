@@ -11,7 +11,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from core.api import IdFilter, IsManager, IsOrganizationMember, OrganizationAPIMixin, SinceFilter
-from core.api_errors import error_responses
+from core.api_errors import error_response, error_responses
 from interactions.models import Membership
 
 from .models import ApiKey, EventType, WebhookDelivery, WebhookEndpoint
@@ -21,6 +21,7 @@ from .services import (
     delivery_redeliver,
     endpoint_create,
     endpoint_rotate_secret,
+    endpoint_rotation_end,
     endpoint_update,
 )
 from .signing import REPLAY_WINDOW_SECONDS
@@ -141,10 +142,17 @@ class WebhookEndpointFilter(filters.FilterSet):
     ),
     rotate_secret=extend_schema(
         summary="Rotate the signing secret (managers)",
-        description="Returns the new secret. For 24 hours each delivery carries a second `v1` signed with the old "
-        "one, so receivers can switch without losing events.",
+        description="Returns the new secret. For 24 hours each delivery's `webhook-signature` carries a second "
+        "`v1,…` signed with the old one, so receivers can switch without losing events.",
         request=None,
         responses={200: WebhookEndpointSecretSerializer},
+    ),
+    end_rotation=extend_schema(
+        summary="End a rotation's grace period now (managers)",
+        description="The old secret stops signing at once (every receiver has the new one). 409 `no_rotation` "
+        "when no rotation is in its grace period.",
+        request=None,
+        responses={200: WebhookEndpointSerializer, 409: error_response(409)},
     ),
 )
 class WebhookEndpointViewSet(
@@ -178,6 +186,11 @@ class WebhookEndpointViewSet(
     def rotate_secret(self, request, *args, **kwargs):
         endpoint = endpoint_rotate_secret(endpoint=self.get_object())
         return Response(WebhookEndpointSecretSerializer(endpoint).data)
+
+    @action(detail=True, methods=["post"], url_path="end-rotation")
+    def end_rotation(self, request, *args, **kwargs):
+        endpoint = endpoint_rotation_end(endpoint=self.get_object())
+        return Response(self.get_serializer(endpoint).data)
 
 
 class WebhookDeliveryFilter(filters.FilterSet):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import hmac
@@ -19,7 +20,7 @@ from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from core.errors import ServiceError
@@ -27,7 +28,7 @@ from interactions.models import Membership, Organization
 
 from .destinations import destination_post, destination_refusal
 from .models import ApiKey, EventType, WebhookDelivery, WebhookEndpoint, WebhookEvent
-from .signing import SIGNATURE_HEADER, signature_header
+from .signing import SECRET_PREFIX, SIGNATURE_HEADER, signature_header, standard_headers
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +41,8 @@ SECRET_GRACE = timedelta(hours=24)  # a rotated-out secret keeps signing this lo
 
 
 def _new_secret() -> str:
-    return "whsec_" + secrets.token_urlsafe(32)
+    """A Standard Webhooks secret: ``whsec_`` and the base64 of 32 random bytes."""
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
 def _check_endpoint(*, url: str, events: list[str]) -> None:
@@ -107,6 +109,19 @@ def endpoint_rotate_secret(*, endpoint: WebhookEndpoint, now: datetime | None = 
     locked.previous_secret, locked.previous_secret_expires_at = locked.secret, now + SECRET_GRACE
     locked.secret = _new_secret()
     locked.save(update_fields=["secret", "previous_secret", "previous_secret_expires_at", "updated_at"])
+    return locked
+
+
+@transaction.atomic
+def endpoint_rotation_end(*, endpoint: WebhookEndpoint) -> WebhookEndpoint:
+    """End a rotation's grace period now: the old secret stops signing (every receiver switched)."""
+    locked = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
+    if not locked.previous_secret:
+        raise ServiceError(
+            "no_rotation", "No rotation is in its grace period: only the current secret signs.", status=409
+        )
+    locked.previous_secret, locked.previous_secret_expires_at = "", None
+    locked.save(update_fields=["previous_secret", "previous_secret_expires_at", "updated_at"])
     return locked
 
 
@@ -252,17 +267,41 @@ def _backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(3600.0, 30.0 * 2 ** (attempts - 1)) * random.uniform(0.8, 1.2))
 
 
-def delivery_attempt(*, delivery_id: int, now: datetime | None = None) -> str:
-    """Try to send one delivery; what happened: ``succeeded``, ``retry``, ``failed``, ``waiting`` or ``skipped``.
+# An attempt claimed but never recorded (its worker died mid-call) is due again after this long:
+# longer than the POST's own timeouts, so a live attempt is never doubled.
+ATTEMPT_LEASE = timedelta(seconds=60)
+# Events that never wait behind an earlier pending one of the same object: a revocation must reach
+# the integrator even while an older event of that number keeps failing (receivers order a number's
+# consent events by ``created_at``, README "Webhooks").
+JUMPS_THE_QUEUE = frozenset({"consent.revoked"})
+
+
+def delivery_attempt(*, delivery_id: int, now: datetime | None = None, lease: str | None = None) -> str:
+    """Try to send one delivery; what happened: ``succeeded``, ``retry``, ``failed``, ``waiting``,
+    ``not_due`` or ``skipped``.
+
+    Three steps, and the HTTP call is outside any transaction: (1) claim the delivery (row lock,
+    a short transaction) — only if its attempt is due (the backoff holds whatever asked: a
+    duplicate task is ``not_due``) or the sweep handed it out under ``lease``; the claim moves
+    ``next_attempt_at`` past the call, so nothing else takes it meanwhile; (2) POST, holding no
+    lock (and, in a worker, no database connection); (3) record the answer.
 
     In order per object: while an earlier delivery of the same object to the same endpoint is
-    pending, this one waits (``waiting``) and is sent right after that one succeeds. A 2xx is a
-    success; anything else (or no answer) is retried with backoff until ``RETRY_FOR`` after the
-    event, then given up. An endpoint whose attempts all failed for ``RETRY_FOR`` is switched off
-    (its managers see it on every page). The row stays locked during the call, so two workers
-    never send it at once.
+    pending, this one waits (``waiting``) and is sent right after that one succeeds, except the
+    events in ``JUMPS_THE_QUEUE``. A 2xx is a success; anything else (or no answer) is retried
+    with backoff until ``RETRY_FOR`` after the event, then given up. An endpoint whose attempts all
+    failed for ``RETRY_FOR`` is switched off (its managers see it on every page).
     """
     now = now or timezone.now()
+    claimed = _delivery_claim(delivery_id, now=now, lease=lease)
+    if isinstance(claimed, str):
+        return claimed
+    _release_connection()
+    code, excerpt, error = _post_signed(claimed, now=now)
+    return _delivery_record(claimed.pk, now=now, code=code, excerpt=excerpt, error=error)
+
+
+def _delivery_claim(delivery_id: int, *, now: datetime, lease: str | None) -> WebhookDelivery | str:
     with transaction.atomic():
         delivery = (
             WebhookDelivery.objects.select_for_update(skip_locked=True, of=("self",))
@@ -272,15 +311,47 @@ def delivery_attempt(*, delivery_id: int, now: datetime | None = None) -> str:
         )
         if delivery is None or not delivery.endpoint.active:
             return "skipped"
-        earlier = WebhookDelivery.objects.filter(
-            endpoint_id=delivery.endpoint_id,
-            object_key=delivery.object_key,
-            status=WebhookDelivery.Status.PENDING,
-            pk__lt=delivery.pk,
+        handed_out = (
+            lease is not None
+            and delivery.next_attempt_at is not None
+            and (delivery.next_attempt_at.isoformat() == lease)
         )
-        if earlier.exists():
+        if delivery.next_attempt_at is not None and delivery.next_attempt_at > now and not handed_out:
+            return "not_due"
+        if delivery.event.type not in JUMPS_THE_QUEUE and _earlier_pending(delivery).exists():
             return "waiting"
-        code, excerpt, error = _post_signed(delivery, now=now)
+        delivery.next_attempt_at = now + ATTEMPT_LEASE
+        delivery.save(update_fields=["next_attempt_at", "updated_at"])
+        return delivery
+
+
+def _earlier_pending(delivery: WebhookDelivery) -> QuerySet[WebhookDelivery]:
+    return WebhookDelivery.objects.filter(
+        endpoint_id=delivery.endpoint_id,
+        object_key=delivery.object_key,
+        status=WebhookDelivery.Status.PENDING,
+        pk__lt=delivery.pk,
+    ).exclude(event__type__in=JUMPS_THE_QUEUE)
+
+
+def _release_connection() -> None:
+    """In a worker, give the database connection back (to the pool) for the length of the POST:
+    a slow receiver must not hold one of the connections texts are sent with. Inside a
+    transaction (a test's), the connection stays."""
+    connection = transaction.get_connection()
+    if not connection.in_atomic_block:
+        connection.close()
+
+
+def _delivery_record(delivery_id: int, *, now: datetime, code: int | None, excerpt: str, error: str) -> str:
+    with transaction.atomic():
+        delivery = (
+            WebhookDelivery.objects.select_for_update(of=("self",))
+            .select_related("endpoint", "event")
+            .get(pk=delivery_id)
+        )
+        if delivery.status != WebhookDelivery.Status.PENDING:
+            return "skipped"
         delivery.attempts += 1
         delivery.last_attempt_at, delivery.last_status_code = now, code
         delivery.last_response, delivery.last_error = (
@@ -298,12 +369,12 @@ def _post_signed(delivery: WebhookDelivery, *, now: datetime) -> tuple[int | Non
     """POST the delivery's event to its endpoint, signed with the endpoint's secrets: the status code (``None``
     without an answer), an excerpt of the answer and the error, as ``destination_post`` reports them."""
     body = event_body(delivery.event)
+    keys, timestamp = _signing_secrets(delivery.endpoint, now), int(now.timestamp())
     headers = {
         "Content-Type": "application/json",
         "User-Agent": "Textdesk-Webhooks/1",
-        SIGNATURE_HEADER: signature_header(
-            secrets=_signing_secrets(delivery.endpoint, now), timestamp=int(now.timestamp()), body=body
-        ),
+        **standard_headers(secrets=keys, msg_id=str(delivery.event.id), timestamp=timestamp, body=body),
+        SIGNATURE_HEADER: signature_header(secrets=keys, timestamp=timestamp, body=body),  # deprecated
         "Textdesk-Event-Id": str(delivery.event_id),
         "Textdesk-Event-Type": delivery.event.type,
     }
@@ -357,8 +428,11 @@ def _endpoint_switch_off(*, endpoint: WebhookEndpoint, now: datetime) -> None:
     logger.warning("webhook endpoint %s switched off after %s hours of failures", endpoint.pk, hours)
 
 
-def deliveries_due(*, now: datetime | None = None, limit: int = 500) -> list[int]:
-    """Pending deliveries whose next attempt is due, on active endpoints (the sweep hands them to workers).
+@transaction.atomic
+def deliveries_due(*, now: datetime | None = None, limit: int = 500) -> list[tuple[int, str]]:
+    """Pending deliveries whose next attempt is due, on active endpoints, handed out to the workers:
+    each is marked (its ``next_attempt_at`` moved ``ATTEMPT_LEASE`` ahead) so the next sweep does
+    not hand it out again while the broker lags; (id, lease) pairs — the task claims it under that lease.
 
     One waiting behind an earlier delivery of the same object is left out: that one's success sends it.
     """
@@ -368,15 +442,17 @@ def deliveries_due(*, now: datetime | None = None, limit: int = 500) -> list[int
         object_key=OuterRef("object_key"),
         status=WebhookDelivery.Status.PENDING,
         pk__lt=OuterRef("pk"),
-    )
-    return list(
-        WebhookDelivery.objects.filter(
-            status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now, endpoint__active=True
-        )
-        .exclude(Exists(earlier))
+    ).exclude(event__type__in=JUMPS_THE_QUEUE)
+    due = list(
+        WebhookDelivery.objects.select_for_update(skip_locked=True, of=("self",))
+        .filter(status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now, endpoint__active=True)
+        .exclude(Q(Exists(earlier)) & ~Q(event__type__in=JUMPS_THE_QUEUE))
         .order_by("next_attempt_at")
         .values_list("pk", flat=True)[:limit]
     )
+    lease_until = now + ATTEMPT_LEASE
+    WebhookDelivery.objects.filter(pk__in=due).update(next_attempt_at=lease_until, updated_at=now)
+    return [(pk, lease_until.isoformat()) for pk in due]
 
 
 @transaction.atomic

@@ -8,15 +8,19 @@ from .services import deliveries_due, delivery_attempt
 
 
 @shared_task(ignore_result=True)
-def deliver_webhook(delivery_id: int) -> str:
-    """One attempt of one delivery (a failure schedules the next attempt; the sweep below sends it)."""
-    return delivery_attempt(delivery_id=delivery_id)
+def deliver_webhook(delivery_id: int, lease: str | None = None) -> str:
+    """One attempt of one delivery (a failure schedules the next attempt; the sweep below sends it).
+
+    Runs on the ``webhooks`` queue (``CELERY_TASK_ROUTES``): its own workers, so a slow receiver
+    never takes a worker that sends texts.
+    """
+    return delivery_attempt(delivery_id=delivery_id, lease=lease)
 
 
 @shared_task(ignore_result=True)
 def deliver_due_webhooks() -> int:
     """Hand every delivery whose next attempt is due to the workers (beat runs this every 30 seconds)."""
     due = deliveries_due()
-    for pk in due:
-        deliver_webhook.delay(pk)
+    for pk, lease in due:
+        deliver_webhook.delay(pk, lease)
     return len(due)

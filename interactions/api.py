@@ -18,7 +18,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.api import IdFilter, OrganizationAPIMixin, SinceFilter
+from core.api import IdFilter, OrganizationAPIMixin, SinceFilter, VersionedObjectsMixin
 from core.api_errors import error_responses
 from core.http import request_evidence
 
@@ -96,7 +96,7 @@ class CustomerFilter(filters.FilterSet):
         return queryset.filter(balance_due__gt=0) if value == "balance_due" else queryset.filter(balance_due__lte=0)
 
 
-class PersonViewSet(OrganizationAPIMixin, viewsets.GenericViewSet):
+class PersonViewSet(VersionedObjectsMixin, OrganizationAPIMixin, viewsets.GenericViewSet):
     # List, create, read and update (no delete); numbers are rendered with their consent.
 
     http_method_names = ["get", "post", "put", "patch", "head", "options"]
@@ -251,6 +251,7 @@ class PhoneNumberFilter(filters.FilterSet):
     set_primary=extend_schema(summary="Make a number its record's primary number", request=None),
 )
 class PhoneNumberViewSet(
+    VersionedObjectsMixin,
     OrganizationAPIMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,

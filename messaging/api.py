@@ -192,6 +192,7 @@ class MessageViewSet(
     http_method_names = ["get", "post", "head", "options"]
     ordering_fields = ["id", "updated_at", "created_at"]
     ordering = ["-id"]  # newest first
+    own_idempotency = frozenset({"create"})  # messaging.idempotency: the key commits with the text
 
     def get_queryset(self) -> QuerySet[Message]:
         return Message.objects.filter(organization=self.organization)

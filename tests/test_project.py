@@ -31,7 +31,7 @@ APP_SERVICES = {name: svc for name, svc in COMPOSE["services"].items() if svc.ge
 
 
 def test_compose_runs_web_worker_beat_and_migrate_from_the_app_image():
-    assert set(APP_SERVICES) == {"migrate", "web", "worker", "beat"}
+    assert set(APP_SERVICES) == {"migrate", "web", "worker", "webhooks", "beat"}
     assert {"postgres", "redis"} <= set(COMPOSE["services"])
 
 
@@ -83,6 +83,22 @@ def test_each_worker_health_check_pings_that_worker_only():
     _check_celery(command)
     assert command[command.index("--destination") + 1] == "celery@textdesk-worker-2"
     assert "-n" not in APP_SERVICES["worker"]["command"]
+
+
+def test_webhooks_run_on_their_own_queue_and_workers_never_on_the_text_workers():
+    from django.conf import settings as django_settings
+
+    routes = django_settings.CELERY_TASK_ROUTES
+    queue = routes["integrations.tasks.deliver_webhook"]["queue"]
+    texts, hooks = APP_SERVICES["worker"]["command"], APP_SERVICES["webhooks"]["command"]
+
+    assert queue == "webhooks"
+    assert texts[texts.index("--queues") + 1] == "celery"
+    assert hooks[hooks.index("--queues") + 1] == queue
+    _, line = APP_SERVICES["webhooks"]["healthcheck"]["test"]
+    command = shlex.split(line.replace("$$HOSTNAME", "textdesk-webhooks-1"))
+    _check_celery(command)
+    assert command[command.index("--destination") + 1] == "webhooks@textdesk-webhooks-1"
 
 
 def test_web_healthcheck_asks_the_readiness_view():

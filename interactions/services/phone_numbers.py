@@ -104,9 +104,10 @@ def _primary_move(phone_number: PhoneNumber) -> None:
     database allows one primary per record at any moment).
     """
     of_owner = PhoneNumber.objects.filter(**owner_kwargs(phone_number.owner))
-    of_owner.exclude(pk=phone_number.pk).filter(is_primary=True).update(is_primary=False)
-    of_owner.filter(pk=phone_number.pk).update(is_primary=True)
-    phone_number.is_primary = True
+    now = timezone.now()  # both numbers changed: ``updated_since`` and their ETags see it
+    of_owner.exclude(pk=phone_number.pk).filter(is_primary=True).update(is_primary=False, updated_at=now)
+    of_owner.filter(pk=phone_number.pk).update(is_primary=True, updated_at=now)
+    phone_number.is_primary, phone_number.updated_at = True, now
 
 
 @transaction.atomic

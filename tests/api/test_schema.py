@@ -99,7 +99,8 @@ def test_rate_limit_is_per_token_with_retry_after(api, manager_api, settings):
 
     assert statuses == [200, 200, 200, 429]
     assert limited.json()["code"] == "throttled"
-    assert 0 < int(limited["Retry-After"]) <= 60
+    # A full window: the rest of it, then until it weighs little enough in the next (< 2 windows).
+    assert 0 < int(limited["Retry-After"]) < 120
     assert manager_api.get("/api/v1/templates/").status_code == 200  # another token has its own budget
 
 

@@ -52,9 +52,9 @@ def test_an_integrator_receives_a_texts_events_and_the_stop_and_verifies_them_wi
     assert receiver.types()[:4] == MESSAGE_EVENTS, receiver.types()
     verify = readme_python_verifier()
     for request in receiver.requests:
-        assert verify(request.body, request.headers["Textdesk-Signature"], secret)
-        assert not verify(request.body + b" ", request.headers["Textdesk-Signature"], secret)
-        assert request.headers["Textdesk-Event-Id"] == request.json["id"]
+        assert verify(request.body, request.headers, secret) == request.json  # the official library
+        assert verify(request.body + b" ", request.headers, secret) is None
+        assert request.headers["Textdesk-Event-Id"] == request.json["id"] == request.headers["webhook-id"]
     delivered, revoked = receiver.requests[2].json, receiver.requests[3].json
     assert (delivered["data"]["id"], delivered["data"]["status"]) == (message.pk, "delivered")
     assert delivered["data"] == api.get(f"/api/v1/messages/{message.pk}/").json()  # the object as the API shows it
