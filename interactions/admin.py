@@ -386,7 +386,9 @@ class FacilityFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         value = self.value()
-        return queryset.filter(facility_id=value) if value and value.isdigit() else queryset
+        if not value or not value.isdigit() or int(value) >= 2**63:  # not an id (the database would refuse it)
+            return queryset
+        return queryset.filter(facility_id=int(value))
 
 
 class PersonAdmin(OrganizationScopedAdmin):

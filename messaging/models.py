@@ -246,7 +246,7 @@ class Message(models.Model):
             # /outstanding/'s texts from unknown numbers: replies filed under no record when they arrived.
             models.Index(
                 fields=["organization", "created_at"],
-                condition=Q(direction="inbound", lead__isnull=True, customer__isnull=True),
+                condition=Q(direction="inbound", phone_number__isnull=True),
                 name="message_inbound_unmatched",
             ),
             # A reply on the install-wide messaging service: which organization last texted the sender

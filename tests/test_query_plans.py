@@ -220,7 +220,7 @@ def _scans_of(client: Client, path: str, **headers: str) -> list[str]:
         if not sql.lstrip().upper().startswith(("SELECT", "WITH")) or not any(t in sql for t in BIG_TABLES):
             continue
         for table in _seq_scans(_explain(sql)):
-            found.append(f"{path}: Seq Scan on {table}: {sql[:300]}")
+            found.append(f"{path}: Seq Scan on {table}: {sql[:2000]}")
     return found
 
 

@@ -11,7 +11,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('interactions', '0010_named_indexes_and_trigram_search'),
+        ('interactions', '0011_named_indexes_and_trigram_search'),
         ('messaging', '0009_message_open_flag_index'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
@@ -129,7 +129,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='message',
-            index=models.Index(condition=models.Q(('customer__isnull', True), ('direction', 'inbound'), ('lead__isnull', True)), fields=['organization', 'created_at'], name='message_inbound_unmatched'),
+            index=models.Index(condition=models.Q(('direction', 'inbound'), ('phone_number__isnull', True)), fields=['organization', 'created_at'], name='message_inbound_unmatched'),
         ),
         migrations.AddIndex(
             model_name='message',

@@ -58,7 +58,9 @@ def inbound_unmatched(organization: Organization) -> QuerySet[Message]:
     ``message_inbound_unmatched``): the list reads them, not every reply the organization received.
     """
     held = PhoneNumber.objects.filter(organization=OuterRef("organization"), number=OuterRef("from_number"))
-    return _inbound(organization).filter(lead__isnull=True, customer__isnull=True).exclude(Exists(held))
+    # No number record when it arrived (``phone_number`` is the record's number, set with the person):
+    # one column, so PostgreSQL's estimate of how few these are holds.
+    return _inbound(organization).filter(phone_number__isnull=True).exclude(Exists(held))
 
 
 def open_requests(*, organization: Organization, numbers: list) -> dict[str, Message]:

@@ -9,10 +9,19 @@ from django.contrib.postgres.operations import TrigramExtension
 from django.db import migrations, models
 
 
+def restore_one_primary_constraints(apps, schema_editor):
+    if schema_editor.connection.vendor != "postgresql":
+        return
+    phone_number = apps.get_model("interactions", "PhoneNumber")
+    for constraint in phone_number._meta.constraints:
+        if constraint.name.startswith("one_primary_phone_number_per_"):
+            schema_editor.add_constraint(phone_number, constraint)
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('interactions', '0009_compliance_address_and_confirmation'),
+        ('interactions', '0010_twilio_answers_stop_by_default'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
@@ -155,4 +164,10 @@ class Migration(migrations.Migration):
             model_name='phonenumber',
             index=models.Index(condition=models.Q(('line_type_checked_at__isnull', True)), fields=['created_at'], name='phone_number_lookup_due'),
         ),
-    ]
+            # Dropping db_index from phonenumber.lead and .customer (AlterField above) also drops, on
+        # PostgreSQL, every other single-column index on them that Meta.indexes does not name: the
+        # partial unique indexes of one_primary_phone_number_per_lead/_customer among them. The
+        # model state still has both; PostgreSQL gets them back here (SQLite rebuilt the table
+        # from the state, with them).
+        migrations.RunPython(restore_one_primary_constraints, migrations.RunPython.noop),
+]
