@@ -10,7 +10,7 @@ PORT ?= 8000
 RUN_ENV := DEBUG=1 DATABASE_URL=sqlite:///db.sqlite3 CELERY_TASK_ALWAYS_EAGER=1 SMS_BACKEND=console \
 	PUBLIC_BASE_URL=http://$(HOST):$(PORT) CACHE_BACKEND=locmem WEBHOOKS_ALLOW_PRIVATE=1
 
-.PHONY: run run-env test test-django-next lint format lock bench bench-api bench-workers bench-card bench-webhooks bench-summary bench-profile bench-wrk chaos clean
+.PHONY: run run-env test test-django-next fuzz lint format lock bench bench-api bench-workers bench-card bench-webhooks bench-summary bench-profile bench-scale bench-wrk chaos clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -98,6 +98,7 @@ format: $(VENV)/.installed-dev
 # (BENCH_DATABASE_URL, default textdesk_benchrun) and a private redis-server, only 127.0.0.1, and
 # stop everything they started. `timeout` bounds each; BENCH_ARGS passes options (see --help).
 BENCH_TIMEOUT ?= 1500
+BENCH_SCALE_TIMEOUT ?= 7200
 BENCH_RUN = timeout --signal=TERM --kill-after=30 $(BENCH_TIMEOUT) $(BIN)/python -m
 
 # Ends with issue 19's four figures beside their targets (bench/summary.py; RESULTS.md "Summary").
@@ -124,6 +125,11 @@ bench-webhooks: $(VENV)/.installed-dev bench-wrk
 
 bench-profile: $(VENV)/.installed-dev
 	$(BENCH_RUN) bench.profile_api $(BENCH_ARGS)
+
+# A large organization (10 M texts by default; built once with SQL and kept) against demo size, every page.
+# Not part of `make bench`: building 10 M texts takes a while (bench/README.md "Scale").
+bench-scale: $(VENV)/.installed-dev
+	timeout --signal=TERM --kill-after=30 $(BENCH_SCALE_TIMEOUT) $(BIN)/python -m bench.scale $(BENCH_ARGS)
 
 chaos: $(VENV)/.installed-dev
 	$(BENCH_RUN) bench.chaos $(BENCH_ARGS)
