@@ -81,6 +81,11 @@ test-django-next: $(VENV_NEXT)/.installed-dev
 	done; \
 	exit $$status
 
+# The fuzz net with the manager trying every value on every page and API operation (about 21,000
+# requests; `make test` samples about a third of that): README "Fuzz and contract nets".
+fuzz: $(VENV)/.installed-dev
+	FUZZ_NET_THOROUGH=1 $(BIN)/python -m pytest -s tests/security/test_fuzz_net.py
+
 # What CI runs before the tests (.ci/run) and pre-commit before a commit (.pre-commit-config.yaml):
 # lint, format, the import contracts (docs/ARCHITECTURE.md "Layers") and types (pyproject [tool.mypy]).
 lint: $(VENV)/.installed-dev

@@ -188,6 +188,32 @@ class IdFilter(filters.NumberFilter):
     field_class = IdFormField
 
 
+class StrictBooleanFormField(forms.Field):
+    """``true``/``false`` (or ``1``/``0``); anything else is an error, where django-filter's
+    ``BooleanFilter`` reads it as "no filter" and answers the whole list."""
+
+    TRUE, FALSE = frozenset({"true", "1", "True"}), frozenset({"false", "0", "False"})
+
+    def to_python(self, value):
+        if value in (None, ""):
+            return None
+        if value in self.TRUE:
+            return True
+        if value in self.FALSE:
+            return False
+        raise forms.ValidationError("Give true or false.", code="invalid")
+
+
+@extend_schema_field(OpenApiTypes.BOOL)
+class StrictBooleanFilter(filters.BooleanFilter):
+    field_class = StrictBooleanFormField
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # The raw text reaches the field: django-filter's BooleanWidget turns what it can't read into "no filter".
+        kwargs.setdefault("widget", forms.TextInput)
+        super().__init__(*args, **kwargs)
+
+
 class UtcDateTimeField(IsoDateTimeField):
     def to_python(self, value):
         value = super().to_python(value)
@@ -429,7 +455,11 @@ class SyncPagination(StrictPageSize, CursorPagination):
         descending = ordering[0].startswith("-")
         field = queryset.model._meta.get_field(self.field_name)
         position = self._decode(request, field)
-        if request.query_params.get(self.count_query_param) in ("1", "true"):
+        if self.count_query_param in request.query_params:
+            asked = request.query_params.getlist(self.count_query_param)
+            if len(asked) != 1 or asked[0] not in ("1", "true"):
+                message = "Give count=1 to have the rows matching the filters counted, or leave it out."
+                raise serializers.ValidationError({self.count_query_param: [message]})
             self.count = queryset.count()
         reverse = position is not None and position[2]
         if position is not None:

@@ -17,6 +17,7 @@ from core.api import (
     ModelSerializer,
     OrganizationAPIMixin,
     SinceFilter,
+    StrictBooleanFilter,
     StrictCharField,
 )
 from core.api_errors import error_response, error_responses
@@ -117,7 +118,7 @@ class ApiKeyCreatedSerializer(ApiKeySerializer):
 
 
 class WebhookEndpointFilter(filters.FilterSet):
-    active = filters.BooleanFilter()
+    active = StrictBooleanFilter()
     updated_since = SinceFilter()
 
     class Meta:
@@ -242,7 +243,7 @@ class WebhookDeliveryViewSet(
 
 
 class ApiKeyFilter(filters.FilterSet):
-    revoked = filters.BooleanFilter(field_name="revoked_at", lookup_expr="isnull", exclude=True)
+    revoked = StrictBooleanFilter(field_name="revoked_at", lookup_expr="isnull", exclude=True)
     updated_since = SinceFilter()
 
     class Meta:

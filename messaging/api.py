@@ -12,7 +12,14 @@ from rest_framework.decorators import action
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
-from core.api import IdFilter, IsManagerOrReadOnly, IsOrganizationMember, OrganizationAPIMixin, SinceFilter
+from core.api import (
+    IdFilter,
+    IsManagerOrReadOnly,
+    IsOrganizationMember,
+    OrganizationAPIMixin,
+    SinceFilter,
+    StrictBooleanFilter,
+)
 from core.api_errors import error_responses, service_error_body
 from core.errors import ServiceError
 
@@ -31,8 +38,8 @@ from .services import message_cancel, message_queue, template_archive, template_
 
 class TemplateFilter(filters.FilterSet):
     category = filters.ChoiceFilter(choices=MessageTemplate.Category.choices)
-    active = filters.BooleanFilter()
-    archived = filters.BooleanFilter(
+    active = StrictBooleanFilter()
+    archived = StrictBooleanFilter(
         field_name="archived_at",
         lookup_expr="isnull",
         exclude=True,

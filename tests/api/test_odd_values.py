@@ -149,3 +149,15 @@ def test_panel_with_an_odd_task_opens_for_a_plain_send(agent_client, facility, t
 
     assert response.status_code == 200
     assert reverse("text_send", args=[phone.pk]).encode() in response.content
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["/api/v1/templates/?active=2.9e263", "/api/v1/templates/?archived=maybe", "/api/v1/api-keys/?revoked=yes",
+     "/api/v1/webhook-endpoints/?active=on", "/api/v1/leads/?count=2", "/api/v1/leads/?count=1&count=1"],
+)  # fmt: skip
+def test_a_boolean_filter_or_count_that_is_not_one_answers_400(manager_api, facility, query):
+    """django-filter's BooleanWidget read an unreadable value as "no filter" and answered the whole list."""
+    response = manager_api.get(query)
+
+    assert (response.status_code, response.json()["code"]) == (400, "invalid")
