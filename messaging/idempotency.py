@@ -12,8 +12,6 @@ and then fail it, so exactly one request does the work however many arrive at on
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,6 +21,7 @@ from django.utils import timezone
 
 from core.errors import ServiceError
 from core.fastsql import insert
+from core.idempotency import fingerprint, key_validate
 from interactions.models import Organization
 
 from .models import IdempotencyKey, Message
@@ -30,7 +29,6 @@ from .models import IdempotencyKey, Message
 KEY_TTL = timedelta(hours=24)
 # A claim still in flight after this long belongs to a request that died; another may take over.
 ABANDONED_AFTER = timedelta(seconds=60)
-MAX_KEY_LENGTH = 255
 
 
 @dataclass(frozen=True)
@@ -39,21 +37,9 @@ class Claim:
     replay: bool  # True: the work was done before; answer with ``row.response_code``/``response_body``
 
 
-def idempotency_fingerprint(*, method: str, path: str, data: Any) -> str:
-    """A stable hash of what was asked: the same JSON in any key order gives the same fingerprint."""
-    canonical = json.dumps([method.upper(), path, data], sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def idempotency_key_validate(key: str) -> str:
-    key = key.strip()
-    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable() or not key.isascii():
-        raise ServiceError(
-            "invalid_idempotency_key",
-            f"Idempotency-Key must be 1–{MAX_KEY_LENGTH} printable ASCII characters, for example a UUID.",
-            field="Idempotency-Key",
-        )
-    return key
+# The same key rules and request fingerprint as every other write of the API (core/idempotency.py).
+idempotency_fingerprint = fingerprint
+idempotency_key_validate = key_validate
 
 
 def idempotency_key_claim(
