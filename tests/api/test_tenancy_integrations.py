@@ -16,6 +16,7 @@ INTEGRATION_OBJECT_ENDPOINTS = [
     ("put", "/api/v1/webhook-endpoints/{endpoint}/", {"url": "http://127.0.0.1:9/x", "events": ["message.sent"]}),
     ("patch", "/api/v1/webhook-endpoints/{endpoint}/", {"active": False}),
     ("post", "/api/v1/webhook-endpoints/{endpoint}/rotate-secret/", None),
+    ("post", "/api/v1/webhook-endpoints/{endpoint}/end-rotation/", None),
     ("get", "/api/v1/webhook-deliveries/{delivery}/", None),
     ("post", "/api/v1/webhook-deliveries/{delivery}/redeliver/", None),
     ("get", "/api/v1/api-keys/{api_key}/", None),

@@ -73,6 +73,7 @@ def _sign_in(page, base_url: str, username: str, password: str) -> None:
 @pytest.fixture
 def browse(chromium, live_server, agent, open_all_day):
     """``browse(viewport=DESKTOP)`` → a page signed in as the agent; closed after the test.
+    ``browse(signed_in=False)``: a stranger's browser (a texted person opening their link).
 
     The agent's organization texts around the clock (``open_all_day``), so a send clicked at
     any hour of a CI run goes out; quiet-hours tests close the window themselves. Any
@@ -81,7 +82,7 @@ def browse(chromium, live_server, agent, open_all_day):
     contexts = []
     violations: list[str] = []
 
-    def open_page(viewport: dict | None = None):
+    def open_page(viewport: dict | None = None, signed_in: bool = True):
         context = chromium.new_context(viewport=viewport or DESKTOP)
         context.set_default_timeout(10_000)
         contexts.append(context)
@@ -90,7 +91,8 @@ def browse(chromium, live_server, agent, open_all_day):
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.js_errors = errors
-        _sign_in(page, live_server.url, agent.username, "pw-12345!")
+        if signed_in:
+            _sign_in(page, live_server.url, agent.username, "pw-12345!")
         return page
 
     yield open_page

@@ -113,7 +113,7 @@ def test_a_link_opt_out_while_the_card_is_open_disables_text_and_shows_in_the_th
     expect(page.locator("#conversation")).not_to_contain_text("Loading")
 
     token = unsubscribe_link_get_or_create(organization=consented_number.organization, number=consented_number.number)
-    person = browse(viewport=PHONE)
+    person = browse(viewport=PHONE, signed_in=False)  # the texted person's own phone, not the agent's session
     person.goto(f"{live_server.url}/u/{token.token}")
     person.get_by_role("button").first.click()
     expect(person.get_by_role("status")).to_contain_text("unsubscribed")
