@@ -35,6 +35,7 @@ how many requests it sent; run with ``-s`` to see it (README "Security", "Fuzz a
 from __future__ import annotations
 
 import base64
+import copy
 import json
 import os
 import random
@@ -166,9 +167,14 @@ class Recorder:
 
     def __call__(self, caller: Caller, method: str, path: str, what: str, **kwargs: Any) -> HttpResponse:
         cache.clear()  # rate limits and lock-outs count in the cache: the fuzz must not be throttled
+        # The caller keeps its session whatever the request did (a fuzzed sign-out, a session cookie
+        # replaced): its rows are rolled back below, and a caller signed out by one request would
+        # meet every later page as nobody.
+        cookies = copy.deepcopy(caller.client.cookies)
         with transaction.atomic():
             response = getattr(caller.client, method)(path, **kwargs)
             transaction.set_rollback(True)
+        caller.client.cookies = cookies
         self.sent += 1
         self.by_caller[caller.name] = self.by_caller.get(caller.name, 0) + 1
         where = f"{method.upper()} {path[:160]} as {caller.name} [{what}]"
