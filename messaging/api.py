@@ -22,9 +22,9 @@ from core.api import (
 )
 from core.api_errors import error_responses, service_error_body
 from core.errors import ServiceError
+from core.idempotency import fingerprint as request_fingerprint
 
 from .idempotency import (
-    idempotency_fingerprint,
     idempotency_key_claim,
     idempotency_key_complete,
     idempotency_key_release,
@@ -229,7 +229,7 @@ class MessageViewSet(
             message = self._queue(request)
             return Response(MessageSerializer(message).data, status=status.HTTP_201_CREATED)
 
-        fingerprint = idempotency_fingerprint(method=request.method, path=request.path, data=request.data)
+        fingerprint = request_fingerprint(method=request.method, path=request.path, data=request.data)
         claim = idempotency_key_claim(organization=self.organization, key=key, fingerprint=fingerprint)
         if claim.replay:
             response = Response(claim.row.response_body, status=claim.row.response_code)

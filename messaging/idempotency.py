@@ -21,7 +21,9 @@ from django.utils import timezone
 
 from core.errors import ServiceError
 from core.fastsql import insert
-from core.idempotency import fingerprint, key_validate
+
+# The same key rules and request fingerprint as every other write of the API (core/idempotency.py).
+from core.idempotency import key_validate as idempotency_key_validate
 from interactions.models import Organization
 
 from .models import IdempotencyKey, Message
@@ -35,11 +37,6 @@ ABANDONED_AFTER = timedelta(seconds=60)
 class Claim:
     row: IdempotencyKey
     replay: bool  # True: the work was done before; answer with ``row.response_code``/``response_body``
-
-
-# The same key rules and request fingerprint as every other write of the API (core/idempotency.py).
-idempotency_fingerprint = fingerprint
-idempotency_key_validate = key_validate
 
 
 def idempotency_key_claim(

@@ -13,9 +13,10 @@ from django.utils import timezone
 from freezegun import freeze_time
 from rest_framework.authtoken.models import Token
 
+from core.idempotency import fingerprint as idempotency_fingerprint
 from interactions.models import Membership
 from interactions.services import consent_grant
-from messaging.idempotency import idempotency_fingerprint, idempotency_key_claim
+from messaging.idempotency import idempotency_key_claim
 from messaging.models import IdempotencyKey, Message
 from tests.factories import MembershipFactory, PhoneNumberFactory
 

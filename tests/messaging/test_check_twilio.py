@@ -96,9 +96,10 @@ def test_without_credentials_it_says_so(senders, settings):
 
 
 def test_the_admin_page_shows_a_manager_their_senders_and_refuses_agents(
-    client, senders, twilio_server, manager, agent
+    client, senders, twilio_server, manager, agent, other_org
 ):
     twilio_server.configure_number("+15125550100", sms_url=INBOUND)
+    FacilityFactory(organization=other_org, name="Rival Tampa", sms_sender_number="+18135550100")
     client.force_login(manager)
 
     page = client.get("/admin/messaging/message/twilio-setup/")
@@ -107,6 +108,7 @@ def test_the_admin_page_shows_a_manager_their_senders_and_refuses_agents(
     text = page.content.decode()
     assert "1 of 2 senders with a problem" in text
     assert "+12145550100 (Lakeside Dallas)" in text and "is not a number of this Twilio account" in text
+    assert "Rival Tampa" not in text and "+18135550100" not in text  # another organization's sender
     client.force_login(agent)
     assert client.get("/admin/messaging/message/twilio-setup/").status_code == 403
 

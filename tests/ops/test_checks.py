@@ -161,13 +161,21 @@ def test_check_deploy_fails_on_each_unsafe_default():
         assert check_id in result.stderr, result.stderr
 
 
+# As found by the audit: SECRET_KEY=changeme and WEBHOOKS_ALLOW_PRIVATE=1 passed with a warning only.
+WEAK_KEY_AND_PRIVATE_WEBHOOKS = {
+    "SECRET_KEY": "changeme",
+    "WEBHOOKS_ALLOW_PRIVATE": "1",
+    "PUBLIC_BASE_URL": "https://texts.example.com",
+    "TWILIO_ACCOUNT_SID": "AC1",
+    "TWILIO_AUTH_TOKEN": "t",
+}
+
+
 def test_check_deploy_fails_on_a_weak_secret_key_and_private_webhooks():
-    # As found by the audit: SECRET_KEY=changeme and WEBHOOKS_ALLOW_PRIVATE=1 passed with a warning only.
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy"],
         cwd=ROOT,
-        env=_env(SECRET_KEY="changeme", WEBHOOKS_ALLOW_PRIVATE="1", PUBLIC_BASE_URL="https://texts.example.com",
-                 TWILIO_ACCOUNT_SID="AC1", TWILIO_AUTH_TOKEN="t"),
+        env=_env(**WEAK_KEY_AND_PRIVATE_WEBHOOKS),
         capture_output=True,
         text=True,
         timeout=120,
@@ -182,8 +190,7 @@ def test_gunicorn_refuses_to_start_with_a_weak_key_or_private_webhooks():
         [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.conf.py", "--bind", "127.0.0.1:0",
          "config.wsgi:application"],
         cwd=ROOT,
-        env=_env(SECRET_KEY="changeme", WEBHOOKS_ALLOW_PRIVATE="1", PUBLIC_BASE_URL="https://texts.example.com",
-                 TWILIO_ACCOUNT_SID="AC1", TWILIO_AUTH_TOKEN="t"),
+        env=_env(**WEAK_KEY_AND_PRIVATE_WEBHOOKS),
         capture_output=True,
         text=True,
         timeout=120,
