@@ -14,7 +14,7 @@ from django.urls import reverse
 
 from interactions.models import Facility, Organization
 
-from ..backends.twilio_setup import ServiceConfig, number_config, service_config, setup_readable
+from ..backends.twilio_setup import NumberConfig, ServiceConfig, number_configs, service_config, setup_readable
 
 
 @dataclass(frozen=True)
@@ -74,15 +74,18 @@ def twilio_setup_findings(*, organization: Organization | None = None) -> list[S
         services.setdefault(settings.TWILIO_MESSAGING_SERVICE_SID, "TWILIO_MESSAGING_SERVICE_SID")
     configs = {sid: service_config(sid) for sid in services}
     findings = [_service_finding(sid, owner, configs[sid]) for sid, owner in services.items()]
+    numbers = number_configs() if facilities.exists() else {}
     for facility in facilities:
-        findings.append(_number_finding(facility, configs))
+        findings.append(_number_finding(facility, numbers, configs))
     return findings
 
 
-def _number_finding(facility: Facility, services: dict[str, ServiceConfig]) -> SetupFinding:
+def _number_finding(
+    facility: Facility, numbers: dict[str, NumberConfig], services: dict[str, ServiceConfig]
+) -> SetupFinding:
     number = str(facility.sms_sender_number)
     subject = f"{number} ({facility.name})"
-    config = number_config(number)
+    config = numbers.get(number, NumberConfig(found=False))
     if not config.found:
         return SetupFinding(
             subject, "is not a number of this Twilio account: texts from it fail", "Check the sender number in admin."
