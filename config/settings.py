@@ -260,6 +260,8 @@ CELERY_BEAT_SCHEDULE = {
     "reconcile-stuck-messages": {"task": "messaging.tasks.reconcile_stuck", "schedule": timedelta(minutes=1)},
     "materialise-workflow-steps": {"task": "workflows.tasks.materialise_workflows", "schedule": crontab(minute="*")},
     "deliver-due-webhooks": {"task": "integrations.tasks.deliver_due_webhooks", "schedule": timedelta(seconds=30)},
+    # Webhook attempts, finished deliveries and events older than WEBHOOK_RETENTION_DAYS go, in batches.
+    "purge-webhook-history": {"task": "integrations.tasks.purge_webhook_history", "schedule": crontab(minute=41)},
     "purge-idempotency-keys": {"task": "messaging.tasks.purge_idempotency_keys", "schedule": crontab(minute=17)},
     # Line-type lookups that failed (or were never made) are tried again.
     "retry-line-type-lookups": {
@@ -292,6 +294,8 @@ WEBHOOKS_CA_BUNDLE = env("WEBHOOKS_CA_BUNDLE", default="")
 # A dotted path to ``(host, port) -> [address, ...]``; tests point it at a resolver they script.
 WEBHOOKS_RESOLVER = "integrations.destinations.system_resolver"
 WEBHOOKS_TIMEOUT = (5.0, 10.0)  # seconds to connect, to wait for the answer
+# How long the delivery log (every attempt), finished deliveries and their events are kept.
+WEBHOOK_RETENTION_DAYS = env.int("WEBHOOK_RETENTION_DAYS", default=30)
 
 # --- Messaging ----------------------------------------------------------------------------
 SMS_BACKEND = env("SMS_BACKEND", default="console")

@@ -29,6 +29,7 @@ class Receiver:
     requests: list[Received] = field(default_factory=list)
     answers: list[int] = field(default_factory=list)
     always: int | None = None  # answer this to everything (an endpoint that is down)
+    reply: bytes | None = None  # the body of every answer (default: "ok" or "receiver is down")
 
     @property
     def accepted(self) -> list[Received]:
@@ -55,7 +56,7 @@ def receiver() -> Iterator[Receiver]:
             self.send_response(code)
             self.send_header("Content-Type", "text/plain")
             self.end_headers()
-            self.wfile.write(b"ok" if code < 300 else b"receiver is down")
+            self.wfile.write(state.reply if state.reply is not None else b"ok" if code < 300 else b"receiver is down")
 
         def log_message(self, *args):  # keep the test output quiet
             pass
