@@ -57,6 +57,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "core.tracing.RequestIdMiddleware",  # first: every later log line of the request carries its id
     "config.middleware.HealthCheckMiddleware",  # answers /healthz* and /metrics before host checks and redirects
+    # HTTP request counts and latencies by view and method (django-prometheus): /metrics and /healthz are not counted.
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "ops.middleware.WebhookLatencyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -154,6 +156,7 @@ LOGOUT_REDIRECT_URL = "login"
 # AXES_IPWARE_PROXY_COUNT to the number of proxies so X-Forwarded-For is read, and never trusted otherwise.
 INSTALLED_APPS += ["axes"]
 MIDDLEWARE += ["axes.middleware.AxesMiddleware"]
+MIDDLEWARE += ["django_prometheus.middleware.PrometheusAfterMiddleware"]  # last: it sees the final response
 AUTHENTICATION_BACKENDS = ["config.lockout.LoginThrottleBackend", "django.contrib.auth.backends.ModelBackend"]
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
