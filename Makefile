@@ -10,7 +10,7 @@ PORT ?= 8000
 RUN_ENV := DEBUG=1 DATABASE_URL=sqlite:///db.sqlite3 CELERY_TASK_ALWAYS_EAGER=1 SMS_BACKEND=console \
 	PUBLIC_BASE_URL=http://$(HOST):$(PORT) CACHE_BACKEND=locmem WEBHOOKS_ALLOW_PRIVATE=1
 
-.PHONY: run run-env test test-django-next fuzz lint format lock bench bench-api bench-workers bench-card bench-webhooks bench-webhook-isolation bench-summary bench-profile bench-scale bench-wrk chaos clean
+.PHONY: run run-env test test-django-next fuzz lint format lock bench bench-api bench-workers bench-card bench-webhooks bench-gunicorn bench-webhook-isolation bench-summary bench-profile bench-scale bench-wrk chaos clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -63,7 +63,8 @@ test: $(VENV)/.installed-dev
 
 # The same suite on the newest Django (6.1; it needs Python 3.12 or newer): a second venv with the
 # dev lock's packages, hashes left out, and Django 6.1.x in place of the lock's 5.2 LTS.
-PYTHON_NEXT ?= python3.12
+# Django 6.1 needs Python 3.12+: a pyenv 3.12 if there is one (its shim alone refuses), else python3.12 on PATH.
+PYTHON_NEXT ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12) python3.12)
 VENV_NEXT := .venv61
 $(VENV_NEXT)/.installed-dev: requirements-dev.lock
 	$(PYTHON_NEXT) -m venv $(VENV_NEXT)
@@ -131,6 +132,10 @@ bench-card: $(VENV)/.installed-dev
 
 bench-webhooks: $(VENV)/.installed-dev bench-wrk
 	$(BENCH_RUN) bench.webhooks $(BENCH_ARGS)
+
+# gunicorn shapes (sync and gthread, several sizes) on the webhooks and the send API in one run; names the best.
+bench-gunicorn: $(VENV)/.installed-dev bench-wrk
+	$(BENCH_RUN) bench.gunicorn $(BENCH_ARGS)
 
 bench-profile: $(VENV)/.installed-dev
 	$(BENCH_RUN) bench.profile_api $(BENCH_ARGS)

@@ -24,6 +24,7 @@ from django.urls import resolve
 from gunicorn.config import Config as GunicornConfig
 
 from config.celery import app as celery_app
+from tests.deploy_env import check_database_url
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -195,7 +196,9 @@ def test_stop_grace_periods_outlast_the_longest_send_and_request():
 def test_pool_sizes_match_each_service_threads():
     web, worker = APP_SERVICES["web"], APP_SERVICES["worker"]
 
-    threads = web["command"][web["command"].index("--threads") + 1]
+    gunicorn_conf = runpy.run_path(str(ROOT / "config" / "gunicorn.conf.py"))
+    threads = web["command"][web["command"].index("--threads") + 1] if "--threads" in web["command"] else None
+    threads = threads or str(gunicorn_conf["threads"] if gunicorn_conf["worker_class"] == "gthread" else 1)
     concurrency = worker["command"][worker["command"].index("--concurrency") + 1]
     assert web["environment"]["DB_POOL_MAX_SIZE"] == threads
     assert worker["environment"]["DB_POOL_MAX_SIZE"] == concurrency
@@ -305,7 +308,7 @@ def test_binaries_stay_out_of_git():
 def _production_env(**extra: str) -> dict[str, str]:
     """What a deployer puts in .env, plus the compose file's own environment for the app."""
     compose_env = {k: str(v) for k, v in COMPOSE["x-app"]["environment"].items()}
-    compose_env["DATABASE_URL"] = "postgres://textdesk:secret@127.0.0.1:5432/textdesk"
+    compose_env["DATABASE_URL"] = check_database_url()  # a server that answers: tests/deploy_env.py
     return {
         "PATH": os.environ["PATH"],
         "DJANGO_SETTINGS_MODULE": "config.settings",
