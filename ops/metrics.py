@@ -1,6 +1,6 @@
 """Prometheus metrics at ``/metrics`` (bearer ``METRICS_TOKEN``; 404 without one).
 
-Three kinds, chosen for being right however many processes and containers run:
+Four kinds, chosen for being right however many processes and containers run:
 
 - **The outbox's totals, counted once for the cluster** (``OutboxCollector``): texts queued, sent
   and failed by reason, and by status. The outbox is the ledger of every text (rows are never
