@@ -69,6 +69,10 @@ class EventSpec:
     fires: str
     serializer: type[serializers.Serializer]
 
+    def __post_init__(self) -> None:
+        # A plain string, not the EventType member: the schema's YAML can't write an enum member.
+        object.__setattr__(self, "event_type", str(self.event_type))
+
 
 EVENTS: dict[str, EventSpec] = {
     spec.event_type: spec

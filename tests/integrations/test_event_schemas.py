@@ -113,3 +113,12 @@ def test_the_readme_catalog_is_the_one_the_serializers_give():
     assert start in readme and end in readme
     shown = readme.split(start, 1)[1].split(end, 1)[0]
     assert shown == catalog_markdown(), "run `python manage.py webhook_catalog --readme`"
+
+
+def test_the_served_schema_carries_the_event_payloads(client):
+    """``/api/schema/`` (YAML, as served) writes the event types as plain strings."""
+    response = client.get("/api/schema/")
+
+    assert response.status_code == 200
+    assert "WebhookEventConsentRevoked:" in response.content.decode()
+    assert "- consent.revoked" in response.content.decode()
