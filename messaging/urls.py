@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path, re_path
 
-from .views import inbox, outstanding, panel, unsubscribe, webhooks
+from .views import demo, inbox, outstanding, panel, unsubscribe, webhooks
 
 # Sections: unsubscribe links, Twilio webhooks, the card's text panel.
 urlpatterns: list = [
@@ -26,6 +26,8 @@ urlpatterns: list = [
         panel.cancel_scheduled,
         name="text_cancel_scheduled",
     ),
+    # Demo only (404 unless DEBUG): a person's reply on make run, through the webhook's inbound service.
+    path("text/panel/<int:phone_id>/demo-reply/", demo.demo_reply, name="text_demo_reply"),
     path("text/conversation/<int:phone_id>/", panel.conversation, name="text_conversation"),
     path("text/replies/<int:message_id>/opt-out/", panel.reply_opt_out, name="text_reply_opt_out"),
     path("text/replies/<int:message_id>/not-a-request/", panel.reply_not_a_request, name="text_reply_not_a_request"),
