@@ -43,9 +43,9 @@ class Command(BaseCommand):
                 "demo_reply makes up a text from a person: with a paid SMS backend the people are real, and a "
                 "made-up STOP or START would stand in their consent ledger. Use it with SMS_BACKEND=console."
             )
-        organization = self._organization(options["organization"])
-        phone = self._who(organization, options["to"])
-        phone = self._from(phone, options["from_number"])
+        organization = organization_named(options["organization"])
+        phone = who_answers(organization, options["to"])
+        phone = writing_from(phone, options["from_number"])
         try:
             result = inbound_simulate(phone_number=phone, body=options["body"])
         except ServiceError as exc:
@@ -64,66 +64,72 @@ class Command(BaseCommand):
         elif message.flagged_opt_out_request:
             self.stdout.write("It reads like a request to stop texting: flagged for an agent.")
 
-    def _organization(self, slug: str) -> Organization | None:
-        if slug:
-            organization = Organization.objects.filter(slug=slug).first()
-            if organization is None:
-                raise CommandError(f"no organization with slug {slug!r}")
-            return organization
-        last = last_texted_number()
-        if last is not None:
-            return last.organization
-        only = list(Organization.objects.order_by("pk")[:2])
-        return only[0] if len(only) == 1 else None
 
-    def _who(self, organization: Organization | None, who: str) -> PhoneNumber:
-        """The number of the person who answers: ``who`` as a number or a name, else the last texted."""
+def organization_named(slug: str) -> Organization | None:
+    """The organization of ``slug``; else the one texted last, else the only one (``None``: ask for it)."""
+    if slug:
+        organization = Organization.objects.filter(slug=slug).first()
         if organization is None:
-            raise CommandError("Which organization? Pass --organization SLUG (nobody has been texted yet).")
-        who = who.strip()
-        if not who:
-            last = last_texted_number(organization=organization)
-            if last is None:
-                raise CommandError("Nobody has been texted yet: pass --to with a number or a name.")
-            return last
-        if sum(ch.isdigit() for ch in who) >= 7:
-            try:
-                number = phone_number_parse(who, field="to")
-            except ServiceError as exc:
-                raise CommandError(f"--to {who!r}: {exc.message}") from exc
-            holders = inbound_number_holders(organization=organization, sender=number)
-            found = inbound_linked_record(organization=organization, sender=number, holders=holders)
-            if found is None:
-                raise CommandError(f"No lead or customer of {organization.name} has {who} (or several do).")
-            return found
-        return self._by_name(organization, who)
+            raise CommandError(f"no organization with slug {slug!r}")
+        return organization
+    last = last_texted_number()
+    if last is not None:
+        return last.organization
+    only = list(Organization.objects.order_by("pk")[:2])
+    return only[0] if len(only) == 1 else None
 
-    def _by_name(self, organization: Organization, name: str) -> PhoneNumber:
-        people = people_search(organization=organization, query=name, limit=10)
-        exact = [p for p in people if p.full_name.lower() == name.lower()]
-        people = exact or people
-        if len(people) != 1:
-            names = ", ".join(f"{p.full_name} ({p.kind} {p.pk})" for p in people) or "nobody"
-            raise CommandError(f"--to {name!r} matches {names}: name one person, or give a number.")
-        return self._primary(people[0])
 
-    def _primary(self, person: Lead | Customer) -> PhoneNumber:
-        numbers = owner_numbers(owner=person)
-        if not numbers:
-            raise CommandError(f"{person.full_name} has no phone number.")
-        return numbers[0]
-
-    def _from(self, phone: PhoneNumber, raw: str) -> PhoneNumber:
-        """``raw``, one of the person's own numbers, when given; else ``phone``."""
-        if not raw.strip():
-            return phone
+def who_answers(organization: Organization | None, who: str) -> PhoneNumber:
+    """The number of the person who answers: ``who`` as a number or a name, else the last texted."""
+    if organization is None:
+        raise CommandError("Which organization? Pass --organization SLUG (nobody has been texted yet).")
+    who = who.strip()
+    if not who:
+        last = last_texted_number(organization=organization)
+        if last is None:
+            raise CommandError("Nobody has been texted yet: pass --to with a number or a name.")
+        return last
+    if sum(ch.isdigit() for ch in who) >= 7:
         try:
-            number = phone_number_parse(raw, field="from")
+            number = phone_number_parse(who, field="to")
         except ServiceError as exc:
-            raise CommandError(f"--from {raw!r}: {exc.message}") from exc
-        numbers = owner_numbers(owner=phone.owner)
-        chosen = next((n for n in numbers if n.number == number), None)
-        if chosen is None:
-            theirs = ", ".join(n.national for n in numbers)
-            raise CommandError(f"{raw} is not one of {phone.owner.full_name}'s numbers ({theirs}).")
-        return chosen
+            raise CommandError(f"--to {who!r}: {exc.message}") from exc
+        holders = inbound_number_holders(organization=organization, sender=number)
+        found = inbound_linked_record(organization=organization, sender=number, holders=holders)
+        if found is None:
+            raise CommandError(f"No lead or customer of {organization.name} has {who} (or several do).")
+        return found
+    return by_name(organization, who)
+
+
+def by_name(organization: Organization, name: str) -> PhoneNumber:
+    people = people_search(organization=organization, query=name, limit=10)
+    exact = [p for p in people if p.full_name.lower() == name.lower()]
+    people = exact or people
+    if len(people) != 1:
+        names = ", ".join(f"{p.full_name} ({p.kind} {p.pk})" for p in people) or "nobody"
+        raise CommandError(f"--to {name!r} matches {names}: name one person, or give a number.")
+    return primary_of(people[0])
+
+
+def primary_of(person: Lead | Customer) -> PhoneNumber:
+    numbers = owner_numbers(owner=person)
+    if not numbers:
+        raise CommandError(f"{person.full_name} has no phone number.")
+    return numbers[0]
+
+
+def writing_from(phone: PhoneNumber, raw: str) -> PhoneNumber:
+    """``raw``, one of the person's own numbers, when given; else ``phone``."""
+    if not raw.strip():
+        return phone
+    try:
+        number = phone_number_parse(raw, field="from")
+    except ServiceError as exc:
+        raise CommandError(f"--from {raw!r}: {exc.message}") from exc
+    numbers = owner_numbers(owner=phone.owner)
+    chosen = next((n for n in numbers if n.number == number), None)
+    if chosen is None:
+        theirs = ", ".join(n.national for n in numbers)
+        raise CommandError(f"{raw} is not one of {phone.owner.full_name}'s numbers ({theirs}).")
+    return chosen
