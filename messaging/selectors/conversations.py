@@ -18,7 +18,7 @@ from phonenumber_field.phonenumber import to_python as stored_number  # what loa
 
 from core.phonenumbers import readable
 from interactions.models import Consent, ConsentEvent, Customer, History, Lead, PhoneNumber, owner_kwargs
-from interactions.selectors import owner_numbers
+from interactions.selectors import ConsentState, owner_numbers
 
 from ..models import Conversation, Message
 
@@ -209,8 +209,8 @@ def _consents_fingerprint(*, person: Lead | Customer, numbers: list[PhoneNumber]
     """The numbers' consent as the version sees it. Numbers read with their consent (``owner_numbers``: the
     panel, its poll and the card) carry it already, read in the same request: it is not read a second time.
     Each ledger event changes the state's time (``at``, the latest event's), so a change always shows."""
-    states = [getattr(n, "consent", None) for n in numbers]
-    if all(state is not None for state in states):
+    states: list[ConsentState] = [c for n in numbers if (c := getattr(n, "consent", None)) is not None]
+    if len(states) == len(numbers):
         return sorted((s.number, s.status, s.source or "", s.at.isoformat() if s.at else "") for s in states)
     rows = Consent.objects.filter(organization_id=person.organization_id, number__in=[n.number for n in numbers])
     return sorted((row.number.as_e164, row.status, "", str(row.last_event_id)) for row in rows)
