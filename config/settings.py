@@ -57,6 +57,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "core.tracing.RequestIdMiddleware",  # first: every later log line of the request carries its id
     "config.middleware.HealthCheckMiddleware",  # answers /healthz* and /metrics before host checks and redirects
+    # HTTP request counts and latencies by view and method (django-prometheus): /metrics and /healthz are not counted.
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "ops.middleware.WebhookLatencyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -175,6 +177,7 @@ LOGOUT_REDIRECT_URL = "login"
 # AXES_IPWARE_PROXY_COUNT to the number of proxies so X-Forwarded-For is read, and never trusted otherwise.
 INSTALLED_APPS += ["axes"]
 MIDDLEWARE += ["axes.middleware.AxesMiddleware"]
+MIDDLEWARE += ["django_prometheus.middleware.PrometheusAfterMiddleware"]  # last: it sees the final response
 AUTHENTICATION_BACKENDS = ["config.lockout.LoginThrottleBackend", "django.contrib.auth.backends.ModelBackend"]
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
@@ -281,6 +284,8 @@ CELERY_BEAT_SCHEDULE = {
     "reconcile-stuck-messages": {"task": "messaging.tasks.reconcile_stuck", "schedule": timedelta(minutes=1)},
     "materialise-workflow-steps": {"task": "workflows.tasks.materialise_workflows", "schedule": crontab(minute="*")},
     "deliver-due-webhooks": {"task": "integrations.tasks.deliver_due_webhooks", "schedule": timedelta(seconds=30)},
+    # Webhook attempts, finished deliveries and events older than WEBHOOK_RETENTION_DAYS go, in batches.
+    "purge-webhook-history": {"task": "integrations.tasks.purge_webhook_history", "schedule": crontab(minute=41)},
     "purge-idempotency-keys": {"task": "messaging.tasks.purge_idempotency_keys", "schedule": crontab(minute=17)},
     # Line-type lookups that failed (or were never made) are tried again.
     "retry-line-type-lookups": {
@@ -313,6 +318,8 @@ WEBHOOKS_CA_BUNDLE = env("WEBHOOKS_CA_BUNDLE", default="")
 # A dotted path to ``(host, port) -> [address, ...]``; tests point it at a resolver they script.
 WEBHOOKS_RESOLVER = "integrations.destinations.system_resolver"
 WEBHOOKS_TIMEOUT = (5.0, 10.0)  # seconds to connect, to wait for the answer
+# How long the delivery log (every attempt), finished deliveries and their events are kept.
+WEBHOOK_RETENTION_DAYS = env.int("WEBHOOK_RETENTION_DAYS", default=30)
 
 # --- Messaging ----------------------------------------------------------------------------
 SMS_BACKEND = env("SMS_BACKEND", default="console")
