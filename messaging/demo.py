@@ -15,7 +15,7 @@ from interactions.services import phone_numbers_line_type_record, user_display_n
 from .backends.console import demo_line_type
 from .backends.twilio import SAMPLE_UNREACHABLE_CODE
 from .models import Message, MessageTemplate
-from .services import unsubscribe_link_get_or_create, with_link
+from .services import conversation_touch, unsubscribe_link_get_or_create, with_link
 
 TEMPLATES = [
     (
@@ -88,6 +88,8 @@ def _conversation(
         )
         # created_at is auto_now_add: back-date it so the thread reads in order.
         Message.objects.filter(pk=message.pk).update(created_at=at, updated_at=at, received_at=None if outbound else at)
+        message.created_at = at
+        conversation_touch(message)  # the inbox's summary, as every service that writes a text keeps it
 
 
 @transaction.atomic

@@ -217,6 +217,19 @@ def conversation_state(*, person: Lead | Customer) -> Conversation | None:
     return Conversation.objects.filter(**owner_kwargs(person)).select_related("assigned_to").first()
 
 
+def reply_phone_id(*, person: Lead | Customer) -> int | None:
+    """The number the inbox replies on: the one that wrote last, while it is still the person's; else
+    their primary number (the card's first); ``None`` without numbers."""
+    wrote = (
+        Conversation.objects.filter(**owner_kwargs(person)).values_list("last_inbound__phone_number", flat=True).first()
+    )
+    numbers = PhoneNumber.objects.filter(**owner_kwargs(person)).order_by("-is_primary", "id")
+    if wrote is not None and numbers.filter(pk=wrote).exists():
+        return wrote
+    first = numbers.values_list("pk", flat=True).first()
+    return first
+
+
 def person_numbers(*, person: Lead | Customer) -> list[PhoneNumber]:
     """The person's numbers with consent, primary first (the card's order)."""
     return owner_numbers(owner=person)

@@ -1,8 +1,10 @@
-"""Writes about a person's conversation: reading it, assigning it, and resolving a flagged reply."""
+"""Writes about a person's conversation: its summary, kept with every text (``conversation_touch``);
+reading, marking unread, done and snoozed; assigning it; and resolving a flagged reply."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import transaction
@@ -12,18 +14,93 @@ from core.errors import ServiceError
 from core.parsing import strict_id
 from core.phonenumbers import readable
 from core.tenancy import people_of
-from interactions.models import Customer, History, Lead
+from interactions.models import Customer, History, Lead, Organization
 from interactions.services import history_record
 
 from ..models import Conversation, Message
+from ..selectors import inbound_flagged
 
 
 def _conversation_for_update(person: Lead | Customer) -> Conversation:
-    owner = {"lead": person} if isinstance(person, Lead) else {"customer": person}
-    conversation, _ = Conversation.objects.select_for_update().get_or_create(
-        organization_id=person.organization_id, **owner
-    )
+    owner = {"lead_id": person.pk} if isinstance(person, Lead) else {"customer_id": person.pk}
+    return _locked(organization_id=person.organization_id, owner=owner)
+
+
+def _locked(*, organization_id: int, owner: dict[str, Any]) -> Conversation:
+    """The person's conversation row, locked until the transaction ends (made when missing)."""
+    conversation, _ = Conversation.objects.select_for_update().get_or_create(organization_id=organization_id, **owner)
     return conversation
+
+
+def _owner_of(message: Message) -> dict[str, Any] | None:
+    if message.lead_id:
+        return {"lead_id": message.lead_id}
+    if message.customer_id:
+        return {"customer_id": message.customer_id}
+    return None
+
+
+def _newer(at: datetime, pk: int, than_at: datetime | None, than_pk: int | None) -> bool:
+    """Whether the text (``at``, ``pk``) is newer than the one held: by time, then id (the thread's order)."""
+    return than_at is None or (at, pk) > (than_at, than_pk or 0)
+
+
+@transaction.atomic
+def conversation_touch(message: Message) -> Conversation | None:
+    """Write a text just saved into its person's conversation summary, in the same transaction.
+
+    Every service that creates a text calls this (queue and schedule, the opt-out confirmation, a
+    received reply, the demo data): the inbox and the unread count read only the summary. The row
+    is locked, so texts of one person written at once each see the other's; a text older than the
+    one held (a slower concurrent writer) changes only what it is newest for. A reply reopens a
+    conversation marked done or snoozed. ``None`` for a text filed under no person.
+    """
+    owner = _owner_of(message)
+    if owner is None:
+        return None
+    c = _locked(organization_id=message.organization_id, owner=owner)
+    at, pk = message.created_at, message.pk
+    if _newer(at, pk, c.last_at, c.last_message_id):
+        c.last_message_id, c.last_at = pk, at
+    if message.direction == Message.Direction.INBOUND:
+        if _newer(at, pk, c.last_inbound_at, c.last_inbound_id):
+            c.last_inbound_id, c.last_inbound_at = pk, at
+        c.done_at = c.snoozed_until = None
+        c.flagged = c.flagged or (message.flagged_opt_out_request and message.flag_dismissed_at is None)
+    elif message.sent_by_id is not None:
+        c.answered_at = at if c.answered_at is None else max(c.answered_at, at)
+        c.marked_unread = False
+    c.unread, c.waiting = c.unread_state(), c.waiting_state()
+    c.save()
+    return c
+
+
+def conversation_flags_after_opt_out(*, organization: Organization, number: object) -> None:
+    """An opt-out of ``number`` was recorded: its flagged replies are answered, and their people's
+    conversations leave "Stop requests" (the rule is ``inbound_flagged``'s)."""
+    owners = (
+        Message.objects.filter(
+            organization=organization,
+            from_number=number,
+            direction=Message.Direction.INBOUND,
+            flagged_opt_out_request=True,
+            flag_dismissed_at__isnull=True,
+        )
+        .values_list("lead_id", "customer_id")
+        .distinct()
+    )
+    held = [{"lead_id": lead} if lead else {"customer_id": customer} for lead, customer in owners if lead or customer]
+    conversation_flag_refresh(organization_id=organization.pk, owners=held)
+
+
+def conversation_flag_refresh(*, organization_id: int, owners: list[dict[str, Any]]) -> None:
+    """Whether each person still has a reply asking not to be texted that waits for an agent: after
+    one was resolved (``reply_flag_dismiss``) or an opt-out of its number was recorded."""
+    for owner in owners:
+        still = inbound_flagged(Organization(pk=organization_id)).filter(**owner).exists()
+        Conversation.objects.filter(organization_id=organization_id, **owner).exclude(flagged=still).update(
+            flagged=still, updated_at=timezone.now()
+        )
 
 
 @transaction.atomic
@@ -31,9 +108,67 @@ def conversation_mark_read(*, person: Lead | Customer, user: User, at: datetime 
     """An agent has the person's thread in front of them: every reply up to ``at`` is read."""
     at = at or timezone.now()
     conversation = _conversation_for_update(person)
-    if conversation.read_at is None or conversation.read_at < at:
-        conversation.read_at, conversation.read_by = at, user if user.is_authenticated else None
-        conversation.save(update_fields=["read_at", "read_by", "updated_at"])
+    if conversation.read_at is None or conversation.read_at < at or conversation.marked_unread:
+        if conversation.read_at is None or conversation.read_at < at:
+            conversation.read_at, conversation.read_by = at, user if user.is_authenticated else None
+        conversation.marked_unread = False
+        conversation.unread = conversation.unread_state()
+        conversation.save(update_fields=["read_at", "read_by", "marked_unread", "unread", "updated_at"])
+    return conversation
+
+
+@transaction.atomic
+def conversation_mark_unread(*, person: Lead | Customer) -> Conversation:
+    """An agent wants the conversation back in front of them: unread until someone opens or answers it."""
+    conversation = _conversation_for_update(person)
+    conversation.marked_unread = conversation.unread = True
+    conversation.done_at = None
+    conversation.save(update_fields=["marked_unread", "unread", "done_at", "updated_at"])
+    return conversation
+
+
+@transaction.atomic
+def conversation_done(*, person: Lead | Customer, at: datetime | None = None) -> Conversation:
+    """Nothing left to do: out of the open list (and read) until the person writes again."""
+    conversation = _conversation_for_update(person)
+    conversation.done_at, conversation.snoozed_until = at or timezone.now(), None
+    conversation.read_at = max(t for t in (conversation.read_at, conversation.done_at) if t is not None)
+    conversation.marked_unread = False
+    conversation.unread = conversation.unread_state()
+    conversation.save(update_fields=["done_at", "snoozed_until", "read_at", "marked_unread", "unread", "updated_at"])
+    return conversation
+
+
+@transaction.atomic
+def conversation_reopen(*, person: Lead | Customer) -> Conversation:
+    """Back in the open list: neither done nor snoozed."""
+    conversation = _conversation_for_update(person)
+    conversation.done_at = conversation.snoozed_until = None
+    conversation.save(update_fields=["done_at", "snoozed_until", "updated_at"])
+    return conversation
+
+
+SNOOZE_LONGEST = 365  # days
+
+
+@transaction.atomic
+def conversation_snooze(
+    *, person: Lead | Customer, until: datetime | None, now: datetime | None = None
+) -> Conversation:
+    """Out of the open list (and read) until ``until``, or until the person writes again."""
+    now = now or timezone.now()
+    if until is None:
+        raise ServiceError("invalid", "Choose when the conversation comes back.", field="until")
+    if until <= now:
+        raise ServiceError("invalid", "Choose a time in the future.", field="until")
+    if (until - now).days > SNOOZE_LONGEST:
+        raise ServiceError("invalid", "Snooze for a year at most.", field="until")
+    conversation = _conversation_for_update(person)
+    conversation.snoozed_until, conversation.done_at = until, None
+    conversation.read_at = max(t for t in (conversation.read_at, now) if t is not None)
+    conversation.marked_unread = False
+    conversation.unread = conversation.unread_state()
+    conversation.save(update_fields=["snoozed_until", "done_at", "read_at", "marked_unread", "unread", "updated_at"])
     return conversation
 
 
@@ -71,6 +206,8 @@ def reply_flag_dismiss(*, reply: Message, user: User, note: str) -> Message:
     locked.flag_dismissed_at, locked.flag_dismissed_by, locked.flag_dismissed_note = timezone.now(), user, note
     locked.save(update_fields=["flag_dismissed_at", "flag_dismissed_by", "flag_dismissed_note", "updated_at"])
     owner = locked.lead or locked.customer
+    if (held := _owner_of(locked)) is not None:
+        conversation_flag_refresh(organization_id=locked.organization_id, owners=[held])
     if owner is not None:
         history_record(
             owner=owner,
