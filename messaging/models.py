@@ -498,8 +498,10 @@ class Conversation(models.Model):
                 condition=Q(snoozed_until__isnull=False, done_at__isnull=True),
                 name="conversation_snoozed",
             ),
-            # The header's unread count (an index-only count of these rows) …
-            models.Index(fields=["organization"], condition=Q(unread=True), name="conversation_unread"),
+            # The header's unread count (the newest 100 of these rows at most) …
+            models.Index(
+                fields=["organization", "last_inbound_at"], condition=Q(unread=True), name="conversation_unread"
+            ),
             # … and its "a reply arrived": the organization's newest reply.
             models.Index(
                 fields=["organization", "last_inbound_at"],
@@ -532,3 +534,45 @@ class Conversation(models.Model):
         return self.last_inbound_at is not None and (
             self.answered_at is None or self.last_inbound_at > self.answered_at
         )
+
+
+class ConversationNote(models.Model):
+    """An agent's note on a person's conversation, for the team: shown in the thread, never texted.
+
+    Append-only like the rest of the record (no one edits or deletes a note); who wrote it is kept as
+    named at the time (``author_name``), beside the account.
+    """
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+", db_index=False)
+    lead = models.ForeignKey(Lead, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False)
+    customer = models.ForeignKey(
+        Customer, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
+    author_name = models.CharField(max_length=300, blank=True)
+    body = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(lead__isnull=False) & Q(customer__isnull=True))
+                | (Q(lead__isnull=True) & Q(customer__isnull=False)),
+                name="conversation_note_has_one_owner",
+            )
+        ]
+        indexes = [
+            # A person's thread shows their latest notes among the texts.
+            models.Index(fields=["lead", "created_at"], name="conversation_note_lead"),
+            models.Index(fields=["customer", "created_at"], name="conversation_note_customer"),
+            # The admin's list, newest first, in the organization.
+            models.Index(fields=["organization", "id"], name="conversation_note_org_id"),
+            # Deleting a user empties ``author`` through this.
+            models.Index(fields=["author"], name="conversation_note_author"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Note by {self.author_name or 'an agent'}"

@@ -95,7 +95,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='conversation',
-            index=models.Index(condition=models.Q(('unread', True)), fields=['organization'], name='conversation_unread'),
+            index=models.Index(condition=models.Q(('unread', True)), fields=['organization', 'last_inbound_at'], name='conversation_unread'),
         ),
         migrations.AddIndex(
             model_name='conversation',

@@ -114,7 +114,7 @@ def inbox(
     user: User,
     show: str = "all",
     query: str = "",
-    limit: int = 100,
+    limit: int = 50,
     now: datetime | None = None,
 ) -> list[InboxRow]:
     """Conversations with texts in ``show`` (``SHOWS``; "all" is every open one, unread replies first,
@@ -196,9 +196,12 @@ def inbox_version(rows: list[InboxRow]) -> str:
     return hashlib.blake2b(repr(state).encode(), digest_size=8).hexdigest()
 
 
+UNREAD_COUNTED = 99  # the badge counts up to this many, then says "99+": its cost never grows past it
+
+
 @dataclass(frozen=True)
 class UnreadSummary:
-    count: int  # conversations with an unread reply
+    count: int  # conversations with an unread reply, at most UNREAD_COUNTED + 1
     latest_id: int  # the newest inbound text's id (0 without any): a new one means "a reply arrived"
     latest: Message | None
 
@@ -206,12 +209,18 @@ class UnreadSummary:
     def version(self) -> str:
         return f"{self.count}-{self.latest_id}"
 
+    @property
+    def label(self) -> str:
+        return f"{UNREAD_COUNTED}+" if self.count > UNREAD_COUNTED else str(self.count)
+
 
 def unread_summary(*, organization: Organization) -> UnreadSummary:
-    """How many conversations wait with an unread reply, and the newest reply: two small queries on the
-    conversation summaries (``conversation_unread``, ``conversation_last_inbound``)."""
+    """How many conversations wait with an unread reply (up to ``UNREAD_COUNTED``, then "99+"), and the
+    newest reply: two small reads of the conversation summaries, each a few rows of its own index
+    (``conversation_unread``, ``conversation_last_inbound``)."""
     conversations = Conversation.objects.filter(organization=organization)
-    count = conversations.filter(unread=True).count()
+    unread = conversations.filter(unread=True).order_by("-last_inbound_at").values_list("id", flat=True)
+    count = len(unread[: UNREAD_COUNTED + 1])
     newest = (
         conversations.filter(last_inbound_at__isnull=False)
         .select_related("last_inbound__lead", "last_inbound__customer")
