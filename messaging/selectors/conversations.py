@@ -20,7 +20,7 @@ from core.phonenumbers import readable
 from interactions.models import Consent, ConsentEvent, Customer, History, Lead, PhoneNumber, owner_kwargs
 from interactions.selectors import owner_numbers
 
-from ..models import Conversation, Message
+from ..models import Conversation, ConversationNote, Message
 
 THREAD_LIMIT = 60
 
@@ -41,7 +41,7 @@ class ThreadItem:
     at: datetime
     message: Message | None = None
     event: str = ""
-    event_kind: str = ""  # consent-in | consent-out | note
+    event_kind: str = ""  # consent-in | consent-out | note | internal (the team's note, never texted)
     number_label: str = ""
 
 
@@ -179,6 +179,15 @@ def person_thread(
         .order_by("-occurred_at", "-id")[:limit]
     )
     items += [ThreadItem(at=h.occurred_at, event=h.summary, event_kind="note") for h in notes]
+    # The team's notes on the conversation (never texted), marked apart from texts and events.
+    items += [
+        ThreadItem(
+            at=n.created_at,
+            event=f"Note by {n.author_name or 'an agent'} (not texted): {n.body}",
+            event_kind="internal",
+        )
+        for n in ConversationNote.objects.filter(**owner_kwargs(person)).order_by("-created_at", "-id")[:limit]
+    ]
     items.sort(key=lambda item: item.at)
     return items[-limit:]
 
@@ -206,8 +215,14 @@ def thread_version(
         )
     )
     note = History.objects.filter(**owner_kwargs(person)).order_by("-id").values_list("id", flat=True).first()
+    team_note = (
+        ConversationNote.objects.filter(**owner_kwargs(person))
+        .order_by("-created_at", "-id")
+        .values_list("id", flat=True)
+        .first()
+    )
     phones = sorted((n.pk, n.is_primary) for n in numbers)
-    return hashlib.blake2b(repr((rows, consents, note, phones)).encode(), digest_size=8).hexdigest()
+    return hashlib.blake2b(repr((rows, consents, note, team_note, phones)).encode(), digest_size=8).hexdigest()
 
 
 # --- open plain-words requests ----------------------------------------------------------------

@@ -3,10 +3,13 @@ reading, marking unread, done and snoozed; assigning it; and resolving a flagged
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.models import User
+from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
@@ -15,9 +18,9 @@ from core.parsing import strict_id
 from core.phonenumbers import readable
 from core.tenancy import people_of
 from interactions.models import Customer, History, Lead, Organization
-from interactions.services import history_record
+from interactions.services import history_record, user_display_name
 
-from ..models import Conversation, Message
+from ..models import Conversation, ConversationNote, Message
 from ..selectors import inbound_flagged
 
 
@@ -146,6 +149,50 @@ def conversation_reopen(*, person: Lead | Customer) -> Conversation:
     conversation.done_at = conversation.snoozed_until = None
     conversation.save(update_fields=["done_at", "snoozed_until", "updated_at"])
     return conversation
+
+
+PRESENCE_SECONDS = 15  # an agent who has not polled for this long has left the conversation
+
+
+@dataclass(frozen=True)
+class Presence:
+    name: str
+    typing: bool
+
+
+def conversation_presence(
+    *, person: Lead | Customer, user: User, typing: bool, now: float | None = None
+) -> list[Presence]:
+    """Say that ``user`` has the person's conversation open (and is typing, or not), and who else has,
+    seen in the last ``PRESENCE_SECONDS``. Kept in the shared cache only (Redis in production), a few
+    seconds at a time: nothing is written to the database."""
+    now = time.time() if now is None else now
+    key = f"textdesk:presence:{person.organization_id}:{person.kind}-{person.pk}"
+    seen: dict[str, list] = cache.get(key) or {}
+    seen = {uid: entry for uid, entry in seen.items() if now - entry[1] <= PRESENCE_SECONDS}
+    seen[str(user.pk)] = [user_display_name(user), now, bool(typing)]
+    cache.set(key, seen, timeout=PRESENCE_SECONDS * 2)
+    return [Presence(name=entry[0], typing=entry[2]) for uid, entry in sorted(seen.items()) if uid != str(user.pk)]
+
+
+NOTE_LONGEST = 2000  # characters
+
+
+def conversation_note_add(*, person: Lead | Customer, author: User, body: str) -> ConversationNote:
+    """A note for the team on the person's conversation. It is never texted: no text is written, and
+    nothing here reaches a backend."""
+    body = (body or "").strip()
+    if not body:
+        raise ServiceError("empty_body", "Write the note first.", field="body")
+    if len(body) > NOTE_LONGEST:
+        raise ServiceError("too_long", f"Keep the note under {NOTE_LONGEST:,} characters.", field="body")
+    return ConversationNote.objects.create(
+        organization_id=person.organization_id,
+        **({"lead": person} if isinstance(person, Lead) else {"customer": person}),
+        author=author if author.is_authenticated else None,
+        author_name=user_display_name(author),
+        body=body,
+    )
 
 
 SNOOZE_LONGEST = 365  # days
