@@ -10,7 +10,8 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.core.cache import cache
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.db.models import BigIntegerField, Case, F, Q, Value, When
 from django.utils import timezone
 
 from core.errors import ServiceError
@@ -48,20 +49,35 @@ def _newer(at: datetime, pk: int, than_at: datetime | None, than_pk: int | None)
     return than_at is None or (at, pk) > (than_at, than_pk or 0)
 
 
-@transaction.atomic
-def conversation_touch(message: Message) -> Conversation | None:
+def conversation_touch(message: Message) -> None:
     """Write a text just saved into its person's conversation summary, in the same transaction.
 
     Every service that creates a text calls this (queue and schedule, the opt-out confirmation, a
-    received reply, the demo data): the inbox and the unread count read only the summary. The row
-    is locked, so texts of one person written at once each see the other's; a text older than the
-    one held (a slower concurrent writer) changes only what it is newest for. A reply reopens a
-    conversation marked done or snoozed. ``None`` for a text filed under no person.
+    received reply, the demo data): the inbox and the unread count read only the summary. One UPDATE
+    computes the new summary from the row as it is when the UPDATE locks it (``_touch_values``), so
+    texts of one person written at once each see the other's, and a text older than the one held
+    (a slower concurrent writer) changes only what it is newest for. A person's first text inserts
+    the row instead. A reply reopens a conversation marked done or snoozed. Nothing for a text filed
+    under no person. tests/messaging/test_conversation_summary.py holds the UPDATE equal to
+    ``Conversation.unread_state``/``waiting_state`` and to the texts themselves.
     """
     owner = _owner_of(message)
     if owner is None:
-        return None
-    c = _locked(organization_id=message.organization_id, owner=owner)
+        return
+    held = Conversation.objects.filter(organization_id=message.organization_id, **owner)
+    if held.update(**_touch_values(message)):
+        return
+    try:
+        with transaction.atomic():  # a person's first text: the row is new (or written at this moment)
+            first = Conversation(organization_id=message.organization_id, **owner)
+            _summarised(first, message)
+            first.save(force_insert=True)
+    except IntegrityError:  # another first text of the same person won the insert: update that row
+        held.update(**_touch_values(message))
+
+
+def _summarised(c: Conversation, message: Message) -> None:
+    """``c`` with ``message`` summarised into it, in Python (the rule ``_touch_values`` writes in SQL)."""
     at, pk = message.created_at, message.pk
     if _newer(at, pk, c.last_at, c.last_message_id):
         c.last_message_id, c.last_at = pk, at
@@ -74,8 +90,64 @@ def conversation_touch(message: Message) -> Conversation | None:
         c.answered_at = at if c.answered_at is None else max(c.answered_at, at)
         c.marked_unread = False
     c.unread, c.waiting = c.unread_state(), c.waiting_state()
-    c.save()
-    return c
+
+
+def _newest(at: datetime, pk: int, *, at_field: str, pk_field: str) -> Q:
+    """The row holds nothing newer than the text (``at``, ``pk``) in ``at_field``/``pk_field``."""
+    return (
+        Q(**{f"{at_field}__isnull": True}) | Q(**{f"{at_field}__lt": at}) | Q(**{at_field: at, f"{pk_field}__lt": pk})
+    )
+
+
+def _after(field: str, moment: Any) -> Q:
+    """``moment`` is later than ``field`` (or ``field`` is empty)."""
+    return Q(**{f"{field}__isnull": True}) | Q(**{f"{field}__lt": moment})
+
+
+def _touch_values(message: Message) -> dict[str, Any]:
+    """The UPDATE's new values, each computed from the row's current ones (an UPDATE reads the old row)."""
+    at, pk = message.created_at, message.pk
+    newer = _newest(at, pk, at_field="last_at", pk_field="last_message_id")
+    values: dict[str, Any] = {
+        "last_message_id": Case(
+            When(newer, then=Value(pk)), default=F("last_message_id"), output_field=BigIntegerField()
+        ),
+        "last_at": Case(When(newer, then=Value(at)), default=F("last_at")),
+        "updated_at": timezone.now(),
+    }
+    if message.direction == Message.Direction.INBOUND:
+        newer_in = _newest(at, pk, at_field="last_inbound_at", pk_field="last_inbound_id")
+        inbound_at = Case(When(newer_in, then=Value(at)), default=F("last_inbound_at"))
+        flag = message.flagged_opt_out_request and message.flag_dismissed_at is None
+        values |= {
+            "last_inbound_id": Case(
+                When(newer_in, then=Value(pk)), default=F("last_inbound_id"), output_field=BigIntegerField()
+            ),
+            "last_inbound_at": inbound_at,
+            "done_at": None,
+            "snoozed_until": None,
+            "flagged": Value(True) if flag else F("flagged"),
+            "waiting": Case(When(_after("answered_at", inbound_at), then=Value(True)), default=Value(False)),
+            "unread": Case(
+                When(
+                    Q(marked_unread=True) | (_after("read_at", inbound_at) & _after("answered_at", inbound_at)),
+                    then=Value(True),
+                ),
+                default=Value(False),
+            ),
+        }
+    elif message.sent_by_id is not None:
+        answered = Case(When(_after("answered_at", at), then=Value(at)), default=F("answered_at"))
+        replied_since = Q(last_inbound_at__isnull=False, last_inbound_at__gt=answered)
+        values |= {
+            "answered_at": answered,
+            "marked_unread": False,
+            "waiting": Case(When(replied_since, then=Value(True)), default=Value(False)),
+            "unread": Case(
+                When(replied_since & _after("read_at", F("last_inbound_at")), then=Value(True)), default=Value(False)
+            ),
+        }
+    return values
 
 
 def conversation_flags_after_opt_out(*, organization: Organization, number: object) -> None:

@@ -24,6 +24,7 @@ from messaging.models import Conversation, Message
 from messaging.selectors import conversation_summary_of, inbox, unread_summary
 from messaging.services import (
     conversation_mark_read,
+    conversation_mark_unread,
     inbound_receive,
     message_queue,
     reply_flag_dismiss,
@@ -95,6 +96,10 @@ def test_every_way_a_text_is_written_keeps_its_conversation_summary(org, facilit
     _receive(stopped, "STOP", "SM0006")
     reply = _receive(dismissed, "stop texting my husband", "SM0007").message
     reply_flag_dismiss(reply=reply, user=agent, note="Asked about the other unit")
+    closed = _phone(facility, "+15125550107")
+    _receive(closed, "Can I pay by card?", "SM0008")
+    conversation_mark_unread(person=closed.lead)
+    message_queue(phone_number=closed, sent_by=agent, body="Yes, at the desk")  # answered: neither waiting nor unread
     consent_revoke(organization=org, number=flagged.number, source=ConsentEvent.Source.AGENT, evidence="phone call")
     conversation_mark_read(person=answered.lead, user=agent)
 
@@ -110,6 +115,7 @@ def test_every_way_a_text_is_written_keeps_its_conversation_summary(org, facilit
     assert not conversations[flagged.lead.pk].flagged  # the opt-out answered the request
     assert not conversations[dismissed.lead.pk].flagged  # "not a request"
     assert conversations[automated.lead.pk].waiting and conversations[automated.lead.pk].unread
+    assert not conversations[closed.lead.pk].waiting and not conversations[closed.lead.pk].unread
 
 
 def test_a_flagged_reply_puts_the_conversation_under_stop_requests_until_resolved(org, facility, agent, open_all_day):
