@@ -53,7 +53,7 @@ def test_a_reply_arrives_live_and_is_answered_from_the_inbox_on_the_number_that_
 
     row.get_by_role("link", name=lead.full_name).click()
     panel = page.locator(".inbox-dock #text-panel")
-    expect(panel).to_be_visible()
+    expect(panel).to_be_visible(timeout=15_000)
     expect(panel.locator(".panel-titles")).to_contain_text("(512) 555-0181")  # the number that wrote
     expect(panel.locator("#panel-conversation")).to_contain_text("use this one please")
     if viewport == PHONE:
@@ -85,7 +85,7 @@ def test_done_snooze_and_unread_move_a_conversation_between_the_views(browse, li
     ReplyFactory(phone_number=consented_number, body="Can I move in on Saturday?")
     page = browse()
     page.goto(f"{live_server.url}/inbox/?open=lead-{lead.pk}")
-    expect(page.locator(".inbox-dock #text-panel")).to_be_visible()
+    expect(page.locator(".inbox-dock #text-panel")).to_be_visible(timeout=15_000)
 
     page.get_by_role("button", name="Done").click()
     expect(page.locator(".flash")).to_contain_text("is done")
@@ -111,6 +111,7 @@ def test_done_snooze_and_unread_move_a_conversation_between_the_views(browse, li
     expect(page.locator(".inbox-row", has_text=lead.full_name)).to_have_count(1)
 
     page.goto(f"{live_server.url}/inbox/?open=lead-{lead.pk}")
+    expect(page.locator(".inbox-dock #text-panel")).to_be_visible(timeout=15_000)  # opening it read it
     page.get_by_role("button", name="Mark unread").click()
     expect(page.locator(".inbox-row", has_text=lead.full_name)).to_contain_text("Unread reply")
     assert Conversation.objects.get(lead=lead).unread
@@ -176,14 +177,14 @@ def test_the_keyboard_moves_opens_replies_and_marks_done_but_never_while_typing(
     page.keyboard.press("j")
     page.keyboard.press("o")
     page.wait_for_url(f"**open=lead-{lead.pk}**")
-    expect(page.locator(".inbox-dock #text-panel")).to_be_visible()
+    expect(page.locator(".inbox-dock #text-panel")).to_be_visible(timeout=15_000)
     page.locator("body").press("r")
     expect(page.locator(".inbox-dock textarea")).to_be_focused()
     page.keyboard.type("e")  # typing in the reply: "e" is a letter, not Done
     expect(page.locator(".inbox-dock textarea")).to_have_value("e")
     assert Conversation.objects.get(lead=lead).done_at is None
     page.keyboard.press("Escape")  # leaves the reply box; the conversation stays open
-    expect(page.locator(".inbox-dock #text-panel")).to_be_visible()
+    expect(page.locator(".inbox-dock #text-panel")).to_be_visible(timeout=15_000)
     page.keyboard.press("e")
     expect(page.locator(".flash")).to_contain_text("is done")
     assert Conversation.objects.get(lead=lead).done_at is not None
