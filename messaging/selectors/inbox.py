@@ -17,6 +17,7 @@ from django.db import connection
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from core.replica import replica_ok
 from core.search import SEARCH_CONFIG
 from interactions.models import Customer, Lead, Organization, owner_kwargs
 from interactions.selectors import people_matching_ids
@@ -108,6 +109,7 @@ def _shown(conversations: QuerySet[Conversation], *, show: str, user: User, now:
     return open_.filter(awake).order_by("-unread", "-last_at")
 
 
+@replica_ok()  # seconds behind is fine for a list; who just acted reads the primary (core/replica.py)
 def inbox(
     *,
     organization: Organization,
@@ -214,6 +216,7 @@ class UnreadSummary:
         return f"{UNREAD_COUNTED}+" if self.count > UNREAD_COUNTED else str(self.count)
 
 
+@replica_ok()
 def unread_summary(*, organization: Organization) -> UnreadSummary:
     """How many conversations wait with an unread reply (up to ``UNREAD_COUNTED``, then "99+"), and the
     newest reply: two small reads of the conversation summaries, each a few rows of its own index

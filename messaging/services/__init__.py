@@ -5,7 +5,7 @@
 - ``sending``: what the worker does with a queued row (claim, re-check, throttle, provider call)
   and the sweepers that keep the outbox moving;
 - ``inbound``: what Twilio tells us: delivery receipts (``message_status_update``) and incoming
-  texts with their keywords (``inbound_receive``);
+  texts with their keywords (``inbound_receive``), and a reply simulated for a demo (``inbound_simulate``);
 - ``numbers``: what the system learns about a number (line type lookups, carrier errors);
 - ``confirmation``: the one text confirming a person's opt-out (FCC 24-24);
 - ``conversations``: a person's conversation summary kept with each text (``conversation_touch``), read,
@@ -45,10 +45,11 @@ from .conversations import (
     conversation_presence,
     conversation_reopen,
     conversation_snooze,
+    conversation_summary_rebuild,
     conversation_touch,
     reply_flag_dismiss,
 )
-from .inbound import InboundResult, inbound_receive, message_status_update
+from .inbound import SIMULATED_SID_PREFIX, InboundResult, inbound_receive, inbound_simulate, message_status_update
 from .numbers import (
     carrier_error_act,
     carrier_opt_out_record,
@@ -77,6 +78,7 @@ __all__ = [
     "LAST_LOOK_AFTER_SECONDS",
     "LINK_PREFIX",
     "RECONCILE_FOR",
+    "SIMULATED_SID_PREFIX",
     "Draft",
     "InboundResult",
     "SendOutcome",
@@ -96,8 +98,10 @@ __all__ = [
     "conversation_presence",
     "conversation_reopen",
     "conversation_snooze",
+    "conversation_summary_rebuild",
     "conversation_touch",
     "inbound_receive",
+    "inbound_simulate",
     "line_type_is_stale",
     "line_type_lookup",
     "line_type_refresh_before_text",

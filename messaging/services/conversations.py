@@ -22,7 +22,7 @@ from interactions.models import Customer, History, Lead, Organization
 from interactions.services import history_record, user_display_name
 
 from ..models import Conversation, ConversationNote, Message
-from ..selectors import inbound_flagged
+from ..selectors import conversation_summary_of, inbound_flagged
 
 
 def _conversation_for_update(person: Lead | Customer) -> Conversation:
@@ -148,6 +148,21 @@ def _touch_values(message: Message) -> dict[str, Any]:
             ),
         }
     return values
+
+
+@transaction.atomic
+def conversation_summary_rebuild(*, person: Lead | Customer) -> Conversation | None:
+    """The person's summary written afresh from their texts (``conversation_summary_of``): for texts whose
+    times were changed after they were written (the demo data's past). ``None`` without texts."""
+    summary = conversation_summary_of(person=person)
+    if summary["last_message_id"] is None:
+        return None
+    conversation = _conversation_for_update(person)
+    for name, value in summary.items():
+        setattr(conversation, name, value)
+    conversation.unread, conversation.waiting = conversation.unread_state(), conversation.waiting_state()
+    conversation.save()
+    return conversation
 
 
 def conversation_flags_after_opt_out(*, organization: Organization, number: object) -> None:
