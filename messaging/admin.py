@@ -14,7 +14,7 @@ from core.admin import OrganizationScopedAdmin, ReadOnlyScopedAdmin
 from core.errors import ServiceError
 
 from .backends.twilio_setup import SetupUnreadable
-from .models import Message, MessageTemplate, UnsubscribeLink, tokens_masked
+from .models import ConversationNote, Message, MessageTemplate, UnsubscribeLink, tokens_masked
 from .rendering import MERGE_FIELDS, template_validate
 from .selectors.provider_setup import inbound_webhook_url, twilio_setup_findings
 from .services import message_reconcile, template_preview, template_sample_person, templates_flag_clear
@@ -194,3 +194,13 @@ class UnsubscribeLinkAdmin(ReadOnlyScopedAdmin):
     @admin.display(description="link")
     def link(self, obj: UnsubscribeLink) -> str:
         return str(obj)
+
+
+@admin.register(ConversationNote)
+class ConversationNoteAdmin(ReadOnlyScopedAdmin):
+    """The team's notes on conversations (written in the inbox, never texted): read-only, like the record."""
+
+    list_display = ["created_at", "author_name", "lead", "customer", "body"]
+    list_select_related = ["lead", "customer"]
+    fields = ["created_at", "author_name", "lead", "customer", "body"]
+    readonly_fields = ["created_at", "author_name", "lead", "customer", "body"]

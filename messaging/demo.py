@@ -19,7 +19,13 @@ from .backends.twilio import SAMPLE_UNREACHABLE_CODE
 from .compliance.engine import recipient_rules, send_refusal
 from .models import Message, MessageTemplate
 from .segments import measure
-from .services import inbound_receive, unsubscribe_link_get_or_create, with_link
+from .services import (
+    conversation_summary_rebuild,
+    conversation_touch,
+    inbound_receive,
+    unsubscribe_link_get_or_create,
+    with_link,
+)
 
 TEMPLATES = [
     (
@@ -120,6 +126,7 @@ def _text_sent(org: Organization, phone: PhoneNumber, agent: User | None, line: 
         failed_at=settled if status in (Message.Status.FAILED, Message.Status.UNDELIVERED) else None,
         **extra,
     )
+    conversation_touch(message)  # the inbox's summary, as every service that writes a text keeps it
     return message
 
 
@@ -152,6 +159,7 @@ def _conversation(org: Organization, phone: PhoneNumber, agent: User | None, now
         message = _text_sent(org, phone, agent, line, at) if sent else _reply_received(org, phone, line, at)
         if message is not None:  # created_at is the moment it was written: back-dated with the rest
             Message.objects.filter(pk=message.pk).update(created_at=at, updated_at=at)
+    conversation_summary_rebuild(person=phone.owner)  # the summary follows the texts' back-dated times
 
 
 @transaction.atomic

@@ -36,7 +36,11 @@ urlpatterns: list = [
     # The inbox: conversations with unread replies first, assignment, search; the header's unread count.
     path("inbox/", inbox.inbox_page, name="inbox"),
     path("inbox/unread/", inbox.unread, name="inbox_unread"),
+    path("inbox/list/", inbox.inbox_list, name="inbox_list"),
     path("inbox/<str:kind>/<int:pk>/assign/", inbox.assign, name="inbox_assign"),
+    path("inbox/<str:kind>/<int:pk>/state/", inbox.conversation_set_state, name="inbox_state"),
+    path("inbox/<str:kind>/<int:pk>/notes/", inbox.note_add, name="inbox_note_add"),
+    path("inbox/<str:kind>/<int:pk>/presence/", inbox.presence, name="inbox_presence"),
     # The outstanding list's inbound section, loaded into /outstanding/ by htmx.
     path("outstanding/inbound/", outstanding.outstanding_inbound, name="outstanding_inbound"),
 ]

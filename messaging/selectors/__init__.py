@@ -24,6 +24,7 @@ from .conversations import (
     person_numbers,
     person_text_for,
     person_thread,
+    reply_phone_id,
     scheduled_texts,
     thread_messages,
     thread_version,
@@ -42,13 +43,15 @@ from .inbound import (
     open_requests,
     reply_route,
 )
-from .inbox import InboxRow, UnreadSummary, inbox, unread_summary
+from .inbox import SHOWS as INBOX_SHOWS
+from .inbox import InboxRow, UnreadSummary, conversation_summary_of, inbox, inbox_version, unread_summary
 from .templates import active_templates_for, template_for
 from .texting import SendState, TextingNow, TextingState, number_send_state, texting_now, texting_state
 from .unsubscribe import unsubscribe_link_by_token
 
 __all__ = [
     "FAILURE_WORDS",
+    "INBOX_SHOWS",
     "THREAD_LIMIT",
     "FacilityFailures",
     "InboxRow",
@@ -59,6 +62,7 @@ __all__ = [
     "UnreadSummary",
     "active_templates_for",
     "conversation_state",
+    "conversation_summary_of",
     "failed_texts_by_facility",
     "flagged_reply_for",
     "inbound_flagged",
@@ -68,6 +72,7 @@ __all__ = [
     "inbound_organization",
     "inbound_unmatched",
     "inbox",
+    "inbox_version",
     "last_texted_number",
     "message_by_provider_sid",
     "number_send_state",
@@ -75,6 +80,7 @@ __all__ = [
     "person_numbers",
     "person_text_for",
     "person_thread",
+    "reply_phone_id",
     "reply_route",
     "scheduled_texts",
     "template_for",

@@ -20,7 +20,7 @@ from core.phonenumbers import readable
 from interactions.models import Consent, ConsentEvent, Customer, History, Lead, PhoneNumber, owner_kwargs
 from interactions.selectors import ConsentState, owner_numbers
 
-from ..models import Conversation, Message
+from ..models import Conversation, ConversationNote, Message
 
 THREAD_LIMIT = 60
 
@@ -41,7 +41,7 @@ class ThreadItem:
     at: datetime
     message: Message | None = None
     event: str = ""
-    event_kind: str = ""  # consent-in | consent-out | note
+    event_kind: str = ""  # consent-in | consent-out | note | internal (the team's note, never texted)
     number_label: str = ""
 
 
@@ -179,6 +179,15 @@ def person_thread(
         .order_by("-occurred_at", "-id")[:limit]
     )
     items += [ThreadItem(at=h.occurred_at, event=h.summary, event_kind="note") for h in notes]
+    # The team's notes on the conversation (never texted), marked apart from texts and events.
+    items += [
+        ThreadItem(
+            at=n.created_at,
+            event=f"Note by {n.author_name or 'an agent'} (not texted): {n.body}",
+            event_kind="internal",
+        )
+        for n in ConversationNote.objects.filter(**owner_kwargs(person)).order_by("-created_at", "-id")[:limit]
+    ]
     items.sort(key=lambda item: item.at)
     return items[-limit:]
 
@@ -201,8 +210,14 @@ def thread_version(
         )
     consents = _consents_fingerprint(person=person, numbers=numbers)
     note = History.objects.filter(**owner_kwargs(person)).order_by("-id").values_list("id", flat=True).first()
+    team_note = (
+        ConversationNote.objects.filter(**owner_kwargs(person))
+        .order_by("-created_at", "-id")
+        .values_list("id", flat=True)
+        .first()
+    )
     phones = sorted((n.pk, n.is_primary) for n in numbers)
-    return hashlib.blake2b(repr((rows, consents, note, phones)).encode(), digest_size=8).hexdigest()
+    return hashlib.blake2b(repr((rows, consents, note, team_note, phones)).encode(), digest_size=8).hexdigest()
 
 
 def _consents_fingerprint(*, person: Lead | Customer, numbers: list[PhoneNumber]) -> list[tuple]:
@@ -221,6 +236,19 @@ def _consents_fingerprint(*, person: Lead | Customer, numbers: list[PhoneNumber]
 
 def conversation_state(*, person: Lead | Customer) -> Conversation | None:
     return Conversation.objects.filter(**owner_kwargs(person)).select_related("assigned_to").first()
+
+
+def reply_phone_id(*, person: Lead | Customer) -> int | None:
+    """The number the inbox replies on: the one that wrote last, while it is still the person's; else
+    their primary number (the card's first); ``None`` without numbers."""
+    wrote = (
+        Conversation.objects.filter(**owner_kwargs(person)).values_list("last_inbound__phone_number", flat=True).first()
+    )
+    numbers = PhoneNumber.objects.filter(**owner_kwargs(person)).order_by("-is_primary", "id")
+    if wrote is not None and numbers.filter(pk=wrote).exists():
+        return wrote
+    first = numbers.values_list("pk", flat=True).first()
+    return first
 
 
 def person_numbers(*, person: Lead | Customer) -> list[PhoneNumber]:

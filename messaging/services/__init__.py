@@ -8,7 +8,8 @@
   texts with their keywords (``inbound_receive``), and a reply simulated for a demo (``inbound_simulate``);
 - ``numbers``: what the system learns about a number (line type lookups, carrier errors);
 - ``confirmation``: the one text confirming a person's opt-out (FCC 24-24);
-- ``conversations``: a person's conversation read, assigned, and a flagged reply resolved;
+- ``conversations``: a person's conversation summary kept with each text (``conversation_touch``), read,
+  marked unread, done or snoozed, assigned, and a flagged reply resolved;
 - ``unsubscribe``: a person using their ``/u/<token>`` link;
 - ``templates``: writing message templates.
 
@@ -33,7 +34,21 @@ from .compose import (
     with_link,
 )
 from .confirmation import confirmation_refusal, confirmation_wanted, opt_out_confirmation_queue
-from .conversations import conversation_assign, conversation_mark_read, reply_flag_dismiss
+from .conversations import (
+    conversation_assign,
+    conversation_done,
+    conversation_flag_refresh,
+    conversation_flags_after_opt_out,
+    conversation_mark_read,
+    conversation_mark_unread,
+    conversation_note_add,
+    conversation_presence,
+    conversation_reopen,
+    conversation_snooze,
+    conversation_summary_rebuild,
+    conversation_touch,
+    reply_flag_dismiss,
+)
 from .inbound import SIMULATED_SID_PREFIX, InboundResult, inbound_receive, inbound_simulate, message_status_update
 from .numbers import (
     carrier_error_act,
@@ -74,7 +89,17 @@ __all__ = [
     "confirmation_wanted",
     "consent_refusal",
     "conversation_assign",
+    "conversation_done",
+    "conversation_flag_refresh",
+    "conversation_flags_after_opt_out",
     "conversation_mark_read",
+    "conversation_mark_unread",
+    "conversation_note_add",
+    "conversation_presence",
+    "conversation_reopen",
+    "conversation_snooze",
+    "conversation_summary_rebuild",
+    "conversation_touch",
     "inbound_receive",
     "inbound_simulate",
     "line_type_is_stale",

@@ -44,6 +44,7 @@ from ..selectors import (
     reply_route,
 )
 from ..signals import message_status_changed
+from .conversations import conversation_touch
 from .numbers import carrier_error_act
 
 logger = logging.getLogger(__name__)
@@ -297,6 +298,7 @@ def _store(
         received_at=text.now,
     )
     insert(message)  # one INSERT (core/fastsql.py); a repeated MessageSid fails it (IntegrityError)
+    conversation_touch(message)  # the inbox's summary, in the webhook's transaction
     announce_on_commit(message_status_changed, Message, message=message, status=message.status)
     return message
 

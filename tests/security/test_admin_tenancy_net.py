@@ -39,7 +39,7 @@ from integrations.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from integrations.services import api_key_create
 from interactions.models import Organization
 from interactions.services import consent_grant
-from messaging.services import unsubscribe_link_get_or_create
+from messaging.services import conversation_note_add, unsubscribe_link_get_or_create
 from tests.factories import (
     CustomerFactory,
     FacilityFactory,
@@ -128,6 +128,7 @@ def build_world(org: Organization, tag: str) -> None:
     consent_grant(organization=org, number=people["phone"].number, source="web_form", evidence="quote form")
     link = unsubscribe_link_get_or_create(organization=org, number=people["phone"].number)
     MessageFactory(phone_number=people["phone"], body=f"Hello\nUnsubscribe: {link.url}")  # as a text is sent
+    conversation_note_add(person=people["lead"], author=user, body=f"{CANARY} team note")
     _workflow_rows(org, people)
     _integration_rows(org)
 
