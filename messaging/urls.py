@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path, re_path
 
-from .views import inbox, outstanding, panel, unsubscribe, webhooks
+from .views import inbox, media, outstanding, panel, unsubscribe, webhooks
 
 # Sections: unsubscribe links, Twilio webhooks, the card's text panel.
 urlpatterns: list = [
@@ -16,6 +16,10 @@ urlpatterns: list = [
     path("webhooks/twilio/status", webhooks.twilio_status, name="twilio_status_no_slash"),
     path("webhooks/twilio/inbound/", webhooks.twilio_inbound, name="twilio_inbound"),
     path("webhooks/twilio/inbound", webhooks.twilio_inbound, name="twilio_inbound_no_slash"),
+    # Pictures (MMS): signed links for the provider (no login), members' own, the panel's upload.
+    path("m/<str:token>", media.media_public, name="media_public"),
+    path("media/<int:media_id>/", media.media_content, name="media_content"),
+    path("media/upload/", media.media_upload, name="media_upload"),
     # The card's text panel (templates/messaging/panel.html and friends).
     path("text/panel/<int:phone_id>/", panel.panel, name="text_panel"),
     path("text/panel/<int:phone_id>/preview/", panel.preview, name="text_preview"),

@@ -7,6 +7,7 @@
   texts from unknown numbers, and where an incoming text belongs (``inbound_organization``);
 - ``texting``: whether a number may be texted: the send's one read of it (``number_send_state``), the home
   list's "Texting now", the panel header;
+- ``media``: pictures of the organization, of texts, and the signed links Twilio fetches them through;
 - ``templates``, ``unsubscribe``, ``failures``: the panel's templates, the ``/u/<token>`` link, the admin's
   failure counts.
 
@@ -40,6 +41,7 @@ from .inbound import (
     open_requests,
 )
 from .inbox import InboxRow, UnreadSummary, inbox, unread_summary
+from .media import media_by_link, media_for, media_link, message_media_map
 from .templates import active_templates_for, template_for
 from .texting import SendState, TextingNow, TextingState, number_send_state, texting_now, texting_state
 from .unsubscribe import unsubscribe_link_by_token
@@ -65,7 +67,11 @@ __all__ = [
     "inbound_organization",
     "inbound_unmatched",
     "inbox",
+    "media_by_link",
+    "media_for",
+    "media_link",
     "message_by_provider_sid",
+    "message_media_map",
     "number_send_state",
     "open_requests",
     "person_numbers",

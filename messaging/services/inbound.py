@@ -9,6 +9,7 @@ with the same payload: a status only moves forward, and an inbound text is store
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -159,6 +160,7 @@ class _Incoming:
     body: str
     segments: int
     now: datetime
+    media_urls: tuple[str, ...]
     to: ParsedNumber | None
     sender: ParsedNumber | None
 
@@ -176,6 +178,7 @@ def inbound_receive(
     messaging_service_sid: str = "",
     opt_out_type: str = "",
     segments: int = 1,
+    media_urls: Sequence[str] = (),
     now: datetime | None = None,
 ) -> InboundResult:
     """Store one inbound text, act on its keyword and note it on every record holding the number.
@@ -193,6 +196,8 @@ def inbound_receive(
       ("don't text me"), is flagged for an agent, due in 10 business days (``opt_out_due_at``).
     - Each lead and customer of the organization holding the sender's number gets a History
       entry; a sender nobody holds is kept and listed as unmatched.
+    - Pictures (an MMS, ``media_urls``) are fetched by a task once the text is stored
+      (``inbound_media_fetch``), so the webhook answers at once; the thread shows them when fetched.
     """
     text = _Incoming(
         provider_sid=provider_sid,
@@ -200,6 +205,7 @@ def inbound_receive(
         from_number=from_number,
         body=body or "",
         segments=max(1, segments),
+        media_urls=tuple(media_urls),
         now=now or timezone.now(),
         to=inbound_number(to_number),
         sender=inbound_number(from_number),
@@ -237,6 +243,8 @@ def inbound_receive(
             if text.sender is not None:  # a reply: the number is still the person's (see NUMBER_RECONFIRM_AFTER_DAYS)
                 phone_numbers_confirmed_by_reply(organization=organization, number=text.sender, now=text.now)
             _note_on_their_history(text, holders=holders, outcome=outcome)
+            if text.media_urls:
+                _fetch_pictures_on_commit(message.pk, list(text.media_urls))
     except IntegrityError:
         # The same webhook again (a retry, or twice at once): the text is stored already.
         existing = message_by_provider_sid(provider_sid=provider_sid)
@@ -244,6 +252,19 @@ def inbound_receive(
             raise
         return InboundResult(message=existing, keyword=keyword, reply=reply)
     return InboundResult(message=message, created=True, keyword=keyword, reply=reply)
+
+
+def _fetch_pictures_on_commit(message_id: int, urls: list[str]) -> None:
+    """Hand the text's pictures to a worker once the text is committed (the webhook does not wait for them)."""
+    from ..tasks import fetch_inbound_media
+
+    def enqueue() -> None:
+        try:
+            fetch_inbound_media.delay(message_id, urls)
+        except Exception:  # the text is stored; its pictures show as not fetched
+            logger.exception("could not hand the pictures of message %s to the worker", message_id)
+
+    transaction.on_commit(enqueue)
 
 
 # Twilio's OptOutType (Advanced Opt-Out) names the keyword its own lists found, custom ones included.
@@ -288,6 +309,7 @@ def _store(
         from_number=text.sender if text.sender is not None else text.from_number,
         body=text.body,
         segments=text.segments,
+        media_count=len(text.media_urls),
         flagged_opt_out_request=flagged,
         opt_out_due_at=opt_out_due(text.now) if flagged else None,
         received_at=text.now,
