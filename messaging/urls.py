@@ -31,6 +31,11 @@ urlpatterns: list = [
         name="text_cancel_scheduled",
     ),
     path("text/conversation/<int:phone_id>/", panel.conversation, name="text_conversation"),
+    path(
+        "text/messages/<int:message_id>/resend-without-media/",
+        panel.resend_without_media,
+        name="text_resend_without_media",
+    ),
     path("text/replies/<int:message_id>/opt-out/", panel.reply_opt_out, name="text_reply_opt_out"),
     path("text/replies/<int:message_id>/not-a-request/", panel.reply_not_a_request, name="text_reply_not_a_request"),
     # The inbox: conversations with unread replies first, assignment, search; the header's unread count.

@@ -312,4 +312,6 @@ def _fetch_one(message: Message, url: str, *, position: int) -> Media | None:
         return None
     with transaction.atomic():
         MessageMedia.objects.create(message=message, media=media, position=position)
+        # The thread's live poll sees the text changed and shows the picture.
+        Message.objects.filter(pk=message.pk).update(updated_at=timezone.now())
     return media

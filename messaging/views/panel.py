@@ -55,6 +55,7 @@ from ..services import (
     message_cancel,
     message_preview,
     message_queue,
+    message_resend_without_media,
     reply_flag_dismiss,
     template_body_for,
 )
@@ -496,3 +497,25 @@ def reply_opt_out(request: HttpRequest, message_id: int) -> HttpResponse:
 
 def _asked_by_text(reply: Message) -> str:
     return f'Asked by text: "{reply.body.strip()}"'
+
+
+@login_required
+@require_POST
+def resend_without_media(request: HttpRequest, message_id: int) -> HttpResponse:
+    """ "Send without the picture" on a text whose picture the carrier refused: the same words, as a plain text."""
+    organization = require_organization(request)
+    message = (
+        Message.objects.filter(organization=organization, pk=message_id, direction=Message.Direction.OUTBOUND)
+        .select_related("phone_number__organization", "lead", "customer")
+        .first()
+    )
+    if message is None:
+        raise Http404("No such text in your organization.")
+    try:
+        message_resend_without_media(message=message, sent_by=request.user)
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "Sent again without the picture.")
+    owner = message.lead or message.customer
+    return redirect(safe_next(request, owner.get_absolute_url() if owner else reverse("inbox")))

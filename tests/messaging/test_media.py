@@ -66,7 +66,9 @@ def test_a_texts_pictures_are_refused_over_twilios_5_mb_together(org):
 
 
 def test_more_than_five_pictures_are_refused(org):
-    pictures = [media_create(organization=org, file=jpeg(color=c)) for c in ("red", "green", "blue", "gray", "pink", "navy")]
+    pictures = [
+        media_create(organization=org, file=jpeg(color=c)) for c in ("red", "green", "blue", "gray", "pink", "navy")
+    ]
     with pytest.raises(ServiceError) as refused:
         media_for_message(organization=org, media=pictures)
     assert refused.value.code == "too_many_pictures"
