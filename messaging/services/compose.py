@@ -288,9 +288,8 @@ def message_queue(
 ) -> Message:
     """Queue a text to ``phone_number`` (or schedule it for ``send_at``).
 
-    ``media``: pictures to send with it (an MMS; a template's picture is added first), checked by
-    ``media_for_message``: the organization's own, at most 5, at most 5 MB together. An MMS is one
-    message whatever its length (Twilio bills it so), under the same refusals as any text.
+    ``media``: pictures (an MMS, one message whatever its length; a template's picture comes first),
+    checked by ``media_for_message``; every refusal below applies to it as to any text.
 
     Refuses with a ``ServiceError`` (nothing written) when: the body is empty, the template is
     inactive, there is no consent or the person opted out, the number cannot get texts (a
@@ -333,8 +332,7 @@ def message_queue(
             idempotency_key=idempotency_key,
             now=now,
         )
-        if pictures:  # one message, whatever the length (an MMS is not split into segments)
-            message.media_count, message.segments = len(pictures), 1
+        message.media_count, message.segments = (len(pictures), 1) if pictures else (0, size.segments)
         entry = _history_of_text(phone_number=phone_number, text=text, sent_by=sent_by, send_at=send_at, now=now)
         _insert_with_its_history(message, entry, idempotency_key=idempotency_key)
         if pictures:

@@ -196,8 +196,7 @@ def inbound_receive(
       ("don't text me"), is flagged for an agent, due in 10 business days (``opt_out_due_at``).
     - Each lead and customer of the organization holding the sender's number gets a History
       entry; a sender nobody holds is kept and listed as unmatched.
-    - Pictures (an MMS, ``media_urls``) are fetched by a task once the text is stored
-      (``inbound_media_fetch``), so the webhook answers at once; the thread shows them when fetched.
+    - Pictures (``media_urls``) are fetched by a task after commit (``inbound_media_fetch``).
     """
     text = _Incoming(
         provider_sid=provider_sid,
@@ -243,8 +242,6 @@ def inbound_receive(
             if text.sender is not None:  # a reply: the number is still the person's (see NUMBER_RECONFIRM_AFTER_DAYS)
                 phone_numbers_confirmed_by_reply(organization=organization, number=text.sender, now=text.now)
             _note_on_their_history(text, holders=holders, outcome=outcome)
-            if text.media_urls:
-                _fetch_pictures_on_commit(message.pk, list(text.media_urls))
     except IntegrityError:
         # The same webhook again (a retry, or twice at once): the text is stored already.
         existing = message_by_provider_sid(provider_sid=provider_sid)
@@ -315,6 +312,8 @@ def _store(
         received_at=text.now,
     )
     insert(message)  # one INSERT (core/fastsql.py); a repeated MessageSid fails it (IntegrityError)
+    if text.media_urls:  # an MMS: fetched once committed, so the webhook answers at once
+        _fetch_pictures_on_commit(message.pk, list(text.media_urls))
     announce_on_commit(message_status_changed, Message, message=message, status=message.status)
     return message
 

@@ -17,6 +17,7 @@ from schemathesis.config import SchemathesisConfig
 
 from integrations.services import api_key_create, endpoint_create, event_publish
 from interactions.services import consent_grant
+from messaging.services import media_create
 from tests.api.conftest import token_client
 from tests.factories import (
     CustomerFactory,
@@ -26,6 +27,7 @@ from tests.factories import (
     WorkflowFactory,
     WorkflowStepFactory,
 )
+from tests.pictures import jpeg
 from workflows.services import enrollment_start, task_create_for_step
 
 pytestmark = pytest.mark.django_db
@@ -152,6 +154,7 @@ def seeded(facility, manager, open_all_day):
     event_publish(organization_id=organization.pk, type="message.queued", object_type="message",
                   object_id=message.pk, data=lambda: {"id": message.pk})  # fmt: skip
     api_key, _ = api_key_create(organization=organization, name="PMS sync", created_by=manager)
+    picture = media_create(organization=organization, file=jpeg(), created_by=manager)
     return {
         "paths": {
             "/api/v1/leads/": phone.lead_id,
@@ -165,6 +168,7 @@ def seeded(facility, manager, open_all_day):
             "/api/v1/webhook-endpoints/": endpoint.pk,
             "/api/v1/webhook-deliveries/": endpoint.deliveries.get().pk,
             "/api/v1/api-keys/": api_key.pk,
+            "/api/v1/media/": picture.pk,
         },
         # body and query fields that name a row: aiming them at real rows reaches the services
         "fields": {
@@ -176,6 +180,7 @@ def seeded(facility, manager, open_all_day):
             "workflow": workflow.pk,
             "endpoint": endpoint.pk,
             "number": "+15125550142",
+            "media": [picture.pk],
         },
     }
 
