@@ -178,8 +178,8 @@ class MediaAdmin(ReadOnlyScopedAdmin):
 
     list_display = ["id", "thumbnail", "content_type", "size", "width", "height", "source", "created_at"]
     list_filter = ["source", "content_type"]
-    fields = ["thumbnail", "content_type", "size", "width", "height", "sha256", "source", "created_by",
-              "created_at", "provider_sid", "provider_deleted_at", "provider_delete_error"]  # fmt: skip
+    fields = ("thumbnail", "content_type", "size", "width", "height", "sha256", "source", "created_by",
+              "created_at", "provider_sid", "provider_deleted_at", "provider_delete_error")  # fmt: skip
     readonly_fields = fields
 
     @admin.display(description="Picture")

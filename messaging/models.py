@@ -214,6 +214,8 @@ class Message(models.Model):
     )
 
     objects = MessageQuerySet.as_manager()
+    # The text's pictures in order, when a thread selector read them (``message_media_map``); not a field.
+    pictures: list[Media]
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -41,7 +41,7 @@ from .inbound import (
     open_requests,
 )
 from .inbox import InboxRow, UnreadSummary, inbox, unread_summary
-from .media import media_by_link, media_for, media_link, message_media_map
+from .media import media_by_link, media_for, media_link, media_many_for, message_media_map
 from .templates import active_templates_for, template_for
 from .texting import SendState, TextingNow, TextingState, number_send_state, texting_now, texting_state
 from .unsubscribe import unsubscribe_link_by_token
@@ -70,6 +70,7 @@ __all__ = [
     "media_by_link",
     "media_for",
     "media_link",
+    "media_many_for",
     "message_by_provider_sid",
     "message_media_map",
     "number_send_state",

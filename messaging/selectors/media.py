@@ -41,6 +41,12 @@ def media_for(*, organization: Organization, pk: int) -> Media | None:
     return Media.objects.filter(organization=organization, pk=pk).first()
 
 
+def media_many_for(*, organization: Organization, ids: list[int]) -> list[Media]:
+    """The organization's pictures of ``ids``, in that order (ids of another organization are left out)."""
+    found = {m.pk: m for m in Media.objects.filter(organization=organization, pk__in=ids)}
+    return [found[pk] for pk in dict.fromkeys(ids) if pk in found]
+
+
 def message_media_map(messages: list[Message]) -> dict[int, list[Media]]:
     """The pictures of each of ``messages`` that has any, in order; one query for all of them."""
     from ..models import MessageMedia

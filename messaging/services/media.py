@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import IO
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
@@ -166,7 +166,7 @@ def media_create(
     organization: Organization,
     file: IO[bytes] | bytes,
     name: str = "picture",
-    created_by: AbstractBaseUser | None = None,
+    created_by: User | AnonymousUser | None = None,
     source: str = Media.Source.UPLOAD,
     provider_sid: str = "",
 ) -> Media:
@@ -186,7 +186,7 @@ def media_create(
         width=encoded.width,
         height=encoded.height,
         sha256=hashlib.sha256(encoded.data).hexdigest(),
-        created_by=created_by if created_by is not None and created_by.is_authenticated else None,
+        created_by=created_by if isinstance(created_by, User) else None,
         provider_sid=provider_sid,
     )
     # The file first (storage is not transactional); the row only once the file is there.

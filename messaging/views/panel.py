@@ -33,13 +33,14 @@ from interactions.services import consent_revoke
 
 from ..backends import UNREACHABLE_REASONS
 from ..compliance.engine import recipient_time_zone
-from ..models import Message, MessageTemplate
+from ..models import Media, Message, MessageTemplate
 from ..rendering import merge_field_problem
 from ..segments import MAX_CHARACTERS, is_gsm7
 from ..selectors import (
     active_templates_for,
     flagged_reply_for,
     inbound_flagged,
+    media_many_for,
     open_requests,
     person_text_for,
     person_thread,
@@ -50,6 +51,7 @@ from ..selectors import (
     thread_version,
 )
 from ..services import (
+    MAX_PICTURES_PER_MESSAGE,
     consent_refusal,
     conversation_mark_read,
     message_cancel,
@@ -59,6 +61,7 @@ from ..services import (
     reply_flag_dismiss,
     template_body_for,
 )
+from .media import media_json
 
 SENT_EVENT = "textdesk:sent"  # the conversation listens for it and refreshes at once
 
@@ -86,12 +89,22 @@ def _body(request: HttpRequest) -> str:
     return request.POST.get("body", "").replace("\r\n", "\n")
 
 
-def _compose_context(request: HttpRequest, phone: PhoneNumber, *, body: str = "", template_id: Any = "") -> dict:
+def _pictures(request: HttpRequest, phone: PhoneNumber) -> list[Media]:
+    """The pictures attached in the panel (``media`` ids, in order), the organization's own only."""
+    ids = [pk for value in request.POST.getlist("media")[:10] if (pk := strict_id(value)) is not None]
+    return media_many_for(organization=phone.organization, ids=ids)
+
+
+def _compose_context(
+    request: HttpRequest, phone: PhoneNumber, *, body: str = "", template_id: Any = "", pictures: list | None = None
+) -> dict:
     draft = message_preview(phone_number=phone, body=body, agent=request.user)
     return {
         "phone": phone,
         "person": phone.owner,
         "body": body,
+        "pictures": pictures or [],
+        "max_pictures": MAX_PICTURES_PER_MESSAGE,
         "template_id": template_id,
         "draft": draft,
         "ucs2_culprits": _ucs2_culprits(draft.text) if draft.measure.encoding == "UCS-2" else [],
@@ -214,8 +227,9 @@ def _panel_context(
     error: ServiceError | None = None,
     template_error: ServiceError | None = None,
     numbers: list[PhoneNumber] | None = None,
+    pictures: list[Media] | None = None,
 ) -> dict:
-    context = _compose_context(request, phone, body=body, template_id=template_id)
+    context = _compose_context(request, phone, body=body, template_id=template_id, pictures=pictures)
     context.update(_conversation_context(phone, numbers))
     context.update(
         task=task,
@@ -269,7 +283,8 @@ def panel(request: HttpRequest, phone_id: int) -> HttpResponse:
 def preview(request: HttpRequest, phone_id: int) -> HttpResponse:
     """The live counter: characters, encoding and segments of the final text, link included."""
     phone = _phone_or_404(request, phone_id)
-    return render(request, "messaging/_counter.html", _compose_context(request, phone, body=_body(request)))
+    context = _compose_context(request, phone, body=_body(request), pictures=_pictures(request, phone))
+    return render(request, "messaging/_counter.html", context)
 
 
 @login_required
@@ -288,7 +303,8 @@ def template_choose(request: HttpRequest, phone_id: int) -> HttpResponse:
         body = template_body_for(template=template, phone_number=phone, agent=request.user)
     except ServiceError as exc:
         return JsonResponse({"error": exc.message, "code": exc.code}, status=400)
-    return JsonResponse({"template": template.pk, "name": template.name, "text": body})
+    picture = media_json(template.media) if template.media_id and template.media is not None else None
+    return JsonResponse({"template": template.pk, "name": template.name, "text": body, "picture": picture})
 
 
 def _template_if_unchanged(request: HttpRequest, phone: PhoneNumber, body: str) -> MessageTemplate | None:
@@ -330,7 +346,7 @@ def send_text(
     ``after_send`` is how a caller above messaging adds to a sent text (the workflows' "Open &
     text" completes its task); what it returns is appended to the confirmation.
     """
-    body, task_id = _body(request), task
+    body, task_id, pictures = _body(request), task, _pictures(request, phone)
     numbers = owner_numbers(owner=phone.owner)
     waiting = open_requests(organization=phone.organization, numbers=numbers)
     others = [waiting[n.e164] for n in numbers if n.pk != phone.pk and n.e164 in waiting]
@@ -342,7 +358,13 @@ def send_text(
             "which reads like a request to stop texting. Send to this number anyway?",
         )
         context = _panel_context(
-            request, phone, body=body, template_id=request.POST.get("template", ""), task=task_id, error=warning
+            request,
+            phone,
+            body=body,
+            template_id=request.POST.get("template", ""),
+            task=task_id,
+            error=warning,
+            pictures=pictures,
         )
         return render(request, "messaging/panel.html", context)
     try:
@@ -352,10 +374,17 @@ def send_text(
             body=body,
             template=_template_if_unchanged(request, phone, body),
             send_at=_parse_send_at(request.POST.get("send_at", "")),
+            media=pictures,
         )
     except ServiceError as exc:
         context = _panel_context(
-            request, phone, body=body, template_id=request.POST.get("template", ""), task=task_id, error=exc
+            request,
+            phone,
+            body=body,
+            template_id=request.POST.get("template", ""),
+            task=task_id,
+            error=exc,
+            pictures=pictures,
         )
         return render(request, "messaging/panel.html", context)
 
