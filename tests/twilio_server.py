@@ -67,6 +67,9 @@ ERRORS: dict[int, tuple[int, str]] = {
     21611: (400, "This 'From' number has exceeded the maximum number of queued messages"),
     21614: (400, "'To' number is not a valid mobile number"),
     21617: (400, "The concatenated message body exceeds the 1600 character limit."),
+    21620: (400, "Invalid media URL(s)"),
+    12300: (400, "Invalid Content-Type"),
+    30019: (400, "Content size exceeds carrier limit"),
     # Delivery errors: Twilio reports these in status callbacks; answering a send with one lets a
     # test drive the same table through the API path.
     30003: (400, "Unreachable destination handset"),

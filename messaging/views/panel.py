@@ -303,8 +303,10 @@ def template_choose(request: HttpRequest, phone_id: int) -> HttpResponse:
         body = template_body_for(template=template, phone_number=phone, agent=request.user)
     except ServiceError as exc:
         return JsonResponse({"error": exc.message, "code": exc.code}, status=400)
-    picture = media_json(template.media) if template.media_id and template.media is not None else None
-    return JsonResponse({"template": template.pk, "name": template.name, "text": body, "picture": picture})
+    answer: dict[str, Any] = {"template": template.pk, "name": template.name, "text": body}
+    if template.media_id and template.media is not None:  # its picture comes along (``picture``: id and link)
+        answer["picture"] = media_json(template.media)
+    return JsonResponse(answer)
 
 
 def _template_if_unchanged(request: HttpRequest, phone: PhoneNumber, body: str) -> MessageTemplate | None:

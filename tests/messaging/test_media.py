@@ -101,3 +101,38 @@ def test_an_mms_is_one_message_and_keeps_every_refusal(
     with pytest.raises(ServiceError) as refused:
         message_queue(phone_number=consented_number, sent_by=agent, body="Another", media=[picture])
     assert refused.value.code == "no_consent"
+
+
+def _storage_in_a_fresh_process(**env: str):
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import django; django.setup();"
+        "from django.core.files.storage import storages; s = storages['default'];"
+        "print(type(s).__module__ + '.' + type(s).__name__, getattr(s, 'bucket_name', ''),"
+        " getattr(s, 'endpoint_url', ''), getattr(s, 'default_acl', ''), getattr(s, 'file_overwrite', ''))"
+    )
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MEDIA_"))}
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        env={**base, "DJANGO_SETTINGS_MODULE": "config.settings", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_media_storage_s3_stores_pictures_in_the_configured_bucket_through_django_storages():
+    done = _storage_in_a_fresh_process(
+        MEDIA_STORAGE="s3", AWS_STORAGE_BUCKET_NAME="textdesk-pictures", AWS_S3_ENDPOINT_URL="http://127.0.0.1:9000"
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [
+        "storages.backends.s3.S3Storage", "textdesk-pictures", "http://127.0.0.1:9000", "None", "False"
+    ]  # fmt: skip
+    default = _storage_in_a_fresh_process()
+    assert default.stdout.split()[0] == "django.core.files.storage.filesystem.FileSystemStorage"
+    wrong = _storage_in_a_fresh_process(MEDIA_STORAGE="ftp")
+    assert wrong.returncode != 0 and "MEDIA_STORAGE must be 'filesystem' or 's3'" in wrong.stderr
