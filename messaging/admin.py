@@ -34,6 +34,7 @@ MERGE_FIELD_HELP = "Merge fields you can use: " + ", ".join(
 class MessageTemplateForm(forms.ModelForm):
     picture = forms.FileField(
         required=False,
+        label="New picture",
         help_text="A picture sent with every text from this template (JPEG, PNG, GIF or WebP; at most 5 MB). "
         "Its location and camera details are removed before it is stored.",
     )
@@ -122,6 +123,9 @@ class MessageTemplateAdmin(OrganizationScopedAdmin):
         except ServiceError:
             return None
 
+    class Media:
+        css = {"all": ["css/admin.css"]}  # the picture's thumbnail
+
     @admin.display(description="Picture")
     def current_picture(self, obj):
         if obj is None or not obj.media_id:
@@ -181,6 +185,9 @@ class MediaAdmin(ReadOnlyScopedAdmin):
     fields = ("thumbnail", "content_type", "size", "width", "height", "sha256", "source", "created_by",
               "created_at", "provider_sid", "provider_deleted_at", "provider_delete_error")  # fmt: skip
     readonly_fields = fields
+
+    class Media:
+        css = {"all": ["css/admin.css"]}
 
     @admin.display(description="Picture")
     def thumbnail(self, obj):
