@@ -82,7 +82,9 @@ def fetch_inbound_media(self: Task, message_id: int, urls: list[str]) -> None:
     """Fetch, store and attach the pictures of a received MMS, then delete them at the provider.
 
     Safe to run twice (positions already attached are not fetched again). The provider
-    unreachable: retried with backoff (``make run``, eager: the thread says what was not fetched).
+    unreachable: retried with backoff; after the last try (at once on ``make run``, eager) the
+    thread says which picture was not fetched.
     """
-    if services.inbound_media_fetch(message_id=message_id, urls=urls) and not self.request.is_eager:
+    last_try = self.request.is_eager or self.request.retries >= (self.max_retries or 0)
+    if services.inbound_media_fetch(message_id=message_id, urls=urls, last_try=last_try) and not last_try:
         raise self.retry(countdown=30 * 2**self.request.retries)

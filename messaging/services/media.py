@@ -269,14 +269,15 @@ def _provider_delete(media: Media, url: str) -> None:
     media.save(update_fields=["provider_deleted_at", "provider_delete_error"])
 
 
-def inbound_media_fetch(*, message_id: int, urls: Sequence[str]) -> bool:
+def inbound_media_fetch(*, message_id: int, urls: Sequence[str], last_try: bool = False) -> bool:
     """Fetch, check and store each picture of a received MMS, attach it in order, then delete it at the provider.
 
     Safe to run again: a position already attached is not fetched again (only its deletion at the
     provider is tried again if it failed). An attachment that is not a picture (a video, a
     contact card) is not kept; it is deleted at the provider too, and the text says so. A
     MediaUrl off the provider's API host is never fetched. Returns True when something failed
-    that is worth trying again later (the provider unreachable).
+    that is worth trying again later (the provider unreachable); on the ``last_try`` that failure
+    is said on the text too, so the thread stops waiting for the picture.
     """
     message = Message.objects.select_related("organization").get(pk=message_id)
     attached = {row.position: row.media for row in message.attachments.select_related("media")}
@@ -290,7 +291,7 @@ def inbound_media_fetch(*, message_id: int, urls: Sequence[str]) -> bool:
                 _provider_delete(media, url)
         except MediaFetchFailed as exc:
             retry = retry or exc.retryable
-            if not exc.retryable:
+            if not exc.retryable or last_try:
                 _note_on_text(message, f"Picture {position + 1} was not fetched: {exc}")
     return retry
 

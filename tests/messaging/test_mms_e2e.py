@@ -139,3 +139,12 @@ def test_an_attachment_that_is_not_a_picture_is_not_kept_and_is_deleted_at_the_p
     assert not message.attachments.exists()
     assert "Attachment 1 (text/vcard) was not kept" in message.error_message
     assert len(twilio_server.media_deleted) == 1 and not twilio_server.media
+
+
+def test_a_picture_twilio_no_longer_has_is_said_on_the_text(public_live_server, twilio_server, consented_number):
+    sender_number = str(consented_number.lead.facility.sms_sender_number)
+    inbound = twilio_server.inbound(from_=PERSON, to=sender_number, body="pic", media=((jpeg(), "image/jpeg"),))
+    twilio_server.media.clear()  # Twilio no longer has it (answers 404, not worth retrying)
+    assert twilio_server.post(inbound, base_url=public_live_server.url)[0] == 200
+    message = Message.objects.get(provider_sid=inbound.params["MessageSid"])
+    assert not message.attachments.exists() and "Picture 1 was not fetched" in message.error_message
