@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -75,6 +76,10 @@ class MessageTemplateAdmin(OrganizationScopedAdmin):
     readonly_fields = ["preview", "current_picture", "flagged_at", "flag_reason"]
     actions = ["clear_flag"]
 
+    class Media:
+        css = {"all": ["css/admin.css"]}
+        js = ["js/template_preview.js"]
+
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
         upload = form.cleaned_data.get("picture")
@@ -123,9 +128,6 @@ class MessageTemplateAdmin(OrganizationScopedAdmin):
         except ServiceError:
             return None
 
-    class Media:
-        css = {"all": ["css/admin.css"]}  # the picture's thumbnail
-
     @admin.display(description="Picture")
     def current_picture(self, obj):
         if obj is None or not obj.media_id:
@@ -134,24 +136,15 @@ class MessageTemplateAdmin(OrganizationScopedAdmin):
 
     @admin.display(description="Preview (sample record, link included)")
     def preview(self, obj):
+        """The saved body filled in for a sample record; js/template_preview.js refreshes it as the body is typed,
+        through ``template_preview_live`` (the same service and the same fragment)."""
         draft = self._draft(obj)
-        if draft is None:
-            return "Save the template to see it filled in for a sample record, with its length."
-        size = draft.measure
-        note = ""
-        if size.encoding == "UCS-2":
-            note = " A character outside GSM-7 (an emoji, a curly quote, a non-breaking space…) makes it UCS-2."
-        if size.too_long:
-            note += f" Over the {1600:,}-character limit: it cannot be sent."
         return format_html(
-            '<pre style="white-space:pre-wrap;max-width:40em;margin:0 0 .5em">{}</pre>'
-            "<strong>{} characters · {} · {} segment{}</strong>{}",
-            draft.text,
-            f"{size.characters:,}",
-            size.encoding,
-            size.segments,
-            "" if size.segments == 1 else "s",
-            note,
+            '<div class="template-preview" data-template-preview data-url="{}" data-template="{}" aria-live="polite">'
+            "{}</div>",
+            reverse("template_preview_live"),
+            obj.pk if obj is not None and obj.pk else "",
+            render_to_string("messaging/_template_preview.html", {"draft": draft, "error": ""}),
         )
 
     @admin.display(description="Length (sample)")

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path, re_path
 
-from .views import inbox, media, outstanding, panel, unsubscribe, webhooks
+from .views import demo, inbox, media, outstanding, panel, template_preview, unsubscribe, webhooks
 
 # Sections: unsubscribe links, Twilio webhooks, the card's text panel.
 urlpatterns: list = [
@@ -30,6 +30,8 @@ urlpatterns: list = [
         panel.cancel_scheduled,
         name="text_cancel_scheduled",
     ),
+    # Demo only (404 unless DEBUG): a person's reply on make run, through the webhook's inbound service.
+    path("text/panel/<int:phone_id>/demo-reply/", demo.demo_reply, name="text_demo_reply"),
     path("text/conversation/<int:phone_id>/", panel.conversation, name="text_conversation"),
     path(
         "text/messages/<int:message_id>/resend-without-media/",
@@ -38,6 +40,8 @@ urlpatterns: list = [
     ),
     path("text/replies/<int:message_id>/opt-out/", panel.reply_opt_out, name="text_reply_opt_out"),
     path("text/replies/<int:message_id>/not-a-request/", panel.reply_not_a_request, name="text_reply_not_a_request"),
+    # The template form's live preview in admin (static/js/template_preview.js).
+    path("text/templates/preview/", template_preview.template_preview_live, name="template_preview_live"),
     # The inbox: conversations with unread replies first, assignment, search; the header's unread count.
     path("inbox/", inbox.inbox_page, name="inbox"),
     path("inbox/unread/", inbox.unread, name="inbox_unread"),

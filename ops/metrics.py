@@ -37,6 +37,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
+from core.replica import replica_ok
+
 from .services import heartbeat_age, outbox_tally
 
 logger = logging.getLogger(__name__)
@@ -149,6 +151,7 @@ def registry() -> CollectorRegistry:
 
 @never_cache
 @require_safe
+@replica_ok()  # a scrape may be seconds behind (with a replica, it reads there: core/replica.py)
 def metrics(request: HttpRequest) -> HttpResponse:
     """The Prometheus exposition, for ``Authorization: Bearer <METRICS_TOKEN>`` only."""
     token = settings.METRICS_TOKEN

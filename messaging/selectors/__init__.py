@@ -4,7 +4,8 @@
   fingerprint for the live poll;
 - ``inbox``: conversations, unread replies first, and the header's unread count;
 - ``inbound``: replies waiting for an agent (``inbound_flagged``: the rule of record for an open stop request),
-  texts from unknown numbers, and where an incoming text belongs (``inbound_organization``);
+  texts from unknown numbers, and where an incoming text belongs (``inbound_organization``; a simulated
+  reply's ``reply_route``);
 - ``texting``: whether a number may be texted: the send's one read of it (``number_send_state``), the home
   list's "Texting now", the panel header;
 - ``media``: pictures of the organization, of texts, and the signed links Twilio fetches them through;
@@ -37,8 +38,10 @@ from .inbound import (
     inbound_number_holders,
     inbound_organization,
     inbound_unmatched,
+    last_texted_number,
     message_by_provider_sid,
     open_requests,
+    reply_route,
 )
 from .inbox import InboxRow, UnreadSummary, inbox, unread_summary
 from .media import media_by_link, media_for, media_link, media_many_for, message_media_map
@@ -67,6 +70,7 @@ __all__ = [
     "inbound_organization",
     "inbound_unmatched",
     "inbox",
+    "last_texted_number",
     "media_by_link",
     "media_for",
     "media_link",
@@ -78,6 +82,7 @@ __all__ = [
     "person_numbers",
     "person_text_for",
     "person_thread",
+    "reply_route",
     "scheduled_texts",
     "template_for",
     "texting_now",

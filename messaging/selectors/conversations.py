@@ -18,7 +18,7 @@ from phonenumber_field.phonenumber import to_python as stored_number  # what loa
 
 from core.phonenumbers import readable
 from interactions.models import Consent, ConsentEvent, Customer, History, Lead, PhoneNumber, owner_kwargs
-from interactions.selectors import owner_numbers
+from interactions.selectors import ConsentState, owner_numbers
 
 from ..models import Conversation, Message
 from .media import message_media_map
@@ -202,15 +202,21 @@ def thread_version(
             .order_by("-created_at", "-id")
             .values_list("id", "status", "error_code", "flag_dismissed_at", "updated_at")[:THREAD_LIMIT]
         )
-    consents = sorted(
-        (row.number.as_e164, row.status, row.last_event_id)
-        for row in Consent.objects.filter(
-            organization_id=person.organization_id, number__in=[n.number for n in numbers]
-        )
-    )
+    consents = _consents_fingerprint(person=person, numbers=numbers)
     note = History.objects.filter(**owner_kwargs(person)).order_by("-id").values_list("id", flat=True).first()
     phones = sorted((n.pk, n.is_primary) for n in numbers)
     return hashlib.blake2b(repr((rows, consents, note, phones)).encode(), digest_size=8).hexdigest()
+
+
+def _consents_fingerprint(*, person: Lead | Customer, numbers: list[PhoneNumber]) -> list[tuple]:
+    """The numbers' consent as the version sees it. Numbers read with their consent (``owner_numbers``: the
+    panel, its poll and the card) carry it already, read in the same request: it is not read a second time.
+    Each ledger event changes the state's time (``at``, the latest event's), so a change always shows."""
+    states: list[ConsentState] = [c for n in numbers if (c := getattr(n, "consent", None)) is not None]
+    if len(states) == len(numbers):
+        return sorted((s.number, s.status, s.source or "", s.at.isoformat() if s.at else "") for s in states)
+    rows = Consent.objects.filter(organization_id=person.organization_id, number__in=[n.number for n in numbers])
+    return sorted((row.number.as_e164, row.status, "", str(row.last_event_id)) for row in rows)
 
 
 # --- open plain-words requests ----------------------------------------------------------------

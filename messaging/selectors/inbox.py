@@ -13,6 +13,7 @@ from django.contrib.postgres.search import SearchQuery
 from django.db import connection
 from django.db.models import Count, Max, Q, QuerySet
 
+from core.replica import replica_ok
 from core.search import SEARCH_CONFIG
 from interactions.models import Customer, Lead, Organization, owner_kwargs
 from interactions.selectors import people_matching_ids
@@ -76,6 +77,7 @@ def message_body_search(*, organization: Organization, query: str) -> QuerySet[M
     return texts.order_by("-created_at", "-id")
 
 
+@replica_ok()  # seconds behind is fine for a list; who just acted reads the primary (core/replica.py)
 def inbox(
     *, organization: Organization, user: User, show: str = "all", query: str = "", limit: int = 100
 ) -> list[InboxRow]:
@@ -165,6 +167,7 @@ class UnreadSummary:
         return f"{self.count}-{self.latest_id}"
 
 
+@replica_ok()
 def unread_summary(*, organization: Organization) -> UnreadSummary:
     """How many conversations wait with an unread reply, and the newest reply: two small queries."""
     held = Message.objects.filter(organization=organization).filter(Q(lead__isnull=False) | Q(customer__isnull=False))

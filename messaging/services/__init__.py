@@ -5,7 +5,7 @@
 - ``sending``: what the worker does with a queued row (claim, re-check, throttle, provider call)
   and the sweepers that keep the outbox moving;
 - ``inbound``: what Twilio tells us: delivery receipts (``message_status_update``) and incoming
-  texts with their keywords (``inbound_receive``);
+  texts with their keywords (``inbound_receive``), and a reply simulated for a demo (``inbound_simulate``);
 - ``numbers``: what the system learns about a number (line type lookups, carrier errors);
 - ``confirmation``: the one text confirming a person's opt-out (FCC 24-24);
 - ``conversations``: a person's conversation read, assigned, and a flagged reply resolved;
@@ -36,7 +36,7 @@ from .compose import (
 )
 from .confirmation import confirmation_refusal, confirmation_wanted, opt_out_confirmation_queue
 from .conversations import conversation_assign, conversation_mark_read, reply_flag_dismiss
-from .inbound import InboundResult, inbound_receive, message_status_update
+from .inbound import SIMULATED_SID_PREFIX, InboundResult, inbound_receive, inbound_simulate, message_status_update
 from .media import (
     MAX_BYTES_PER_MESSAGE,
     MAX_PICTURES_PER_MESSAGE,
@@ -83,6 +83,7 @@ __all__ = [
     "MAX_BYTES_PER_MESSAGE",
     "MAX_PICTURES_PER_MESSAGE",
     "RECONCILE_FOR",
+    "SIMULATED_SID_PREFIX",
     "Draft",
     "InboundResult",
     "SendOutcome",
@@ -96,6 +97,7 @@ __all__ = [
     "conversation_mark_read",
     "inbound_media_fetch",
     "inbound_receive",
+    "inbound_simulate",
     "line_type_is_stale",
     "line_type_lookup",
     "line_type_refresh_before_text",
