@@ -19,7 +19,7 @@ from interactions.api import (
     LeadViewSet,
     PhoneNumberViewSet,
 )
-from messaging.api import MessageViewSet, TemplateViewSet
+from messaging.api import MediaViewSet, MessageViewSet, TemplateViewSet
 from workflows.api import EnrollmentViewSet, TaskViewSet, WorkflowViewSet
 
 
@@ -33,6 +33,7 @@ router.register("customers", CustomerViewSet, basename="api-customer")
 router.register("phone-numbers", PhoneNumberViewSet, basename="api-phone-number")
 router.register("templates", TemplateViewSet, basename="api-template")
 router.register("messages", MessageViewSet, basename="api-message")
+router.register("media", MediaViewSet, basename="api-media")
 router.register("tasks", TaskViewSet, basename="api-task")
 router.register("enrollments", EnrollmentViewSet, basename="api-enrollment")
 router.register("workflows", WorkflowViewSet, basename="api-workflow")

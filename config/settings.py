@@ -16,6 +16,7 @@ from typing import Any
 import environ
 from celery.schedules import crontab
 from csp.constants import NONE, SELF
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -213,6 +214,38 @@ STORAGES = {
         "BACKEND": env("STATICFILES_BACKEND", default="whitenoise.storage.CompressedManifestStaticFilesStorage")
     },
 }
+
+# --- Pictures (MMS) -------------------------------------------------------------------------
+# Stored through Django's storage API (messaging.services.media): the file system under MEDIA_ROOT
+# by default (``make run``), an S3-compatible bucket through django-storages with MEDIA_STORAGE=s3.
+# Never served from MEDIA_URL: every picture goes through a view that checks who asks
+# (messaging/views/media.py), so there is no public media URL to configure.
+MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
+MEDIA_STORAGE = env("MEDIA_STORAGE", default="filesystem")
+if MEDIA_STORAGE not in {"filesystem", "s3"}:
+    raise ImproperlyConfigured(f"MEDIA_STORAGE must be 'filesystem' or 's3', not {MEDIA_STORAGE!r}")
+if MEDIA_STORAGE == "s3":
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env("AWS_STORAGE_BUCKET_NAME"),
+            "endpoint_url": env("AWS_S3_ENDPOINT_URL", default="") or None,  # MinIO, R2, Spaces…; empty: AWS
+            "region_name": env("AWS_S3_REGION_NAME", default="") or None,
+            "access_key": env("AWS_ACCESS_KEY_ID", default="") or None,  # empty: the instance's role
+            "secret_key": env("AWS_SECRET_ACCESS_KEY", default="") or None,
+            "default_acl": None,  # the bucket's own (private) policy; nothing is public
+            "file_overwrite": False,
+            "location": env("AWS_S3_LOCATION", default=""),  # a prefix inside the bucket
+        },
+    }
+# How long the signed picture links given to Twilio with a text stay valid (Twilio fetches at once
+# and again on its own retries).
+MEDIA_LINK_MAX_AGE_SECONDS = env.int("MEDIA_LINK_MAX_AGE_SECONDS", default=3600)
+# Received pictures: Twilio answers a MediaUrl by redirecting to its content store; only these
+# https hosts are followed (the first request goes only to the Twilio API's own host).
+TWILIO_MEDIA_REDIRECT_HOSTS = env.list(
+    "TWILIO_MEDIA_REDIRECT_HOSTS", default=["media.twiliocdn.com", "s3-external-1.amazonaws.com"]
+)
 
 # --- Security: production values unless DEBUG -------------------------------------------
 # Served over HTTPS (a production PUBLIC_BASE_URL): secure cookies, redirect plain HTTP, HSTS.

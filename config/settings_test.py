@@ -41,7 +41,11 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
 TWILIO_ACCOUNT_SID = "AC" + "0" * 32
 TWILIO_AUTH_TOKEN = "test-auth-token"
-WEBHOOKS_ALLOW_PRIVATE = True  # the tests' webhook receiver listens on 127.0.0.1 over http
+WEBHOOKS_ALLOW_PRIVATE = True
+# Pictures go to a folder of this process's own, never the checkout's media/.
+MEDIA_ROOT = (
+    Path(os.environ.get("TMPDIR", "/tmp")) / f"textdesk-test-media-{os.getpid()}"
+)  # the tests' webhook receiver listens on 127.0.0.1 over http
 
 # --- the test process itself ----------------------------------------------------------------
 # One process: the cache stays in memory (tests that need the shared Redis cache set it), and no

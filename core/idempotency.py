@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.cache import caches
+from django.core.files.uploadedfile import UploadedFile
+from django.http import QueryDict
 
 from .errors import ServiceError
 
@@ -59,9 +61,27 @@ def key_validate(key: str) -> str:
     return key
 
 
+def _file_digest(upload: UploadedFile) -> dict[str, Any]:
+    """An uploaded file by its content: two files of one name but other bytes are other requests."""
+    digest = hashlib.sha256()
+    for chunk in upload.chunks():
+        digest.update(chunk)
+    upload.seek(0)
+    return {"file": upload.name, "size": upload.size, "sha256": digest.hexdigest()}
+
+
+def _canonical(data: Any) -> Any:
+    if isinstance(data, QueryDict):  # a form or multipart body: every value of every field
+        return {key: [_canonical(value) for value in data.getlist(key)] for key in data}
+    if isinstance(data, UploadedFile):
+        return _file_digest(data)
+    return data
+
+
 def fingerprint(*, method: str, path: str, data: Any) -> str:
-    """A stable hash of what was asked: the same JSON in any key order gives the same fingerprint."""
-    canonical = json.dumps([method.upper(), path, data], sort_keys=True, separators=(",", ":"), default=str)
+    """A stable hash of what was asked: the same JSON in any key order gives the same fingerprint;
+    an uploaded file counts by its content."""
+    canonical = json.dumps([method.upper(), path, _canonical(data)], sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 

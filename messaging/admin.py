@@ -14,10 +14,18 @@ from core.admin import OrganizationScopedAdmin, ReadOnlyScopedAdmin
 from core.errors import ServiceError
 
 from .backends.twilio_setup import SetupUnreadable
-from .models import ConversationNote, Message, MessageTemplate, UnsubscribeLink, tokens_masked
+from .models import ConversationNote, Media, Message, MessageTemplate, UnsubscribeLink, tokens_masked
 from .rendering import MERGE_FIELDS, template_validate
 from .selectors.provider_setup import inbound_webhook_url, twilio_setup_findings
-from .services import message_reconcile, template_preview, template_sample_person, templates_flag_clear
+from .services import (
+    media_check,
+    media_create,
+    message_reconcile,
+    template_picture_set,
+    template_preview,
+    template_sample_person,
+    templates_flag_clear,
+)
 
 MERGE_FIELD_HELP = "Merge fields you can use: " + ", ".join(
     f"{{{{ {name} }}}} ({meaning})" for name, meaning in MERGE_FIELDS.items()
@@ -25,6 +33,14 @@ MERGE_FIELD_HELP = "Merge fields you can use: " + ", ".join(
 
 
 class MessageTemplateForm(forms.ModelForm):
+    picture = forms.FileField(
+        required=False,
+        label="New picture",
+        help_text="A picture sent with every text from this template (JPEG, PNG, GIF or WebP; at most 5 MB). "
+        "Its location and camera details are removed before it is stored.",
+    )
+    remove_picture = forms.BooleanField(required=False, label="Send this template without its picture")
+
     class Meta:
         model = MessageTemplate
         fields = ["name", "category", "body", "active"]
@@ -39,6 +55,16 @@ class MessageTemplateForm(forms.ModelForm):
             raise ValidationError(exc.message, code=exc.code) from exc
         return body
 
+    def clean_picture(self):
+        upload = self.cleaned_data.get("picture")
+        if upload:
+            try:
+                media_check(file=upload, name=upload.name or "picture")
+            except ServiceError as exc:
+                raise ValidationError(exc.message, code=exc.code) from exc
+            upload.seek(0)
+        return upload
+
 
 @admin.register(MessageTemplate)
 class MessageTemplateAdmin(OrganizationScopedAdmin):
@@ -47,15 +73,26 @@ class MessageTemplateAdmin(OrganizationScopedAdmin):
     list_display = ["name", "category", "active", "preview_figures", "flagged_at", "updated_at"]
     list_filter = ["category", "active", ("flagged_at", admin.EmptyFieldListFilter)]
     search_fields = ["name", "body"]
-    readonly_fields = ["preview", "flagged_at", "flag_reason"]
+    readonly_fields = ["preview", "current_picture", "flagged_at", "flag_reason"]
     actions = ["clear_flag"]
 
     class Media:
         css = {"all": ["css/admin.css"]}
         js = ["js/template_preview.js"]
 
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        upload = form.cleaned_data.get("picture")
+        if upload or form.cleaned_data.get("remove_picture"):
+            media = (
+                media_create(organization=obj.organization, file=upload, name=upload.name, created_by=request.user)
+                if upload
+                else None
+            )
+            template_picture_set(template=obj, media=media)
+
     def get_fields(self, request, obj=None):
-        fields = ["name", "category", "body", "active", "preview"]
+        fields = ["name", "category", "body", "active", "current_picture", "picture", "remove_picture", "preview"]
         if request.user.is_superuser:
             fields.insert(0, "organization")
         if obj is not None and obj.flagged_at:
@@ -91,6 +128,12 @@ class MessageTemplateAdmin(OrganizationScopedAdmin):
         except ServiceError:
             return None
 
+    @admin.display(description="Picture")
+    def current_picture(self, obj):
+        if obj is None or not obj.media_id:
+            return "None: the template sends a plain text."
+        return picture_thumbnail(obj.media)
+
     @admin.display(description="Preview (sample record, link included)")
     def preview(self, obj):
         """The saved body filled in for a sample record; js/template_preview.js refreshes it as the body is typed,
@@ -110,6 +153,38 @@ class MessageTemplateAdmin(OrganizationScopedAdmin):
         if draft is None:
             return "—"
         return f"{draft.measure.characters} chars · {draft.measure.encoding} · {draft.measure.segments} seg"
+
+
+def picture_thumbnail(media: Media):
+    url = reverse("media_content", kwargs={"media_id": media.pk})
+    return format_html(
+        '<a href="{}"><img class="picture-thumb" src="{}" alt="Picture {}"></a><br>{} · {}×{} · {} KB',
+        url,
+        url,
+        media.pk,
+        media.content_type,
+        media.width,
+        media.height,
+        (media.size + 1023) // 1024,
+    )
+
+
+@admin.register(Media)
+class MediaAdmin(ReadOnlyScopedAdmin):
+    """Pictures sent and received: evidence like the texts that carry them, read-only."""
+
+    list_display = ["id", "thumbnail", "content_type", "size", "width", "height", "source", "created_at"]
+    list_filter = ["source", "content_type"]
+    fields = ("thumbnail", "content_type", "size", "width", "height", "sha256", "source", "created_by",
+              "created_at", "provider_sid", "provider_deleted_at", "provider_delete_error")  # fmt: skip
+    readonly_fields = fields
+
+    class Media:
+        css = {"all": ["css/admin.css"]}
+
+    @admin.display(description="Picture")
+    def thumbnail(self, obj):
+        return picture_thumbnail(obj)
 
 
 @admin.register(Message)

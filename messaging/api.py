@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
+from django.http import FileResponse
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
@@ -29,9 +31,23 @@ from .idempotency import (
     idempotency_key_complete,
     idempotency_key_release,
 )
-from .models import Message, MessageTemplate
-from .serializers import MessageCreateSerializer, MessageSerializer, TemplateSerializer
-from .services import message_cancel, message_queue, template_archive, template_create, template_update
+from .models import Media, Message, MessageMedia, MessageTemplate
+from .serializers import (
+    MediaSerializer,
+    MediaUploadSerializer,
+    MessageCreateSerializer,
+    MessageSerializer,
+    TemplateSerializer,
+)
+from .services import (
+    media_create,
+    message_cancel,
+    message_queue,
+    message_resend_without_media,
+    template_archive,
+    template_create,
+    template_update,
+)
 
 # --- templates ------------------------------------------------------------------------------
 
@@ -157,6 +173,14 @@ SEND_REFUSALS = (
 
 @extend_schema_view(
     list=extend_schema(summary="List texts", description="Newest first (`?ordering=updated_at` to sync)."),
+    resend_without_media=extend_schema(
+        summary="Send a failed text again without its pictures",
+        description="For a text whose picture the carrier refused (`error_code` 30019, 12300 or 21620): the same "
+        "words go again as a plain text, under every check of a new text. 201 with the new text; 409 "
+        "`not_resendable` for a text that did not fail over its pictures.",
+        request=None,
+        responses={201: MessageSerializer, **error_responses(400, 409)},
+    ),
     cancel=extend_schema(
         summary="Cancel a scheduled or queued text",
         description="The text becomes `canceled` and is never sent. Once sending has started (or the text was "
@@ -203,7 +227,16 @@ class MessageViewSet(
     own_idempotency = frozenset({"create"})  # messaging.idempotency: the key commits with the text
 
     def get_queryset(self) -> QuerySet[Message]:
-        return Message.objects.filter(organization=self.organization)
+        messages = Message.objects.filter(organization=self.organization)
+        if self.action == "list":  # a page's pictures in one read (none is read for a text without)
+            pictures = MessageMedia.objects.select_related("media").order_by("position")
+            messages = messages.prefetch_related(Prefetch("attachments", queryset=pictures, to_attr="prefetched_media"))
+        return messages
+
+    @action(detail=True, methods=["post"], url_path="resend-without-media")
+    def resend_without_media(self, request, *args, **kwargs):
+        message = message_resend_without_media(message=self.get_object(), sent_by=request.user)
+        return Response(MessageSerializer(message).data, status=status.HTTP_201_CREATED)
 
     @action(detail=True, methods=["post"])
     def cancel(self, request, *args, **kwargs):
@@ -220,6 +253,7 @@ class MessageViewSet(
             body=data.get("body") or "",
             template=data.get("template"),
             send_at=data.get("send_at"),
+            media=data.get("media") or (),
             idempotency_key=idempotency_key,
         )
 
@@ -253,3 +287,58 @@ class MessageViewSet(
             idempotency_key_release(claim=claim)
             raise
         return Response(body, status=status.HTTP_201_CREATED)
+
+
+# --- pictures ----------------------------------------------------------------------------------
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List pictures", description="Newest first."),
+    retrieve=extend_schema(summary="Read a picture's type, size and dimensions"),
+    create=extend_schema(
+        summary="Upload a picture (to send with a text)",
+        description="Multipart, one `file`. Its type is read from its content (JPEG, PNG, GIF or WebP); anything "
+        "else is refused with 400 `not_a_picture`, whatever its name. It is stored without its metadata (EXIF: "
+        "the location, the camera). At most 5 MB once stored (`picture_too_large`): the carriers' limit for one "
+        "text. Give its `id` in `media` of POST /api/v1/messages/.",
+        request={"multipart/form-data": MediaUploadSerializer},
+        responses={201: MediaSerializer, **error_responses(400)},
+    ),
+    content=extend_schema(
+        summary="Read a picture's bytes",
+        responses={(200, "image/*"): OpenApiTypes.BINARY},
+    ),
+)
+class MediaViewSet(
+    OrganizationAPIMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Pictures for texts (MMS): uploaded here, sent by id with a text, read back by members of the organization."""
+
+    serializer_class = MediaSerializer
+    parser_classes = [MultiPartParser]
+    http_method_names = ["get", "post", "head", "options"]
+    ordering_fields = ["id", "created_at"]
+    ordering = ["-id"]
+
+    def get_queryset(self) -> QuerySet[Media]:
+        return Media.objects.filter(organization=self.organization)
+
+    def create(self, request, *args, **kwargs):
+        serializer = MediaUploadSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        upload = serializer.validated_data["file"]
+        media = media_create(
+            organization=self.organization, file=upload, name=upload.name or "picture", created_by=request.user
+        )
+        return Response(MediaSerializer(media).data, status=status.HTTP_201_CREATED)
+
+    @action(detail=True, methods=["get"])
+    def content(self, request, *args, **kwargs):
+        media = self.get_object()
+        response = FileResponse(media.file.open("rb"), content_type=media.content_type)
+        response["X-Content-Type-Options"] = "nosniff"
+        response["Cache-Control"] = "private, max-age=3600"
+        return response

@@ -42,6 +42,10 @@ class MessageTemplate(models.Model):
     flag_reason = models.CharField("why it is flagged", max_length=300, blank=True)
     # Archived templates leave the pickers and the API's lists (``?archived=true`` shows them); texts keep them.
     archived_at = models.DateTimeField(null=True, blank=True)
+    # A picture sent with every text from this template (the text becomes an MMS).
+    media = models.ForeignKey(
+        "Media", null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name="picture"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -161,6 +165,9 @@ class Message(models.Model):
     error_code = models.CharField(max_length=32, blank=True)
     error_message = models.CharField(max_length=500, blank=True)
     segments = models.PositiveSmallIntegerField(default=1)
+    # Pictures (MMS): how many the text carries. Outbound: attached when queued; inbound: Twilio's
+    # NumMedia, attached as each is fetched. 0 for a plain SMS, so a send reads no attachments.
+    media_count = models.PositiveSmallIntegerField(default=0)
     encoding = models.CharField(max_length=5, choices=Encoding.choices, default=Encoding.GSM7)
     sent_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
@@ -207,6 +214,8 @@ class Message(models.Model):
     )
 
     objects = MessageQuerySet.as_manager()
+    # The text's pictures in order, when a thread selector read them (``message_media_map``); not a field.
+    pictures: list[Media]
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -334,6 +343,82 @@ class Message(models.Model):
         self.status, self.updated_at = expected, now
         self.move_to(status, now=now, **fields)
         return True
+
+
+def _media_path(instance: Media, filename: str) -> str:
+    # Named by a random id, never by the uploaded name; one folder per organization.
+    return f"media/{instance.organization_id}/{secrets.token_hex(16)}.{instance.extension}"
+
+
+class Media(models.Model):
+    """A picture: uploaded for a text (the API, the panel, a template) or received in an MMS.
+
+    The file lives in Django's default storage (the file system on ``make run``, an S3-compatible
+    bucket in production). Its type is what Pillow read from its content, never the name or the
+    declared type, and it is stored re-encoded without metadata (EXIF, so no location).
+    """
+
+    class Source(models.TextChoices):
+        UPLOAD = "upload", "Uploaded"
+        INBOUND = "inbound", "Received"
+
+    EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/gif": "gif", "image/webp": "webp"}
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+", db_index=False)
+    source = models.CharField(max_length=8, choices=Source.choices, default=Source.UPLOAD)
+    file = models.FileField(upload_to=_media_path, max_length=200)
+    content_type = models.CharField(max_length=40)
+    size = models.PositiveIntegerField(help_text="Bytes, as stored.")
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Received pictures: Twilio's media id, and when (or why not) it was deleted at Twilio after we stored it.
+    provider_sid = models.CharField(max_length=64, blank=True)
+    provider_deleted_at = models.DateTimeField(null=True, blank=True)
+    provider_delete_error = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        verbose_name = "picture"
+        indexes = [
+            # The admin's and the API's lists, newest first, of one organization.
+            models.Index(fields=["organization", "id"], name="media_org_id"),
+            # The protected reference: deleting a user nulls ``created_by`` through this.
+            models.Index(fields=["created_by"], name="media_created_by"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.content_type} {self.width}×{self.height} (#{self.pk})"
+
+    @property
+    def extension(self) -> str:
+        return self.EXTENSIONS.get(self.content_type, "bin")
+
+
+class MessageMedia(models.Model):
+    """A picture of a text, in the order it is sent (Twilio's MediaUrl order)."""
+
+    # The unique (message, position) serves reads by message.
+    message = models.ForeignKey(Message, on_delete=models.PROTECT, related_name="attachments", db_index=False)
+    media = models.ForeignKey(Media, on_delete=models.PROTECT, related_name="attachments", db_index=False)
+    position = models.PositiveSmallIntegerField()
+
+    class Meta:
+        ordering = ["message", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["message", "position"], name="message_media_position_unique"),
+            models.UniqueConstraint(fields=["message", "media"], name="message_media_once"),
+        ]
+        indexes = [
+            # Deleting a picture checks its texts through this (PROTECT).
+            models.Index(fields=["media"], name="message_media_media"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Picture {self.position + 1} of text {self.message_id}"
 
 
 TOKEN_LENGTH = 16  # base62: ~95 bits, unguessable and not enumerable

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
+from django.urls import reverse
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import extend_schema_field
 from phonenumber_field.phonenumber import PhoneNumber as ParsedNumber
@@ -13,7 +15,7 @@ from rest_framework import serializers
 from core.api import ModelSerializer, OrganizationScopedField, StrictCharField
 from interactions.models import PhoneNumber
 
-from .models import Message, MessageTemplate
+from .models import Media, Message, MessageTemplate
 from .rendering import MERGE_FIELDS, template_fields
 
 
@@ -36,6 +38,56 @@ class ZonedDateTimeField(serializers.DateTimeField):
             if parsed is not None and parsed.tzinfo is None:
                 self.fail("naive")
         return super().to_internal_value(value)
+
+
+class MediaSerializer(ModelSerializer):
+    """A picture: its type as read from the content, its size and pixel dimensions, and where to read it."""
+
+    type = serializers.CharField(
+        source="content_type", read_only=True, help_text="image/jpeg, image/png, image/gif or image/webp."
+    )
+    url = serializers.SerializerMethodField(
+        help_text="The picture's bytes, for the same credentials as this API (`GET`; another organization's: 404)."
+    )
+
+    class Meta:
+        model = Media
+        fields = ["id", "type", "size", "width", "height", "url", "created_at"]
+        read_only_fields = fields
+
+    def get_url(self, obj: Media) -> str:
+        return media_api_url(obj)
+
+
+def media_api_url(media: Media) -> str:
+    return settings.PUBLIC_BASE_URL + reverse("api-media-content", kwargs={"pk": media.pk})
+
+
+def media_shape(media: Media) -> dict[str, Any]:
+    return {
+        "id": media.pk,
+        "type": media.content_type,
+        "size": media.size,
+        "width": media.width,
+        "height": media.height,
+        "url": media_api_url(media),
+    }
+
+
+class MediaUploadSerializer(serializers.Serializer):
+    file = serializers.FileField(
+        help_text="A JPEG, PNG, GIF or WebP picture, at most 5 MB once stored (its content decides its type, not its "
+        "name). It is stored without its metadata (EXIF: location, camera)."
+    )
+
+
+class MessageMediaSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    type = serializers.CharField()
+    size = serializers.IntegerField()
+    width = serializers.IntegerField()
+    height = serializers.IntegerField()
+    url = serializers.CharField(help_text="Authenticated: the same credentials as this API.")
 
 
 class TemplateSerializer(ModelSerializer):
@@ -67,6 +119,7 @@ class MessageSerializer(ModelSerializer):
 
     to = serializers.SerializerMethodField(help_text="The recipient, E.164.")
     body = StrictCharField(read_only=True, help_text="The final text: merge fields filled, link appended.")
+    media = serializers.SerializerMethodField(help_text="The text's pictures (an MMS), in the order sent.")
 
     class Meta:
         model = Message
@@ -78,6 +131,7 @@ class MessageSerializer(ModelSerializer):
             "body",
             "segments",
             "encoding",
+            "media",
             "created_at",
             "send_at",
             "direction",
@@ -111,6 +165,7 @@ class MessageSerializer(ModelSerializer):
             "body": instance.body,
             "segments": instance.segments,
             "encoding": instance.encoding,
+            "media": self.get_media(instance),
             "direction": instance.direction,
             "phone_number": instance.phone_number_id,
             "lead": instance.lead_id,
@@ -127,6 +182,15 @@ class MessageSerializer(ModelSerializer):
     def generic_representation(self, instance: Message) -> dict:
         """DRF's own rendering of the declared fields (what ``to_representation`` must equal)."""
         return dict(super().to_representation(instance))
+
+    @extend_schema_field(MessageMediaSerializer(many=True))
+    def get_media(self, obj: Message) -> list[dict[str, Any]]:
+        if not obj.media_count:  # a plain SMS reads nothing more
+            return []
+        rows = getattr(obj, "prefetched_media", None)  # the list's one read for a whole page
+        if rows is None:
+            rows = obj.attachments.select_related("media").order_by("position")
+        return [media_shape(row.media) for row in rows]
 
     @extend_schema_field(StrictCharField())
     def get_to(self, obj: Message) -> str | None:
@@ -166,6 +230,13 @@ class MessageCreateSerializer(serializers.Serializer):
         required=False,
         allow_null=True,
         help_text="Schedule for later (ISO 8601 with offset, up to 90 days ahead); omit to send now.",
+    )
+    media = serializers.ListField(
+        child=OrganizationScopedField(Media),
+        required=False,
+        max_length=5,
+        help_text="Ids of pictures uploaded with POST /api/v1/media/ to send with the text (an MMS): at most 5, "
+        "5 MB together. A picture may be sent any number of times. A template's picture is added first.",
     )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:

@@ -75,3 +75,16 @@ def lookup_line_type(self: Task, phone_number_id: int) -> None:
 def lookup_line_types_pending() -> int:
     """Look up numbers whose line type is still unknown (every 15 minutes)."""
     return services.line_types_lookup_pending()
+
+
+@shared_task(bind=True, max_retries=6, ignore_result=True)
+def fetch_inbound_media(self: Task, message_id: int, urls: list[str]) -> None:
+    """Fetch, store and attach the pictures of a received MMS, then delete them at the provider.
+
+    Safe to run twice (positions already attached are not fetched again). The provider
+    unreachable: retried with backoff; after the last try (at once on ``make run``, eager) the
+    thread says which picture was not fetched.
+    """
+    last_try = self.request.is_eager or self.request.retries >= (self.max_retries or 0)
+    if services.inbound_media_fetch(message_id=message_id, urls=urls, last_try=last_try) and not last_try:
+        raise self.retry(countdown=30 * 2**self.request.retries)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path, re_path
 
-from .views import demo, inbox, outstanding, panel, template_preview, unsubscribe, webhooks
+from .views import demo, inbox, media, outstanding, panel, template_preview, unsubscribe, webhooks
 
 # Sections: unsubscribe links, Twilio webhooks, the card's text panel.
 urlpatterns: list = [
@@ -16,6 +16,10 @@ urlpatterns: list = [
     path("webhooks/twilio/status", webhooks.twilio_status, name="twilio_status_no_slash"),
     path("webhooks/twilio/inbound/", webhooks.twilio_inbound, name="twilio_inbound"),
     path("webhooks/twilio/inbound", webhooks.twilio_inbound, name="twilio_inbound_no_slash"),
+    # Pictures (MMS): signed links for the provider (no login), members' own, the panel's upload.
+    path("m/<str:token>", media.media_public, name="media_public"),
+    path("media/<int:media_id>/", media.media_content, name="media_content"),
+    path("media/upload/", media.media_upload, name="media_upload"),
     # The card's text panel (templates/messaging/panel.html and friends).
     path("text/panel/<int:phone_id>/", panel.panel, name="text_panel"),
     path("text/panel/<int:phone_id>/preview/", panel.preview, name="text_preview"),
@@ -29,6 +33,11 @@ urlpatterns: list = [
     # Demo only (404 unless DEBUG): a person's reply on make run, through the webhook's inbound service.
     path("text/panel/<int:phone_id>/demo-reply/", demo.demo_reply, name="text_demo_reply"),
     path("text/conversation/<int:phone_id>/", panel.conversation, name="text_conversation"),
+    path(
+        "text/messages/<int:message_id>/resend-without-media/",
+        panel.resend_without_media,
+        name="text_resend_without_media",
+    ),
     path("text/replies/<int:message_id>/opt-out/", panel.reply_opt_out, name="text_reply_opt_out"),
     path("text/replies/<int:message_id>/not-a-request/", panel.reply_not_a_request, name="text_reply_not_a_request"),
     # The template form's live preview in admin (static/js/template_preview.js).

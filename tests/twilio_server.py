@@ -14,6 +14,13 @@ it too. It implements what Textdesk calls:
 - ``GET  /v1/Services/{Sid}`` and ``GET /v1/Services/{Sid}/PhoneNumbers`` (a Messaging Service's
   integration settings and its sender pool, as ``configure_messaging_service`` set them),
 
+- ``GET /2010-04-01/Accounts/{AccountSid}/Messages/{Sid}/Media/{MediaSid}`` (a received picture's
+  bytes, as ``inbound(media=…)`` stored it) and ``DELETE …/Media/{MediaSid}.json`` (deleting it; see
+  ``media_deleted``),
+
+and, like Twilio, FETCHES every ``MediaUrl`` of a send (an MMS) when the text is created, recording
+what it got (``fetched_media``); ``fetch_media_from`` points those fetches at the host the test runs
+its Django on (the URL's path and query kept, as the signature covers them). It
 checks HTTP basic auth like Twilio (20003), records every request, and can be told to answer
 the next sends with a Twilio error (21211, 21610, 21611, 21614, 20429, 500), slowly, or by
 hanging up. It also builds and posts signed status callbacks and inbound texts (signed with
@@ -60,6 +67,9 @@ ERRORS: dict[int, tuple[int, str]] = {
     21611: (400, "This 'From' number has exceeded the maximum number of queued messages"),
     21614: (400, "'To' number is not a valid mobile number"),
     21617: (400, "The concatenated message body exceeds the 1600 character limit."),
+    21620: (400, "Invalid media URL(s)"),
+    12300: (400, "Invalid Content-Type"),
+    30019: (400, "Content size exceeds carrier limit"),
     # Delivery errors: Twilio reports these in status callbacks; answering a send with one lets a
     # test drive the same table through the API path.
     30003: (400, "Unreachable destination handset"),
@@ -75,6 +85,9 @@ _MESSAGES = re.compile(r"^/2010-04-01/Accounts/(?P<account>AC\w+)/Messages\.json
 _MESSAGE = re.compile(r"^/2010-04-01/Accounts/(?P<account>AC\w+)/Messages/(?P<sid>\w+)\.json$")
 _LOOKUP = re.compile(r"^/v2/PhoneNumbers/(?P<number>[^/]+)$")
 _INCOMING = re.compile(r"^/2010-04-01/Accounts/(?P<account>AC\w+)/IncomingPhoneNumbers\.json$")
+_MEDIA = re.compile(
+    r"^/2010-04-01/Accounts/(?P<account>AC\w+)/Messages/(?P<message>\w+)/Media/(?P<media>ME\w+)(?P<json>\.json)?$"
+)
 _SERVICE = re.compile(r"^/v1/Services/(?P<sid>MG\w+)(?P<numbers>/PhoneNumbers)?$")
 # Lookup v2's line types (``line_type_intelligence.type``).
 LINE_TYPES = (
@@ -101,6 +114,7 @@ class RecordedRequest:
     headers: dict[str, str]
     at: float = field(default_factory=time.time)  # wall clock, for rate checks across processes
     answered: int | None = None  # the HTTP status sent back (None: hung up or still in flight)
+    media_urls: list[str] = field(default_factory=list)  # a send's MediaUrl values, in order
 
     @property
     def is_send(self) -> bool:
@@ -109,6 +123,17 @@ class RecordedRequest:
     @property
     def is_lookup(self) -> bool:
         return self.method == "GET" and bool(_LOOKUP.match(self.path))
+
+
+@dataclass
+class FetchedMedia:
+    """What fetching one ``MediaUrl`` of a send got, as Twilio would see it."""
+
+    url: str
+    status: int
+    content_type: str = ""
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -156,6 +181,12 @@ class TwilioServer:
         self.incoming_numbers: dict[str, dict] = {}  # E.164 -> IncomingPhoneNumber resource
         self.messaging_services: dict[str, dict] = {}  # MG… -> Service resource (+ "_numbers")
         self._lookup_script: deque[int] = deque()
+        # Pictures: those of inbound texts Twilio holds ((MessageSid, MediaSid) -> (bytes, type)), the
+        # ones deleted, and what each MMS send's MediaUrl fetch got.
+        self.media: dict[tuple[str, str], tuple[bytes, str]] = {}
+        self.media_deleted: list[tuple[str, str]] = []
+        self.fetched_media: list[FetchedMedia] = []
+        self.fetch_media_from: str | None = None  # e.g. live_server.url; None: MediaUrls are fetched as given
         self._lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -202,6 +233,9 @@ class TwilioServer:
             self._script.clear()
             self.line_types.clear()
             self._lookup_script.clear()
+            self.media.clear()
+            self.media_deleted.clear()
+            self.fetched_media.clear()
 
     # --- scripting the next answers -------------------------------------------------------
 
@@ -348,9 +382,18 @@ class TwilioServer:
         # Signed over exactly the URL the application gave us (its PUBLIC_BASE_URL form).
         return self._sign(urlunsplit(("", "", parts.path, parts.query, "")), params, url=callback)
 
-    def inbound(self, *, from_: str, to: str, body: str, path: str = "/webhooks/twilio/inbound/") -> SignedRequest:
-        """A signed inbound text (``From`` texted ``Body`` to our number ``To``)."""
-        sid = "SM" + secrets.token_hex(16)
+    def inbound(
+        self,
+        *,
+        from_: str,
+        to: str,
+        body: str,
+        path: str = "/webhooks/twilio/inbound/",
+        media: tuple[tuple[bytes, str], ...] = (),
+    ) -> SignedRequest:
+        """A signed inbound text (``From`` texted ``Body`` to our number ``To``); ``media``: its pictures
+        as (bytes, content type), held here for the application to fetch (``MediaUrlN``) and delete."""
+        sid = ("MM" if media else "SM") + secrets.token_hex(16)
         params = {
             "AccountSid": self.account_sid,
             "ApiVersion": "2010-04-01",
@@ -360,10 +403,42 @@ class TwilioServer:
             "From": from_,
             "To": to,
             "Body": body,
-            "NumMedia": "0",
+            "NumMedia": str(len(media)),
             "NumSegments": "1",
         }
+        for index, (data, content_type) in enumerate(media):
+            media_sid = "ME" + secrets.token_hex(16)
+            with self._lock:
+                self.media[(sid, media_sid)] = (data, content_type)
+            params[f"MediaUrl{index}"] = (
+                f"{self.url}/2010-04-01/Accounts/{self.account_sid}/Messages/{sid}/Media/{media_sid}"
+            )
+            params[f"MediaContentType{index}"] = content_type
         return self._sign(path, params)
+
+    def media_sends(self) -> list[list[str]]:
+        """The MediaUrls of each send that had any, oldest first."""
+        with self._lock:
+            return [r.media_urls for r in self.requests if r.is_send and r.media_urls]
+
+    def _fetch_media(self, urls: list[str]) -> list[FetchedMedia]:
+        """Fetch each MediaUrl as Twilio does when it takes an MMS (a plain GET, no credentials)."""
+        fetched = []
+        for url in urls:
+            target = url
+            if self.fetch_media_from:
+                base, parts = urlsplit(self.fetch_media_from), urlsplit(url)
+                target = urlunsplit((base.scheme, base.netloc, parts.path, parts.query, ""))
+            try:
+                with urlopen(Request(target, headers={"User-Agent": "TwilioProxy/1.1"}), timeout=10) as response:
+                    got = FetchedMedia(url, response.status, response.headers.get("Content-Type", ""),
+                                       response.read(), dict(response.headers.items()))  # fmt: skip
+            except Exception as exc:  # HTTPError carries the status; anything else: unreachable
+                got = FetchedMedia(url, getattr(exc, "code", 0) or 0)
+            fetched.append(got)
+        with self._lock:
+            self.fetched_media.extend(fetched)
+        return fetched
 
     def post(self, signed: SignedRequest, *, base_url: str, context: ssl.SSLContext | None = None) -> tuple[int, str]:
         """Post a signed request to ``base_url`` (e.g. ``live_server.url``) as Twilio would; (status, body).
@@ -410,7 +485,8 @@ class TwilioServer:
         with self._lock:
             self.requests.append(request)
 
-    def _create(self, params: dict[str, str]) -> dict:
+    def _create(self, params: dict[str, str], media_urls: list[str] | None = None) -> dict:
+        media_urls = media_urls or []
         now = datetime.now(UTC)
         sid = "SM" + secrets.token_hex(16)
         service = params.get("MessagingServiceSid")
@@ -421,11 +497,11 @@ class TwilioServer:
             "to": params["To"],
             "from": params.get("From") or None,
             "messaging_service_sid": service,
-            "body": params["Body"],
+            "body": params.get("Body", ""),
             "status": "accepted" if service and not params.get("From") else "queued",
             "direction": "outbound-api",
             "num_segments": "1",
-            "num_media": "0",
+            "num_media": str(len(media_urls)),
             "price": None,
             "price_unit": "USD",
             "error_code": None,
@@ -509,8 +585,10 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length).decode()
-        params = {k: v[-1] for k, v in parse_qs(raw, keep_blank_values=True).items()}
+        multi = parse_qs(raw, keep_blank_values=True)
+        params = {k: v[-1] for k, v in multi.items()}
         recorded = self._recorded(params)
+        recorded.media_urls = list(multi.get("MediaUrl", []))
         match = _MESSAGES.match(recorded.path)
         if not match:
             recorded.answered = 404
@@ -524,7 +602,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(int(arg), recorded)
             return
         for required, code in (("To", 21604), ("Body", 21602)):
-            if not params.get(required):
+            if not params.get(required) and not (required == "Body" and recorded.media_urls):
                 self._error(code, recorded)
                 return
         if not (params.get("From") or params.get("MessagingServiceSid")):
@@ -533,7 +611,9 @@ class _Handler(BaseHTTPRequestHandler):
         if len(params["Body"]) > 1600:
             self._error(21617, recorded)
             return
-        resource = self.twilio._create(params)
+        resource = self.twilio._create(params, recorded.media_urls)
+        if recorded.media_urls:  # Twilio fetches the pictures of an MMS as it takes the text
+            self.twilio._fetch_media(recorded.media_urls)
         if action == "slow":
             time.sleep(float(arg))
         elif action == "hang_up":
@@ -624,10 +704,48 @@ class _Handler(BaseHTTPRequestHandler):
                  "account_sid": self.twilio.account_sid, "capabilities": ["SMS"]} for n in pool]  # fmt: skip
         self._json(200, {"phone_numbers": rows, "meta": meta})
 
+    def _media(self, match: re.Match, recorded: RecordedRequest) -> None:
+        """A received picture: GET its bytes, DELETE it (``.json``), with the account's credentials."""
+        if not self._authorized(match["account"]):
+            self._error(20003, recorded)
+            return
+        key = (match["message"], match["media"])
+        with self.twilio._lock:
+            found = self.twilio.media.get(key)
+            if found is not None and self.command == "DELETE":
+                del self.twilio.media[key]
+                self.twilio.media_deleted.append(key)
+        if found is None or (self.command == "GET") == bool(match["json"]):
+            self._not_found(recorded)
+            return
+        if self.command == "DELETE":
+            recorded.answered = 204
+            self.send_response(204)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        data, content_type = found
+        recorded.answered = 200
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_DELETE(self) -> None:
+        recorded = self._recorded({})
+        if match := _MEDIA.match(recorded.path):
+            self._media(match, recorded)
+            return
+        self._not_found(recorded)
+
     def do_GET(self) -> None:
         parts = urlsplit(self.path)
         params = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         recorded = self._recorded(params)
+        if match := _MEDIA.match(parts.path):
+            self._media(match, recorded)
+            return
         if match := _INCOMING.match(parts.path):
             if not self._authorized(match["account"]):
                 self._error(20003, recorded)

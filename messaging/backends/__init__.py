@@ -8,12 +8,14 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 
 from .base import (
+    MEDIA_REJECTED,
     UNREACHABLE_REASONS,
     BaseSmsBackend,
     LineTypeLookupFailed,
     LineTypeResult,
     LineTypeUnsupported,
     LookupUnsupported,
+    MediaFetchFailed,
     ProviderError,
     SendError,
     SendResult,
@@ -49,17 +51,35 @@ def describe_provider_error(code: str) -> ProviderError:
     return describe_error(code)
 
 
+def provider_media_fetch(url: str) -> tuple[bytes, str]:
+    """A received picture's bytes and declared type, from the provider's ``MediaUrl`` (``MediaFetchFailed``)."""
+    from .twilio import media_fetch
+
+    return media_fetch(url)
+
+
+def provider_media_delete(url: str) -> None:
+    """Delete a received picture at the provider once it is stored here (``MediaFetchFailed`` on failure)."""
+    from .twilio import media_delete
+
+    media_delete(url)
+
+
 __all__ = [
+    "MEDIA_REJECTED",
     "UNREACHABLE_REASONS",
     "BaseSmsBackend",
     "LineTypeLookupFailed",
     "LineTypeResult",
     "LineTypeUnsupported",
     "LookupUnsupported",
+    "MediaFetchFailed",
     "ProviderError",
     "SendError",
     "SendResult",
     "backend_is_paid",
     "describe_provider_error",
     "get_backend",
+    "provider_media_delete",
+    "provider_media_fetch",
 ]

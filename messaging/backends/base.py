@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -26,6 +27,7 @@ FILTERED = "filtered"  # the carrier filtered the text as spam or against its po
 SENDER_NOT_REGISTERED = "sender_not_registered"  # the sender is not registered (10DLC) or verified (toll-free)
 RATE_LIMITED = "rate_limited"  # the provider asked us to slow down
 PROVIDER_UNAVAILABLE = "provider_unavailable"  # the provider, or the way to it, is down
+MEDIA_REJECTED = "media_rejected"  # the text's picture was refused (too large, a wrong type, not reachable)
 NO_SENDER = "no_sender"  # nothing configured to send from
 REFUSED = "refused"  # any other refusal
 UNKNOWN = "unknown"  # no answer we could read
@@ -131,6 +133,14 @@ class SendError(Exception):
         return self.kind == self.UNKNOWN_OUTCOME
 
 
+class MediaFetchFailed(Exception):
+    """A received picture could not be fetched from the provider; ``retryable`` when trying later may help."""
+
+    def __init__(self, message: str, *, retryable: bool) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
 class LookupUnsupported(Exception):
     """The backend cannot tell whether it already holds a text (see ``BaseSmsBackend.lookup``)."""
 
@@ -147,7 +157,8 @@ class BaseSmsBackend:
     def __init__(self, **kwargs: Any) -> None:
         pass
 
-    def send(self, message: Message) -> SendResult:  # pragma: no cover - abstract
+    def send(self, message: Message, *, media_urls: Sequence[str] = ()) -> SendResult:  # pragma: no cover
+        """Send ``message``; ``media_urls``: links the provider fetches the text's pictures from (an MMS)."""
         raise NotImplementedError("subclasses of BaseSmsBackend must implement send()")
 
     def sender_for(self, message: Message) -> str:

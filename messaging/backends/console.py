@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import threading
 import uuid
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 from .base import LINE_LANDLINE, LINE_MOBILE, LINE_PAGER, BaseSmsBackend, LineTypeResult, SendResult
@@ -34,12 +35,12 @@ class ConsoleBackend(BaseSmsBackend):
         self.stream = stream or sys.stdout
         self._lock = threading.RLock()
 
-    def send(self, message: Message) -> SendResult:
+    def send(self, message: Message, *, media_urls: Sequence[str] = ()) -> SendResult:
         sid = f"SMconsole{uuid.uuid4().hex[:24]}"
         with self._lock:
             self.stream.write(
                 f"--- SMS {sid}\nFrom: {message.from_number or '(messaging service)'}\nTo: {message.to_number}\n"
-                f"{message.body}\n---\n"
+                f"{message.body}\n" + "".join(f"Picture: {url}\n" for url in media_urls) + "---\n"
             )
             self.stream.flush()
         return SendResult(sid=sid, status="sent")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -21,7 +22,7 @@ line_types: dict[str, str] = {}
 class LocmemBackend(BaseSmsBackend):
     paid = False  # nothing leaves the process
 
-    def send(self, message: Message) -> SendResult:
+    def send(self, message: Message, *, media_urls: Sequence[str] = ()) -> SendResult:
         sid = f"SMlocmem{uuid.uuid4().hex[:24]}"
         outbox.append(
             {
@@ -30,6 +31,7 @@ class LocmemBackend(BaseSmsBackend):
                 "from": str(message.from_number or ""),
                 "body": message.body,
                 "message_id": message.pk,
+                "media_urls": list(media_urls),
             }
         )
         return SendResult(sid=sid, status="sent")

@@ -21,10 +21,13 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 import time
+from collections.abc import Sequence
 from datetime import datetime, timedelta
-from urllib.parse import urlsplit, urlunsplit
+from typing import Any
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import requests
 import urllib3.exceptions
@@ -52,6 +55,7 @@ from .base import (
     LINE_TOLL_FREE,
     LINE_UNKNOWN,
     LINE_VOICEMAIL,
+    MEDIA_REJECTED,
     NO_SENDER,
     PROVIDER_UNAVAILABLE,
     RATE_LIMITED,
@@ -63,6 +67,7 @@ from .base import (
     BaseSmsBackend,
     LineTypeLookupFailed,
     LineTypeResult,
+    MediaFetchFailed,
     ProviderError,
     SendError,
     SendResult,
@@ -95,6 +100,14 @@ TWILIO_ERRORS: dict[str, tuple[str, str, str, str]] = {
         _PERMANENT,
         ACT_REVOKE_CONSENT,
         "The person unsubscribed from this sender (replied STOP to the carrier).",
+    ),
+    # Pictures (MMS). The text can be sent again without them (the panel's "Send without the picture").
+    "21620": (
+        MEDIA_REJECTED,
+        _PERMANENT,
+        ACT_NOTHING,
+        "Twilio could not fetch the picture from Textdesk (its link was unreachable or invalid); "
+        "the text was not sent.",
     ),
     "21611": (RATE_LIMITED, _RETRY, ACT_NOTHING, "The sender's queue at Twilio is full; the text is tried again."),
     "21614": (
@@ -136,6 +149,18 @@ TWILIO_ERRORS: dict[str, tuple[str, str, str, str]] = {
         "The carrier filtered the text as spam; a manager should review its wording.",
     ),
     "30008": (UNKNOWN, _PERMANENT, ACT_NOTHING, "The carrier reported an unknown delivery error."),
+    "30019": (
+        MEDIA_REJECTED,
+        _PERMANENT,
+        ACT_NOTHING,
+        "The picture is larger than the person's carrier accepts; send it smaller or without it.",
+    ),
+    "12300": (
+        MEDIA_REJECTED,
+        _PERMANENT,
+        ACT_NOTHING,
+        "Twilio could not use the picture's type (it accepts JPEG, PNG and GIF for every phone).",
+    ),
     "30032": (
         SENDER_NOT_REGISTERED,
         _PERMANENT,
@@ -366,8 +391,10 @@ class TwilioBackend(BaseSmsBackend):
             code="no_sender",
         )
 
-    def send(self, message) -> SendResult:
-        params = self._sender_params(message)
+    def send(self, message, *, media_urls: Sequence[str] = ()) -> SendResult:
+        params: dict[str, Any] = self._sender_params(message)
+        if media_urls:  # one MediaUrl per picture: Twilio fetches each and sends an MMS
+            params["media_url"] = list(media_urls)
         try:
             created = self.messages.create(
                 to=str(message.to_number), body=message.body, status_callback=status_callback_url(), **params
@@ -418,3 +445,105 @@ class TwilioBackend(BaseSmsBackend):
             return None
         oldest = min(matches, key=lambda m: m.date_created or since)
         return SendResult(sid=oldest.sid, status=oldest.status or "queued")
+
+
+# --- received pictures (MMS) ------------------------------------------------------------------
+
+# A MediaUrl of an incoming text: /2010-04-01/Accounts/{AccountSid}/Messages/{MessageSid}/Media/{MediaSid}
+_MEDIA_PATH = re.compile(r"^/2010-04-01/Accounts/(?P<account>AC\w+)/Messages/(?P<message>\w+)/Media/(?P<media>ME\w+)$")
+MEDIA_MAX_BYTES = 20 * 1024 * 1024  # more than any MMS carries; the rest is not read
+_MEDIA_REDIRECTS = 3
+
+
+def _api_origin() -> tuple[str, str]:
+    """The scheme and host of the Twilio API this install talks to (``TWILIO_API_BASE_URL`` in tests)."""
+    base = urlsplit(settings.TWILIO_API_BASE_URL or "https://api.twilio.com")
+    return base.scheme, base.netloc
+
+
+def media_url_parts(url: str) -> tuple[str, str]:
+    """(MessageSid, MediaSid) of a MediaUrl on the configured Twilio API host of our own account.
+
+    Anything else is refused before any request is made (``MediaFetchFailed``, not retried): the
+    webhook is signed, but the application fetches only from Twilio's API, never from an address a
+    payload names (server-side request forgery).
+    """
+    parts = urlsplit(url)
+    match = _MEDIA_PATH.match(parts.path)
+    base_path = urlsplit(settings.TWILIO_API_BASE_URL or "").path.rstrip("/")
+    if base_path and parts.path.startswith(base_path):
+        match = _MEDIA_PATH.match(parts.path[len(base_path) :])
+    if (parts.scheme, parts.netloc) != _api_origin() or parts.query or parts.fragment or parts.username:
+        raise MediaFetchFailed(f"Not fetched: {parts.scheme}://{parts.netloc} is not the Twilio API.", retryable=False)
+    if match is None or match["account"] != settings.TWILIO_ACCOUNT_SID:
+        raise MediaFetchFailed("Not fetched: not a picture of this Twilio account.", retryable=False)
+    return match["message"], match["media"]
+
+
+def _redirect_allowed(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme == "https" and parts.hostname in settings.TWILIO_MEDIA_REDIRECT_HOSTS
+
+
+def media_fetch(url: str) -> tuple[bytes, str]:
+    """The bytes and declared type of a received picture, with the account's credentials.
+
+    Twilio answers a MediaUrl with a redirect to its content store: followed only to the https
+    hosts of ``TWILIO_MEDIA_REDIRECT_HOSTS``, without the credentials. The declared type is only
+    reported; the caller decides the type from the content.
+    """
+    media_url_parts(url)
+    auth: tuple[str, str] | None = (settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN)
+    timeout = (5.0, settings.TWILIO_TIMEOUT_SECONDS)
+    try:
+        for _ in range(_MEDIA_REDIRECTS + 1):
+            response = requests.get(url, auth=auth, timeout=timeout, allow_redirects=False, stream=True)
+            if response.is_redirect:
+                url = urljoin(url, response.headers.get("Location", ""))
+                response.close()
+                if not _redirect_allowed(url):
+                    raise MediaFetchFailed(
+                        f"Not fetched: Twilio redirected to {urlsplit(url).netloc}.", retryable=False
+                    )
+                auth = None  # the account's credentials go to Twilio's API only
+                continue
+            break
+        else:
+            raise MediaFetchFailed("Not fetched: too many redirects.", retryable=False)
+        with response:
+            if response.status_code != 200:
+                retry = response.status_code == 429 or response.status_code >= 500
+                raise MediaFetchFailed(f"Twilio answered {response.status_code} for the picture.", retryable=retry)
+            data = b"".join(response.iter_content(64 * 1024))[: MEDIA_MAX_BYTES + 1]
+            return data, response.headers.get("Content-Type", "")
+    except requests.RequestException as exc:
+        raise MediaFetchFailed(
+            f"Could not fetch the picture from Twilio ({type(exc).__name__}).", retryable=True
+        ) from exc
+
+
+def media_delete(url: str) -> None:
+    """Delete a received picture at Twilio (the SDK's Media resource), once it is stored here.
+
+    Twilio keeps an incoming text's pictures until they are deleted; nothing of the person's should
+    stay there once Textdesk has it. Already gone (404) counts as deleted.
+    """
+    message_sid, media_sid = media_url_parts(url)
+    client = _thread_client(
+        settings.TWILIO_ACCOUNT_SID,
+        settings.TWILIO_AUTH_TOKEN,
+        settings.TWILIO_API_BASE_URL,
+        settings.TWILIO_TIMEOUT_SECONDS,
+    )
+    try:
+        client.api.v2010.account.messages(message_sid).media(media_sid).delete()
+    except TwilioRestException as exc:
+        if exc.status == 404:
+            return
+        raise MediaFetchFailed(
+            f"Twilio refused to delete the picture ({exc.code or exc.status}).", retryable=True
+        ) from exc
+    except (TwilioException, requests.RequestException) as exc:
+        raise MediaFetchFailed(
+            f"Could not reach Twilio to delete the picture ({type(exc).__name__}).", retryable=True
+        ) from exc

@@ -8,6 +8,7 @@
   reply's ``reply_route``);
 - ``texting``: whether a number may be texted: the send's one read of it (``number_send_state``), the home
   list's "Texting now", the panel header;
+- ``media``: pictures of the organization, of texts, and the signed links Twilio fetches them through;
 - ``templates``, ``unsubscribe``, ``failures``: the panel's templates, the ``/u/<token>`` link, the admin's
   failure counts.
 
@@ -45,6 +46,7 @@ from .inbound import (
 )
 from .inbox import SHOWS as INBOX_SHOWS
 from .inbox import InboxRow, UnreadSummary, conversation_summary_of, inbox, inbox_version, unread_summary
+from .media import media_by_link, media_for, media_link, media_many_for, message_media_map
 from .templates import active_templates_for, template_for
 from .texting import SendState, TextingNow, TextingState, number_send_state, texting_now, texting_state
 from .unsubscribe import unsubscribe_link_by_token
@@ -74,7 +76,12 @@ __all__ = [
     "inbox",
     "inbox_version",
     "last_texted_number",
+    "media_by_link",
+    "media_for",
+    "media_link",
+    "media_many_for",
     "message_by_provider_sid",
+    "message_media_map",
     "number_send_state",
     "open_requests",
     "person_numbers",

@@ -21,6 +21,7 @@ from interactions.models import Consent, ConsentEvent, Customer, History, Lead, 
 from interactions.selectors import ConsentState, owner_numbers
 
 from ..models import Conversation, ConversationNote, Message
+from .media import message_media_map
 
 THREAD_LIMIT = 60
 
@@ -122,7 +123,9 @@ def thread_messages(*, person: Lead | Customer, numbers: list[PhoneNumber], limi
         .annotate(**_RAW_NUMBERS)
         .order_by("-created_at", "-id")[:limit]
     )
+    pictures = message_media_map(texts)  # read only when a text carries any
     for text in texts:
+        text.pictures = pictures.get(text.pk, [])
         if text.flagged_opt_out_request:
             text.from_number = stored_number(_raw(text, "from_raw"))
     return texts
@@ -201,12 +204,12 @@ def thread_version(
     ``messages``: the latest texts as ``thread_messages`` read them (the same rows, so the same
     fingerprint), when the caller has them already."""
     if messages is not None:
-        rows = [(m.id, m.status, m.error_code, m.flag_dismissed_at) for m in messages[:THREAD_LIMIT]]
+        rows = [(m.id, m.status, m.error_code, m.flag_dismissed_at, m.updated_at) for m in messages[:THREAD_LIMIT]]
     else:
         rows = list(
             _person_messages(person=person, numbers=numbers)
             .order_by("-created_at", "-id")
-            .values_list("id", "status", "error_code", "flag_dismissed_at")[:THREAD_LIMIT]
+            .values_list("id", "status", "error_code", "flag_dismissed_at", "updated_at")[:THREAD_LIMIT]
         )
     consents = _consents_fingerprint(person=person, numbers=numbers)
     note = History.objects.filter(**owner_kwargs(person)).order_by("-id").values_list("id", flat=True).first()

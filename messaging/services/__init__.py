@@ -1,4 +1,4 @@
-"""Every write of the messaging side, in eight parts, one module each:
+"""Every write of the messaging side, in nine parts, one module each:
 
 - ``compose``: the final text of a message (merge fields, the unsubscribe link, length) and
   ``message_queue``, which refuses or writes the outbox row;
@@ -11,7 +11,8 @@
 - ``conversations``: a person's conversation summary kept with each text (``conversation_touch``), read,
   marked unread, done or snoozed, assigned, and a flagged reply resolved;
 - ``unsubscribe``: a person using their ``/u/<token>`` link;
-- ``templates``: writing message templates.
+- ``templates``: writing message templates;
+- ``media``: pictures (MMS): checked by content, stored without metadata, attached to texts.
 
 A new part gets its line here (``tests/test_architecture.py`` checks the list and its count).
 
@@ -26,6 +27,7 @@ from .compose import (
     consent_refusal,
     message_preview,
     message_queue,
+    message_resend_without_media,
     sendability_refusal,
     template_body_for,
     template_preview,
@@ -50,6 +52,16 @@ from .conversations import (
     reply_flag_dismiss,
 )
 from .inbound import SIMULATED_SID_PREFIX, InboundResult, inbound_receive, inbound_simulate, message_status_update
+from .media import (
+    MAX_BYTES_PER_MESSAGE,
+    MAX_PICTURES_PER_MESSAGE,
+    inbound_media_fetch,
+    media_check,
+    media_create,
+    media_for_message,
+    message_media,
+    message_media_attach,
+)
 from .numbers import (
     carrier_error_act,
     carrier_opt_out_record,
@@ -71,12 +83,20 @@ from .sending import (
     messages_requeue_stuck,
     sending_stuck_after,
 )
-from .templates import template_archive, template_create, template_update, templates_flag_clear
+from .templates import (
+    template_archive,
+    template_create,
+    template_picture_set,
+    template_update,
+    templates_flag_clear,
+)
 from .unsubscribe import UnsubscribeOutcome, unsubscribe_link_use
 
 __all__ = [
     "LAST_LOOK_AFTER_SECONDS",
     "LINK_PREFIX",
+    "MAX_BYTES_PER_MESSAGE",
+    "MAX_PICTURES_PER_MESSAGE",
     "RECONCILE_FOR",
     "SIMULATED_SID_PREFIX",
     "Draft",
@@ -100,17 +120,24 @@ __all__ = [
     "conversation_snooze",
     "conversation_summary_rebuild",
     "conversation_touch",
+    "inbound_media_fetch",
     "inbound_receive",
     "inbound_simulate",
     "line_type_is_stale",
     "line_type_lookup",
     "line_type_refresh_before_text",
     "line_types_lookup_pending",
+    "media_check",
+    "media_create",
+    "media_for_message",
     "message_cancel",
     "message_claim",
+    "message_media",
+    "message_media_attach",
     "message_preview",
     "message_queue",
     "message_reconcile",
+    "message_resend_without_media",
     "message_send",
     "message_status_update",
     "messages_reconcile_stuck",
@@ -123,6 +150,7 @@ __all__ = [
     "template_archive",
     "template_body_for",
     "template_create",
+    "template_picture_set",
     "template_preview",
     "template_sample_person",
     "template_update",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import zoneinfo
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -23,13 +24,15 @@ from interactions.selectors import ConsentState
 from interactions.services import consent_status, history_entry, user_display_name
 from interactions.signals import announce_on_commit
 
+from ..backends import MEDIA_REJECTED
 from ..compliance.engine import recipient_rules, recipient_time_zone, send_refusal, texts_counted
-from ..models import TOKEN_LENGTH, Message, MessageTemplate, UnsubscribeLink
+from ..models import TOKEN_LENGTH, Media, Message, MessageMedia, MessageTemplate, UnsubscribeLink
 from ..rendering import merge_context, render, template_validate
 from ..segments import MAX_CHARACTERS, Measure, measure
 from ..selectors import SendState, number_send_state
 from ..signals import message_status_changed
 from .conversations import conversation_touch
+from .media import media_for_message
 from .numbers import line_type_refresh_before_text
 
 logger = logging.getLogger(__name__)
@@ -281,9 +284,13 @@ def message_queue(
     template: MessageTemplate | None = None,
     send_at: datetime | None = None,
     idempotency_key: str | None = None,
+    media: Sequence[Media] = (),
     now: datetime | None = None,
 ) -> Message:
     """Queue a text to ``phone_number`` (or schedule it for ``send_at``).
+
+    ``media``: pictures (an MMS, one message whatever its length; a template's picture comes first),
+    checked by ``media_for_message``; every refusal below applies to it as to any text.
 
     Refuses with a ``ServiceError`` (nothing written) when: the body is empty, the template is
     inactive, there is no consent or the person opted out, the number cannot get texts (a
@@ -297,6 +304,8 @@ def message_queue(
     """
     now = now or timezone.now()
     text = _text_to_send(phone_number=phone_number, sent_by=sent_by, body=body, template=template)
+    template_media = [template.media] if template is not None and template.media_id else []
+    pictures = media_for_message(organization=phone_number.organization, media=[*template_media, *media])
     link_token = _send_state_once_allowed(phone_number=phone_number, now=now).link_token
     send_at = _check_send_time(phone_number=phone_number, send_at=send_at, now=now)
     # A first text's link is made below; a new token is as long as the placeholder, so the size is exact.
@@ -305,7 +314,7 @@ def message_queue(
     )
 
     # One transaction: a first text's unsubscribe link, the text and its history entry (one statement,
-    # ``core.fastsql.insert``), and the person's conversation summary (``conversation_touch``).
+    # ``core.fastsql.insert``), its pictures, and the person's conversation summary (``conversation_touch``).
     with transaction.atomic():
         if link_token is None:
             organization = phone_number.organization
@@ -323,8 +332,13 @@ def message_queue(
             idempotency_key=idempotency_key,
             now=now,
         )
+        message.media_count, message.segments = (len(pictures), 1) if pictures else (0, size.segments)
         entry = _history_of_text(phone_number=phone_number, text=text, sent_by=sent_by, send_at=send_at, now=now)
         _insert_with_its_history(message, entry, idempotency_key=idempotency_key)
+        if pictures:
+            MessageMedia.objects.bulk_create(
+                MessageMedia(message=message, media=item, position=index) for index, item in enumerate(pictures)
+            )
         conversation_touch(message)
         announce_on_commit(message_status_changed, Message, message=message, status=message.status)
         if message.status == Message.Status.QUEUED:
@@ -503,3 +517,38 @@ def send_on_commit(message_id: int) -> None:
             logger.exception("could not hand message %s to the worker; the sweeper will retry it", message_id)
 
     transaction.on_commit(enqueue)
+
+
+def message_resend_without_media(*, message: Message, sent_by: AbstractBaseUser | None) -> Message:
+    """Send a text again without its pictures, after the carrier refused them (too large, a wrong
+    type, unreachable: ``media_rejected``); the same words go as a plain text under every check of
+    a new text (``message_queue``). Refused (409 ``not_resendable``) for any other text, and for one
+    already sent again (a second click sends nothing twice)."""
+    resendable = (
+        message.direction == Message.Direction.OUTBOUND
+        and message.media_count > 0
+        and message.status in (Message.Status.FAILED, Message.Status.UNDELIVERED)
+        and message.failure_reason == MEDIA_REJECTED
+        and message.phone_number_id is not None
+    )
+    if not resendable:
+        raise ServiceError(
+            "not_resendable",
+            "Only a text whose picture the carrier refused can be sent again without it.",
+            status=409,
+        )
+    assert message.phone_number is not None
+    text = message.body.rsplit(LINK_PREFIX, 1)[0]
+    again = Message.objects.filter(
+        organization_id=message.organization_id,
+        to_number=message.to_number,
+        created_at__gt=message.created_at,
+        direction=Message.Direction.OUTBOUND,
+        media_count=0,
+        body=message.body,
+    ).first()
+    if again is not None:
+        raise ServiceError(
+            "not_resendable", "This text was already sent again without its picture.", status=409, message_id=again.pk
+        )
+    return message_queue(phone_number=message.phone_number, sent_by=sent_by, body=text)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -164,6 +165,7 @@ class _Incoming:
     body: str
     segments: int
     now: datetime
+    media_urls: tuple[str, ...]
     to: ParsedNumber | None
     sender: ParsedNumber | None
 
@@ -181,6 +183,7 @@ def inbound_receive(
     messaging_service_sid: str = "",
     opt_out_type: str = "",
     segments: int = 1,
+    media_urls: Sequence[str] = (),
     now: datetime | None = None,
 ) -> InboundResult:
     """Store one inbound text, act on its keyword and note it on every record holding the number.
@@ -198,6 +201,7 @@ def inbound_receive(
       ("don't text me"), is flagged for an agent, due in 10 business days (``opt_out_due_at``).
     - Each lead and customer of the organization holding the sender's number gets a History
       entry; a sender nobody holds is kept and listed as unmatched.
+    - Pictures (``media_urls``) are fetched by a task after commit (``inbound_media_fetch``).
     """
     text = _Incoming(
         provider_sid=provider_sid,
@@ -205,6 +209,7 @@ def inbound_receive(
         from_number=from_number,
         body=body or "",
         segments=max(1, segments),
+        media_urls=tuple(media_urls),
         now=now or timezone.now(),
         to=inbound_number(to_number),
         sender=inbound_number(from_number),
@@ -251,6 +256,19 @@ def inbound_receive(
     return InboundResult(message=message, created=True, keyword=keyword, reply=reply)
 
 
+def _fetch_pictures_on_commit(message_id: int, urls: list[str]) -> None:
+    """Hand the text's pictures to a worker once the text is committed (the webhook does not wait for them)."""
+    from ..tasks import fetch_inbound_media
+
+    def enqueue() -> None:
+        try:
+            fetch_inbound_media.delay(message_id, urls)
+        except Exception:  # the text is stored; its pictures show as not fetched
+            logger.exception("could not hand the pictures of message %s to the worker", message_id)
+
+    transaction.on_commit(enqueue)
+
+
 # Twilio's OptOutType (Advanced Opt-Out) names the keyword its own lists found, custom ones included.
 _OPT_OUT_TYPES = {"stop": Keyword.STOP, "start": Keyword.START, "help": Keyword.HELP}
 
@@ -293,12 +311,15 @@ def _store(
         from_number=text.sender if text.sender is not None else text.from_number,
         body=text.body,
         segments=text.segments,
+        media_count=len(text.media_urls),
         flagged_opt_out_request=flagged,
         opt_out_due_at=opt_out_due(text.now) if flagged else None,
         received_at=text.now,
     )
     insert(message)  # one INSERT (core/fastsql.py); a repeated MessageSid fails it (IntegrityError)
     conversation_touch(message)  # the inbox's summary, in the webhook's transaction
+    if text.media_urls:  # an MMS: fetched once committed, so the webhook answers at once
+        _fetch_pictures_on_commit(message.pk, list(text.media_urls))
     announce_on_commit(message_status_changed, Message, message=message, status=message.status)
     return message
 

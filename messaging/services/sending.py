@@ -21,9 +21,11 @@ from interactions.models import Consent
 
 from ..backends import LookupUnsupported, SendError, describe_provider_error, get_backend
 from ..models import Message
+from ..selectors import media_link
 from ..throttle import throttle_acquire
 from .compose import send_on_commit, texting_refusal
 from .confirmation import confirmation_refusal
+from .media import message_media
 from .numbers import carrier_error_act
 
 logger = logging.getLogger(__name__)
@@ -319,8 +321,11 @@ def _send_claimed(message: Message, *, backend, throttle_wait: float | None) -> 
 
 
 def _call_provider(message: Message, backend) -> SendOutcome:
+    # An MMS: one signed link per picture, made now so each is valid for MEDIA_LINK_MAX_AGE_SECONDS
+    # from the send (a scheduled text's links do not age while it waits).
+    urls = [media_link(media) for media in message_media(message)]
     try:
-        result = backend.send(message)
+        result = backend.send(message, media_urls=urls) if urls else backend.send(message)
     except SendError as exc:
         return _record_send_error(message, exc)
     return _record_sent(message, sid=result.sid, now=timezone.now())

@@ -12,7 +12,7 @@ from django.utils import timezone
 from core.errors import ServiceError
 from interactions.models import Organization
 
-from ..models import MessageTemplate
+from ..models import Media, MessageTemplate
 from ..rendering import template_validate
 
 # --- templates ------------------------------------------------------------------------------
@@ -81,3 +81,12 @@ def template_archive(*, template: MessageTemplate, now: datetime | None = None) 
         locked.archived_at, locked.active = now or timezone.now(), False
         locked.save(update_fields=["archived_at", "active", "updated_at"])
     return locked
+
+
+def template_picture_set(*, template: MessageTemplate, media: Media | None) -> MessageTemplate:
+    """Give ``template`` a picture sent with every text from it (``None``: plain texts again)."""
+    if media is not None and media.organization_id != template.organization_id:
+        raise ServiceError("not_found", "That picture does not exist.", field="media", status=404)
+    template.media = media
+    template.save(update_fields=["media", "updated_at"])
+    return template

@@ -34,13 +34,14 @@ from interactions.services import consent_revoke
 
 from ..backends import UNREACHABLE_REASONS
 from ..compliance.engine import recipient_time_zone
-from ..models import Message, MessageTemplate
+from ..models import Media, Message, MessageTemplate
 from ..rendering import merge_field_problem
 from ..segments import MAX_CHARACTERS, is_gsm7
 from ..selectors import (
     active_templates_for,
     flagged_reply_for,
     inbound_flagged,
+    media_many_for,
     open_requests,
     person_text_for,
     person_thread,
@@ -51,14 +52,17 @@ from ..selectors import (
     thread_version,
 )
 from ..services import (
+    MAX_PICTURES_PER_MESSAGE,
     consent_refusal,
     conversation_mark_read,
     message_cancel,
     message_preview,
     message_queue,
+    message_resend_without_media,
     reply_flag_dismiss,
     template_body_for,
 )
+from .media import media_json
 
 SENT_EVENT = "textdesk:sent"  # the conversation listens for it and refreshes at once
 
@@ -86,12 +90,22 @@ def _body(request: HttpRequest) -> str:
     return request.POST.get("body", "").replace("\r\n", "\n")
 
 
-def _compose_context(request: HttpRequest, phone: PhoneNumber, *, body: str = "", template_id: Any = "") -> dict:
+def _pictures(request: HttpRequest, phone: PhoneNumber) -> list[Media]:
+    """The pictures attached in the panel (``media`` ids, in order), the organization's own only."""
+    ids = [pk for value in request.POST.getlist("media")[:10] if (pk := strict_id(value)) is not None]
+    return media_many_for(organization=phone.organization, ids=ids)
+
+
+def _compose_context(
+    request: HttpRequest, phone: PhoneNumber, *, body: str = "", template_id: Any = "", pictures: list | None = None
+) -> dict:
     draft = message_preview(phone_number=phone, body=body, agent=request.user)
     return {
         "phone": phone,
         "person": phone.owner,
         "body": body,
+        "pictures": pictures or [],
+        "max_pictures": MAX_PICTURES_PER_MESSAGE,
         "template_id": template_id,
         "draft": draft,
         "ucs2_culprits": _ucs2_culprits(draft.text) if draft.measure.encoding == "UCS-2" else [],
@@ -214,8 +228,9 @@ def _panel_context(
     error: ServiceError | None = None,
     template_error: ServiceError | None = None,
     numbers: list[PhoneNumber] | None = None,
+    pictures: list[Media] | None = None,
 ) -> dict:
-    context = _compose_context(request, phone, body=body, template_id=template_id)
+    context = _compose_context(request, phone, body=body, template_id=template_id, pictures=pictures)
     context.update(_conversation_context(phone, numbers))
     context.update(
         task=task,
@@ -271,7 +286,8 @@ def panel(request: HttpRequest, phone_id: int) -> HttpResponse:
 def preview(request: HttpRequest, phone_id: int) -> HttpResponse:
     """The live counter: characters, encoding and segments of the final text, link included."""
     phone = _phone_or_404(request, phone_id)
-    return render(request, "messaging/_counter.html", _compose_context(request, phone, body=_body(request)))
+    context = _compose_context(request, phone, body=_body(request), pictures=_pictures(request, phone))
+    return render(request, "messaging/_counter.html", context)
 
 
 @login_required
@@ -290,7 +306,10 @@ def template_choose(request: HttpRequest, phone_id: int) -> HttpResponse:
         body = template_body_for(template=template, phone_number=phone, agent=request.user)
     except ServiceError as exc:
         return JsonResponse({"error": exc.message, "code": exc.code}, status=400)
-    return JsonResponse({"template": template.pk, "name": template.name, "text": body})
+    answer: dict[str, Any] = {"template": template.pk, "name": template.name, "text": body}
+    if template.media_id and template.media is not None:  # its picture comes along (``picture``: id and link)
+        answer["picture"] = media_json(template.media)
+    return JsonResponse(answer)
 
 
 def _template_if_unchanged(request: HttpRequest, phone: PhoneNumber, body: str) -> MessageTemplate | None:
@@ -332,7 +351,7 @@ def send_text(
     ``after_send`` is how a caller above messaging adds to a sent text (the workflows' "Open &
     text" completes its task); what it returns is appended to the confirmation.
     """
-    body, task_id = _body(request), task
+    body, task_id, pictures = _body(request), task, _pictures(request, phone)
     numbers = owner_numbers(owner=phone.owner)
     waiting = open_requests(organization=phone.organization, numbers=numbers)
     others = [waiting[n.e164] for n in numbers if n.pk != phone.pk and n.e164 in waiting]
@@ -344,7 +363,13 @@ def send_text(
             "which reads like a request to stop texting. Send to this number anyway?",
         )
         context = _panel_context(
-            request, phone, body=body, template_id=request.POST.get("template", ""), task=task_id, error=warning
+            request,
+            phone,
+            body=body,
+            template_id=request.POST.get("template", ""),
+            task=task_id,
+            error=warning,
+            pictures=pictures,
         )
         return render(request, "messaging/panel.html", context)
     try:
@@ -354,10 +379,17 @@ def send_text(
             body=body,
             template=_template_if_unchanged(request, phone, body),
             send_at=_parse_send_at(request.POST.get("send_at", "")),
+            media=pictures,
         )
     except ServiceError as exc:
         context = _panel_context(
-            request, phone, body=body, template_id=request.POST.get("template", ""), task=task_id, error=exc
+            request,
+            phone,
+            body=body,
+            template_id=request.POST.get("template", ""),
+            task=task_id,
+            error=exc,
+            pictures=pictures,
         )
         return render(request, "messaging/panel.html", context)
 
@@ -499,3 +531,25 @@ def reply_opt_out(request: HttpRequest, message_id: int) -> HttpResponse:
 
 def _asked_by_text(reply: Message) -> str:
     return f'Asked by text: "{reply.body.strip()}"'
+
+
+@login_required
+@require_POST
+def resend_without_media(request: HttpRequest, message_id: int) -> HttpResponse:
+    """ "Send without the picture" on a text whose picture the carrier refused: the same words, as a plain text."""
+    organization = require_organization(request)
+    message = (
+        Message.objects.filter(organization=organization, pk=message_id, direction=Message.Direction.OUTBOUND)
+        .select_related("phone_number__organization", "lead", "customer")
+        .first()
+    )
+    if message is None:
+        raise Http404("No such text in your organization.")
+    try:
+        message_resend_without_media(message=message, sent_by=request.user)
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "Sent again without the picture.")
+    owner = message.lead or message.customer
+    return redirect(safe_next(request, owner.get_absolute_url() if owner else reverse("inbox")))

@@ -88,6 +88,19 @@ def _twiml(reply: str = "") -> HttpResponse:
     return HttpResponse(response.to_xml(), content_type="text/xml")
 
 
+# Twilio carries at most 10 pictures in one MMS.
+MAX_INBOUND_MEDIA = 10
+
+
+def _media_urls(data: dict[str, str]) -> list[str]:
+    """``MediaUrl0`` … ``MediaUrl{NumMedia-1}`` of an MMS (fetched later, only from Twilio's API host)."""
+    try:
+        count = min(max(int(data.get("NumMedia") or 0), 0), MAX_INBOUND_MEDIA)
+    except ValueError:
+        count = 0
+    return [url[:1000] for index in range(count) if (url := data.get(f"MediaUrl{index}", "").strip())]
+
+
 @twilio_webhook
 def twilio_status(request: HttpRequest, data: dict[str, str]) -> HttpResponse:
     """Delivery receipt. Always 200 once signed: an unknown SID or a late status changes nothing."""
@@ -127,5 +140,6 @@ def twilio_inbound(request: HttpRequest, data: dict[str, str]) -> HttpResponse:
         messaging_service_sid=_bounded(data.get("MessagingServiceSid", ""), 64),
         opt_out_type=_bounded(data.get("OptOutType", ""), 32),
         segments=min(max(segments, 1), MAX_INBOUND_SEGMENTS),
+        media_urls=_media_urls(data),
     )
     return _twiml(result.reply if result.keyword == Keyword.HELP else "")

@@ -391,6 +391,7 @@
         if (!typed) { box.focus(); box.select(); }
         insert(box, data.text);
         if (templateField) templateField.value = String(data.template);
+        if (data.picture) box.dispatchEvent(new CustomEvent("textdesk:template-picture", { bubbles: true, detail: data.picture }));
         note(compose, typed ? "Inserted “" + data.name + "” at the cursor." : "Filled in “" + data.name + "”.", function () {
           box.value = saved.value;
           if (templateField) templateField.value = saved.template;
@@ -432,5 +433,116 @@
     const refusal = panel && panel.querySelector(".refusal");
     const scroller = panel && panel.querySelector("[data-panel-scroll]");
     if (refusal && scroller) scroller.scrollTop = Math.max(0, refusal.offsetTop - scroller.offsetTop - 4);
+  });
+})();
+
+// --- pictures (MMS): the attach button, drag and drop onto the message, and paste. Each picture is
+// uploaded at once (/media/upload/: checked by its content, stored without EXIF); its thumbnail
+// carries a hidden `media` id the send posts, and the counter turns to "MMS · N pictures".
+(function () {
+  "use strict";
+  function csrf() {
+    const field = document.querySelector("#text-panel input[name=csrfmiddlewaretoken]");
+    return field ? field.value : "";
+  }
+  function zoneOf(el) { return el && el.closest && el.closest("[data-attach-zone]"); }
+  function recount(zone) {
+    const attach = zone.querySelector("[data-attach]");
+    const count = zone.querySelectorAll("[data-attached]").length;
+    const max = Number(attach.dataset.max || 5);
+    attach.classList.toggle("is-full", count >= max);
+    const box = zone.querySelector("[data-compose]");
+    if (box) box.dispatchEvent(new CustomEvent("textdesk:pictures", { bubbles: true }));
+  }
+  function showError(zone, text) {
+    const line = zone.querySelector("[data-attach-error]");
+    line.textContent = text || "";
+    line.hidden = !text;
+  }
+  function addThumb(zone, picture) {
+    const template = zone.querySelector("[data-attach-template]");
+    const item = template.content.firstElementChild.cloneNode(true);
+    item.querySelector("img").src = picture.url;
+    item.querySelector("input[name=media]").value = String(picture.id);
+    const n = zone.querySelectorAll("[data-attached]").length + 1;
+    item.querySelector("img").alt = "Attached picture " + n;
+    item.querySelector("[data-attach-remove]").setAttribute("aria-label", "Remove picture " + n);
+    zone.querySelector("[data-attach-list]").appendChild(item);
+  }
+  function upload(zone, files) {
+    const attach = zone.querySelector("[data-attach]");
+    const max = Number(attach.dataset.max || 5);
+    const room = max - zone.querySelectorAll("[data-attached]").length;
+    const pictures = Array.from(files || []);
+    if (!pictures.length) return;
+    showError(zone, pictures.length > room ? "A text can carry at most " + max + " pictures." : "");
+    pictures.slice(0, Math.max(0, room)).forEach(function (file) {
+      const body = new FormData();
+      body.append("file", file, file.name || "pasted picture");
+      attach.classList.add("is-busy");
+      fetch(attach.dataset.uploadUrl, { method: "POST", body: body, credentials: "same-origin",
+        headers: { "X-CSRFToken": csrf(), "Accept": "application/json" } })
+        .then(function (response) { return response.json(); })
+        .then(function (data) {
+          if (data.error) { showError(zone, data.error); return; }
+          if (zone.querySelectorAll("[data-attached]").length >= max) return;
+          addThumb(zone, data);
+          recount(zone);
+        })
+        .catch(function () { showError(zone, "The picture could not be uploaded. Try again."); })
+        .finally(function () { attach.classList.remove("is-busy"); });
+    });
+  }
+  document.addEventListener("change", function (event) {
+    const input = event.target.closest && event.target.closest("[data-attach-input]");
+    if (!input) return;
+    upload(zoneOf(input), input.files);
+    input.value = "";
+  });
+  document.addEventListener("click", function (event) {
+    const remove = event.target.closest && event.target.closest("[data-attach-remove]");
+    if (!remove) return;
+    const zone = zoneOf(remove);
+    remove.closest("[data-attached]").remove();
+    showError(zone, "");
+    recount(zone);
+    const box = zone.querySelector("[data-compose]");
+    if (box) box.focus();
+  });
+  document.addEventListener("paste", function (event) {
+    const zone = zoneOf(event.target);
+    const files = event.clipboardData && Array.from(event.clipboardData.files || []).filter(function (f) { return f.type.indexOf("image/") === 0; });
+    if (!zone || !files || !files.length) return;
+    event.preventDefault();
+    upload(zone, files);
+  });
+  ["dragenter", "dragover"].forEach(function (name) {
+    document.addEventListener(name, function (event) {
+      const zone = zoneOf(event.target);
+      if (!zone || !event.dataTransfer || Array.from(event.dataTransfer.types || []).indexOf("Files") < 0) return;
+      event.preventDefault();
+      zone.classList.add("is-dropping");
+    });
+  });
+  ["dragleave", "drop"].forEach(function (name) {
+    document.addEventListener(name, function (event) {
+      const zone = zoneOf(event.target);
+      if (!zone) return;
+      zone.classList.remove("is-dropping");
+      if (name === "drop" && event.dataTransfer && event.dataTransfer.files.length) {
+        event.preventDefault();
+        upload(zone, event.dataTransfer.files);
+      }
+    });
+  });
+  // A template with a picture brings it along (textpanel.js's template pick fires this).
+  document.addEventListener("textdesk:template-picture", function (event) {
+    const zone = zoneOf(event.target);
+    const picture = event.detail;
+    if (!zone || !picture) return;
+    if (zone.querySelector('[data-attached] input[name=media][value="' + picture.id + '"]')) return;
+    if (zone.querySelectorAll("[data-attached]").length >= Number(zone.querySelector("[data-attach]").dataset.max || 5)) return;
+    addThumb(zone, picture);
+    recount(zone);
   });
 })();

@@ -15,10 +15,13 @@ from datetime import time
 import pytest
 from django.apps import apps
 from django.core.cache import cache
+from django.core.files.uploadedfile import SimpleUploadedFile
 from drf_spectacular.generators import SchemaGenerator
 
 from integrations.services import api_key_create, endpoint_create, endpoint_rotate_secret, event_publish
 from interactions.models import Lead
+from messaging.models import MessageMedia
+from messaging.services import media_create
 from tests.factories import (
     CustomerFactory,
     MessageFactory,
@@ -27,6 +30,7 @@ from tests.factories import (
     WorkflowFactory,
     WorkflowStepFactory,
 )
+from tests.pictures import jpeg, png
 from workflows.models import Workflow
 from workflows.services import enrollment_start, task_create_for_step
 
@@ -76,7 +80,17 @@ def world(org, facility, manager, consented_number, open_all_day):
         "delivery": endpoint.deliveries.get(),
         "api_key": api_key,
         "message": MessageFactory(phone_number=consented_number, status="scheduled"),
+        "failed_mms": _failed_mms(consented_number),
     }
+
+
+def _failed_mms(phone):
+    """A text whose picture the carrier refused (30019): it can be sent again without it."""
+    message = MessageFactory(phone_number=phone, status="failed", error_code="30019", media_count=1)
+    MessageMedia.objects.create(
+        message=message, media=media_create(organization=phone.organization, file=jpeg()), position=0
+    )
+    return message
 
 
 Case = Callable[[dict], tuple[str, str, dict]]
@@ -108,6 +122,11 @@ CASES: dict[str, Case] = {
         "post", "/api/v1/messages/", {"phone_number": w["number"].pk, "body": "Your unit is ready."},
     ),
     "messages_cancel_create": lambda w: ("post", f"/api/v1/messages/{w['message'].pk}/cancel/", {}),
+    "messages_resend_without_media_create": lambda w: (
+        "post", f"/api/v1/messages/{w['failed_mms'].pk}/resend-without-media/", {},
+    ),
+    # Multipart (the upload): bytes become a fresh uploaded file on every send (_send).
+    "media_create": lambda w: ("post", "/api/v1/media/", {"file": png()}),
     "phone_numbers_create": lambda w: (
         "post", "/api/v1/phone-numbers/", {"lead": w["lead"].pk, "number": "+15125550155", "label": "work"},
     ),
@@ -147,6 +166,23 @@ def _database() -> dict[str, int]:
     return state
 
 
+def _send(api, method: str, path: str, body: dict, *, key: str):
+    """JSON, or multipart when the body carries a file's bytes (each send uploads it afresh)."""
+    files = {name: value for name, value in body.items() if isinstance(value, bytes)}
+    if not files:
+        return getattr(api, method)(path, body, format="json", HTTP_IDEMPOTENCY_KEY=key)
+    data = {**body, **{name: SimpleUploadedFile(f"{name}.png", value) for name, value in files.items()}}
+    return getattr(api, method)(path, data, format="multipart", HTTP_IDEMPOTENCY_KEY=key)
+
+
+def test_a_retried_upload_with_other_bytes_under_the_same_name_is_another_request(world, manager):
+    api = token_client(manager)
+    first = _send(api, "post", "/api/v1/media/", {"file": png(color="red")}, key="same-name")
+    other = _send(api, "post", "/api/v1/media/", {"file": png(color="blue")}, key="same-name")
+    assert first.status_code == 201
+    assert (other.status_code, other.json()["code"]) == (422, "idempotency_key_reused")
+
+
 def test_every_write_of_the_schema_has_a_case():
     assert _schema_writes() == set(CASES)
 
@@ -155,13 +191,12 @@ def test_every_write_of_the_schema_has_a_case():
 def test_a_retry_with_the_same_key_replays_and_changes_nothing(world, manager, operation):
     api = token_client(manager)
     method, path, body = CASES[operation](world)
-    send = getattr(api, method)
 
-    first = send(path, body, format="json", HTTP_IDEMPOTENCY_KEY=f"key-{operation}")
+    first = _send(api, method, path, body, key=f"key-{operation}")
     assert 200 <= first.status_code < 300, (operation, first.status_code, first.content[:300])
     after_first = _database()
-    retry = send(path, body, format="json", HTTP_IDEMPOTENCY_KEY=f"key-{operation}")
-    other = send(path, {**body, "note": "a different request"}, format="json", HTTP_IDEMPOTENCY_KEY=f"key-{operation}")
+    retry = _send(api, method, path, body, key=f"key-{operation}")
+    other = _send(api, method, path, {**body, "note": "a different request"}, key=f"key-{operation}")
 
     assert (retry.status_code, retry.json()) == (first.status_code, first.json())
     assert retry["Idempotent-Replayed"] == "true"

@@ -18,6 +18,7 @@ from schemathesis.config import SchemathesisConfig
 from integrations.services import api_key_create, endpoint_create, event_publish
 from interactions.services import consent_grant
 from messaging.serializers import MessageSerializer
+from messaging.services import media_create
 from tests.api.conftest import token_client
 from tests.factories import (
     CustomerFactory,
@@ -27,6 +28,7 @@ from tests.factories import (
     WorkflowFactory,
     WorkflowStepFactory,
 )
+from tests.pictures import jpeg
 from workflows.services import enrollment_start, task_create_for_step
 
 pytestmark = pytest.mark.django_db
@@ -154,6 +156,7 @@ def seeded(facility, manager, open_all_day):
     event_publish(organization_id=organization.pk, type="message.queued", object_type="message",
                   object_id=message.pk, data=lambda: MessageSerializer(message).data)  # fmt: skip
     api_key, _ = api_key_create(organization=organization, name="PMS sync", created_by=manager)
+    picture = media_create(organization=organization, file=jpeg(), created_by=manager)
     return {
         "paths": {
             "/api/v1/leads/": phone.lead_id,
@@ -167,6 +170,7 @@ def seeded(facility, manager, open_all_day):
             "/api/v1/webhook-endpoints/": endpoint.pk,
             "/api/v1/webhook-deliveries/": endpoint.deliveries.get().pk,
             "/api/v1/api-keys/": api_key.pk,
+            "/api/v1/media/": picture.pk,
         },
         # body and query fields that name a row: aiming them at real rows reaches the services
         "fields": {
@@ -178,6 +182,7 @@ def seeded(facility, manager, open_all_day):
             "workflow": workflow.pk,
             "endpoint": endpoint.pk,
             "number": "+15125550142",
+            "media": [picture.pk],
         },
     }
 

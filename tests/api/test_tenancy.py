@@ -5,7 +5,8 @@ from rest_framework.test import APIClient
 
 from interactions.models import ConsentEvent, Lead, PhoneNumber
 from interactions.services import consent_grant
-from messaging.models import Message, MessageTemplate
+from messaging.models import Message, MessageMedia, MessageTemplate
+from messaging.services import media_create
 from tests.api.conftest import token_client
 from tests.factories import (
     CustomerFactory,
@@ -15,6 +16,7 @@ from tests.factories import (
     PhoneNumberFactory,
     UserFactory,
 )
+from tests.pictures import jpeg, png
 
 pytestmark = pytest.mark.django_db
 
@@ -29,7 +31,12 @@ def world(facility):
     consent_grant(organization=facility.organization, number=lead_phone.number, source="web_form", evidence="form")
     template = MessageTemplateFactory(organization=facility.organization)
     message = MessageFactory(phone_number=lead_phone)
+    picture = media_create(organization=facility.organization, file=jpeg())
+    failed_mms = MessageFactory(phone_number=lead_phone, status="failed", error_code="30019", media_count=1)
+    MessageMedia.objects.create(message=failed_mms, media=picture, position=0)
     return {
+        "picture": picture,
+        "failed_mms": failed_mms,
         "lead": lead,
         "customer": customer,
         "lead_phone": lead_phone,
@@ -55,6 +62,9 @@ OBJECT_ENDPOINTS = [
     ("post", "/api/v1/templates/{template}/archive/", None),
     ("get", "/api/v1/messages/{message}/", None),
     ("post", "/api/v1/messages/{message}/cancel/", None),
+    ("post", "/api/v1/messages/{failed_mms}/resend-without-media/", None),
+    ("get", "/api/v1/media/{picture}/", None),
+    ("get", "/api/v1/media/{picture}/content/", None),
 ]
 
 
@@ -75,11 +85,19 @@ def test_another_organizations_ids_answer_404(world, other_api, other_facility, 
     assert MessageTemplate.objects.get(pk=world["template"].pk).body == world["template"].body
     assert MessageTemplate.objects.get(pk=world["template"].pk).archived_at is None
     assert Message.objects.get(pk=world["message"].pk).status == world["message"].status
+    assert Message.objects.filter(to_number=world["lead_phone"].number).count() == 2  # nothing resent
 
 
 @pytest.mark.parametrize(
     "path",
-    ["/api/v1/leads/", "/api/v1/customers/", "/api/v1/phone-numbers/", "/api/v1/templates/", "/api/v1/messages/"],
+    [
+        "/api/v1/leads/",
+        "/api/v1/customers/",
+        "/api/v1/phone-numbers/",
+        "/api/v1/templates/",
+        "/api/v1/messages/",
+        "/api/v1/media/",
+    ],
 )
 def test_lists_never_include_another_organizations_rows(world, api, other_api, other_facility, path):
     # the other organization has rows of its own, which it does see
@@ -88,6 +106,7 @@ def test_lists_never_include_another_organizations_rows(world, api, other_api, o
     MessageTemplateFactory(organization=other_facility.organization)
     MessageFactory(phone_number=other_phone)
     CustomerFactory(facility=other_facility)
+    media_create(organization=other_facility.organization, file=png())
 
     mine = {row["id"] for row in api.get(path).json()["results"]}
     theirs = {row["id"] for row in other_api.get(path).json()["results"]}
@@ -134,7 +153,7 @@ def test_writes_cannot_reach_another_organizations_records(world, other_api):
         "phone_number",
     )
     assert PhoneNumber.objects.count() == 2
-    assert Message.objects.count() == 1
+    assert Message.objects.count() == 2  # the two of the world
     assert ConsentEvent.objects.count() == 1
 
 

@@ -175,6 +175,8 @@ NOT_PANEL_STATES = {
     "invalid_number": "a saved number always parses; only the API can pass a bad one",
     "invalid_send_at": "the panel schedules only the next allowed time it computed itself",
     "duplicate": "an API Idempotency-Key reused for another request",
+    "not_resendable": "“Send without the picture” is under a failed text in the thread, not in the box; a second "
+    "click says so on the card (tests/messaging/test_mms_failures.py)",
 }
 
 

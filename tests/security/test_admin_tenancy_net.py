@@ -39,7 +39,7 @@ from integrations.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from integrations.services import api_key_create
 from interactions.models import Organization
 from interactions.services import consent_grant
-from messaging.services import conversation_note_add, unsubscribe_link_get_or_create
+from messaging.services import conversation_note_add, media_create, unsubscribe_link_get_or_create
 from tests.factories import (
     CustomerFactory,
     FacilityFactory,
@@ -52,6 +52,7 @@ from tests.factories import (
     WorkflowFactory,
     WorkflowStepFactory,
 )
+from tests.pictures import jpeg
 from workflows.models import Enrollment, Task
 
 CANARY = "qzcanaryqz"
@@ -124,7 +125,8 @@ def build_world(org: Organization, tag: str) -> None:
     Group.objects.create(name=f"group-{tag}")
     HistoryFactory(lead=people["lead"])
     HistoryFactory(lead=None, customer=people["customer"])
-    MessageTemplateFactory(organization=org)
+    # A template with a picture: the picture admin and the template's thumbnail are in the net too.
+    MessageTemplateFactory(organization=org, media=media_create(organization=org, file=jpeg(), created_by=user))
     consent_grant(organization=org, number=people["phone"].number, source="web_form", evidence="quote form")
     link = unsubscribe_link_get_or_create(organization=org, number=people["phone"].number)
     MessageFactory(phone_number=people["phone"], body=f"Hello\nUnsubscribe: {link.url}")  # as a text is sent

@@ -18,15 +18,16 @@ from django.urls import reverse
 from rest_framework.authtoken.admin import TokenProxy
 
 from config import api as api_urls
-from messaging.models import ConversationNote, Message, MessageTemplate, UnsubscribeLink
-from messaging.services import conversation_note_add, unsubscribe_link_get_or_create
+from messaging.models import ConversationNote, Media, Message, MessageTemplate, UnsubscribeLink
+from messaging.services import conversation_note_add, media_create, unsubscribe_link_get_or_create
 from tests.api import test_tenancy as api_tenancy
 from tests.api import test_tenancy_integrations as integration_tenancy
 from tests.api import test_tenancy_workflows as workflow_tenancy
 from tests.factories import MessageFactory, MessageTemplateFactory, PhoneNumberFactory, UserFactory
 from tests.interactions import test_admin as interactions_admin
+from tests.pictures import jpeg
 
-MESSAGING_ADMINS = [MessageTemplate, Message, UnsubscribeLink, ConversationNote]
+MESSAGING_ADMINS = [MessageTemplate, Message, UnsubscribeLink, ConversationNote, Media]
 SUPERUSER_ONLY = {User, Group, TokenProxy}  # Django's own admins: no model permissions for members
 
 
@@ -50,6 +51,7 @@ def _theirs(model, other_org):
         ConversationNote: lambda: conversation_note_add(
             person=phone.lead, author=UserFactory(username="rival-agent"), body="Rival secret"
         ),
+        Media: lambda: media_create(organization=other_org, file=jpeg()),
     }[model]()
 
 
