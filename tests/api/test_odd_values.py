@@ -13,6 +13,7 @@ import pytest
 from django.urls import reverse
 
 from core.parsing import strict_id, strict_int
+from integrations.services import endpoint_create
 from tests.factories import PhoneNumberFactory
 
 pytestmark = pytest.mark.django_db
@@ -39,6 +40,10 @@ def test_a_crafted_cursor_answers_400_json_on_every_api_list(manager_api, facili
         if "get" in item and any(p["name"] == "cursor" for p in item["get"].get("parameters", []))
     ]
     assert len(lists) >= 10
+    # A nested list (``/webhook-endpoints/{id}/deliveries/``) is read under one of the organization's
+    # own parents, the first its parent list returns: a crafted cursor must be what answers 400.
+    endpoint_create(organization=facility.organization, url="https://hooks.example.com/t", events=["message.sent"])
+    lists = [_under_a_parent(manager_api, path) for path in lists]
     crafted = [
         {"v": "abc", "i": 1, "r": False},
         {"v": 1, "i": "١", "r": False},
@@ -55,6 +60,15 @@ def test_a_crafted_cursor_answers_400_json_on_every_api_list(manager_api, facili
                     continue  # a list that can't be ordered by updated_at
                 assert response.status_code == 400, (path, data, ordering, response.content[:200])
                 assert response.json()["field"] == "cursor"
+
+
+def _under_a_parent(client, path: str) -> str:
+    if "{" not in path:
+        return path
+    parent, _, rest = path.partition("{")
+    rows = client.get(parent).json()["results"]
+    assert rows, f"{parent} is empty: give the test one so {path} can be read"
+    return parent + str(rows[0]["id"]) + rest.partition("}")[2]
 
 
 @pytest.mark.parametrize("size", ["-5", "0", "201", "100000", "５", "abc", ""])
