@@ -712,6 +712,7 @@ def columns(s: Sizes) -> dict[str, tuple[dict[str, str], str]]:
             "error_message": "''",
             "segments": "1 + (length(b.body) > 160)::int",
             "encoding": "'GSM-7'",
+            "media_count": "0",  # the scale texts carry no pictures
             "sent_by_id": f"CASE WHEN {outbound} THEN ({agents})[1 + r.g % {AGENTS + 2}] END",
             "actor_name": "''",
             "idempotency_key": "NULL",
@@ -754,6 +755,11 @@ def columns(s: Sizes) -> dict[str, tuple[dict[str, str], str]]:
             "read_at": f"{_NOW} - random() * interval '60 days'",
             "read_by_id": f"({agents})[1 + g % {AGENTS + 2}]",
             "updated_at": f"{_NOW} - random() * interval '60 days'",
+            # The summary of the texts: filled from the texts once they are loaded (the backfill below).
+            "unread": "false",
+            "marked_unread": "false",
+            "waiting": "false",
+            "flagged": "false",
         },
         # The hot threads first, then every step-th person.
         f"(SELECT row_number() OVER () AS g, p FROM (SELECT p FROM generate_series(1, {min(HOT_PEOPLE, s.people)}) p "

@@ -89,14 +89,14 @@ def _load(org_id: int, facility_ids: list[int]) -> None:
            INSERT INTO messaging_message (direction, to_number, from_number, body, status, error_code, error_message,
                segments, encoding, attempts, flagged_opt_out_request, created_at, updated_at, organization_id,
                request_id, actor_name, flag_dismissed_note, flagged_as_spam, lead_id, customer_id, phone_number_id,
-               provider_sid)
+               provider_sid, media_count)
            SELECT CASE WHEN i % 3 = 0 THEN 'inbound' ELSE 'outbound' END,
                   CASE WHEN i % 3 = 0 THEN '+15125550100' ELSE p.number END,
                   CASE WHEN i % 3 = 0 THEN p.number ELSE '+15125550100' END,
                   'Your unit is ready, code w' || md5('w' || i) || '. Reply STOP to opt out',
                   CASE WHEN i % 3 = 0 THEN 'received' ELSE 'delivered' END, '', '', 1, 'GSM-7', 1, false,
                   now() - i * interval '10 seconds', now() - i * interval '10 seconds', %(org)s, '', '', '', false,
-                  p.lead_id, p.customer_id, p.id, 'SM' || md5('s' || i)
+                  p.lead_id, p.customer_id, p.id, 'SM' || md5('s' || i), 0
            FROM generate_series(1, %(texts)s) AS i CROSS JOIN total JOIN people p ON p.n = i % total.c""",
         """WITH people AS (
                SELECT row_number() OVER (ORDER BY id) - 1 AS n, id FROM interactions_lead
