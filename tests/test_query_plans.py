@@ -113,7 +113,7 @@ def _unload() -> None:
     longer than loading. Only this module's rows are committed: other tests roll theirs back or
     flush."""
     with connection.cursor() as cursor:
-        cursor.execute(f"TRUNCATE {', '.join(sorted(BIG_TABLES))}, ops_outboxtally CASCADE")
+        cursor.execute(f"TRUNCATE {', '.join(sorted(BIG_TABLES))}, ops_outboxtally, ops_outboxdelta CASCADE")
 
 
 @pytest.fixture(scope="module")
