@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import logging
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from .models import Heartbeat, OutboxTally
+
+logger = logging.getLogger(__name__)
 
 BEAT = "beat"
 
@@ -132,3 +136,49 @@ def _outbox_added(totals: dict[str, Any], rows: list[tuple[str, str, int, int, i
 def outbox_tally() -> OutboxTally:
     """The latest outbox totals; counted now only if no periodic count ever ran (a fresh install)."""
     return OutboxTally.objects.filter(name=OUTBOX).first() or outbox_tally_record()
+
+
+# --- Housekeeping: rows that only grow, purged once a day (``ops.tasks.housekeeping``) -----------
+
+
+def heartbeats_purge(*, now: datetime | None = None) -> int:
+    """Delete the heartbeats of jobs that stopped recording (``HEARTBEAT_RETENTION_DAYS``); the beat's is kept.
+
+    One row per job name, overwritten at each run: only a job renamed or removed leaves a row that
+    no longer moves. The beat's own stays, however old, so readiness keeps saying "late", not "missing".
+    """
+    cutoff = (now or timezone.now()) - timedelta(days=settings.HEARTBEAT_RETENTION_DAYS)
+    return Heartbeat.objects.filter(at__lt=cutoff).exclude(name=BEAT).delete()[0]
+
+
+def login_attempts_purge(*, now: datetime | None = None) -> int:
+    """Delete django-axes' records of sign-ins older than ``LOGIN_ATTEMPT_RETENTION_DAYS``; how many.
+
+    The failure counters (``AccessAttempt``) go only once their lockout is over too (older than
+    ``AXES_COOLOFF_TIME`` as well), so a purge never lifts a lockout early.
+    """
+    from axes.models import AccessAttempt, AccessFailureLog, AccessLog
+
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=settings.LOGIN_ATTEMPT_RETENTION_DAYS)
+    counters = min(cutoff, now - (settings.AXES_COOLOFF_TIME or timedelta(0)))
+    removed = AccessAttempt.objects.filter(attempt_time__lt=counters).delete()[0]
+    removed += AccessLog.objects.filter(attempt_time__lt=cutoff).delete()[0]
+    return removed + AccessFailureLog.objects.filter(attempt_time__lt=cutoff).delete()[0]
+
+
+def housekeeping_run(*, now: datetime | None = None) -> dict[str, int]:
+    """Run every purge of ``HOUSEKEEPING_PURGES`` (dotted paths of ``f(*, now) -> int``); how many rows each removed.
+
+    One failing purge is logged and the others still run; the task runs again the next day.
+    """
+    now = now or timezone.now()
+    removed: dict[str, int] = {}
+    for path in settings.HOUSEKEEPING_PURGES:
+        try:
+            removed[path] = import_string(path)(now=now)
+        except Exception:
+            logger.exception("housekeeping: %s failed", path)
+            removed[path] = -1
+    logger.info("housekeeping: %s", removed)
+    return removed

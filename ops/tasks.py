@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from .services import heartbeat_record, outbox_tally_record
+from .services import heartbeat_record, housekeeping_run, outbox_tally_record
 
 
 @shared_task(ignore_result=True)
@@ -17,3 +17,9 @@ def beat_heartbeat() -> None:
 def outbox_tally() -> None:
     """Count the outbox for ``/metrics`` (every ``OUTBOX_TALLY_SECONDS``: once for the cluster, not per scrape)."""
     outbox_tally_record()
+
+
+@shared_task(ignore_result=True)
+def housekeeping() -> dict[str, int]:
+    """Purge what only grows (``HOUSEKEEPING_PURGES``: old texts, sign-in records, heartbeats), once a day."""
+    return housekeeping_run()

@@ -1,4 +1,4 @@
-"""Every write of the messaging side, in eight parts, one module each:
+"""Every write of the messaging side, in nine parts, one module each:
 
 - ``compose``: the final text of a message (merge fields, the unsubscribe link, length) and
   ``message_queue``, which refuses or writes the outbox row;
@@ -10,7 +10,8 @@
 - ``confirmation``: the one text confirming a person's opt-out (FCC 24-24);
 - ``conversations``: a person's conversation read, assigned, and a flagged reply resolved;
 - ``unsubscribe``: a person using their ``/u/<token>`` link;
-- ``templates``: writing message templates.
+- ``templates``: writing message templates;
+- ``retention``: texts past ``MESSAGE_RETENTION_DAYS`` exported to a file, then deleted.
 
 A new part gets its line here (``tests/test_architecture.py`` checks the list and its count).
 
@@ -43,6 +44,7 @@ from .numbers import (
     line_type_refresh_before_text,
     line_types_lookup_pending,
 )
+from .retention import messages_retention_purge
 from .sending import (
     LAST_LOOK_AFTER_SECONDS,
     RECONCILE_FOR,
@@ -89,6 +91,7 @@ __all__ = [
     "messages_reconcile_stuck",
     "messages_release_scheduled",
     "messages_requeue_stuck",
+    "messages_retention_purge",
     "opt_out_confirmation_queue",
     "reply_flag_dismiss",
     "sendability_refusal",
