@@ -96,19 +96,22 @@ def newest_matches(*, model: Any, scope: tuple[str, int], query: str, newest: in
     )
     planned = f'SELECT id FROM "{table}" WHERE {matching} ORDER BY created_at DESC, id DESC LIMIT %s'
     params = [value, *words, newest]
-    matches = _estimated_rows(f'SELECT 1 FROM "{table}" WHERE {matching}', [value, *words])
-    rows = _estimated_rows(f'SELECT 1 FROM "{table}" WHERE "{column}" = %s', [value])
+    rows, matches = _estimated_rows(
+        f'SELECT 1 FROM "{table}" WHERE "{column}" = %s UNION ALL SELECT 1 FROM "{table}" WHERE {matching}',
+        [value, value, *words],
+    )
     first, other = (gin_first, planned) if matches < (WALK_COST * newest * rows) ** 0.5 else (planned, gin_first)
     found = _ids_within(first, params, budget_ms=SEARCH_BUDGET_MS)
     return found if found is not None else _ids(other, params)
 
 
-def _estimated_rows(sql: str, params: list[Any]) -> float:
-    """The planner's estimate of the rows ``sql`` returns (``EXPLAIN``: planned, not run)."""
+def _estimated_rows(sql: str, params: list[Any]) -> list[float]:
+    """The planner's estimate of the rows of each branch of ``sql``, a ``UNION ALL`` (``EXPLAIN``: planned, not run)."""
     with connection.cursor() as cursor:
         cursor.execute("EXPLAIN (FORMAT JSON) " + sql, params)
         plan = cursor.fetchone()[0]
-    return float((json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"]["Plan Rows"])
+    append = (json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"]
+    return [float(branch["Plan Rows"]) for branch in append["Plans"]]
 
 
 def _ids(sql: str, params: list[Any]) -> list[int]:
@@ -120,9 +123,10 @@ def _ids(sql: str, params: list[Any]) -> list[int]:
 def _ids_within(sql: str, params: list[Any], *, budget_ms: int) -> list[int] | None:
     """``_ids``, cancelled by PostgreSQL after ``budget_ms`` (``None`` then).
 
-    The limit is ``SET LOCAL`` in a transaction (a savepoint inside a caller's transaction) and
-    put back before it ends, so nothing after this statement runs under it.
+    The limit is ``SET LOCAL`` in a transaction, which ends it; inside a caller's transaction (a
+    savepoint then) it is put back before the savepoint is released, so nothing after this runs under it.
     """
+    outermost = not connection.in_atomic_block
     try:
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(
@@ -132,7 +136,8 @@ def _ids_within(sql: str, params: list[Any], *, budget_ms: int) -> list[int] | N
             before = cursor.fetchone()[0]
             cursor.execute(sql, params)
             ids = [row[0] for row in cursor.fetchall()]
-            cursor.execute("SELECT set_config('statement_timeout', %s, true)", [before])
+            if not outermost:
+                cursor.execute("SELECT set_config('statement_timeout', %s, true)", [before])
             return ids
     except OperationalError as exc:
         if getattr(exc.__cause__, "sqlstate", None) != QUERY_CANCELED:
