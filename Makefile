@@ -63,7 +63,8 @@ test: $(VENV)/.installed-dev
 
 # The same suite on the newest Django (6.1; it needs Python 3.12 or newer): a second venv with the
 # dev lock's packages, hashes left out, and Django 6.1.x in place of the lock's 5.2 LTS.
-PYTHON_NEXT ?= python3.12
+# Django 6.1 needs Python 3.12+: a pyenv 3.12 if there is one (its shim alone refuses), else python3.12 on PATH.
+PYTHON_NEXT ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12) python3.12)
 VENV_NEXT := .venv61
 $(VENV_NEXT)/.installed-dev: requirements-dev.lock
 	$(PYTHON_NEXT) -m venv $(VENV_NEXT)
