@@ -24,6 +24,7 @@ from django.urls import resolve
 from gunicorn.config import Config as GunicornConfig
 
 from config.celery import app as celery_app
+from tests.deploy_env import check_database_url
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -305,7 +306,7 @@ def test_binaries_stay_out_of_git():
 def _production_env(**extra: str) -> dict[str, str]:
     """What a deployer puts in .env, plus the compose file's own environment for the app."""
     compose_env = {k: str(v) for k, v in COMPOSE["x-app"]["environment"].items()}
-    compose_env["DATABASE_URL"] = "postgres://textdesk:secret@127.0.0.1:5432/textdesk"
+    compose_env["DATABASE_URL"] = check_database_url()  # a server that answers: tests/deploy_env.py
     return {
         "PATH": os.environ["PATH"],
         "DJANGO_SETTINGS_MODULE": "config.settings",

@@ -12,6 +12,7 @@ import pytest
 from django.core.checks import ERROR
 
 from ops import checks
+from tests.deploy_env import check_database_url
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -142,8 +143,15 @@ def test_twilio_sending_with_credentials_passes_the_deploy_check(settings):
 
 def _env(**extra: str) -> dict[str, str]:
     """An operator's environment that sets nothing but DEBUG=0 and Twilio as the backend."""
-    keep = {k: v for k, v in os.environ.items() if k in ("PATH", "DATABASE_URL", "REDIS_URL")}
-    return {**keep, "DJANGO_SETTINGS_MODULE": "config.settings", "DEBUG": "0", "SMS_BACKEND": "twilio", **extra}
+    keep = {k: v for k, v in os.environ.items() if k in ("PATH", "REDIS_URL")}
+    return {
+        **keep,
+        "DATABASE_URL": check_database_url(),  # a server that answers: tests/deploy_env.py
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DEBUG": "0",
+        "SMS_BACKEND": "twilio",
+        **extra,
+    }
 
 
 def test_check_deploy_fails_on_each_unsafe_default():
