@@ -14,4 +14,4 @@ RUN useradd --system --uid 1000 textdesk
 USER textdesk
 EXPOSE 8000
 STOPSIGNAL SIGTERM
-CMD ["gunicorn", "config.wsgi:application", "-c", "config/gunicorn.conf.py", "--workers", "3", "--threads", "4"]
+CMD ["gunicorn", "config.wsgi:application", "-c", "config/gunicorn.conf.py"]

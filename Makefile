@@ -10,7 +10,7 @@ PORT ?= 8000
 RUN_ENV := DEBUG=1 DATABASE_URL=sqlite:///db.sqlite3 CELERY_TASK_ALWAYS_EAGER=1 SMS_BACKEND=console \
 	PUBLIC_BASE_URL=http://$(HOST):$(PORT) CACHE_BACKEND=locmem WEBHOOKS_ALLOW_PRIVATE=1
 
-.PHONY: run run-env test test-django-next fuzz lint format lock bench bench-api bench-workers bench-card bench-webhooks bench-summary bench-profile bench-scale bench-wrk chaos clean
+.PHONY: run run-env test test-django-next fuzz lint format lock bench bench-api bench-workers bench-card bench-webhooks bench-gunicorn bench-webhook-isolation bench-summary bench-profile bench-scale bench-wrk chaos clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -123,11 +123,19 @@ bench-api: $(VENV)/.installed-dev bench-wrk
 bench-workers: $(VENV)/.installed-dev
 	$(BENCH_RUN) bench.workers $(BENCH_ARGS)
 
+# Sends per second with a failing webhook endpoint attached against none, A/B interleaved (bench/webhook_isolation.py).
+bench-webhook-isolation: $(VENV)/.installed-dev
+	$(BENCH_RUN) bench.webhook_isolation $(BENCH_ARGS)
+
 bench-card: $(VENV)/.installed-dev
 	$(BENCH_RUN) bench.card $(BENCH_ARGS)
 
 bench-webhooks: $(VENV)/.installed-dev bench-wrk
 	$(BENCH_RUN) bench.webhooks $(BENCH_ARGS)
+
+# gunicorn shapes (sync and gthread, several sizes) on the webhooks and the send API in one run; names the best.
+bench-gunicorn: $(VENV)/.installed-dev bench-wrk
+	$(BENCH_RUN) bench.gunicorn $(BENCH_ARGS)
 
 bench-profile: $(VENV)/.installed-dev
 	$(BENCH_RUN) bench.profile_api $(BENCH_ARGS)

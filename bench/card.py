@@ -1,6 +1,6 @@
 """Card benchmark: SQL queries and render time of a card and its text panel, for a person with
 10, 100 and 10,000 history rows (and as many texts in their conversation), then the text panel
-opened in a real browser.
+opened in a real browser, and the panel and the inbox opened on ``make run``'s own app.
 
     python -m bench.card [--renders 200] [--opens 30] [--no-browser]
 
@@ -13,14 +13,20 @@ opened in a real browser.
    panel (its close button) between opens. Each open is timed inside the page
    (``performance.now()``): from the click to the first frame painted after the panel is
    visible with its conversation rendered and scrolled to the newest text (bench/card_browser.py).
+3. In Chromium against ``make run``'s app (runserver, SQLite, eager tasks, ``DEBUG=1``, the demo data):
+   the panel open as above and the inbox open from the header's link, p50/p95 of each against issue
+   27's targets (bench/card_run.py; ``--no-make-run`` skips it).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import subprocess
 import time
 
+from . import card_run
 from . import harness as h
 
 SIZES = (10, 100, 10_000)  # 100: past the card's 50-entry window, so 100 and 10,000 render the same
@@ -75,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gthread-workers", type=int, default=2, help="gunicorn serving the browser")
     parser.add_argument("--gthread-threads", type=int, default=4)
     parser.add_argument("--no-browser", action="store_true", help="the in-process table only")
+    parser.add_argument("--no-make-run", action="store_true", help="skip the panel and inbox on make run's app")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
 
@@ -136,6 +143,9 @@ def main(argv: list[str] | None = None) -> int:
     figures: dict = {"query_counts_constant": None}
     if not args.no_browser:
         browser_lines, figures = _browser(people, args, env=env, base=base, redis_port=redis_port, org=org)
+        if not args.no_make_run:
+            figures["make_run"] = _make_run(args)
+            browser_lines += card_run.lines(figures["make_run"])
 
     same = all(len(set(by_size.values())) == 1 for by_size in query_counts.values())
     figures["query_counts_constant"] = same
@@ -171,6 +181,21 @@ def main(argv: list[str] | None = None) -> int:
             started=started,
         )
     return 0 if same else 1
+
+
+def _make_run(args) -> dict:
+    """The panel and the inbox on ``make run``'s own app (bench/card_run.py), in a process of its own: it
+    configures Django for make run's SQLite, this one is on the benchmark's PostgreSQL."""
+    out = h.OUT / "card-run.json"
+    command = [h.PYTHON, "-m", "bench.card_run", "--opens", str(args.opens), "--warmup-opens", str(args.warmup_opens)]
+    with h.step("the panel and the inbox on make run's configuration (bench/card_run.py)"):
+        subprocess.run([*command, "--json", str(out)], cwd=h.ROOT, check=True, env=_without_django(os.environ))
+    return json.loads(out.read_text())
+
+
+def _without_django(environ) -> dict[str, str]:
+    """This process's environment without what configured its Django (the benchmark's database and settings)."""
+    return {k: v for k, v in environ.items() if not k.startswith(("DJANGO_", "DATABASE_URL", "REDIS_URL", "DEBUG"))}
 
 
 def _browser(people, args, *, env, base, redis_port, org) -> tuple[list[str], dict]:

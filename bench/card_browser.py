@@ -49,7 +49,9 @@ OPEN_JS = """
     const panel = document.getElementById("text-panel");
     if (!panel || !panel.checkVisibility()) return;
     const thread = panel.querySelector("#panel-conversation .thread");
-    const newest = thread && thread.querySelector('[data-message="' + newestId + '"]');
+    // newestId 0: the thread's newest item, whatever it is (a text, or an event such as an enrollment).
+    const newest = thread && (newestId ? thread.querySelector('[data-message="' + newestId + '"]')
+                                       : thread.lastElementChild);
     if (!newest) return;
     const box = thread.getBoundingClientRect(), item = newest.getBoundingClientRect();
     if (item.height === 0 || item.bottom > box.bottom + 1 || item.top < box.top - 1) return;
@@ -113,11 +115,12 @@ def measure(
     opens: int,
     warmup: int,
     screenshot: Path | None = None,
+    password: str = PASSWORD,
 ) -> dict[int, Opens]:
     """Open each person's panel ``warmup`` + ``opens`` times; the timed opens, by history size.
 
     ``people``: size -> (lead, phone, history) as bench/card.py builds them; ``newest``: size ->
-    the id of that person's newest text (which the open panel must show).
+    the id of that person's newest text (which the open panel must show), or 0 for the thread's newest item.
     """
     from playwright.sync_api import sync_playwright
 
@@ -134,7 +137,7 @@ def measure(
         try:
             page.goto(f"{base_url}/accounts/login/")
             page.fill("#id_username", username)
-            page.fill("#id_password", PASSWORD)
+            page.fill("#id_password", password)
             page.click("button[type=submit]")
             page.wait_for_url(f"{base_url}/")
             for size, (lead, _phone, _history) in people.items():
@@ -169,3 +172,78 @@ def measure(
         finally:
             browser.close()
     return results
+
+
+# --- the inbox ------------------------------------------------------------------------------------
+
+INBOX_LINK = "a.inbox-link, a[href='/inbox/']"  # the header's link (any page)
+# Installed in every document before its own scripts, both in ms from the navigation's start (the click
+# on the Inbox link): ``window.__benchPainted`` resolves at the first frame painted after the page has
+# loaded (its HTML, styles and scripts: the inbox as the agent sees it); ``window.__benchReady`` also
+# waits for every htmx request the page started (the header's unread count) to come back and be swapped in.
+READY_JS = """
+(() => {
+  const frame = (resolve) => requestAnimationFrame(() => setTimeout(() => resolve(performance.now()), 0));
+  window.__benchPainted = new Promise((resolve) => window.addEventListener("load", () => frame(resolve)));
+  window.__benchReady = new Promise((resolve) => {
+    let pending = 0, loaded = false, resolved = false;
+    const check = () => setTimeout(() => {
+      if (resolved || !loaded || pending > 0) return;
+      resolved = true;
+      frame(resolve);
+    }, 0);
+    document.addEventListener("htmx:beforeRequest", () => { pending += 1; }, true);
+    document.addEventListener("htmx:afterRequest", () => { pending = Math.max(0, pending - 1); }, true);
+    document.addEventListener("htmx:afterSettle", check, true);
+    document.addEventListener("htmx:afterRequest", check, true);
+    window.addEventListener("load", () => { loaded = true; check(); });
+  });
+})();
+"""
+NAVIGATION_JS = """
+() => { const n = performance.getEntriesByType("navigation")[0]; return n ? n.responseStart : null; }
+"""
+
+
+def measure_inbox(base_url: str, *, username: str, password: str, opens: int, warmup: int) -> Opens:
+    """Open the inbox from the header's Inbox link ``warmup`` + ``opens`` times (from the home page each time).
+
+    One open (``painted``): the click to the first frame painted after the inbox page has loaded, timed in the
+    new page from its navigation's start; ``ready``: until its htmx requests (the header's unread count) are
+    in as well; ``ttfb``: the navigation's first byte, mostly the server's render.
+    """
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        raise RuntimeError(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    opened = Opens()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport=DESKTOP)
+        context.set_default_timeout(15_000)
+        context.add_init_script(READY_JS)
+        page = context.new_page()
+        try:
+            page.goto(f"{base_url}/accounts/login/")
+            page.fill("#id_username", username)
+            page.fill("#id_password", password)
+            page.click("button[type=submit]")
+            page.wait_for_url(f"{base_url}/")
+            for i in range(warmup + opens):
+                page.goto(f"{base_url}/")
+                page.evaluate("window.__benchReady")
+                page.wait_for_timeout(50)
+                page.locator(INBOX_LINK).first.click()
+                page.wait_for_url(f"{base_url}/inbox/**")
+                ready = page.evaluate("window.__benchReady")
+                painted = page.evaluate("window.__benchPainted")
+                if i >= warmup:
+                    opened.add({"painted": painted, "ready": ready, "ttfb": page.evaluate(NAVIGATION_JS), "request": 0})
+            print(
+                f"  browser, inbox: {opens} opens, p50 {h.percentile(opened.painted, 50):.0f} ms, p95 "
+                f"{h.percentile(opened.painted, 95):.0f} ms (first byte p50 {h.percentile(opened.ttfb, 50):.0f} ms)",
+                flush=True,
+            )
+        finally:
+            browser.close()
+    return opened

@@ -364,7 +364,7 @@ HEADER = """# Benchmark results
 Written by the benchmark commands (`make bench` runs them all); each section says the machine,
 the date and the command that produced it. How to read them: bench/README.md.
 """
-ORDER = ["summary", "api", "workers", "card", "webhooks", "chaos", "scale", "scale2m"]
+ORDER = ["summary", "api", "workers", "card", "webhooks", "gunicorn", "webhook_isolation", "chaos", "scale", "scale2m"]
 
 
 def results_write(name: str, *, title: str, command: str, body: str, started: str) -> None:

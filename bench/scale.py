@@ -237,6 +237,8 @@ def items(s: Subjects) -> list[tuple[str, str, str, Any]]:
         ("agent", "inbox, all", "agent", "/inbox/"),
         ("agent", "inbox, mine", "agent", "/inbox/?show=mine"),
         ("agent", "inbox, unassigned", "agent", "/inbox/?show=unassigned"),
+        ("agent", "inbox, flagged stop requests", "agent", "/inbox/?show=flagged"),
+        ("agent", "inbox, waiting on us", "agent", "/inbox/?show=waiting"),
         ("agent", "inbox, flagged replies (/outstanding/inbound/)", "agent", "/outstanding/inbound/"),
         ("agent", "inbox unread badge (polled)", "agent", "/inbox/unread/"),
         ("agent", "inbox search, a rare word", "agent", f"/inbox/?q={RARE_WORDS[0]}"),

@@ -12,9 +12,9 @@ path and the form fields); wrk posts them through bench/lua/post_signed.lua.
   and per run (each stored once, with a History entry on the lead).
 
 Server shapes (``--classes``): ``sync`` (×4 processes), ``gthread`` (2 processes × 8 threads) and
-``production``: what docker-compose.yml's ``web`` runs, ``-c config/gunicorn.conf.py --workers 3
---threads 4`` (gthread, its JSON access log, a pool of 4 database connections per process, the
-webhook latency histogram in multiprocess mode).
+``production``: what docker-compose.yml's ``web`` runs, ``-c config/gunicorn.conf.py`` (gthread 2×8 since
+``make bench-gunicorn``, 3×4 before; its JSON access log, a pool of ``threads`` database connections
+per process, the webhook latency histogram in multiprocess mode).
 """
 
 from __future__ import annotations
@@ -117,8 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sync-workers", type=int, default=4)
     parser.add_argument("--gthread-workers", type=int, default=2)
     parser.add_argument("--gthread-threads", type=int, default=8)
-    parser.add_argument("--production-workers", type=int, default=3, help="docker-compose.yml web: --workers")
-    parser.add_argument("--production-threads", type=int, default=4, help="docker-compose.yml web: --threads")
+    parser.add_argument("--production-workers", type=int, default=2, help="config/gunicorn.conf.py: workers")
+    parser.add_argument("--production-threads", type=int, default=8, help="config/gunicorn.conf.py: threads")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
 

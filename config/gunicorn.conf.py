@@ -1,7 +1,9 @@
 """gunicorn settings for production: compose's ``web``, the Dockerfile's CMD and the
 production-topology test (``gunicorn -c config/gunicorn.conf.py config.wsgi:application``).
 
-Workers and threads are given on the command line; what is here holds everywhere:
+What is here holds everywhere (a command line may still give ``--workers``/``--threads``):
+
+- the shape, chosen by measurement: gthread, 2 processes × 8 threads (below);
 
 - the start is refused on the settings ``check --deploy`` refuses (``ops.checks``);
 - Prometheus multiprocess mode: ``PROMETHEUS_MULTIPROC_DIR`` is emptied at start and a dead
@@ -17,7 +19,14 @@ import os
 import shutil
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
+# The shape, by measurement (bench/RESULTS.md "gunicorn shapes", ``make bench-gunicorn``: sync ×4 and
+# ×5, gthread 2×8, 3×4 and 4×2 taking turns in one run, webhooks and the send API on each): 2×8 had
+# the best status-callback and send p99, the most sends per second and a send ÷ baseline of 0.88×
+# against 3×4's 0.76×; sync ×4, best for inbound texts alone, sends at half the rate (also
+# ``make bench-api``). For a 2-core container; compose's DB_POOL_MAX_SIZE is ``threads``.
 worker_class = "gthread"
+workers = 2
+threads = 8
 # A request slower than this is abandoned (nothing in a request calls the SMS provider).
 timeout = 30
 # SIGTERM: requests in flight get this long to finish (compose's stop_grace_period is longer).

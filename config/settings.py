@@ -57,11 +57,14 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "core.tracing.RequestIdMiddleware",  # first: every later log line of the request carries its id
     "config.middleware.HealthCheckMiddleware",  # answers /healthz* and /metrics before host checks and redirects
+    # HTTP request counts and latencies by view and method (django-prometheus): /metrics and /healthz are not counted.
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "ops.middleware.WebhookLatencyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "config.input_guard.InputGuardMiddleware",  # NUL, lone surrogates, over-deep JSON: 400 before any view
     "config.throttling.RateLimitHeadersMiddleware",  # the API limit in every API response's headers
+    "config.middleware.ReadYourWritesMiddleware",  # with a replica: who just wrote reads the primary
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -92,49 +95,69 @@ TEMPLATES = [
 ]
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # ``make run``: parallel requests (the panel's polling, an API burst, the periodic runner)
-    # wait for the writer instead of failing with "database is locked". WAL lets readers go on
-    # while one request writes; IMMEDIATE takes the write lock when a transaction starts, so two
-    # transactions never both read and then deadlock upgrading to write (SQLite would not wait then).
-    DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {
-            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-            "transaction_mode": "IMMEDIATE",
-            "timeout": env.int("SQLITE_BUSY_TIMEOUT_SECONDS", default=20),
-        }
-    )
-
-# --- PostgreSQL connection pool ------------------------------------------------
-# Each process keeps a psycopg pool of at most DB_POOL_MAX_SIZE connections; a thread borrows one
-# for a request or task and gives it back at the end. Size it to the process's threads (gunicorn
-# --threads, the worker's --concurrency): README "Deploy" adds it up against max_connections.
-# The pool replaces persistent connections, so Django requires CONN_MAX_AGE=0 with it.
-# SQLite keeps its own options; DB_POOL_MAX_SIZE=0 turns the pool off (CONN_MAX_AGE applies).
+# A PostgreSQL streaming replica (docs/SCALE.md "A read replica"): reads that may lag — the inbox,
+# the searches, API lists, exports, the metrics scrape — go there (core/replica.py, config/db_router.py);
+# writes and every other read stay on the primary. Unset (make run, the tests): one database.
+DATABASE_REPLICA_URL = env("DATABASE_REPLICA_URL", default="")
+DATABASE_ROUTERS: list[str] = []
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = env.db("DATABASE_REPLICA_URL")
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}  # a test run uses the primary's test database
+    DATABASE_ROUTERS.append("config.db_router.ReplicaRouter")
+# Whoever wrote (a browser session, an API key) reads the primary this long afterwards, so they see
+# their own change: a few seconds longer than the replica usually lags (config.middleware.ReadYourWritesMiddleware).
+READ_YOUR_WRITES_SECONDS = env.float("READ_YOUR_WRITES_SECONDS", default=5.0)
 DB_POOL_MAX_SIZE = env.int("DB_POOL_MAX_SIZE", default=4)
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DB_POOL_MAX_SIZE > 0:
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
-    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
-        "min_size": min(env.int("DB_POOL_MIN_SIZE", default=1), DB_POOL_MAX_SIZE),
-        "max_size": DB_POOL_MAX_SIZE,
-        # A thread that waits longer than this for a free connection fails its request or task.
-        "timeout": env.float("DB_POOL_TIMEOUT", default=10.0),
-    }
-# PostgreSQL plans a statement it has prepared once per connection instead of on every run:
-# Django's documented ``server_side_binding`` (values sent apart from the SQL, which psycopg needs
-# to prepare) and psycopg's ``prepare_threshold`` (a statement run this many times on a
-# connection is prepared; Django passes OPTIONS on to psycopg). Planning the send's joins cost
-# more of the database's CPU than running them (bench/README.md). DB_PREPARED_STATEMENTS=0 turns
-# both off, Django's defaults (client-side binding, nothing prepared), for a pooler that can't
-# carry prepared statements (PgBouncer < 1.21 in transaction mode, or without max_prepared_statements).
 DB_PREPARED_STATEMENTS = env.bool("DB_PREPARED_STATEMENTS", default=True)
 DB_PREPARE_THRESHOLD = 5  # psycopg's own default; Django's is None (never prepare)
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DB_PREPARED_STATEMENTS:
-    DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"server_side_binding": True, "prepare_threshold": DB_PREPARE_THRESHOLD}
-    )
+
+
+def _database_options(database: dict[str, Any]) -> None:
+    """Connection options of one database alias (the primary and the replica alike)."""
+    database["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
+    database["CONN_HEALTH_CHECKS"] = True
+    if database["ENGINE"] == "django.db.backends.sqlite3":
+        # ``make run``: parallel requests (the panel's polling, an API burst, the periodic runner)
+        # wait for the writer instead of failing with "database is locked". WAL lets readers go on
+        # while one request writes; IMMEDIATE takes the write lock when a transaction starts, so two
+        # transactions never both read and then deadlock upgrading to write (SQLite would not wait then).
+        database.setdefault("OPTIONS", {}).update(
+            {
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+                "transaction_mode": "IMMEDIATE",
+                "timeout": env.int("SQLITE_BUSY_TIMEOUT_SECONDS", default=20),
+            }
+        )
+        return
+    # --- PostgreSQL connection pool ------------------------------------------------
+    # Each process keeps a psycopg pool of at most DB_POOL_MAX_SIZE connections; a thread borrows one
+    # for a request or task and gives it back at the end. Size it to the process's threads (gunicorn
+    # --threads, the worker's --concurrency): README "Deploy" adds it up against max_connections.
+    # The pool replaces persistent connections, so Django requires CONN_MAX_AGE=0 with it.
+    # SQLite keeps its own options; DB_POOL_MAX_SIZE=0 turns the pool off (CONN_MAX_AGE applies).
+    if DB_POOL_MAX_SIZE > 0:
+        database["CONN_MAX_AGE"] = 0
+        database.setdefault("OPTIONS", {})["pool"] = {
+            "min_size": min(env.int("DB_POOL_MIN_SIZE", default=1), DB_POOL_MAX_SIZE),
+            "max_size": DB_POOL_MAX_SIZE,
+            # A thread that waits longer than this for a free connection fails its request or task.
+            "timeout": env.float("DB_POOL_TIMEOUT", default=10.0),
+        }
+    # PostgreSQL plans a statement it has prepared once per connection instead of on every run:
+    # Django's documented ``server_side_binding`` (values sent apart from the SQL, which psycopg needs
+    # to prepare) and psycopg's ``prepare_threshold`` (a statement run this many times on a
+    # connection is prepared; Django passes OPTIONS on to psycopg). Planning the send's joins cost
+    # more of the database's CPU than running them (bench/README.md). DB_PREPARED_STATEMENTS=0 turns
+    # both off, Django's defaults (client-side binding, nothing prepared), for a pooler that can't
+    # carry prepared statements (PgBouncer < 1.21 in transaction mode, or without max_prepared_statements).
+    if DB_PREPARED_STATEMENTS:
+        database.setdefault("OPTIONS", {}).update(
+            {"server_side_binding": True, "prepare_threshold": DB_PREPARE_THRESHOLD}
+        )
+
+
+for _database in DATABASES.values():
+    _database_options(_database)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -154,6 +177,7 @@ LOGOUT_REDIRECT_URL = "login"
 # AXES_IPWARE_PROXY_COUNT to the number of proxies so X-Forwarded-For is read, and never trusted otherwise.
 INSTALLED_APPS += ["axes"]
 MIDDLEWARE += ["axes.middleware.AxesMiddleware"]
+MIDDLEWARE += ["django_prometheus.middleware.PrometheusAfterMiddleware"]  # last: it sees the final response
 AUTHENTICATION_BACKENDS = ["config.lockout.LoginThrottleBackend", "django.contrib.auth.backends.ModelBackend"]
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
@@ -260,6 +284,8 @@ CELERY_BEAT_SCHEDULE = {
     "reconcile-stuck-messages": {"task": "messaging.tasks.reconcile_stuck", "schedule": timedelta(minutes=1)},
     "materialise-workflow-steps": {"task": "workflows.tasks.materialise_workflows", "schedule": crontab(minute="*")},
     "deliver-due-webhooks": {"task": "integrations.tasks.deliver_due_webhooks", "schedule": timedelta(seconds=30)},
+    # Webhook attempts, finished deliveries and events older than WEBHOOK_RETENTION_DAYS go, in batches.
+    "purge-webhook-history": {"task": "integrations.tasks.purge_webhook_history", "schedule": crontab(minute=41)},
     "purge-idempotency-keys": {"task": "messaging.tasks.purge_idempotency_keys", "schedule": crontab(minute=17)},
     # Line-type lookups that failed (or were never made) are tried again.
     "retry-line-type-lookups": {
@@ -289,8 +315,8 @@ LOGIN_ATTEMPT_RETENTION_DAYS = env.int("LOGIN_ATTEMPT_RETENTION_DAYS", default=9
 # Heartbeats of jobs that stopped recording (renamed or removed); the beat's own is never purged.
 HEARTBEAT_RETENTION_DAYS = env.int("HEARTBEAT_RETENTION_DAYS", default=30)
 # The daily purges, each ``f(*, now) -> rows removed``: an app with rows that only grow adds its own
-# here (webhook events and deliveries: integrations). API Idempotency-Keys have their own hourly
-# task (purge-idempotency-keys above: they expire after 24 hours).
+# here. Webhook history (purge-webhook-history) and API Idempotency-Keys (purge-idempotency-keys)
+# have their own hourly tasks above.
 HOUSEKEEPING_PURGES = [
     "messaging.services.retention.messages_retention_purge",
     "ops.services.login_attempts_purge",
@@ -311,6 +337,8 @@ WEBHOOKS_CA_BUNDLE = env("WEBHOOKS_CA_BUNDLE", default="")
 # A dotted path to ``(host, port) -> [address, ...]``; tests point it at a resolver they script.
 WEBHOOKS_RESOLVER = "integrations.destinations.system_resolver"
 WEBHOOKS_TIMEOUT = (5.0, 10.0)  # seconds to connect, to wait for the answer
+# How long the delivery log (every attempt), finished deliveries and their events are kept.
+WEBHOOK_RETENTION_DAYS = env.int("WEBHOOK_RETENTION_DAYS", default=30)
 
 # --- Messaging ----------------------------------------------------------------------------
 SMS_BACKEND = env("SMS_BACKEND", default="console")

@@ -23,7 +23,7 @@ else:
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
 
 from .settings import *  # noqa: E402, F403
-from .settings import BASE_DIR, DATABASES, LOGGING, STORAGES  # noqa: E402
+from .settings import BASE_DIR, DATABASE_ROUTERS, DATABASES, LOGGING, STORAGES  # noqa: E402
 
 if EMBEDDED:
     # A file, not SQLite's in-memory default: the browser tests' live server answers from another
@@ -49,5 +49,9 @@ WEBHOOKS_ALLOW_PRIVATE = True  # the tests' webhook receiver listens on 127.0.0.
 # in their own processes).
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 DATABASES["default"].get("OPTIONS", {}).pop("pool", None)
+# One database in the test process, whatever the shell exports: tests/test_replica.py starts a real
+# streaming replica and a server of its own configured with it.
+DATABASES.pop("replica", None)
+DATABASE_ROUTERS.clear()
 LOG_FORMAT = "plain"
 LOGGING["handlers"]["console"]["formatter"] = LOG_FORMAT

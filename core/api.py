@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -27,7 +28,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
-from . import idempotency
+from . import idempotency, replica
 from .errors import ServiceError
 from .fastsql import Joined
 from .parsing import strict_id, strict_int
@@ -81,9 +82,20 @@ class OrganizationAPIMixin(_APIViewMixin):
     # Actions that keep their own Idempotency-Key handling (POST /api/v1/messages/: in the database,
     # committed with the text).
     own_idempotency: frozenset[str] = frozenset()
+    # Actions whose reads may be seconds behind: with a replica configured they read it, unless the
+    # caller just wrote (core/replica.py). Authentication and permissions read the primary first.
+    # A viewset's action name; a plain APIView's HTTP method ("get").
+    replica_actions: frozenset[str] = frozenset({"list"})
+
+    def dispatch(self, request, *args: Any, **kwargs: Any):
+        with ExitStack() as self._scopes:  # what initial() enters ends with the request, however it ends
+            return super().dispatch(request, *args, **kwargs)
 
     def initial(self, request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)  # authenticated, permitted, within the rate limit
+        scopes: ExitStack | None = getattr(self, "_scopes", None)
+        if scopes is not None and (getattr(self, "action", None) or request.method.lower()) in self.replica_actions:
+            scopes.enter_context(replica.replica_ok())
         self._idempotency: tuple[str, str] | None = None
         self._idempotent_refusal = False
         key = request.headers.get("Idempotency-Key")

@@ -9,11 +9,11 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 
-from core.admin import OrganizationScopedAdmin, ReadOnlyScopedAdmin
+from core.admin import OrganizationScopedAdmin, OrganizationScopedInline, ReadOnlyScopedAdmin
 from core.errors import ServiceError
 
 from .destinations import destination_refusal
-from .models import ApiKey, EventType, WebhookDelivery, WebhookEndpoint, secret_masked
+from .models import ApiKey, EventType, WebhookAttempt, WebhookDelivery, WebhookEndpoint, secret_masked
 from .services import (
     api_key_create,
     api_key_revoke,
@@ -21,6 +21,7 @@ from .services import (
     endpoint_create,
     endpoint_rotate_secret,
     endpoint_rotation_end,
+    endpoint_send_test,
     endpoint_update,
 )
 
@@ -77,7 +78,7 @@ class WebhookEndpointAdmin(ManagersOnly, OrganizationScopedAdmin):
         "disabled_at",
         "disabled_reason",
     ]
-    actions = ["rotate_secret", "end_rotation"]
+    actions = ["send_test", "rotate_secret", "end_rotation"]
 
     @admin.display(description="signing secret")
     def signing_secret(self, obj: WebhookEndpoint) -> str:
@@ -100,6 +101,18 @@ class WebhookEndpointAdmin(ManagersOnly, OrganizationScopedAdmin):
             raise
         obj.pk, obj.secret = saved.pk, saved.secret
 
+    @admin.action(description="Send a test event (webhook.test) to each")
+    def send_test(self, request, queryset):
+        for endpoint in queryset:
+            try:
+                delivery = endpoint_send_test(endpoint=endpoint)
+            except ServiceError as exc:
+                self.message_user(request, f"{endpoint.url}: {exc.message}", level=messages.ERROR)
+                continue
+            self.message_user(
+                request, f"Test event queued to {endpoint.url}: delivery {delivery.pk} (see Webhook deliveries)."
+            )
+
     @admin.action(description="End the rotation now: the old secret stops signing")
     def end_rotation(self, request, queryset):
         ended = 0
@@ -115,6 +128,34 @@ class WebhookEndpointAdmin(ManagersOnly, OrganizationScopedAdmin):
             messages.warning(request, f"New signing secret of {rotated.url}, shown this once: {rotated.secret}")
 
 
+class WebhookAttemptInline(ManagersOnly, OrganizationScopedInline):
+    """A delivery's attempts, newest first: read-only (the worker writes them)."""
+
+    model = WebhookAttempt
+    fields = readonly_fields = list(WebhookAttempt.LOG_FIELDS)
+    ordering = ["-id"]
+    can_delete = False
+
+    def has_add_permission(self, request, obj):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(WebhookAttempt)
+class WebhookAttemptAdmin(ManagersOnly, ReadOnlyScopedAdmin):
+    """Every attempt of every delivery (kept ``WEBHOOK_RETENTION_DAYS``), newest first."""
+
+    list_display = ["attempted_at", "delivery", "status_code", "duration_ms", "error"]
+    list_filter = ["status_code"]
+    list_select_related = ["delivery__event", "delivery__endpoint"]
+    fields = readonly_fields = ["delivery", *WebhookAttempt.LOG_FIELDS]
+
+
 @admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(ManagersOnly, ReadOnlyScopedAdmin):
     list_display = ["id", "event_type", "endpoint", "status", "attempts", "last_status_code", "updated_at"]
@@ -122,6 +163,7 @@ class WebhookDeliveryAdmin(ManagersOnly, ReadOnlyScopedAdmin):
     list_select_related = ["event", "endpoint"]
     readonly_fields = list(WebhookDelivery.LOG_FIELDS)
     fields = readonly_fields
+    inlines = [WebhookAttemptInline]
     actions = ["redeliver"]
 
     @admin.display(description="event")

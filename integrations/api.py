@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+import json
+
+from django.db.models import Prefetch, QuerySet
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
@@ -21,9 +24,11 @@ from core.api import (
     StrictCharField,
 )
 from core.api_errors import error_response, error_responses
+from core.parsing import strict_id
 from interactions.models import Membership
 
-from .models import ApiKey, EventType, WebhookDelivery, WebhookEndpoint
+from .events import PAYLOAD_SCHEMA
+from .models import EVENT_TYPES, ApiKey, EventType, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from .services import (
     api_key_create,
     api_key_revoke,
@@ -31,7 +36,9 @@ from .services import (
     endpoint_create,
     endpoint_rotate_secret,
     endpoint_rotation_end,
+    endpoint_send_test,
     endpoint_update,
+    event_body,
 )
 from .signing import REPLAY_WINDOW_SECONDS
 
@@ -73,14 +80,34 @@ class WebhookEndpointSecretSerializer(WebhookEndpointSerializer):
         fields = [*WebhookEndpointSerializer.Meta.fields, "secret"]
 
 
+class WebhookAttemptSerializer(ModelSerializer):
+    class Meta:
+        model = WebhookAttempt
+        fields = ["id", *WebhookAttempt.LOG_FIELDS]
+        read_only_fields = fields
+
+
 class WebhookDeliverySerializer(ModelSerializer):
     event = StrictCharField(source="event_id", read_only=True, help_text="The event id (deduplicate on it).")
     event_type = StrictCharField(source="event.type", read_only=True)
+    payload = serializers.SerializerMethodField(
+        help_text="The body POSTed (the same bytes on every attempt), parsed: one of the `WebhookEvent<Type>` schemas."
+    )
+    attempt_log = WebhookAttemptSerializer(
+        many=True,
+        read_only=True,
+        help_text="Every attempt, newest first (kept 30 days): time, status code or "
+        "error, duration, the start of the answer.",
+    )
 
     class Meta:
         model = WebhookDelivery
-        fields = ["id", *WebhookDelivery.LOG_FIELDS, "event_type", "updated_at"]
+        fields = ["id", *WebhookDelivery.LOG_FIELDS, "event_type", "updated_at", "payload", "attempt_log"]
         read_only_fields = fields
+
+    @extend_schema_field(PAYLOAD_SCHEMA)
+    def get_payload(self, obj: WebhookDelivery) -> dict:
+        return json.loads(event_body(obj.event))
 
 
 class ApiKeySerializer(ModelSerializer):
@@ -115,6 +142,22 @@ class ApiKeyCreatedSerializer(ApiKeySerializer):
 
 
 # --- views ------------------------------------------------------------------------------------
+
+
+def deliveries_with_attempts(deliveries: QuerySet[WebhookDelivery]) -> QuerySet[WebhookDelivery]:
+    """Deliveries with their event and every attempt, in a fixed number of queries per page."""
+    attempts = WebhookAttempt.objects.order_by("-id")
+    return deliveries.select_related("event", "endpoint").prefetch_related(Prefetch("attempt_log", queryset=attempts))
+
+
+class EndpointDeliveryFilter(filters.FilterSet):
+    status = filters.ChoiceFilter(choices=WebhookDelivery.Status.choices)
+    event_type = filters.ChoiceFilter(field_name="event__type", choices=EVENT_TYPES)
+    updated_since = SinceFilter()
+
+    class Meta:
+        model = WebhookDelivery
+        fields = ["status", "event_type", "updated_since"]
 
 
 class WebhookEndpointFilter(filters.FilterSet):
@@ -156,6 +199,21 @@ class WebhookEndpointFilter(filters.FilterSet):
         request=None,
         responses={200: WebhookEndpointSecretSerializer},
     ),
+    deliveries=extend_schema(
+        summary="An endpoint's deliveries, with every attempt (managers)",
+        description="Newest first, paged with `cursor` like every list; each delivery has its `payload` (the body "
+        "POSTed) and `attempt_log` (time, status code or error, duration in ms, the start of the answer). Kept "
+        "30 days.",
+        responses={200: WebhookDeliverySerializer(many=True)},
+    ),
+    send_test=extend_schema(
+        summary="Send a test event to this endpoint (managers)",
+        description="Queues a `webhook.test` event to this endpoint only (whatever its `events`), delivered like "
+        "any other: signed, retried, each attempt logged. The answer is the delivery: follow it with "
+        "`GET /api/v1/webhook-deliveries/{id}/`. 409 `endpoint_disabled` while the endpoint is switched off.",
+        request=None,
+        responses={201: WebhookDeliverySerializer, **error_responses(409)},
+    ),
     end_rotation=extend_schema(
         summary="End a rotation's grace period now (managers)",
         description="The old secret stops signing at once (every receiver has the new one). 409 `no_rotation` "
@@ -179,7 +237,9 @@ class WebhookEndpointViewSet(
     ordering_fields = ["id", "updated_at"]
     ordering = ["id"]
 
-    def get_queryset(self) -> QuerySet[WebhookEndpoint]:
+    def get_queryset(self) -> QuerySet:
+        if self.action == "deliveries":  # what that action lists (its filters and ordering apply to them)
+            return WebhookDelivery.objects.filter(organization=self.organization)
         return WebhookEndpoint.objects.filter(organization=self.organization)
 
     def create(self, request, *args, **kwargs):
@@ -201,11 +261,34 @@ class WebhookEndpointViewSet(
         endpoint = endpoint_rotation_end(endpoint=self.get_object())
         return Response(self.get_serializer(endpoint).data)
 
+    @action(detail=True, methods=["post"], url_path="test")
+    def send_test(self, request, *args, **kwargs):
+        delivery = endpoint_send_test(endpoint=self.get_object())
+        shown = deliveries_with_attempts(WebhookDelivery.objects.filter(pk=delivery.pk)).get()
+        return Response(WebhookDeliverySerializer(shown).data, status=status.HTTP_201_CREATED)
+
+    @action(
+        detail=True,
+        methods=["get"],
+        serializer_class=WebhookDeliverySerializer,
+        filterset_class=EndpointDeliveryFilter,
+        ordering=["-id"],
+    )
+    def deliveries(self, request, *args, **kwargs):
+        # The endpoint is looked up here, not by get_object: this action's query parameters filter deliveries.
+        pk = strict_id(kwargs.get("pk"))
+        endpoint = WebhookEndpoint.objects.filter(organization=self.organization, pk=pk).first() if pk else None
+        if endpoint is None:
+            raise NotFound()
+        rows = self.filter_queryset(deliveries_with_attempts(self.get_queryset().filter(endpoint=endpoint)))
+        page = self.paginate_queryset(rows)
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
 
 class WebhookDeliveryFilter(filters.FilterSet):
     endpoint = IdFilter(field_name="endpoint_id", help_text="Only this endpoint's deliveries.")
     status = filters.ChoiceFilter(choices=WebhookDelivery.Status.choices)
-    event_type = filters.ChoiceFilter(field_name="event__type", choices=EventType.choices)
+    event_type = filters.ChoiceFilter(field_name="event__type", choices=EVENT_TYPES)
     updated_since = SinceFilter()
 
     class Meta:
@@ -234,7 +317,7 @@ class WebhookDeliveryViewSet(
     ordering = ["-id"]
 
     def get_queryset(self) -> QuerySet[WebhookDelivery]:
-        return WebhookDelivery.objects.filter(organization=self.organization).select_related("event", "endpoint")
+        return deliveries_with_attempts(WebhookDelivery.objects.filter(organization=self.organization))
 
     @action(detail=True, methods=["post"])
     def redeliver(self, request, *args, **kwargs):

@@ -23,6 +23,12 @@ class EventType(models.TextChoices):
     TASK_COMPLETED = "task.completed", "A workflow task was done"
 
 
+# Not a subscription: a manager's "Send test event" (one endpoint only, whatever its events).
+TEST_EVENT = "webhook.test"
+# Every type an event row can have: what endpoints subscribe to, and the test event.
+EVENT_TYPES = [*EventType.choices, (TEST_EVENT, "A test event a manager sent to one endpoint")]
+
+
 def secret_masked(secret: str) -> str:
     """A signing secret as pages show it after it was first shown: the kind and its last four characters."""
     return f"whsec_…{secret[-4:]}" if secret else ""
@@ -61,7 +67,7 @@ class WebhookEvent(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
-    type = models.CharField(max_length=32, choices=EventType.choices)
+    type = models.CharField(max_length=32, choices=EVENT_TYPES)
     object_type = models.CharField(max_length=16)
     object_id = models.CharField(max_length=64)
     data = models.JSONField(encoder=DjangoJSONEncoder)
@@ -120,10 +126,46 @@ class WebhookDelivery(models.Model):
         indexes = [
             models.Index(fields=["endpoint", "object_key", "status"]),
             models.Index(fields=["status", "next_attempt_at"]),
+            # The retention purge (services ``webhook_history_purge``): finished deliveries older than the window.
+            models.Index(fields=["created_at"], name="webhook_delivery_created"),
         ]
 
     def __str__(self) -> str:
         return f"{self.event.type} → {self.endpoint.url} ({self.status})"
+
+
+class WebhookAttempt(models.Model):
+    """One POST of a delivery: when, what came back (or why nothing did) and how long it took.
+
+    Written by the worker after each attempt (services ``delivery_attempt``), never edited; kept
+    ``WEBHOOK_RETENTION_DAYS`` (the beat task ``purge_webhook_history``). The response excerpt is the
+    start of the receiver's answer, at most ``RESPONSE_EXCERPT`` characters, with the endpoint's
+    signing secrets blanked out should a receiver echo them.
+    """
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    # Indexed with the id below (a delivery's attempts, newest first), not on its own.
+    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="attempt_log", db_index=False)
+    attempted_at = models.DateTimeField()
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Empty: no answer.")
+    error = models.CharField(max_length=300, blank=True)
+    duration_ms = models.PositiveIntegerField(help_text="From the start of the POST to the end of the answer.")
+    response_excerpt = models.CharField(max_length=1024, blank=True, help_text="The start of the answer's body.")
+
+    LOG_FIELDS = ("attempted_at", "status_code", "error", "duration_ms", "response_excerpt")
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            # A delivery's attempts (the admin's inline, the API's ``attempt_log``).
+            models.Index(fields=["delivery", "id"], name="webhook_attempt_delivery"),
+            # The retention purge: attempts older than the window.
+            models.Index(fields=["attempted_at"], name="webhook_attempt_purge"),
+        ]
+
+    def __str__(self) -> str:
+        answer = f"HTTP {self.status_code}" if self.status_code is not None else "no answer"
+        return f"{self.attempted_at:%Y-%m-%d %H:%M:%S} {answer} in {self.duration_ms} ms"
 
 
 class ApiKey(models.Model):

@@ -8,17 +8,15 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from interactions.models import ConsentEvent, Organization, PhoneNumber
-from interactions.serializers import ConsentEventSerializer
 from interactions.services import consent_status
 from interactions.signals import consent_changed
 from messaging.models import Message
-from messaging.serializers import MessageSerializer
 from messaging.signals import message_status_changed, messages_status_changed
-from workflows.api import TaskSerializer
 from workflows.models import Task
 from workflows.selectors import tasks_for
 from workflows.signals import task_changed
 
+from .events import EVENTS
 from .models import EventType, WebhookEndpoint
 from .services import event_publish, subscriptions_changed
 
@@ -34,12 +32,13 @@ MESSAGE_EVENTS: dict[str, str] = {
 
 def _publish_message(message: Message, status: str) -> None:
     if status in MESSAGE_EVENTS:
+        spec = EVENTS[MESSAGE_EVENTS[status]]
         event_publish(
             organization_id=message.organization_id,
-            type=MESSAGE_EVENTS[status],
-            object_type="message",
+            type=spec.event_type,
+            object_type=spec.object_type,
             object_id=message.pk,
-            data=lambda: MessageSerializer(message).data,
+            data=lambda: spec.serializer(message).data,
         )
 
 
@@ -58,24 +57,27 @@ def on_messages_status_changed(sender: Any, *, message_ids: list[int], status: s
 def on_consent_changed(
     sender: Any, *, organization: Organization, number: str, event: ConsentEvent, **kwargs: Any
 ) -> None:
+    granted = event.action == ConsentEvent.Action.GRANT
+    spec = EVENTS[EventType.CONSENT_GRANTED if granted else EventType.CONSENT_REVOKED]
+
     def data() -> dict:
         state = consent_status(organization=organization, number=number)
         holders = PhoneNumber.objects.filter(organization=organization, number=number).order_by("pk")
-        return {
+        change = {
             "number": state.number,
             "status": state.status,
             "source": state.source,
             "at": state.at,
             "opted_out_at": state.person_opted_out_at,
             "phone_numbers": list(holders.values_list("pk", flat=True)),
-            "event": ConsentEventSerializer(event).data,
+            "event": event,
         }
+        return spec.serializer(change).data
 
-    granted = event.action == ConsentEvent.Action.GRANT
     event_publish(
         organization_id=organization.pk,
-        type=EventType.CONSENT_GRANTED if granted else EventType.CONSENT_REVOKED,
-        object_type="consent",
+        type=spec.event_type,
+        object_type=spec.object_type,
         object_id=event.number.as_e164 if hasattr(event.number, "as_e164") else str(event.number),
         data=data,
     )
@@ -86,14 +88,16 @@ def on_task_changed(sender: Any, *, task: Task, created: bool, **kwargs: Any) ->
     if not created and task.status != Task.Status.DONE:
         return  # skipped tasks are not an event integrators asked for
 
+    spec = EVENTS[EventType.TASK_CREATED if created else EventType.TASK_COMPLETED]
+
     def data() -> dict:
         row = tasks_for(organization=task.organization).filter(pk=task.pk).first() or task
-        return TaskSerializer(row).data
+        return spec.serializer(row).data
 
     event_publish(
         organization_id=task.organization_id,
-        type=EventType.TASK_CREATED if created else EventType.TASK_COMPLETED,
-        object_type="task",
+        type=spec.event_type,
+        object_type=spec.object_type,
         object_id=task.pk,
         data=data,
     )

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.core.cache import cache
@@ -26,8 +27,8 @@ from django.utils import timezone
 from core.errors import ServiceError
 from interactions.models import Membership, Organization
 
-from .destinations import destination_post, destination_refusal
-from .models import ApiKey, EventType, WebhookDelivery, WebhookEndpoint, WebhookEvent
+from .destinations import RESPONSE_EXCERPT, destination_post, destination_refusal
+from .models import TEST_EVENT, ApiKey, EventType, WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
 from .signing import SECRET_PREFIX, SIGNATURE_HEADER, signature_header, standard_headers
 
 logger = logging.getLogger(__name__)
@@ -267,6 +268,8 @@ def _backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(3600.0, 30.0 * 2 ** (attempts - 1)) * random.uniform(0.8, 1.2))
 
 
+LAST_RESPONSE = WebhookDelivery._meta.get_field("last_response").max_length or 500
+
 # An attempt claimed but never recorded (its worker died mid-call) is due again after this long:
 # longer than the POST's own timeouts, so a live attempt is never doubled.
 ATTEMPT_LEASE = timedelta(seconds=60)
@@ -297,8 +300,11 @@ def delivery_attempt(*, delivery_id: int, now: datetime | None = None, lease: st
     if isinstance(claimed, str):
         return claimed
     _release_connection()
+    started = time.monotonic()
     code, excerpt, error = _post_signed(claimed, now=now)
-    return _delivery_record(claimed.pk, now=now, code=code, excerpt=excerpt, error=error)
+    duration_ms = round((time.monotonic() - started) * 1000)
+    excerpt = _redacted(excerpt, [claimed.endpoint.secret, claimed.endpoint.previous_secret])
+    return _delivery_record(claimed.pk, now=now, code=code, excerpt=excerpt, error=error, duration_ms=duration_ms)
 
 
 def _delivery_claim(delivery_id: int, *, now: datetime, lease: str | None) -> WebhookDelivery | str:
@@ -343,21 +349,40 @@ def _release_connection() -> None:
         connection.close()
 
 
-def _delivery_record(delivery_id: int, *, now: datetime, code: int | None, excerpt: str, error: str) -> str:
+def _redacted(text: str, secrets: list[str]) -> str:
+    """The answer's excerpt without the endpoint's signing secrets (a receiver that echoes what it
+    was configured with must not put them in a log managers read), whole or as their base64 part."""
+    for secret in filter(None, secrets):
+        for form in (secret, secret.removeprefix(SECRET_PREFIX)):
+            text = text.replace(form, "[secret removed]")
+    return text
+
+
+def _delivery_record(
+    delivery_id: int, *, now: datetime, code: int | None, excerpt: str, error: str, duration_ms: int
+) -> str:
+    error = error or ("" if code and 200 <= code < 300 else f"HTTP {code}")
     with transaction.atomic():
         delivery = (
             WebhookDelivery.objects.select_for_update(of=("self",))
             .select_related("endpoint", "event")
             .get(pk=delivery_id)
         )
+        # Every POST made is logged, even one whose delivery was settled meanwhile.
+        WebhookAttempt.objects.create(
+            organization_id=delivery.organization_id,
+            delivery=delivery,
+            attempted_at=now,
+            status_code=code,
+            error=error[:300],
+            duration_ms=duration_ms,
+            response_excerpt=excerpt[:RESPONSE_EXCERPT],
+        )
         if delivery.status != WebhookDelivery.Status.PENDING:
             return "skipped"
         delivery.attempts += 1
         delivery.last_attempt_at, delivery.last_status_code = now, code
-        delivery.last_response, delivery.last_error = (
-            excerpt,
-            error or ("" if code and 200 <= code < 300 else f"HTTP {code}"),
-        )
+        delivery.last_response, delivery.last_error = excerpt[:LAST_RESPONSE], error[:300]
         if code is not None and 200 <= code < 300:
             _delivery_succeeded(delivery, now=now)
             return "succeeded"
@@ -471,6 +496,74 @@ def delivery_redeliver(*, delivery: WebhookDelivery) -> WebhookDelivery:
     )
     _deliver_on_commit([again.pk])
     return again
+
+
+@transaction.atomic
+def endpoint_send_test(*, endpoint: WebhookEndpoint, now: datetime | None = None) -> WebhookDelivery:
+    """Queue a ``webhook.test`` event to this endpoint only, whatever events it subscribes to: it goes
+    through the normal pipeline (signed, retried, every attempt logged), so the integrator can check
+    their receiver end to end. The delivery is returned (its id is in the answer, to follow it)."""
+    from .events import test_event_data
+
+    now = now or timezone.now()
+    locked = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
+    if not locked.active:
+        raise ServiceError(
+            "endpoint_disabled", "This endpoint is switched off: switch it on first.", field="endpoint", status=409
+        )
+    event = WebhookEvent.objects.create(
+        organization_id=locked.organization_id,
+        type=TEST_EVENT,
+        object_type="endpoint",
+        object_id=str(locked.pk),
+        data=json.loads(json.dumps(test_event_data(locked, now=now), cls=DjangoJSONEncoder)),
+    )
+    # Its own object key: a test never waits behind (nor holds up) a real event of the endpoint.
+    delivery = WebhookDelivery.objects.create(
+        organization_id=locked.organization_id,
+        endpoint=locked,
+        event=event,
+        object_key=f"test:{event.pk}",
+        next_attempt_at=now,
+    )
+    _deliver_on_commit([delivery.pk])
+    return delivery
+
+
+# --- retention --------------------------------------------------------------------------------
+
+
+def _delete_in_batches(queryset: QuerySet, *, batch_size: int) -> int:
+    """Delete what ``queryset`` matches, ``batch_size`` rows a transaction: no long lock, no huge statement."""
+    deleted = 0
+    while True:
+        with transaction.atomic():
+            ids = list(queryset.order_by().values_list("pk", flat=True)[:batch_size])
+            if not ids:
+                return deleted
+            queryset.model._default_manager.filter(pk__in=ids).delete()
+        deleted += len(ids)
+
+
+def webhook_history_purge(
+    *, now: datetime | None = None, days: int | None = None, batch_size: int = 1000
+) -> dict[str, int]:
+    """Forget the webhook history older than ``WEBHOOK_RETENTION_DAYS`` (30): attempts, finished
+    deliveries (succeeded or given up) and events no delivery still needs, in batches.
+
+    A pending delivery stays whatever its age (its endpoint is switched off and it waits to be sent
+    when switched on again), and so does its event. Counts of what went, by kind.
+    """
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=days if days is not None else settings.WEBHOOK_RETENTION_DAYS)
+    attempts = _delete_in_batches(WebhookAttempt.objects.filter(attempted_at__lt=cutoff), batch_size=batch_size)
+    finished = WebhookDelivery.objects.filter(created_at__lt=cutoff).exclude(status=WebhookDelivery.Status.PENDING)
+    deliveries = _delete_in_batches(finished, batch_size=batch_size)
+    still_needed = WebhookDelivery.objects.filter(event_id=OuterRef("pk"))
+    events = _delete_in_batches(
+        WebhookEvent.objects.filter(created_at__lt=cutoff).exclude(Exists(still_needed)), batch_size=batch_size
+    )
+    return {"attempts": attempts, "deliveries": deliveries, "events": events}
 
 
 # --- API keys ---------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from .services import deliveries_due, delivery_attempt
+from .services import deliveries_due, delivery_attempt, webhook_history_purge
 
 
 @shared_task(ignore_result=True)
@@ -24,3 +24,9 @@ def deliver_due_webhooks() -> int:
     for pk, lease in due:
         deliver_webhook.delay(pk, lease)
     return len(due)
+
+
+@shared_task(ignore_result=True)
+def purge_webhook_history() -> dict[str, int]:
+    """Forget attempts, finished deliveries and events older than ``WEBHOOK_RETENTION_DAYS`` (beat, hourly)."""
+    return webhook_history_purge()

@@ -9,6 +9,7 @@ from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
+from django.utils.html import format_html
 from rest_framework.authtoken.admin import TokenAdmin as DRFTokenAdmin
 from rest_framework.authtoken.models import TokenProxy
 
@@ -56,6 +57,19 @@ class OrganizationAdmin(OrganizationScopedAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return request.user.is_superuser
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        confirmation = form.base_fields.get("opt_out_confirmation_text")
+        if confirmation is not None:
+            # The model's help text says "<organization>", which the admin (help text is HTML there) dropped as
+            # a tag: "“: You're unsubscribed…”". Here it is the text this organization's people would get.
+            example = Organization(name=obj.name if obj else "Your organization's name").opt_out_confirmation
+            confirmation.help_text = format_html(
+                "The one text sent after someone opts out. Blank: “{}” No offers: the FCC allows a confirmation only.",
+                example,
+            )
+        return form
 
     def get_readonly_fields(self, request, obj=None):
         readonly = list(super().get_readonly_fields(request, obj))

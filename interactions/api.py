@@ -369,6 +369,8 @@ class ConsentView(OrganizationAPIMixin, APIView):
 class ConsentEventFeedView(OrganizationAPIMixin, APIView):
     """The organization's consent ledger as a feed: every grant and revocation, oldest first."""
 
+    replica_actions = frozenset({"get"})  # a list: seconds behind is fine (core/replica.py)
+
     @extend_schema(
         summary="Follow every consent change of the organization",
         description=(

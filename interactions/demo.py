@@ -13,8 +13,8 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
-from .models import Customer, Facility, History, Lead, Membership, Organization, PhoneNumber
-from .services import consent_grant, consent_revoke, consent_status, history_record, phone_number_add
+from .models import ConsentEvent, Customer, Facility, History, Lead, Membership, Organization, PhoneNumber
+from .services import consent_grant, consent_status, history_record, phone_number_add
 
 DEMO_PASSWORD = "demo12345"
 # Plain ASCII names: a dash such as "–" in {{ facility_name }} would force every demo text into UCS-2.
@@ -85,6 +85,12 @@ LAST = [
     "Wright",
 ]
 LABELS = [PhoneNumber.Label.MOBILE, PhoneNumber.Label.HOME, PhoneNumber.Label.WORK]
+# The people (by seeding order) whose primary number replied STOP: ``messaging.demo`` stores the
+# reply through the same inbound service as Twilio's webhook, so the opt-out has its text.
+REPLIED_STOP = frozenset({5, 14, 23, 32})
+# How long ago the people signed up (quote form, rental agreement): their numbers and text
+# permission are that old, older than any call, note or text of theirs in the demo.
+SIGNED_UP_DAYS_AGO = 45
 
 
 def _number(area: str, n: int) -> str:
@@ -100,7 +106,7 @@ def seed_interactions() -> Organization:
     agent = _demo_users(org)["agent"]
     serial = 200
     now = timezone.now()
-    with _stop_confirmations_already_sent(org):
+    with stop_confirmations_already_sent(org):
         for i in range(40):
             facility = facilities[i % len(facilities)]
             person, created = _demo_person(i, org=org, facility=facility, rng=rng)
@@ -109,7 +115,7 @@ def seed_interactions() -> Organization:
                 numbers[0] = ABROAD[i][0]
             serial += 3
             if created:
-                _demo_numbers_and_consent(i, person=person, numbers=numbers)
+                _demo_numbers_and_consent(i, person=person, numbers=numbers, signed_up=now - _signed_up_ago(i))
                 _demo_history(i, person=person, agent=agent, rng=rng, now=now)
     return org
 
@@ -155,8 +161,19 @@ def _demo_users(org: Organization) -> dict[str, User]:
     return users
 
 
+def _signed_up_ago(i: int) -> timedelta:
+    return timedelta(days=SIGNED_UP_DAYS_AGO, hours=i)
+
+
+def demo_people(org: Organization) -> list[Lead | Customer]:
+    """The demo's people in seeding order (the ``i`` of ``REPLIED_STOP``): the leads, then the customers."""
+    leads = list(Lead.objects.filter(organization=org).select_related("facility").order_by("pk")[:20])
+    customers = list(Customer.objects.filter(organization=org).select_related("facility").order_by("pk")[:20])
+    return [*leads, *customers]
+
+
 @contextlib.contextmanager
-def _stop_confirmations_already_sent(org: Organization) -> Iterator[None]:
+def stop_confirmations_already_sent(org: Organization) -> Iterator[None]:
     """The seeded STOPs are past replies: their confirmation went back then. Seeding sends none
     (as when Twilio answers STOP itself); the organization's own setting comes back after."""
     replies_to_stop = org.twilio_replies_to_stop
@@ -169,8 +186,9 @@ def _stop_confirmations_already_sent(org: Organization) -> Iterator[None]:
 
 def _demo_person(i: int, *, org: Organization, facility: Facility, rng: random.Random) -> tuple[Lead | Customer, bool]:
     """The ``i``-th person: the first 20 leads, the rest customers. (The random choices are drawn
-    whether or not the person exists, so a second run draws the same ones.)"""
-    first, last = FIRST[i % 20], LAST[(i * 7) % 20]
+    whether or not the person exists, so a second run draws the same ones.) Every full name is
+    its own: the customers' last names are shifted, so no customer shares a lead's name."""
+    first, last = FIRST[i % 20], LAST[(i * 7 + (3 if i >= 20 else 0)) % 20]
     if i < 20:
         return Lead.objects.get_or_create(
             organization=org,
@@ -196,25 +214,30 @@ def _demo_person(i: int, *, org: Organization, facility: Facility, rng: random.R
     )
 
 
-def _demo_numbers_and_consent(i: int, *, person: Lead | Customer, numbers: list[str]) -> None:
-    """The person's numbers; most primaries have text permission, and a few replied STOP since."""
+def _demo_numbers_and_consent(i: int, *, person: Lead | Customer, numbers: list[str], signed_up: datetime) -> None:
+    """The person's numbers and, for most primaries, text permission, both from when they signed up.
+
+    The seed stores that past at once: the numbers and the ledger's grant are dated back to it, so no
+    text of the demo comes before the permission it went out under (``tests/workflows/test_demo_rules.py``).
+    """
     org = person.organization
     is_customer = isinstance(person, Customer)
     source = PhoneNumber.Source.PMS if is_customer else PhoneNumber.Source.LOCAL
-    for k, number in enumerate(numbers):
+    added = [
         phone_number_add(owner=person, number=number, label=LABELS[k], source=source)
+        for k, number in enumerate(numbers)
+    ]
+    PhoneNumber.objects.filter(pk__in=[p.pk for p in added]).update(created_at=signed_up, updated_at=signed_up)
     primary = numbers[0]
     if consent_status(organization=org, number=primary).status != "none" or i % 7 == 3:
         return
-    consent_grant(
+    event = consent_grant(
         organization=org,
         number=primary,
         source="pms_import" if is_customer else "web_form",
         evidence="Opted in on the rental agreement" if is_customer else "Checked 'text me' on the quote form",
     )
-    if i % 9 == 5:
-        consent_revoke(organization=org, number=primary, source="sms_keyword", evidence="STOP")
-        history_record(owner=person, kind=History.Kind.CONSENT, summary="Replied STOP: opted out of texts.")
+    ConsentEvent.objects.filter(pk=event.pk).update(created_at=signed_up)
 
 
 def _demo_history(i: int, *, person: Lead | Customer, agent: User, rng: random.Random, now: datetime) -> None:

@@ -6,12 +6,14 @@ from django.http import HttpResponse
 from phonenumber_field.phonenumber import PhoneNumber as ParsedNumber
 
 from core.csv import csv_response
+from core.replica import replica_ok
 
 from .models import ConsentEvent, Organization
 
 COLUMNS = ["event_id", "at_utc", "action", "source", "source_label", "who", "evidence", "ip_address", "user_agent"]
 
 
+@replica_ok()  # an export: seconds behind is fine; who just recorded consent reads the primary
 def consent_evidence_rows(*, organization: Organization, number: ParsedNumber) -> list[ConsentEvent]:
     """Every ledger event of ``number`` in ``organization``, oldest first (the whole record, not capped)."""
     return list(

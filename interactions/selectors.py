@@ -8,6 +8,7 @@ from datetime import datetime
 from django.db.models import Prefetch, Q, QuerySet
 
 from core.phonenumbers import readable
+from core.replica import replica_ok
 
 from .models import (
     Consent,
@@ -129,6 +130,7 @@ def _matching(
     return first.union(*rest) if rest else first
 
 
+@replica_ok()  # the home list and its search: seconds behind is fine (core/replica.py)
 def people_search(
     *, organization: Organization, query: str = "", kind: str = "", offset: int = 0, limit: int = 25
 ) -> list[Lead | Customer]:

@@ -5,15 +5,16 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import path, reverse
 from django.utils.html import format_html
 
 from core.admin import OrganizationScopedAdmin, ReadOnlyScopedAdmin
 from core.errors import ServiceError
 
 from .backends.twilio_setup import SetupUnreadable
-from .models import Message, MessageTemplate, UnsubscribeLink, tokens_masked
+from .models import ConversationNote, Message, MessageTemplate, UnsubscribeLink, tokens_masked
 from .rendering import MERGE_FIELDS, template_validate
 from .selectors.provider_setup import inbound_webhook_url, twilio_setup_findings
 from .services import message_reconcile, template_preview, template_sample_person, templates_flag_clear
@@ -48,6 +49,10 @@ class MessageTemplateAdmin(OrganizationScopedAdmin):
     search_fields = ["name", "body"]
     readonly_fields = ["preview", "flagged_at", "flag_reason"]
     actions = ["clear_flag"]
+
+    class Media:
+        css = {"all": ["css/admin.css"]}
+        js = ["js/template_preview.js"]
 
     def get_fields(self, request, obj=None):
         fields = ["name", "category", "body", "active", "preview"]
@@ -88,24 +93,15 @@ class MessageTemplateAdmin(OrganizationScopedAdmin):
 
     @admin.display(description="Preview (sample record, link included)")
     def preview(self, obj):
+        """The saved body filled in for a sample record; js/template_preview.js refreshes it as the body is typed,
+        through ``template_preview_live`` (the same service and the same fragment)."""
         draft = self._draft(obj)
-        if draft is None:
-            return "Save the template to see it filled in for a sample record, with its length."
-        size = draft.measure
-        note = ""
-        if size.encoding == "UCS-2":
-            note = " A character outside GSM-7 (an emoji, a curly quote, a non-breaking space…) makes it UCS-2."
-        if size.too_long:
-            note += f" Over the {1600:,}-character limit: it cannot be sent."
         return format_html(
-            '<pre style="white-space:pre-wrap;max-width:40em;margin:0 0 .5em">{}</pre>'
-            "<strong>{} characters · {} · {} segment{}</strong>{}",
-            draft.text,
-            f"{size.characters:,}",
-            size.encoding,
-            size.segments,
-            "" if size.segments == 1 else "s",
-            note,
+            '<div class="template-preview" data-template-preview data-url="{}" data-template="{}" aria-live="polite">'
+            "{}</div>",
+            reverse("template_preview_live"),
+            obj.pk if obj is not None and obj.pk else "",
+            render_to_string("messaging/_template_preview.html", {"draft": draft, "error": ""}),
         )
 
     @admin.display(description="Length (sample)")
@@ -198,3 +194,13 @@ class UnsubscribeLinkAdmin(ReadOnlyScopedAdmin):
     @admin.display(description="link")
     def link(self, obj: UnsubscribeLink) -> str:
         return str(obj)
+
+
+@admin.register(ConversationNote)
+class ConversationNoteAdmin(ReadOnlyScopedAdmin):
+    """The team's notes on conversations (written in the inbox, never texted): read-only, like the record."""
+
+    list_display = ["created_at", "author_name", "lead", "customer", "body"]
+    list_select_related = ["lead", "customer"]
+    fields = ["created_at", "author_name", "lead", "customer", "body"]
+    readonly_fields = ["created_at", "author_name", "lead", "customer", "body"]

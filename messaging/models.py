@@ -411,10 +411,14 @@ class IdempotencyKey(models.Model):
 
 
 class Conversation(models.Model):
-    """The inbox's view of one person's texts: who answers them, and when an agent last read them.
+    """One person's conversation, as the inbox lists it: a summary of their texts kept with each text,
+    who answers them, and what an agent did with it (read, done, snoozed).
 
-    A person's conversation spans all their numbers. Created on first need (a read, an assignment);
-    a person without a row is unassigned and has never been read.
+    A person's conversation spans all their numbers. The summary (``last_message`` … ``flagged``) is
+    written in the transaction that writes a text, by ``messaging.services.conversation_touch``, so
+    the inbox and the unread count read one row per person and never the texts themselves
+    (docs/ARCHITECTURE.md "Conversations"). A person without a row has no texts, no assignee and
+    has never been read.
     """
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
@@ -430,6 +434,29 @@ class Conversation(models.Model):
     read_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # --- the summary of the person's texts (each the newest by ``created_at``, then ``id``) -------------
+    last_message = models.ForeignKey(
+        Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
+    last_at = models.DateTimeField(null=True, blank=True)
+    # The newest reply: the unread badge's "a reply arrived" and the inbox's reply-on-this-number.
+    last_inbound = models.ForeignKey(
+        Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
+    last_inbound_at = models.DateTimeField(null=True, blank=True)
+    # The newest text an agent wrote (``sent_by`` set): an answer. Workflows' automatic texts are not.
+    answered_at = models.DateTimeField(null=True, blank=True)
+    # A reply no agent has read or answered since (``unread_state``), or an agent marked it unread.
+    unread = models.BooleanField(default=False)
+    marked_unread = models.BooleanField(default=False)
+    # Waiting on us: the newest reply came after the newest answer.
+    waiting = models.BooleanField(default=False)
+    # A reply asking in plain words not to be texted still waits for an agent (``inbound_flagged``).
+    flagged = models.BooleanField(default=False)
+    # --- what agents did with it -----------------------------------------------------------------------
+    done_at = models.DateTimeField(null=True, blank=True)
+    # Out of the list until then (a query-time check brings it back); a new reply brings it back at once.
+    snoozed_until = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -440,6 +467,51 @@ class Conversation(models.Model):
                 name="conversation_has_exactly_one_owner",
             )
         ]
+        # Each serves one inbox query (docs/ARCHITECTURE.md "Conversations"); the open list is read
+        # in ``-unread, -last_at`` order from these, never sorted from the whole organization.
+        indexes = [
+            # "All" and "Unassigned"/"Mine" (assigned_to is NULL / the agent): open conversations, unread first.
+            models.Index(
+                fields=["organization", "unread", "last_at"],
+                condition=Q(last_at__isnull=False, done_at__isnull=True),
+                name="conversation_open",
+            ),
+            models.Index(
+                fields=["organization", "assigned_to", "unread", "last_at"],
+                condition=Q(last_at__isnull=False, done_at__isnull=True),
+                name="conversation_open_assignee",
+            ),
+            # "Waiting on us": the newest text of the conversation is a reply nobody answered.
+            models.Index(
+                fields=["organization", "last_at"],
+                condition=Q(waiting=True, done_at__isnull=True),
+                name="conversation_waiting",
+            ),
+            # "Stop requests": an open plain-words request to stop texting.
+            models.Index(fields=["organization", "last_at"], condition=Q(flagged=True), name="conversation_flagged"),
+            # "Done", newest first; "Snoozed", the soonest back first.
+            models.Index(
+                fields=["organization", "done_at"], condition=Q(done_at__isnull=False), name="conversation_done"
+            ),
+            models.Index(
+                fields=["organization", "snoozed_until"],
+                condition=Q(snoozed_until__isnull=False, done_at__isnull=True),
+                name="conversation_snoozed",
+            ),
+            # The header's unread count (the newest 100 of these rows at most) …
+            models.Index(
+                fields=["organization", "last_inbound_at"], condition=Q(unread=True), name="conversation_unread"
+            ),
+            # … and its "a reply arrived": the organization's newest reply.
+            models.Index(
+                fields=["organization", "last_inbound_at"],
+                condition=Q(last_inbound_at__isnull=False),
+                name="conversation_last_inbound",
+            ),
+            # Deleting a text (retention) empties the summaries that point at it through these.
+            models.Index(fields=["last_message"], name="conversation_last_message"),
+            models.Index(fields=["last_inbound"], name="conversation_last_inbound_msg"),
+        ]
 
     def __str__(self) -> str:
         return f"Conversation with {self.owner}"
@@ -449,3 +521,58 @@ class Conversation(models.Model):
         owner = self.lead if self.lead_id else self.customer
         assert owner is not None  # conversation_has_exactly_one_owner
         return owner
+
+    def unread_state(self) -> bool:
+        """Whether a reply waits unread: marked so, or newer than the last read and the last answer."""
+        if self.marked_unread:
+            return True
+        seen = max((t for t in (self.read_at, self.answered_at) if t is not None), default=None)
+        return self.last_inbound_at is not None and (seen is None or self.last_inbound_at > seen)
+
+    def waiting_state(self) -> bool:
+        """Whether the newest reply came after the newest answer (or nobody answered)."""
+        return self.last_inbound_at is not None and (
+            self.answered_at is None or self.last_inbound_at > self.answered_at
+        )
+
+
+class ConversationNote(models.Model):
+    """An agent's note on a person's conversation, for the team: shown in the thread, never texted.
+
+    Append-only like the rest of the record (no one edits or deletes a note); who wrote it is kept as
+    named at the time (``author_name``), beside the account.
+    """
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+", db_index=False)
+    lead = models.ForeignKey(Lead, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False)
+    customer = models.ForeignKey(
+        Customer, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
+    author_name = models.CharField(max_length=300, blank=True)
+    body = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(lead__isnull=False) & Q(customer__isnull=True))
+                | (Q(lead__isnull=True) & Q(customer__isnull=False)),
+                name="conversation_note_has_one_owner",
+            )
+        ]
+        indexes = [
+            # A person's thread shows their latest notes among the texts.
+            models.Index(fields=["lead", "created_at"], name="conversation_note_lead"),
+            models.Index(fields=["customer", "created_at"], name="conversation_note_customer"),
+            # The admin's list, newest first, in the organization.
+            models.Index(fields=["organization", "id"], name="conversation_note_org_id"),
+            # Deleting a user empties ``author`` through this.
+            models.Index(fields=["author"], name="conversation_note_author"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Note by {self.author_name or 'an agent'}"

@@ -12,7 +12,7 @@ from django.dispatch import receiver
 from interactions.models import ConsentEvent, PhoneNumber
 from interactions.signals import number_opted_out, phone_number_saved
 
-from .services import confirmation_wanted, opt_out_confirmation_queue
+from .services import confirmation_wanted, conversation_flags_after_opt_out, opt_out_confirmation_queue
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +40,8 @@ def look_up_line_type(sender: Any, *, phone_number: PhoneNumber, **kwargs: Any) 
 
 @receiver(number_opted_out, dispatch_uid="messaging.number_opted_out")
 def on_number_opted_out(sender: Any, *, event: ConsentEvent, was_revoked: bool = False, **kwargs: Any) -> None:
-    """A person opted out (keyword, plain words, the link, an agent): the one confirmation text."""
+    """A person opted out (keyword, plain words, the link, an agent): the one confirmation text, and
+    their waiting stop requests leave the inbox's "Stop requests"."""
+    conversation_flags_after_opt_out(organization=event.organization, number=event.number)
     if confirmation_wanted(event=event, was_revoked=was_revoked):
         opt_out_confirmation_queue(event=event, now=event.created_at)

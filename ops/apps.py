@@ -10,4 +10,6 @@ class OpsConfig(AppConfig):
     verbose_name = "Operations"
 
     def ready(self) -> None:
-        from . import checks  # noqa: F401  (registers the deploy checks)
+        from . import celery_metrics, checks  # noqa: F401  (checks registers the deploy checks)
+
+        celery_metrics.connect()

@@ -1,6 +1,6 @@
 """Prometheus metrics at ``/metrics`` (bearer ``METRICS_TOKEN``; 404 without one).
 
-Three kinds, chosen for being right however many processes and containers run:
+Four kinds, chosen for being right however many processes and containers run:
 
 - **The outbox's totals, counted once for the cluster** (``OutboxCollector``): texts queued, sent
   and failed by reason, and by status. The outbox is the ledger of every text (rows are never
@@ -13,8 +13,15 @@ Three kinds, chosen for being right however many processes and containers run:
 - **Live, through an index** (``_live_gauges``): the age of the oldest queued text
   (``message_status_queued``), the broker's queue depth (one Redis ``LLEN``) and the beat
   heartbeat's age.
-- **In-process** (``WEBHOOK_SECONDS``): the latency of the Twilio webhooks, a histogram only the
-  process that answered can observe. Under gunicorn set ``PROMETHEUS_MULTIPROC_DIR`` (compose
+- **The webhook backlog, counted once for the cluster** (``_webhook_backlog``): deliveries
+  pending by endpoint state and the age of the oldest on an active endpoint, counted by the same
+  periodic task into ``ops.OutboxTally`` (name ``webhooks``); the age is taken at the scrape from
+  the oldest's time as counted.
+- **In-process**: the latency of the Twilio webhooks (``WEBHOOK_SECONDS``), HTTP requests by view
+  and method (django-prometheus's middlewares, ``django_http_*``) and Celery tasks by task and
+  outcome with their duration (``ops.celery_metrics``; a worker serves its own on
+  ``CELERY_METRICS_PORT``): only the process that answered or ran can observe them. Under
+  gunicorn set ``PROMETHEUS_MULTIPROC_DIR`` (compose
   and config/gunicorn.conf.py do): each process writes its samples there and a scrape adds up
   every process of the container. Prometheus scrapes each web container directly (README
   "Deploy"), not through the proxy, which refuses ``/metrics``.
@@ -26,18 +33,29 @@ import hmac
 import logging
 import os
 from collections.abc import Iterator
+from datetime import datetime
 
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest, multiprocess
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
-from .services import heartbeat_age, outbox_tally
+from core.replica import replica_ok
+
+from .celery_metrics import TASK_SECONDS, TASKS
+from .services import heartbeat_age, outbox_tally, webhook_backlog
 
 logger = logging.getLogger(__name__)
 
@@ -102,6 +120,31 @@ class OutboxCollector(Collector):
             max(0.0, (timezone.now() - tally.at).total_seconds()),
         )
         yield from _live_gauges()
+        yield from _webhook_backlog()
+
+
+def _webhook_backlog() -> Iterator[Metric]:
+    """The webhook backlog as last counted (``ops.tasks.outbox_tally``, once for the cluster)."""
+    tally = webhook_backlog()
+    labels, values = list(CLUSTER), list(CLUSTER.values())
+    pending = GaugeMetricFamily(
+        "textdesk_webhook_deliveries_pending",
+        "Webhook deliveries waiting to be sent, by endpoint state (switched_off: they wait on purpose).",
+        labels=[*labels, "endpoint"],
+    )
+    for state in ("active", "switched_off"):
+        pending.add_metric([*values, state], tally.totals["pending"].get(state, 0))
+    yield pending
+    oldest = tally.totals.get("oldest_pending_at")
+    age = (timezone.now() - datetime.fromisoformat(oldest)).total_seconds() if oldest else 0.0
+    oldest_age = GaugeMetricFamily(
+        "textdesk_webhook_oldest_pending_age_seconds",
+        "Age of the oldest delivery waiting for an active endpoint (0 when none): grows when receivers fail "
+        "or no webhooks worker runs.",
+        labels=labels,
+    )
+    oldest_age.add_metric(values, max(0.0, age))
+    yield oldest_age
 
 
 def _counter(name: str, documentation: str, value: int) -> CounterMetricFamily:
@@ -143,12 +186,16 @@ def registry() -> CollectorRegistry:
         multiprocess.MultiProcessCollector(scrape)
     else:
         scrape.register(WEBHOOK_SECONDS)
+        scrape.register(TASKS)
+        scrape.register(TASK_SECONDS)
+        scrape.register(REGISTRY)  # django-prometheus's request metrics (and the process's own)
     scrape.register(OutboxCollector())
     return scrape
 
 
 @never_cache
 @require_safe
+@replica_ok()  # a scrape may be seconds behind (with a replica, it reads there: core/replica.py)
 def metrics(request: HttpRequest) -> HttpResponse:
     """The Prometheus exposition, for ``Authorization: Bearer <METRICS_TOKEN>`` only."""
     token = settings.METRICS_TOKEN

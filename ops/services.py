@@ -182,3 +182,33 @@ def housekeeping_run(*, now: datetime | None = None) -> dict[str, int]:
             removed[path] = -1
     logger.info("housekeeping: %s", removed)
     return removed
+
+
+WEBHOOKS = "webhooks"
+
+
+def webhook_backlog_count(*, now: datetime | None = None) -> dict[str, Any]:
+    """Webhook deliveries waiting: how many, on active and on switched-off endpoints, and when the oldest
+    waiting on an active endpoint was made (deliveries on a switched-off endpoint wait on purpose)."""
+    from integrations.models import WebhookDelivery  # ops watches the apps below it; read only here
+
+    pending = WebhookDelivery.objects.filter(status=WebhookDelivery.Status.PENDING)
+    counts = pending.aggregate(
+        active=Count("pk", filter=Q(endpoint__active=True)), switched_off=Count("pk", filter=Q(endpoint__active=False))
+    )
+    oldest = pending.filter(endpoint__active=True).order_by("created_at").values_list("created_at", flat=True).first()
+    return {"pending": counts, "oldest_pending_at": oldest.isoformat() if oldest else None}
+
+
+def webhook_backlog_record(*, now: datetime | None = None) -> OutboxTally:
+    """Count the webhook backlog (``webhook_backlog_count``) for ``/metrics``: once for the cluster, one row."""
+    now = now or timezone.now()
+    tally, _ = OutboxTally.objects.update_or_create(
+        name=WEBHOOKS, defaults={"totals": webhook_backlog_count(now=now), "at": now}
+    )
+    return tally
+
+
+def webhook_backlog() -> OutboxTally:
+    """The latest webhook backlog; counted now only if no periodic count ever ran (a fresh install)."""
+    return OutboxTally.objects.filter(name=WEBHOOKS).first() or webhook_backlog_record()

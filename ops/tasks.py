@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from .services import heartbeat_record, housekeeping_run, outbox_tally_record
+from .services import heartbeat_record, housekeeping_run, outbox_tally_record, webhook_backlog_record
 
 
 @shared_task(ignore_result=True)
@@ -15,8 +15,10 @@ def beat_heartbeat() -> None:
 
 @shared_task(ignore_result=True)
 def outbox_tally() -> None:
-    """Count the outbox for ``/metrics`` (every ``OUTBOX_TALLY_SECONDS``: once for the cluster, not per scrape)."""
+    """Count the outbox and the webhook backlog for ``/metrics`` (every ``OUTBOX_TALLY_SECONDS``: once for the
+    cluster, not per scrape)."""
     outbox_tally_record()
+    webhook_backlog_record()
 
 
 @shared_task(ignore_result=True)

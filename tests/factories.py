@@ -6,6 +6,7 @@ import datetime
 
 import factory
 from django.contrib.auth import get_user_model
+from django.db import transaction
 from django.utils import timezone
 
 from interactions.models import (
@@ -148,6 +149,16 @@ class MessageFactory(factory.django.DjangoModelFactory):
     from_number = "+15125550199"
     body = "Hello"
     status = Message.Status.QUEUED
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        """Saved as the app's services save a text: with its person's conversation summary."""
+        from messaging.services import conversation_touch
+
+        with transaction.atomic():
+            message = super()._create(model_class, *args, **kwargs)
+            conversation_touch(message)
+        return message
 
 
 class ReplyFactory(MessageFactory):

@@ -196,7 +196,9 @@ def test_stop_grace_periods_outlast_the_longest_send_and_request():
 def test_pool_sizes_match_each_service_threads():
     web, worker = APP_SERVICES["web"], APP_SERVICES["worker"]
 
-    threads = web["command"][web["command"].index("--threads") + 1]
+    gunicorn_conf = runpy.run_path(str(ROOT / "config" / "gunicorn.conf.py"))
+    threads = web["command"][web["command"].index("--threads") + 1] if "--threads" in web["command"] else None
+    threads = threads or str(gunicorn_conf["threads"] if gunicorn_conf["worker_class"] == "gthread" else 1)
     concurrency = worker["command"][worker["command"].index("--concurrency") + 1]
     assert web["environment"]["DB_POOL_MAX_SIZE"] == threads
     assert worker["environment"]["DB_POOL_MAX_SIZE"] == concurrency

@@ -1,79 +1,68 @@
-"""Every tenant table carries ``organization_id``, read from the app registry.
+"""Every tenant table carries ``organization_id``: the column a Citus cluster distributes by (docs/SCALE.md).
 
-Sharding by organization (docs/ARCHITECTURE.md "Growth") and every tenancy filter rely on it: a
-row whose organization can only be found through a join cannot be placed on its organization's
-shard, nor filtered without that join. So every model of the project's own apps has a non-null
-foreign key named ``organization`` to ``Organization``, unless it is listed below with the reason:
-reached through a non-null parent that carries it, or not a tenant's row at all. A new model
-lands in neither and this test names it.
+Sharding by organization needs each row of an organization's data to say whose it is, in a NOT NULL
+column of its own, so that a row and the rows it joins live on one node. A model added without it
+fails here, unless it is named below with its reason: the few tables that are not an organization's
+(Citus reference or coordinator tables), and the tables still to be given the column before the
+data could be distributed (that list only shrinks).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from django.apps import apps
-from django.conf import settings
-from django.db import models
 
-from interactions.models import Organization
+from core.tenancy import TENANT_MODEL
 
-# Reached through a parent: the field named is a non-null foreign key to a tenant table, and the
-# rows are always read and written through that parent (a workflow's steps, an enrollment's runs).
-THROUGH_PARENT = {
-    "workflows.WorkflowStep": "workflow",  # a workflow's steps: edited and read only with their workflow
-    "workflows.StepRun": "enrollment",  # an enrollment's runs: written by the materialiser per enrollment
+PROJECT_APPS = ("interactions", "messaging", "workflows", "integrations", "ops")
+
+# Not an organization's rows (docs/SCALE.md "Reference and coordinator tables").
+NOT_TENANT_DATA = {
+    "interactions.Organization": "the tenant itself: a reference table, on every node",
+    "ops.Heartbeat": "beat's proof of life, one row for the installation: on the coordinator",
+    "ops.OutboxTally": "the installation's outbox totals for /metrics: on the coordinator",
+    "ops.OutboxDelta": "changes to those totals waiting to be added in: on the coordinator, like them",
 }
-# Not a tenant's rows: the tenant itself and the cluster's own bookkeeping (one row per job or counter,
-# shared by every organization; on a sharded cluster they live on the coordinator).
-NOT_TENANT = {
-    "interactions.Organization": "the tenant itself",
-    "ops.Heartbeat": "a periodic job's last run, one row per job for the whole cluster",
-    "ops.OutboxTally": "the outbox's totals for /metrics, one row for the whole cluster",
-    "ops.OutboxDelta": "changes to those totals waiting to be added in, cluster-wide like them",
+# An organization's rows without the column yet: reached through their parent (a workflow, an
+# enrollment). Each needs ``organization_id`` (and it in its keys) before it can be distributed.
+STILL_WITHOUT_THE_COLUMN = {
+    "workflows.WorkflowStep": "through its workflow",
+    "workflows.StepRun": "through its enrollment",
 }
 
 
-def _project_models() -> list[type[models.Model]]:
-    base = Path(settings.BASE_DIR).resolve()
-    found = []
-    for config in apps.get_app_configs():
-        path = Path(config.path).resolve()
-        if base in path.parents and ".venv" not in path.parts:
-            found.extend(config.get_models())
-    return found
+def _models():
+    return [m for m in apps.get_models() if m._meta.app_label in PROJECT_APPS and not m._meta.proxy]
 
 
-def _organization_fk(model: type[models.Model]) -> models.Field | None:
-    field = next((f for f in model._meta.concrete_fields if f.name == "organization"), None)
-    if field is None or not field.is_relation or field.related_model is not Organization:
-        return None
-    return field
+def _organization_column(model):
+    for field in model._meta.concrete_fields:
+        if field.name == "organization":
+            return field
+    return None
 
 
-def test_every_tenant_model_has_a_non_null_organization_key():
-    missing = []
-    for model in _project_models():
+def test_every_tenant_table_carries_a_not_null_organization_id():
+    tenant = apps.get_model(TENANT_MODEL)
+    missing, nullable, wrong_target = [], [], []
+    for model in _models():
         label = model._meta.label
-        if label in NOT_TENANT or label in THROUGH_PARENT:
+        if label in NOT_TENANT_DATA or label in STILL_WITHOUT_THE_COLUMN:
             continue
-        field = _organization_fk(model)
-        if field is None or field.null:
+        field = _organization_column(model)
+        if field is None:
             missing.append(label)
-    assert missing == [], f"models without a non-null organization foreign key (add one, or list why): {missing}"
+        elif field.null:
+            nullable.append(label)
+        elif field.related_model is not tenant or field.column != "organization_id":
+            wrong_target.append(label)
+    assert not missing, f"tables without organization_id (add it, or say why above): {missing}"
+    assert not nullable, f"organization_id may be NULL in: {nullable}"
+    assert not wrong_target, f"organization is not a foreign key to {TENANT_MODEL} in: {wrong_target}"
 
 
-def test_each_model_reached_through_a_parent_has_a_non_null_key_to_a_tenant_table():
-    for label, parent in THROUGH_PARENT.items():
-        model = apps.get_model(label)
-        field = model._meta.get_field(parent)
-        assert field.is_relation and not field.null, f"{label}.{parent} must be a non-null foreign key"
-        assert _organization_fk(field.related_model) is not None, f"{label}.{parent} must lead to a tenant table"
-        assert _organization_fk(model) is None, f"{label} carries organization now: take it off the list"
-
-
-def test_the_exemption_lists_name_only_existing_models_and_stay_short():
-    labels = {m._meta.label for m in _project_models()}
-    stale = sorted((set(THROUGH_PARENT) | set(NOT_TENANT)) - labels)
-    assert stale == [], f"listed models that no longer exist: {stale}"
-    assert len(THROUGH_PARENT) + len(NOT_TENANT) <= 8, "the exemption lists should stay short"
+def test_the_lists_of_exceptions_are_current():
+    labels = {model._meta.label for model in _models()}
+    stale = (set(NOT_TENANT_DATA) | set(STILL_WITHOUT_THE_COLUMN)) - labels
+    assert not stale, f"no such model any more: {stale}"
+    given = [label for label in STILL_WITHOUT_THE_COLUMN if _organization_column(apps.get_model(label))]
+    assert not given, f"these have organization_id now: take them off STILL_WITHOUT_THE_COLUMN: {given}"

@@ -19,9 +19,9 @@ from phonenumber_field.phonenumber import to_python as stored_number  # what loa
 
 from core.phonenumbers import readable
 from interactions.models import Consent, ConsentEvent, Customer, History, Lead, PhoneNumber, owner_kwargs
-from interactions.selectors import owner_numbers
+from interactions.selectors import ConsentState, owner_numbers
 
-from ..models import Conversation, Message
+from ..models import Conversation, ConversationNote, Message
 
 THREAD_LIMIT = 60
 
@@ -64,7 +64,7 @@ class ThreadItem:
     at: datetime
     message: Message | None = None
     event: str = ""
-    event_kind: str = ""  # consent-in | consent-out | note
+    event_kind: str = ""  # consent-in | consent-out | note | internal (the team's note, never texted)
     number_label: str = ""
 
 
@@ -202,6 +202,15 @@ def person_thread(
         .order_by("-occurred_at", "-id")[:limit]
     )
     items += [ThreadItem(at=h.occurred_at, event=h.summary, event_kind="note") for h in notes]
+    # The team's notes on the conversation (never texted), marked apart from texts and events.
+    items += [
+        ThreadItem(
+            at=n.created_at,
+            event=f"Note by {n.author_name or 'an agent'} (not texted): {n.body}",
+            event_kind="internal",
+        )
+        for n in ConversationNote.objects.filter(**owner_kwargs(person)).order_by("-created_at", "-id")[:limit]
+    ]
     items.sort(key=lambda item: item.at)
     return items[-limit:]
 
@@ -222,15 +231,27 @@ def thread_version(
             .order_by("-created_at", "-id")
             .values_list("id", "status", "error_code", "flag_dismissed_at")[:THREAD_LIMIT]
         )
-    consents = sorted(
-        (row.number.as_e164, row.status, row.last_event_id)
-        for row in Consent.objects.filter(
-            organization_id=person.organization_id, number__in=[n.number for n in numbers]
-        )
-    )
+    consents = _consents_fingerprint(person=person, numbers=numbers)
     note = History.objects.filter(**owner_kwargs(person)).order_by("-id").values_list("id", flat=True).first()
+    team_note = (
+        ConversationNote.objects.filter(**owner_kwargs(person))
+        .order_by("-created_at", "-id")
+        .values_list("id", flat=True)
+        .first()
+    )
     phones = sorted((n.pk, n.is_primary) for n in numbers)
-    return hashlib.blake2b(repr((rows, consents, note, phones)).encode(), digest_size=8).hexdigest()
+    return hashlib.blake2b(repr((rows, consents, note, team_note, phones)).encode(), digest_size=8).hexdigest()
+
+
+def _consents_fingerprint(*, person: Lead | Customer, numbers: list[PhoneNumber]) -> list[tuple]:
+    """The numbers' consent as the version sees it. Numbers read with their consent (``owner_numbers``: the
+    panel, its poll and the card) carry it already, read in the same request: it is not read a second time.
+    Each ledger event changes the state's time (``at``, the latest event's), so a change always shows."""
+    states: list[ConsentState] = [c for n in numbers if (c := getattr(n, "consent", None)) is not None]
+    if len(states) == len(numbers):
+        return sorted((s.number, s.status, s.source or "", s.at.isoformat() if s.at else "") for s in states)
+    rows = Consent.objects.filter(organization_id=person.organization_id, number__in=[n.number for n in numbers])
+    return sorted((row.number.as_e164, row.status, "", str(row.last_event_id)) for row in rows)
 
 
 # --- open plain-words requests ----------------------------------------------------------------
@@ -238,6 +259,19 @@ def thread_version(
 
 def conversation_state(*, person: Lead | Customer) -> Conversation | None:
     return Conversation.objects.filter(**owner_kwargs(person)).select_related("assigned_to").first()
+
+
+def reply_phone_id(*, person: Lead | Customer) -> int | None:
+    """The number the inbox replies on: the one that wrote last, while it is still the person's; else
+    their primary number (the card's first); ``None`` without numbers."""
+    wrote = (
+        Conversation.objects.filter(**owner_kwargs(person)).values_list("last_inbound__phone_number", flat=True).first()
+    )
+    numbers = PhoneNumber.objects.filter(**owner_kwargs(person)).order_by("-is_primary", "id")
+    if wrote is not None and numbers.filter(pk=wrote).exists():
+        return wrote
+    first = numbers.values_list("pk", flat=True).first()
+    return first
 
 
 def person_numbers(*, person: Lead | Customer) -> list[PhoneNumber]:

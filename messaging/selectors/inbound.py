@@ -191,3 +191,46 @@ def inbound_linked_record(
 def message_by_provider_sid(*, provider_sid: str) -> Message | None:
     """The text stored under a provider's id (unique: one at most, so no ORDER BY), or ``None``."""
     return next(iter(Message.objects.filter(provider_sid=provider_sid).order_by()[:1]), None)
+
+
+# --- a simulated reply (``manage.py demo_reply`` and the panel's demo-only button) -------------------
+
+
+def last_texted_number(*, organization: Organization | None = None) -> PhoneNumber | None:
+    """The saved number most recently texted (in ``organization``, else anywhere), with its owner and
+    facility: whom ``demo_reply`` makes answer when not told. ``None`` before anyone was texted."""
+    texts = Message.objects.filter(direction=Message.Direction.OUTBOUND, phone_number__isnull=False)
+    texts = texts.filter(sent_at__isnull=False)  # that went out: not one scheduled for tomorrow
+    if organization is not None:
+        texts = texts.filter(organization=organization)
+    last = texts.order_by("-created_at", "-id").values_list("phone_number_id", flat=True).first()
+    if last is None:
+        return None
+    return (
+        PhoneNumber.objects.select_related("organization", "lead__facility", "customer__facility")
+        .filter(pk=last)
+        .first()
+    )
+
+
+def reply_route(phone: PhoneNumber) -> tuple[str, str]:
+    """Where a reply from ``phone`` arrives, as Twilio would post it: ``(To, MessagingServiceSid)``.
+
+    The number the person was last texted from; else their facility's sender number; else the
+    organization's messaging service, or the install's. ``("", "")`` when nothing would route it.
+    """
+    last = (
+        Message.objects.filter(organization_id=phone.organization_id, to_number=phone.number)
+        .filter(direction=Message.Direction.OUTBOUND)
+        .exclude(from_number="")
+        .order_by("-created_at", "-id")
+        .values_list("from_number", flat=True)
+        .first()
+    )
+    if last:
+        return str(last), ""
+    facility = phone.owner.facility
+    if facility.sms_sender_number:
+        return str(facility.sms_sender_number), ""
+    service = phone.organization.twilio_messaging_service_sid or settings.TWILIO_MESSAGING_SERVICE_SID
+    return "", service or ""

@@ -5,10 +5,11 @@
 - ``sending``: what the worker does with a queued row (claim, re-check, throttle, provider call)
   and the sweepers that keep the outbox moving;
 - ``inbound``: what Twilio tells us: delivery receipts (``message_status_update``) and incoming
-  texts with their keywords (``inbound_receive``);
+  texts with their keywords (``inbound_receive``), and a reply simulated for a demo (``inbound_simulate``);
 - ``numbers``: what the system learns about a number (line type lookups, carrier errors);
 - ``confirmation``: the one text confirming a person's opt-out (FCC 24-24);
-- ``conversations``: a person's conversation read, assigned, and a flagged reply resolved;
+- ``conversations``: a person's conversation summary kept with each text (``conversation_touch``), read,
+  marked unread, done or snoozed, assigned, and a flagged reply resolved;
 - ``unsubscribe``: a person using their ``/u/<token>`` link;
 - ``templates``: writing message templates;
 - ``retention``: texts past ``MESSAGE_RETENTION_DAYS`` exported to a file, then deleted.
@@ -34,8 +35,22 @@ from .compose import (
     with_link,
 )
 from .confirmation import confirmation_refusal, confirmation_wanted, opt_out_confirmation_queue
-from .conversations import conversation_assign, conversation_mark_read, reply_flag_dismiss
-from .inbound import InboundResult, inbound_receive, message_status_update
+from .conversations import (
+    conversation_assign,
+    conversation_done,
+    conversation_flag_refresh,
+    conversation_flags_after_opt_out,
+    conversation_mark_read,
+    conversation_mark_unread,
+    conversation_note_add,
+    conversation_presence,
+    conversation_reopen,
+    conversation_snooze,
+    conversation_summary_rebuild,
+    conversation_touch,
+    reply_flag_dismiss,
+)
+from .inbound import SIMULATED_SID_PREFIX, InboundResult, inbound_receive, inbound_simulate, message_status_update
 from .numbers import (
     carrier_error_act,
     carrier_opt_out_record,
@@ -65,6 +80,7 @@ __all__ = [
     "LAST_LOOK_AFTER_SECONDS",
     "LINK_PREFIX",
     "RECONCILE_FOR",
+    "SIMULATED_SID_PREFIX",
     "Draft",
     "InboundResult",
     "SendOutcome",
@@ -75,8 +91,19 @@ __all__ = [
     "confirmation_wanted",
     "consent_refusal",
     "conversation_assign",
+    "conversation_done",
+    "conversation_flag_refresh",
+    "conversation_flags_after_opt_out",
     "conversation_mark_read",
+    "conversation_mark_unread",
+    "conversation_note_add",
+    "conversation_presence",
+    "conversation_reopen",
+    "conversation_snooze",
+    "conversation_summary_rebuild",
+    "conversation_touch",
     "inbound_receive",
+    "inbound_simulate",
     "line_type_is_stale",
     "line_type_lookup",
     "line_type_refresh_before_text",

@@ -29,6 +29,7 @@ from ..rendering import merge_context, render, template_validate
 from ..segments import MAX_CHARACTERS, Measure, measure
 from ..selectors import SendState, number_send_state
 from ..signals import message_status_changed
+from .conversations import conversation_touch
 from .numbers import line_type_refresh_before_text
 
 logger = logging.getLogger(__name__)
@@ -303,10 +304,9 @@ def message_queue(
         with_link(text, UnsubscribeLink(token=link_token).url if link_token else _placeholder_link_url())
     )
 
-    # A first text makes its unsubscribe link in the same transaction as the text. Otherwise the
-    # text and its history entry are one statement (``core.fastsql.insert``), atomic without a
-    # transaction of its own.
-    with transaction.atomic() if link_token is None else contextlib.nullcontext():
+    # One transaction: a first text's unsubscribe link, the text and its history entry (one statement,
+    # ``core.fastsql.insert``), and the person's conversation summary (``conversation_touch``).
+    with transaction.atomic():
         if link_token is None:
             organization = phone_number.organization
             link_token = unsubscribe_link_get_or_create(organization=organization, number=phone_number.number).token
@@ -325,6 +325,7 @@ def message_queue(
         )
         entry = _history_of_text(phone_number=phone_number, text=text, sent_by=sent_by, send_at=send_at, now=now)
         _insert_with_its_history(message, entry, idempotency_key=idempotency_key)
+        conversation_touch(message)
         announce_on_commit(message_status_changed, Message, message=message, status=message.status)
         if message.status == Message.Status.QUEUED:
             send_on_commit(message.pk)

@@ -26,6 +26,7 @@ from interactions.models import ConsentEvent, PhoneNumber
 from ..compliance.engine import recipient_rules, send_refusal
 from ..models import Message
 from ..segments import measure
+from .conversations import conversation_touch
 
 logger = logging.getLogger(__name__)
 
@@ -108,6 +109,7 @@ def opt_out_confirmation_queue(*, event: ConsentEvent, now: datetime | None = No
     try:
         with transaction.atomic():
             message.save()
+            conversation_touch(message)
     except IntegrityError:
         logger.info("opt-out confirmation of consent event %s already written", event.pk)
         return None

@@ -9,6 +9,7 @@ with the same payload: a status only moves forward, and an inbound text is store
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -16,6 +17,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from phonenumber_field.phonenumber import PhoneNumber as ParsedNumber
 
+from core.errors import ServiceError
 from core.fastsql import insert
 from core.formats import display_date
 from core.tracing import request_id_bound
@@ -32,14 +34,17 @@ from interactions.signals import announce_on_commit
 from ..backends import describe_provider_error
 from ..keywords import Keyword, OptOutWords, keyword_classify, opt_out_due, opt_out_words_classify
 from ..models import Message
+from ..segments import MAX_CHARACTERS, measure
 from ..selectors import (
     inbound_linked_record,
     inbound_number,
     inbound_number_holders,
     inbound_organization,
     message_by_provider_sid,
+    reply_route,
 )
 from ..signals import message_status_changed
+from .conversations import conversation_touch
 from .numbers import carrier_error_act
 
 logger = logging.getLogger(__name__)
@@ -293,6 +298,7 @@ def _store(
         received_at=text.now,
     )
     insert(message)  # one INSERT (core/fastsql.py); a repeated MessageSid fails it (IntegrityError)
+    conversation_touch(message)  # the inbox's summary, in the webhook's transaction
     announce_on_commit(message_status_changed, Message, message=message, status=message.status)
     return message
 
@@ -358,3 +364,50 @@ def _note_on_their_history(text: _Incoming, *, holders: list[PhoneNumber], outco
         )
     if entries:
         insert(*entries)  # every holder's entry in one statement
+
+
+# --- a simulated reply ----------------------------------------------------------------------------
+
+# The MessageSid of a simulated reply: Twilio's shape (34 characters, "SM…"), and the record shows it
+# was made up ("SMdemo…"), whatever it said.
+SIMULATED_SID_PREFIX = "SMdemo"
+
+
+def inbound_simulate(*, phone_number: PhoneNumber, body: str, now: datetime | None = None) -> InboundResult:
+    """A reply from ``phone_number`` as Twilio's inbound webhook would deliver it, for demos.
+
+    ``make run`` sets no Twilio auth token, so the signed webhook refuses every post; this is how a
+    newcomer sees a person answer (``manage.py demo_reply``, and the panel's "Simulate a reply" with
+    ``DEBUG`` on). It goes through ``inbound_receive`` like any reply, so STOP, START, HELP and a
+    plain-words request act as real ones do. The reply is addressed where a real one would be
+    (``reply_route``) and must be filed in the number's own organization, or nothing is kept.
+    Raises ``ServiceError``: an empty body, one longer than a text, or no sender that routes a reply.
+    """
+    text = (body or "").replace("\r\n", "\n").strip()
+    if not text:
+        raise ServiceError("empty_body", "Type what the person answers.", field="body")
+    size = measure(text)
+    if size.too_long:
+        raise ServiceError(
+            "too_long", f"A text has at most {MAX_CHARACTERS:,} characters; this has {size.characters:,}.", field="body"
+        )
+    to_number, service = reply_route(phone_number)
+    with transaction.atomic():
+        result = inbound_receive(
+            provider_sid=SIMULATED_SID_PREFIX + uuid.uuid4().hex[:28],
+            from_number=phone_number.e164,
+            to_number=to_number,
+            body=text,
+            messaging_service_sid=service,
+            segments=size.segments,  # at most 24: a text within the limit
+            now=now,
+        )
+        if result.message is None or result.message.organization_id != phone_number.organization_id:
+            # Routed to no organization, or to another one (a shared service): the error undoes it all.
+            raise ServiceError(
+                "no_sender",
+                "A reply can't reach this organization: give the facility an SMS sender number "
+                "(or the organization a messaging service) first.",
+                field="phone_number",
+            )
+    return result

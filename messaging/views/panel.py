@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -227,6 +228,8 @@ def _panel_context(
         next_allowed_at=error.extra.get("next_allowed_at") if error else None,
         consent_problem=consent_refusal(phone.consent, phone_number=phone),
         templates=_template_choices(request, phone),
+        # make run's "Simulate a reply" (messaging/views/demo.py): only with DEBUG on.
+        demo_replies=settings.DEBUG,
     )
     return context
 

@@ -131,6 +131,7 @@ CASES: dict[str, Case] = {
     "webhook_endpoints_end_rotation_create": lambda w: (
         "post", f"/api/v1/webhook-endpoints/{w['rotated'].pk}/end-rotation/", {},
     ),
+    "webhook_endpoints_test_create": lambda w: ("post", f"/api/v1/webhook-endpoints/{w['endpoint'].pk}/test/", {}),
     "webhook_endpoints_rotate_secret_create": lambda w: (
         "post", f"/api/v1/webhook-endpoints/{w['endpoint'].pk}/rotate-secret/", {},
     ),

@@ -17,6 +17,7 @@ from schemathesis.config import SchemathesisConfig
 
 from integrations.services import api_key_create, endpoint_create, event_publish
 from interactions.services import consent_grant
+from messaging.serializers import MessageSerializer
 from tests.api.conftest import token_client
 from tests.factories import (
     CustomerFactory,
@@ -149,8 +150,9 @@ def seeded(facility, manager, open_all_day):
     task = task_create_for_step(enrollment=enrollment, step=enrollment.next_step, due_at=enrollment.next_due_at)
     organization = facility.organization
     endpoint = endpoint_create(organization=organization, url="http://127.0.0.1:9/hook", events=["message.queued"])
+    # A real payload (the schema's WebhookEventMessageQueued), which every delivery answer carries.
     event_publish(organization_id=organization.pk, type="message.queued", object_type="message",
-                  object_id=message.pk, data=lambda: {"id": message.pk})  # fmt: skip
+                  object_id=message.pk, data=lambda: MessageSerializer(message).data)  # fmt: skip
     api_key, _ = api_key_create(organization=organization, name="PMS sync", created_by=manager)
     return {
         "paths": {

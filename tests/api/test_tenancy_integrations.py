@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from integrations.models import ApiKey, WebhookDelivery, WebhookEndpoint
-from integrations.services import api_key_create, endpoint_create, event_publish
+from integrations.models import ApiKey, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from integrations.services import api_key_create, delivery_attempt, endpoint_create, event_publish
 
 pytestmark = pytest.mark.django_db
 
@@ -17,12 +17,14 @@ INTEGRATION_OBJECT_ENDPOINTS = [
     ("patch", "/api/v1/webhook-endpoints/{endpoint}/", {"active": False}),
     ("post", "/api/v1/webhook-endpoints/{endpoint}/rotate-secret/", None),
     ("post", "/api/v1/webhook-endpoints/{endpoint}/end-rotation/", None),
+    ("post", "/api/v1/webhook-endpoints/{endpoint}/test/", None),
+    ("get", "/api/v1/webhook-endpoints/{endpoint}/deliveries/", None),
     ("get", "/api/v1/webhook-deliveries/{delivery}/", None),
     ("post", "/api/v1/webhook-deliveries/{delivery}/redeliver/", None),
     ("get", "/api/v1/api-keys/{api_key}/", None),
     ("post", "/api/v1/api-keys/{api_key}/revoke/", None),
 ]
-INTEGRATIONS_ADMINS = [WebhookEndpoint, WebhookDelivery, ApiKey]
+INTEGRATIONS_ADMINS = [WebhookEndpoint, WebhookDelivery, WebhookAttempt, ApiKey]
 
 
 def _rows(organization) -> dict:
@@ -32,7 +34,9 @@ def _rows(organization) -> dict:
     event_publish(organization_id=organization.pk, type="message.queued", object_type="message", object_id=1,
                   data=lambda: {"id": 1})  # fmt: skip
     api_key, _ = api_key_create(organization=organization, name="Rival secret sync")
-    return {"endpoint": endpoint, "delivery": endpoint.deliveries.get(), "api_key": api_key}
+    delivery = endpoint.deliveries.get()
+    delivery_attempt(delivery_id=delivery.pk)  # nothing listens on port 9: one failed attempt, logged
+    return {"endpoint": endpoint, "delivery": delivery, "attempt": delivery.attempt_log.get(), "api_key": api_key}
 
 
 @pytest.fixture
@@ -68,7 +72,7 @@ def test_integration_lists_never_include_another_organizations_rows(mine, manage
 
 @pytest.mark.parametrize("model", INTEGRATIONS_ADMINS, ids=lambda m: m._meta.model_name)
 def test_another_organizations_integration_rows_answer_404_in_admin(model, other_org, manager_client, agent_client):
-    theirs = {WebhookEndpoint: "endpoint", WebhookDelivery: "delivery", ApiKey: "api_key"}
+    theirs = {WebhookEndpoint: "endpoint", WebhookDelivery: "delivery", WebhookAttempt: "attempt", ApiKey: "api_key"}
     row = _rows(other_org)[theirs[model]]
     name = f"admin:{model._meta.app_label}_{model._meta.model_name}"
 

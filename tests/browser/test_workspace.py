@@ -379,9 +379,10 @@ def test_the_inbox_assigns_conversations_and_searches_text_bodies(browse, live_s
     page.goto(f"{live_server.url}/inbox/")
     expect(page.locator(".inbox-row")).to_have_count(2)
     expect(page.locator(".inbox-row").first).to_contain_text(lead.full_name)  # unread first
-    row = page.locator(".inbox-row", has_text=lead.full_name)
-    row.get_by_label("Assigned to").select_option(label="Me (agent1)")
-    row.get_by_role("button", name="Assign").click()
+    page.locator(".inbox-row", has_text=lead.full_name).get_by_role("link", name=lead.full_name).click()
+    pane = page.locator(".inbox-pane")  # the opened conversation holds its assignment
+    pane.get_by_label("Assigned to").select_option(label="Me (agent1)")
+    pane.get_by_role("button", name="Assign").click()
     expect(page.locator(".flash")).to_contain_text("assigned to")
     page.get_by_role("link", name="Mine").click()
     expect(page.locator(".inbox-row")).to_have_count(1)

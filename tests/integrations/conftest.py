@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -29,6 +30,9 @@ class Receiver:
     requests: list[Received] = field(default_factory=list)
     answers: list[int] = field(default_factory=list)
     always: int | None = None  # answer this to everything (an endpoint that is down)
+    reply: bytes | None = None  # the body of every answer (default: "ok" or "receiver is down")
+    delay: float = 0.0  # seconds each answer takes (a hanging receiver)
+    in_flight: int = 0  # POSTs received and not yet answered
 
     @property
     def accepted(self) -> list[Received]:
@@ -48,6 +52,12 @@ def receiver() -> Iterator[Receiver]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self):
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            if state.delay:
+                with lock:
+                    state.in_flight += 1
+                time.sleep(state.delay)
+                with lock:
+                    state.in_flight -= 1
             with lock:
                 code = state.always or (state.answers.pop(0) if state.answers else 200)
                 state.requests.append(Received(headers=dict(self.headers), body=body))
@@ -55,7 +65,7 @@ def receiver() -> Iterator[Receiver]:
             self.send_response(code)
             self.send_header("Content-Type", "text/plain")
             self.end_headers()
-            self.wfile.write(b"ok" if code < 300 else b"receiver is down")
+            self.wfile.write(state.reply if state.reply is not None else b"ok" if code < 300 else b"receiver is down")
 
         def log_message(self, *args):  # keep the test output quiet
             pass

@@ -427,3 +427,10 @@ def test_a_pms_number_cannot_be_deleted_in_admin(agent_client, facility):
     assert response.status_code == 200
     assert "comes from the property management system; change it there." in response.content.decode()
     assert PhoneNumber.objects.filter(pk=pms.pk).exists()
+
+
+def test_the_organization_page_gives_its_own_opt_out_confirmation_as_the_example(manager_client, org):
+    html = manager_client.get(f"/admin/interactions/organization/{org.pk}/change/").content.decode()
+
+    assert "Blank: “Lakeside Storage: You&#x27;re unsubscribed and won&#x27;t get more texts." in html
+    assert "“: You" not in html

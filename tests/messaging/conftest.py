@@ -25,8 +25,9 @@ class CeleryWorker:
     server, and can be SIGKILLed mid-run like a crashed container.
     """
 
-    def __init__(self, *, env: dict[str, str]) -> None:
+    def __init__(self, *, env: dict[str, str], options: tuple[str, ...] = ("--concurrency", "4")) -> None:
         self.env = env
+        self.options = options
         self.name = f"test-{uuid.uuid4().hex[:8]}@%h"
         self.log = Path(tempfile.mkstemp(prefix="celery-worker-", suffix=".log")[1])
         self.process: subprocess.Popen | None = None
@@ -35,7 +36,7 @@ class CeleryWorker:
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel", "INFO", "--pool", "threads",
-                 "--concurrency", "4", "--without-gossip", "--without-mingle", "--without-heartbeat", "-n", self.name],
+                 *self.options, "--without-gossip", "--without-mingle", "--without-heartbeat", "-n", self.name],
                 cwd=ROOT,
                 env=self.env,
                 stdout=log,
@@ -82,12 +83,12 @@ def celery_workers(transactional_db, twilio_server, settings):
 
     # Start from an empty queue: no task left over from an earlier run may reach these workers.
     broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-    broker.delete("celery", "unacked", "unacked_index", "unacked_mutex")
+    broker.delete("celery", "webhooks", "unacked", "unacked_index", "unacked_mutex")
     was_eager = app.conf.task_always_eager
     app.conf.task_always_eager = False
     started: list[CeleryWorker] = []
 
-    def start(**overrides: str) -> CeleryWorker:
+    def start(*, options: tuple[str, ...] = ("--concurrency", "4"), **overrides: str) -> CeleryWorker:
         env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "config.settings",
@@ -108,7 +109,7 @@ def celery_workers(transactional_db, twilio_server, settings):
             "LOG_LEVEL": "INFO",
             **overrides,
         }
-        worker = CeleryWorker(env=env)
+        worker = CeleryWorker(env=env, options=options)
         started.append(worker)
         return worker.start()
 
@@ -117,5 +118,5 @@ def celery_workers(transactional_db, twilio_server, settings):
         worker.stop()
         worker.log.unlink(missing_ok=True)
     app.conf.task_always_eager = was_eager
-    broker.delete("celery", "unacked", "unacked_index", "unacked_mutex")
+    broker.delete("celery", "webhooks", "unacked", "unacked_index", "unacked_mutex")
     broker.close()

@@ -192,7 +192,8 @@ def test_an_api_keys_service_user_is_never_offered_nor_assigned_a_conversation(
     api_key, _ = api_key_create(organization=org, name="PMS sync")
     MessageFactory(phone_number=consented_number, body="Hello")
 
-    page = agent_client.get(reverse("inbox")).content.decode()
+    # The opened conversation holds the assignment.
+    page = agent_client.get(reverse("inbox"), {"open": f"lead-{consented_number.lead.pk}"}).content.decode()
     assert f'value="{agent.pk}"' in page
     assert f'value="{api_key.user_id}"' not in page
     with pytest.raises(ServiceError):

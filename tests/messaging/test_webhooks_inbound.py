@@ -434,5 +434,6 @@ def test_the_latest_conversation_is_one_query_whatever_its_length_on_either_data
         names = {m.sent_by.username for m in shown if m.sent_by}
     assert len(shown) == min(2 * texts, THREAD_LIMIT)
     assert shown[0].body == f"in {texts - 1}" and len(names) > 0
-    with django_assert_num_queries(3):  # the texts, the numbers' consent, the latest history entry
+    # the texts, the numbers' consent, the latest history entry, the latest note for the team
+    with django_assert_num_queries(4):
         thread_version(person=person, numbers=numbers)

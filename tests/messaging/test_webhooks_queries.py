@@ -46,16 +46,21 @@ def _verbs(statements: list[str]) -> list[str]:
     return [" ".join(sql.split()[:3]) if sql.startswith(("INSERT", "UPDATE")) else sql.split()[0] for sql in statements]
 
 
-def test_a_plain_inbound_text_takes_five_statements(client, consented_number, django_capture_on_commit_callbacks):
+def test_a_plain_inbound_text_takes_six_statements_and_a_persons_first_seven(
+    client, consented_number, django_capture_on_commit_callbacks
+):
     statements, callbacks = _webhook(lambda: post_inbound(client, "inbound_sms"), django_capture_on_commit_callbacks)
 
     # The facility (and its organization) by the To number, the records holding the From number,
-    # the text, the number confirmed by the reply, the History entry. No read of the text's SID
-    # first (the unique SID refuses a repeat), no "last texted from" read with one holder.
+    # the text, the person's conversation summary (one UPDATE; the person's first text finds no row
+    # and inserts it), the number confirmed by the reply, the History entry. No read of the text's
+    # SID first (the unique SID refuses a repeat), no "last texted from" read with one holder.
     assert _verbs(statements) == [
         "SELECT",
         "SELECT",
         'INSERT INTO "messaging_message"',
+        'UPDATE "messaging_conversation" SET',
+        'INSERT INTO "messaging_conversation"',
         'UPDATE "interactions_phonenumber" SET',
         'INSERT INTO "interactions_history"',
     ], "\n".join(statements)

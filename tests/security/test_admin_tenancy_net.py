@@ -35,11 +35,11 @@ from phonenumber_field.modelfields import PhoneNumberField
 from rest_framework.authtoken.models import Token
 
 from core.admin import NOT_THIS_RECORDS_ROW, OrganizationScopedAdmin, SuperusersOnlyAdmin
-from integrations.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
+from integrations.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
 from integrations.services import api_key_create
 from interactions.models import Organization
 from interactions.services import consent_grant
-from messaging.services import unsubscribe_link_get_or_create
+from messaging.services import conversation_note_add, unsubscribe_link_get_or_create
 from tests.factories import (
     CustomerFactory,
     FacilityFactory,
@@ -109,7 +109,10 @@ def _integration_rows(org: Organization) -> None:
         object_id="1",
         data={},
     )
-    WebhookDelivery.objects.create(organization=org, endpoint=endpoint, event=event, object_key="x:1")
+    delivery = WebhookDelivery.objects.create(organization=org, endpoint=endpoint, event=event, object_key="x:1")
+    WebhookAttempt.objects.create(
+        organization=org, delivery=delivery, attempted_at=timezone.now(), status_code=500, duration_ms=12
+    )
     api_key_create(organization=org, name="PMS sync")
 
 
@@ -125,6 +128,7 @@ def build_world(org: Organization, tag: str) -> None:
     consent_grant(organization=org, number=people["phone"].number, source="web_form", evidence="quote form")
     link = unsubscribe_link_get_or_create(organization=org, number=people["phone"].number)
     MessageFactory(phone_number=people["phone"], body=f"Hello\nUnsubscribe: {link.url}")  # as a text is sent
+    conversation_note_add(person=people["lead"], author=user, body=f"{CANARY} team note")
     _workflow_rows(org, people)
     _integration_rows(org)
 
@@ -442,7 +446,7 @@ def test_the_net_reaches_inlines():
 
 @pytest.mark.parametrize("case", list(_inlines()), ids=lambda c: f"{c[0]._meta.label}-{c[2].model._meta.model_name}")
 def test_an_inline_refuses_another_organizations_row_id_with_a_form_error(case, world, org, manager, manager_client):
-    model, _, inline = case
+    model, model_admin, inline = case
     child = inline.model
     fk = next(f for f in child._meta.fields if f.is_relation and f.related_model is model)
     ours = child._default_manager.filter(**{f"{fk.name}__organization": org}).exclude(**{f"{fk.name}": None}).first()
@@ -464,7 +468,9 @@ def test_an_inline_refuses_another_organizations_row_id_with_a_form_error(case, 
     response = manager_client.post(url, data)
     request = RequestFactory().get(url)
     request.user = manager
-    if inline(model, admin.site).has_change_permission(request, parent):
+    if not model_admin.has_change_permission(request, parent):  # a read-only record (a delivery's log)
+        assert response.status_code == 403, f"posting to a read-only {model._meta.label}: {response.status_code}"
+    elif inline(model, admin.site).has_change_permission(request, parent):
         assert response.status_code == 200, f"posting organization B's {child._meta.label} id: {response.status_code}"
         errors = re.findall(r'<ul class="errorlist[^"]*"[^>]*>(.*?)</ul>', response.content.decode(), re.S)
         assert NOT_THIS_RECORDS_ROW in response.content.decode(), f"no form error naming the foreign row: {errors}"

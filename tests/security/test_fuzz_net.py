@@ -576,9 +576,12 @@ def _as_form(data: dict[str, str]) -> dict[str, Any]:
     return {"data": _form_body(data), "content_type": "application/x-www-form-urlencoded"}
 
 
-def _fuzz_urlconf(send: Recorder, callers: list[Caller], world: dict) -> int:
-    """Every route of the URLconf: found live by the first caller, then fuzzed by every caller."""
+def _fuzz_urlconf(
+    send: Recorder, callers: list[Caller], world: dict, only: Callable[[Route], bool] | None = None
+) -> int:
+    """Every route of the URLconf (``only`` picks some): found live by the first caller, fuzzed by every caller."""
     walked = [route for route in routes() if not route.template.startswith(("static/", "media/"))]
+    walked = [route for route in walked if only is None or only(route)]
     first = callers[0]
     addresses = {route.template: _live_address(send, first, route, world) for route in walked}
     # A first look at every page with the keys it reads set: the forms it renders (their actions'
@@ -797,6 +800,28 @@ def _fuzz_webhooks(send: Recorder, caller: Caller) -> None:
                     content_type="application/x-www-form-urlencoded",
                     HTTP_X_TWILIO_SIGNATURE=sign(url, params),
                 )
+
+
+def _debug_only(route: Route) -> bool:
+    """A demo tool's route (``messaging.views.demo.debug_only``): 404 with DEBUG off, as the main walk meets it."""
+    return getattr(route.pattern.callback, "debug_only", False)
+
+
+def test_routes_there_only_with_debug_on_are_fuzzed_with_debug_on(world, settings, capsys):
+    """The main walk runs with DEBUG off, where a demo-only route is a 404: here it is live, and fuzzed,
+    as a plain form post and as htmx's (which answers with the page part instead of a redirect)."""
+    settings.DEBUG = True
+    send = Recorder()
+    htmx = Client(raise_request_exception=False, HTTP_HX_REQUEST="true")
+    htmx.force_login(world["agent"])
+    callers = [*_callers(world), Caller("agent-htmx", htmx, values=2, thorough=THOROUGH)]
+    walked = _fuzz_urlconf(send, callers, world, only=_debug_only)
+    with capsys.disabled():
+        print(
+            f"\nfuzz net, DEBUG on: {send.sent} requests, {walked} demo-only URL patterns; {len(send.failures)} failed"
+        )
+    assert walked >= 1
+    assert not send.failures, "\n".join(send.failures[:80])
 
 
 def test_no_route_method_field_or_parameter_answers_500_to_any_caller(world, capsys):

@@ -18,15 +18,15 @@ from django.urls import reverse
 from rest_framework.authtoken.admin import TokenProxy
 
 from config import api as api_urls
-from messaging.models import Message, MessageTemplate, UnsubscribeLink
-from messaging.services import unsubscribe_link_get_or_create
+from messaging.models import ConversationNote, Message, MessageTemplate, UnsubscribeLink
+from messaging.services import conversation_note_add, unsubscribe_link_get_or_create
 from tests.api import test_tenancy as api_tenancy
 from tests.api import test_tenancy_integrations as integration_tenancy
 from tests.api import test_tenancy_workflows as workflow_tenancy
 from tests.factories import MessageFactory, MessageTemplateFactory, PhoneNumberFactory, UserFactory
 from tests.interactions import test_admin as interactions_admin
 
-MESSAGING_ADMINS = [MessageTemplate, Message, UnsubscribeLink]
+MESSAGING_ADMINS = [MessageTemplate, Message, UnsubscribeLink, ConversationNote]
 SUPERUSER_ONLY = {User, Group, TokenProxy}  # Django's own admins: no model permissions for members
 
 
@@ -47,6 +47,9 @@ def _theirs(model, other_org):
         MessageTemplate: lambda: MessageTemplateFactory(organization=other_org, body="Rival secret"),
         Message: lambda: MessageFactory(phone_number=phone, body="Rival secret"),
         UnsubscribeLink: lambda: unsubscribe_link_get_or_create(organization=other_org, number=phone.number),
+        ConversationNote: lambda: conversation_note_add(
+            person=phone.lead, author=UserFactory(username="rival-agent"), body="Rival secret"
+        ),
     }[model]()
 
 
