@@ -330,12 +330,31 @@ CELERY_BEAT_SCHEDULE = {
         "task": "ops.tasks.beat_heartbeat",
         "schedule": timedelta(seconds=env.float("BEAT_HEARTBEAT_SECONDS", default=30.0)),
     },
+    # What only grows, purged once a day (HOUSEKEEPING_PURGES below): old texts, sign-in records, heartbeats.
+    "housekeeping": {"task": "ops.tasks.housekeeping", "schedule": crontab(hour=3, minute=41)},
     # The outbox's totals for /metrics, counted once for the cluster instead of at every scrape.
     "outbox-tally": {
         "task": "ops.tasks.outbox_tally",
         "schedule": timedelta(seconds=env.float("OUTBOX_TALLY_SECONDS", default=60.0)),
     },
 }
+# --- Retention and housekeeping (README "Retention") ---------------------------------------------
+# Texts older than this many days are written to MESSAGE_RETENTION_EXPORT_DIR (gzipped JSON Lines),
+# then deleted, by the daily housekeeping task (messaging/services/retention.py). 0: kept for ever.
+MESSAGE_RETENTION_DAYS = env.int("MESSAGE_RETENTION_DAYS", default=0)
+MESSAGE_RETENTION_EXPORT_DIR = env.path("MESSAGE_RETENTION_EXPORT_DIR", default=BASE_DIR / "exports" / "retention")
+# django-axes' sign-in records (failures, and their lockout counters once the lockout is over).
+LOGIN_ATTEMPT_RETENTION_DAYS = env.int("LOGIN_ATTEMPT_RETENTION_DAYS", default=90)
+# Heartbeats of jobs that stopped recording (renamed or removed); the beat's own is never purged.
+HEARTBEAT_RETENTION_DAYS = env.int("HEARTBEAT_RETENTION_DAYS", default=30)
+# The daily purges, each ``f(*, now) -> rows removed``: an app with rows that only grow adds its own
+# here. Webhook history (purge-webhook-history) and API Idempotency-Keys (purge-idempotency-keys)
+# have their own hourly tasks above.
+HOUSEKEEPING_PURGES = [
+    "messaging.services.retention.messages_retention_purge",
+    "ops.services.login_attempts_purge",
+    "ops.services.heartbeats_purge",
+]
 # Readiness and the beat container's health check call the heartbeat late after this long.
 BEAT_HEARTBEAT_MAX_AGE = env.float("BEAT_HEARTBEAT_MAX_AGE", default=120.0)
 # Workers log through LOGGING below (JSON in production, with the request id), not Celery's format.

@@ -402,7 +402,8 @@ class MessageMedia(models.Model):
     """A picture of a text, in the order it is sent (Twilio's MediaUrl order)."""
 
     # The unique (message, position) serves reads by message.
-    message = models.ForeignKey(Message, on_delete=models.PROTECT, related_name="attachments", db_index=False)
+    # A text deleted (retention) takes its attachment rows with it; the picture stays (PROTECT below).
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="attachments", db_index=False)
     media = models.ForeignKey(Media, on_delete=models.PROTECT, related_name="attachments", db_index=False)
     position = models.PositiveSmallIntegerField()
 

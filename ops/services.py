@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import logging
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db import connection, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from .models import Heartbeat, OutboxTally
+
+logger = logging.getLogger(__name__)
 
 BEAT = "beat"
 
@@ -62,15 +67,121 @@ def outbox_count() -> dict[str, Any]:
 
 
 def outbox_tally_record(*, now: datetime | None = None) -> OutboxTally:
-    """Count the outbox (``outbox_count``) and keep the totals for ``/metrics``: one row, overwritten."""
+    """Bring the outbox totals for ``/metrics`` up to date: one row, overwritten.
+
+    PostgreSQL: the changes the database recorded since the last run (``OutboxDelta``) are added in,
+    and deleted in the statement that reads them; a change committed meanwhile waits for the next
+    run. The first run (no totals yet) counts every text instead, in the statement that empties the
+    ledger, so no change is counted twice or missed. The row is locked for the run: two runs at once
+    take turns. SQLite (``make run``): every run counts the texts (``outbox_count``).
+    """
     now = now or timezone.now()
-    tally, _ = OutboxTally.objects.update_or_create(name=OUTBOX, defaults={"totals": outbox_count(), "at": now})
+    if connection.vendor != "postgresql":
+        tally, _ = OutboxTally.objects.update_or_create(name=OUTBOX, defaults={"totals": outbox_count(), "at": now})
+        return tally
+    with transaction.atomic():
+        OutboxTally.objects.get_or_create(name=OUTBOX, defaults={"totals": {}, "at": now})
+        tally = OutboxTally.objects.select_for_update().get(name=OUTBOX)
+        if tally.totals:
+            tally.totals = _outbox_added(tally.totals, _outbox_rows(_CONSUME_DELTAS))
+        else:
+            tally.totals = _outbox_added(_EMPTY, _outbox_rows(_RECOUNT))
+        tally.at = now
+        tally.save(update_fields=["totals", "at"])
     return tally
+
+
+_EMPTY: dict[str, Any] = {"queued": 0, "sent": 0, "failed": {}, "by_status": {}}
+# (status, error_code, texts, queued, sent) of the changes recorded since the last run, deleted as read.
+_CONSUME_DELTAS = (
+    "WITH consumed AS (DELETE FROM ops_outboxdelta RETURNING status, error_code, texts, queued, sent) "
+    "SELECT status, error_code, SUM(texts), SUM(queued), SUM(sent) FROM consumed GROUP BY status, error_code"
+)
+# The same columns counted from every outbound text, in one statement with emptying the ledger: both
+# see one snapshot, so a change is either in the count or left in the ledger, never both.
+_RECOUNT = (
+    "WITH emptied AS (DELETE FROM ops_outboxdelta RETURNING 1) "
+    "SELECT status, error_code, COUNT(*), COUNT(queued_at), COUNT(sent_at) FROM messaging_message "
+    "WHERE direction = 'outbound' GROUP BY status, error_code"
+)
+
+
+def _outbox_rows(sql: str) -> list[tuple[str, str, int, int, int]]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        return [(status, code, int(n), int(queued), int(sent)) for status, code, n, queued, sent in cursor.fetchall()]
+
+
+def _outbox_added(totals: dict[str, Any], rows: list[tuple[str, str, int, int, int]]) -> dict[str, Any]:
+    """``totals`` (``outbox_count``'s shape) with ``rows`` added; a count back at 0 is dropped (a recount has none)."""
+    from messaging.models import Message
+
+    failed = dict(totals["failed"])
+    by_status = dict(totals["by_status"])
+    queued, sent = totals["queued"], totals["sent"]
+    for status, code, n, queued_n, sent_n in rows:
+        queued += queued_n
+        sent += sent_n
+        by_status[status] = by_status.get(status, 0) + n
+        if status in (Message.Status.FAILED, Message.Status.UNDELIVERED):
+            failed[code or "unknown"] = failed.get(code or "unknown", 0) + n
+    return {
+        "queued": queued,
+        "sent": sent,
+        "failed": {k: v for k, v in failed.items() if v},
+        "by_status": {k: v for k, v in by_status.items() if v},
+    }
 
 
 def outbox_tally() -> OutboxTally:
     """The latest outbox totals; counted now only if no periodic count ever ran (a fresh install)."""
     return OutboxTally.objects.filter(name=OUTBOX).first() or outbox_tally_record()
+
+
+# --- Housekeeping: rows that only grow, purged once a day (``ops.tasks.housekeeping``) -----------
+
+
+def heartbeats_purge(*, now: datetime | None = None) -> int:
+    """Delete the heartbeats of jobs that stopped recording (``HEARTBEAT_RETENTION_DAYS``); the beat's is kept.
+
+    One row per job name, overwritten at each run: only a job renamed or removed leaves a row that
+    no longer moves. The beat's own stays, however old, so readiness keeps saying "late", not "missing".
+    """
+    cutoff = (now or timezone.now()) - timedelta(days=settings.HEARTBEAT_RETENTION_DAYS)
+    return Heartbeat.objects.filter(at__lt=cutoff).exclude(name=BEAT).delete()[0]
+
+
+def login_attempts_purge(*, now: datetime | None = None) -> int:
+    """Delete django-axes' records of sign-ins older than ``LOGIN_ATTEMPT_RETENTION_DAYS``; how many.
+
+    The failure counters (``AccessAttempt``) go only once their lockout is over too (older than
+    ``AXES_COOLOFF_TIME`` as well), so a purge never lifts a lockout early.
+    """
+    from axes.models import AccessAttempt, AccessFailureLog, AccessLog
+
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=settings.LOGIN_ATTEMPT_RETENTION_DAYS)
+    counters = min(cutoff, now - (settings.AXES_COOLOFF_TIME or timedelta(0)))
+    removed = AccessAttempt.objects.filter(attempt_time__lt=counters).delete()[0]
+    removed += AccessLog.objects.filter(attempt_time__lt=cutoff).delete()[0]
+    return removed + AccessFailureLog.objects.filter(attempt_time__lt=cutoff).delete()[0]
+
+
+def housekeeping_run(*, now: datetime | None = None) -> dict[str, int]:
+    """Run every purge of ``HOUSEKEEPING_PURGES`` (dotted paths of ``f(*, now) -> int``); how many rows each removed.
+
+    One failing purge is logged and the others still run; the task runs again the next day.
+    """
+    now = now or timezone.now()
+    removed: dict[str, int] = {}
+    for path in settings.HOUSEKEEPING_PURGES:
+        try:
+            removed[path] = import_string(path)(now=now)
+        except Exception:
+            logger.exception("housekeeping: %s failed", path)
+            removed[path] = -1
+    logger.info("housekeeping: %s", removed)
+    return removed
 
 
 WEBHOOKS = "webhooks"

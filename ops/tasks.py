@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from .services import heartbeat_record, outbox_tally_record, webhook_backlog_record
+from .services import heartbeat_record, housekeeping_run, outbox_tally_record, webhook_backlog_record
 
 
 @shared_task(ignore_result=True)
@@ -19,3 +19,9 @@ def outbox_tally() -> None:
     cluster, not per scrape)."""
     outbox_tally_record()
     webhook_backlog_record()
+
+
+@shared_task(ignore_result=True)
+def housekeeping() -> dict[str, int]:
+    """Purge what only grows (``HOUSEKEEPING_PURGES``: old texts, sign-in records, heartbeats), once a day."""
+    return housekeeping_run()

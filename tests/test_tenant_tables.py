@@ -20,6 +20,7 @@ NOT_TENANT_DATA = {
     "interactions.Organization": "the tenant itself: a reference table, on every node",
     "ops.Heartbeat": "beat's proof of life, one row for the installation: on the coordinator",
     "ops.OutboxTally": "the installation's outbox totals for /metrics: on the coordinator",
+    "ops.OutboxDelta": "changes to those totals waiting to be added in: on the coordinator, like them",
 }
 # An organization's rows without the column yet: reached through their parent (a workflow, an
 # enrollment). Each needs ``organization_id`` (and it in its keys) before it can be distributed.

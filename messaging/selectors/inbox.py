@@ -12,13 +12,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.contrib.auth.models import User
-from django.contrib.postgres.search import SearchQuery
 from django.db import connection
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from core.replica import replica_ok
-from core.search import SEARCH_CONFIG
+from core.search import newest_matches
 from interactions.models import Customer, Lead, Organization, owner_kwargs
 from interactions.selectors import people_matching_ids
 
@@ -69,20 +68,23 @@ def _matching_owner_ids(organization: Organization, query: str) -> tuple[set[int
 SEARCH_TEXTS = 500  # the newest matching texts the inbox search reads
 
 
-def message_body_search(*, organization: Organization, query: str) -> QuerySet[Message]:
-    """``organization``'s texts whose body matches ``query``, newest first.
+def message_body_search(*, organization: Organization, query: str, newest: int = SEARCH_TEXTS) -> QuerySet[Message]:
+    """``organization``'s newest ``newest`` texts whose body matches ``query``, newest first.
 
     PostgreSQL: the words of the query (``websearch_to_tsquery``: "quoted phrases", ``-not``, ``or``,
-    stemmed in English) against the stored ``search`` vector, through its GIN index
-    (``message_search``); bounded by the caller, the newest first. SQLite (``make run``): the
-    fragment anywhere in the body.
+    stemmed in English) against the stored ``search`` vector; ``core.search.newest_matches`` picks
+    the plan by how many texts match (the GIN index ``message_search`` first for a rare word, the
+    newest texts first for a common one) and reads their ids; the queryset is those texts. SQLite
+    (``make run``): the fragment anywhere in the body.
     """
     texts = Message.objects.filter(organization=organization)
     if connection.vendor == "postgresql":
-        texts = texts.filter(search=SearchQuery(query.strip(), config=SEARCH_CONFIG, search_type="websearch"))
-    else:
-        texts = texts.filter(body__icontains=query.strip())
-    return texts.order_by("-created_at", "-id")
+        ids = newest_matches(
+            model=Message, scope=("organization_id", organization.pk), query=query.strip(), newest=newest
+        )
+        return texts.filter(pk__in=ids).order_by("-created_at", "-id")
+    matching = texts.filter(body__icontains=query.strip()).order_by("-created_at", "-id")
+    return texts.filter(pk__in=matching.values("pk")[:newest]).order_by("-created_at", "-id")
 
 
 # What the inbox shows: the open list (unread first, then the latest activity), narrowed to an agent

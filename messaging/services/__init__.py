@@ -13,6 +13,7 @@
 - ``unsubscribe``: a person using their ``/u/<token>`` link;
 - ``templates``: writing message templates;
 - ``media``: pictures (MMS): checked by content, stored without metadata, attached to texts.
+- ``retention``: texts past ``MESSAGE_RETENTION_DAYS`` exported to a file, then deleted.
 
 A new part gets its line here (``tests/test_architecture.py`` checks the list and its count).
 
@@ -70,6 +71,7 @@ from .numbers import (
     line_type_refresh_before_text,
     line_types_lookup_pending,
 )
+from .retention import messages_retention_purge
 from .sending import (
     LAST_LOOK_AFTER_SECONDS,
     RECONCILE_FOR,
@@ -143,6 +145,7 @@ __all__ = [
     "messages_reconcile_stuck",
     "messages_release_scheduled",
     "messages_requeue_stuck",
+    "messages_retention_purge",
     "opt_out_confirmation_queue",
     "reply_flag_dismiss",
     "sendability_refusal",

@@ -198,3 +198,42 @@ def test_an_api_keys_service_user_is_never_offered_nor_assigned_a_conversation(
     assert f'value="{api_key.user_id}"' not in page
     with pytest.raises(ServiceError):
         conversation_assign(person=consented_number.lead, assignee_id=api_key.user_id, by=agent)
+
+
+def test_the_thread_is_the_newest_texts_by_owner_or_by_number_whatever_the_plan(org, facility):
+    """Each way a text belongs to the person (their record; to or from one of their numbers) is read
+    on its own on PostgreSQL: together they are still the newest texts of the person, each once."""
+    import datetime
+
+    from django.utils import timezone
+
+    from messaging.selectors.conversations import THREAD_LIMIT, person_numbers, thread_messages
+
+    lead = LeadFactory(organization=org, facility=facility)
+    home = PhoneNumberFactory(organization=org, lead=lead)
+    work = PhoneNumberFactory(organization=org, lead=lead, is_primary=False)
+    someone = PhoneNumberFactory(organization=org)
+    now = timezone.now()
+    made = []
+    for i in range(THREAD_LIMIT + 30):
+        kind = i % 4
+        if kind == 0:  # the record's, to their home number
+            text = MessageFactory(phone_number=home)
+        elif kind == 1:  # a reply from their work number
+            text = ReplyFactory(phone_number=work)
+        elif kind == 2:  # to their work number, filed under no record (sent before the number was theirs)
+            text = MessageFactory(phone_number=work, lead=None)
+        else:  # someone else's
+            text = MessageFactory(phone_number=someone)
+        Message.objects.filter(pk=text.pk).update(created_at=now - datetime.timedelta(minutes=i % 45, seconds=i))
+        made.append(text.pk)
+    expected = list(
+        Message.objects.filter(pk__in=made)
+        .exclude(phone_number=someone)
+        .order_by("-created_at", "-id")
+        .values_list("pk", flat=True)[:THREAD_LIMIT]
+    )
+
+    texts = thread_messages(person=lead, numbers=person_numbers(person=lead))
+
+    assert [t.pk for t in texts] == expected
