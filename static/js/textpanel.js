@@ -468,6 +468,8 @@
     item.querySelector("img").alt = "Attached picture " + n;
     item.querySelector("[data-attach-remove]").setAttribute("aria-label", "Remove picture " + n);
     zone.querySelector("[data-attach-list]").appendChild(item);
+    // The panel scrolls inside itself: bring the new thumbnail into its view once it has a size.
+    item.querySelector("img").addEventListener("load", function () { item.scrollIntoView({ block: "nearest" }); }, { once: true });
   }
   function upload(zone, files) {
     const attach = zone.querySelector("[data-attach]");
