@@ -104,3 +104,23 @@ def test_the_panel_and_api_send_a_templates_picture(
     assert [row.media for row in message.attachments.all()] == [template.media]
     chosen = manager_client.get(f"/text/panel/{consented_number.pk}/template/?template={template.pk}").json()
     assert chosen["picture"]["id"] == template.media.pk
+
+
+@pytest.mark.parametrize("code", [30019, 12300, 21620])
+def test_a_delivery_receipt_refusing_the_picture_says_why_and_offers_the_text_without_it(
+    twilio_server, consented_number, open_all_day, agent, client, code
+):
+    # The carrier's refusal comes later, as a signed status callback's ErrorCode, not as a refused API call.
+    picture = media_create(organization=consented_number.organization, file=jpeg())
+    message = message_queue(phone_number=consented_number, sent_by=agent, body="Unit B204 photo", media=[picture])
+    message.refresh_from_db()
+    assert message.status == Message.Status.SENT
+
+    response = twilio_server.status_callback(message.provider_sid, "undelivered", error_code=code).post(client)
+
+    assert response.status_code == 200
+    message.refresh_from_db()
+    assert message.error_code == str(code) and message.failure_reason == "media_rejected"
+    again = message_resend_without_media(message=message, sent_by=agent)
+    again.refresh_from_db()
+    assert again.status == Message.Status.SENT and again.media_count == 0 and again.body == message.body
