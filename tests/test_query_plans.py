@@ -281,12 +281,12 @@ def _hot(world: dict[str, Any]) -> PhoneNumber:
             """INSERT INTO messaging_message (direction, to_number, from_number, body, status, error_code,
                    error_message, segments, encoding, attempts, flagged_opt_out_request, created_at, updated_at,
                    organization_id, request_id, actor_name, flag_dismissed_note, flagged_as_spam, lead_id,
-                   phone_number_id)
+                   phone_number_id, media_count)
                SELECT CASE WHEN i %% 2 = 0 THEN 'inbound' ELSE 'outbound' END,
                       CASE WHEN i %% 2 = 0 THEN '+15125550100' ELSE %(number)s END,
                       CASE WHEN i %% 2 = 0 THEN %(number)s ELSE '+15125550100' END,
                       'About the gate code', 'delivered', '', '', 1, 'GSM-7', 1, false,
-                      now() - i * interval '7 minutes', now(), %(org)s, '', '', '', false, %(lead)s, %(phone)s
+                      now() - i * interval '7 minutes', now(), %(org)s, '', '', '', false, %(lead)s, %(phone)s, 0
                FROM generate_series(1, 5000) AS i""",
             {"number": phone.number.as_e164, "org": world["org"].pk, "lead": lead.pk, "phone": phone.pk},
         )

@@ -32,6 +32,7 @@ from rest_framework.authtoken.models import Token
 
 from interactions.models import Membership
 from messaging.models import Message
+from messaging.services import conversation_touch
 from tests.factories import FacilityFactory, LeadFactory, MembershipFactory, OrganizationFactory, PhoneNumberFactory
 from tests.replica import StreamingReplica, binaries, primary_allow_replication
 
@@ -137,10 +138,11 @@ def _organization():
 def _texted_lead(facility, first_name: str, number: str):
     lead = LeadFactory(facility=facility, first_name=first_name, last_name="Storage")
     phone = PhoneNumberFactory(lead=lead, number=number)
-    Message.objects.create(
+    reply = Message.objects.create(
         organization=facility.organization, lead=lead, phone_number=phone, direction=Message.Direction.INBOUND,
         status=Message.Status.RECEIVED, from_number=number, to_number="+15125550100", body=f"Hi, {first_name} here",
     )  # fmt: skip
+    conversation_touch(reply)  # the inbox's summary, as the inbound service keeps it
     return lead
 
 

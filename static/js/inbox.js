@@ -28,6 +28,8 @@
     if (form) form.requestSubmit ? form.requestSubmit() : form.submit();
   }
 
+  let replyWanted = false;  // "r" was pressed: the reply box keeps (or takes) the focus when the conversation settles
+
   document.addEventListener("keydown", function (event) {
     if (!document.querySelector("[data-inbox]")) return;
     if (event.ctrlKey || event.metaKey || event.altKey || event.isComposing || typing(event.target)) return;
@@ -41,8 +43,11 @@
       const link = row && row.querySelector("[data-inbox-open]");
       if (link) { event.preventDefault(); window.location.assign(link.href); }
     } else if (key === "r") {
+      // Kept until the opened conversation has settled: its load would otherwise take the focus back.
+      replyWanted = Boolean(document.querySelector(".inbox-dock"));
       const box = document.querySelector(".inbox-dock [data-compose]");
-      if (box) { event.preventDefault(); box.focus(); }
+      if (replyWanted) event.preventDefault();
+      if (box) box.focus();
     } else if (key === "e") {
       if (document.querySelector("[data-inbox-done]")) { event.preventDefault(); submit("[data-inbox-done]"); }
     } else if (key === "u") {
@@ -57,6 +62,7 @@
     if (!inDock || document.querySelector("details[data-menu][open]")) return;
     event.stopPropagation();
     event.preventDefault();
+    replyWanted = false;
     if (document.activeElement) document.activeElement.blur();
     start();
     if (cursor >= 0) show(cursor);
@@ -78,6 +84,8 @@
   document.addEventListener("htmx:afterSettle", function (event) {
     const target = event.detail.target;
     if (!target || target.id !== "text-dock" || !target.closest(".inbox-pane")) return;
+    const box = target.querySelector("[data-compose]");
+    if (replyWanted && box) { box.focus(); return; }
     if (document.activeElement && target.contains(document.activeElement)) document.activeElement.blur();
     start();
     if (cursor >= 0) show(cursor);
