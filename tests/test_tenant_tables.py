@@ -27,6 +27,7 @@ NOT_TENANT_DATA = {
 STILL_WITHOUT_THE_COLUMN = {
     "workflows.WorkflowStep": "through its workflow",
     "workflows.StepRun": "through its enrollment",
+    "messaging.MessageMedia": "through its text (a text's pictures in order; the picture has the column)",
 }
 
 

@@ -1,4 +1,4 @@
-"""Every write of the messaging side, in nine parts, one module each:
+"""Every write of the messaging side, in ten parts, one module each:
 
 - ``compose``: the final text of a message (merge fields, the unsubscribe link, length) and
   ``message_queue``, which refuses or writes the outbox row;
@@ -12,7 +12,7 @@
   marked unread, done or snoozed, assigned, and a flagged reply resolved;
 - ``unsubscribe``: a person using their ``/u/<token>`` link;
 - ``templates``: writing message templates;
-- ``media``: pictures (MMS): checked by content, stored without metadata, attached to texts.
+- ``media``: pictures (MMS): checked by content, stored without metadata, attached to texts;
 - ``retention``: texts past ``MESSAGE_RETENTION_DAYS`` exported to a file, then deleted.
 
 A new part gets its line here (``tests/test_architecture.py`` checks the list and its count).

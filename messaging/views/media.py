@@ -19,6 +19,7 @@ from core.tenancy import require_organization
 
 from ..models import Media
 from ..selectors import media_by_link, media_for
+from ..serializers import media_shape
 from ..services import media_create
 
 
@@ -51,14 +52,8 @@ def media_content(request: HttpRequest, media_id: int) -> FileResponse:
 
 
 def media_json(media: Media) -> dict:
-    return {
-        "id": media.pk,
-        "type": media.content_type,
-        "size": media.size,
-        "width": media.width,
-        "height": media.height,
-        "url": reverse("media_content", kwargs={"media_id": media.pk}),
-    }
+    """The API's description of a picture, with the signed-in agent's link to it (the panel's thumbnails)."""
+    return media_shape(media, url=reverse("media_content", kwargs={"media_id": media.pk}))
 
 
 @login_required
