@@ -22,7 +22,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import Exists, Model, OuterRef, Q, QuerySet
 from django.utils import timezone
 
@@ -249,14 +249,17 @@ def event_publish(
 # A text that somebody watches pays one INSERT (``WebhookOutbox``, its columns as they are) and a
 # Redis ``SET NX``; everything else (the endpoints' read, the serializer, the event's and the
 # deliveries' INSERTs, a Celery publish per delivery) runs in the ``webhooks`` worker
-# (docs/ARCHITECTURE.md, "Webhooks"). The INSERT is in PostgreSQL, not a Redis push: the row is
+# (docs/ARCHITECTURE.md, "Layers", after the signals). The INSERT is in PostgreSQL, not a Redis push: the row is
 # as durable as the text (Redis may lose its last second), and the sweep finds it whatever
 # happened to the broker.
 #
-# The row is written when the change is announced, right after its commit (a rolled-back change is
-# never announced): a crash between the two loses the event, as before; the sync feed
-# (``?updated_since``) has the change. The ``webhooks:drain`` gate (``cache.add``, Redis ``SET NX EX``)
-# lets one drain task be published for a burst of rows instead of one per text; the drain clears
+# The row is written when the change is announced, right after its commit, not in the change's own
+# transaction: the apps below announce on commit and never import their listeners, and a
+# rolled-back change is never announced. A crash between the two loses the event, as it did before
+# the outbox; the sync feed (``?updated_since``) has the change.
+#
+# The ``webhooks:drain`` gate (``cache.add``, Redis ``SET NX EX``) lets one drain task be published
+# for a burst of rows instead of one per text (a publish costs about a millisecond); the drain clears
 # the gate before it reads, so a row committed after its read sets the gate again and publishes the
 # next drain. Should the publish fail, the gate expires after ``DRAIN_GATE_TTL`` and the sweep
 # (``deliver_due_webhooks``, every 30 s) drains too: nothing is lost.
@@ -269,15 +272,14 @@ _DRAIN_LOCK = 0x7E8D_0001  # PostgreSQL advisory lock: one drain at a time keeps
 
 @dataclass(frozen=True, slots=True)
 class _Pending:
-    """One event to make: its envelope, and its data finished (``data``) or to render (``instance``)."""
+    """One event to make: its envelope, and what renders its ``data`` (called once somebody wants it)."""
 
     organization_id: int
     type: str
     object_type: str
     object_id: str
     at: datetime
-    data: Callable[[], dict] | None = None
-    instance: Model | None = None
+    data: Callable[[], dict]
 
 
 def event_record(
@@ -365,8 +367,7 @@ def outbox_drain(*, batch_size: int = OUTBOX_BATCH) -> int:
 
     One drain at a time (an advisory lock on PostgreSQL; SQLite writes one at a time anyway), so
     each object's events are made, and their deliveries numbered, in the order they happened.
-    A row that can't be rendered (its model gone) is logged and dropped rather than holding up
-    every later event.
+    A row that can't be rendered is logged and dropped rather than holding up every later event.
     """
     with contextlib.suppress(Exception):
         cache.delete(DRAIN_GATE)  # before reading: a row committed after the read sets it again
@@ -385,17 +386,14 @@ def outbox_drain(*, batch_size: int = OUTBOX_BATCH) -> int:
 
 
 def _pending_of(row: WebhookOutbox) -> _Pending:
-    instance = _rebuilt(row.model, row.row) if row.model and row.row is not None else None
-    data: dict = row.data or {}
-    return _Pending(
-        row.organization_id,
-        row.type,
-        row.object_type,
-        row.object_id,
-        row.at,
-        instance=instance,
-        data=(lambda: data) if instance is None else None,
-    )
+    from .events import EVENTS
+
+    def data() -> dict:
+        if row.model and row.row is not None:  # a text's columns: rendered now, as the API renders it
+            return EVENTS[row.type].serializer(_rebuilt(row.model, row.row)).data
+        return row.data or {}
+
+    return _Pending(row.organization_id, row.type, row.object_type, row.object_id, row.at, data)
 
 
 def _events_make(pending: list[_Pending]) -> list[WebhookEvent]:
@@ -444,13 +442,13 @@ def _events_make(pending: list[_Pending]) -> list[WebhookEvent]:
 
 
 def _event_data(entry: _Pending) -> dict | None:
-    from .events import EVENTS
-
+    """The event's ``data``; ``None`` (logged) for one that can't be rendered, which is then not made
+    rather than holding up every later event. A database error is not swallowed: the transaction
+    is lost, the rows stay, and the next drain tries again."""
     try:
-        if entry.instance is not None:
-            return _plain_json(EVENTS[entry.type].serializer(entry.instance).data)
-        assert entry.data is not None
         return _plain_json(entry.data())
+    except DatabaseError:
+        raise
     except Exception:
         logger.exception("webhook event %s of %s %s not made", entry.type, entry.object_type, entry.object_id)
         return None
