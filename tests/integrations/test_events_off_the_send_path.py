@@ -137,3 +137,25 @@ def test_the_sweep_drains_what_no_drain_was_published_for(
 
     assert receiver.types() == ["consent.granted"]
     assert not WebhookOutbox.objects.exists()
+
+
+def test_an_event_that_cant_be_rendered_is_dropped_and_the_next_ones_are_made(
+    receiver, org, drains, django_capture_on_commit_callbacks, caplog
+):
+    endpoint_create(organization=org, url=receiver.url, events=["message.sent", "consent.granted"])
+    at = timezone.now()
+    broken = WebhookOutbox.objects.create(
+        organization=org, type="message.sent", object_type="message", object_id="7",
+        model="messaging.message", row={"id": 7, "sent_at": "not a time"}, at=at,
+    )  # fmt: skip
+    WebhookOutbox.objects.create(
+        organization=org, type="consent.granted", object_type="consent", object_id="+15125550142",
+        data={"number": "+15125550142"}, at=at,
+    )  # fmt: skip
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert outbox_drain() == 1
+
+    assert receiver.types() == ["consent.granted"]
+    assert not WebhookOutbox.objects.exists()
+    assert f"webhook event message.sent of message {broken.object_id} not made" in caplog.text
