@@ -401,6 +401,9 @@ class Media(models.Model):
 class MessageMedia(models.Model):
     """A picture of a text, in the order it is sent (Twilio's MediaUrl order)."""
 
+    # Whose picture row it is, as on its text and its picture (docs/SCALE.md "Past one database"). PROTECT
+    # like the text's own; no index of its own: every read comes through the text or the picture.
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+", db_index=False)
     # The unique (message, position) serves reads by message.
     # A text deleted (retention) takes its attachment rows with it; the picture stays (PROTECT below).
     message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="attachments", db_index=False)
