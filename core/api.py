@@ -299,11 +299,17 @@ class OrganizationScopedField(serializers.PrimaryKeyRelatedField):
     """The id of a row of the caller's organization; any other id is "does not exist"."""
 
     _reads: dict[tuple, Joined] = {}
+    # DRF wants a queryset at construction and copies every field for every request's serializer;
+    # ``get_queryset`` is what is read, so one empty queryset per model, never evaluated, serves them all.
+    _unused: dict[type, Any] = {}
 
     def __init__(self, model, **kwargs):
         self.model = model
         self.select_related = kwargs.pop("select_related", ())
-        super().__init__(queryset=model.objects.none(), **kwargs)
+        unused = self._unused.get(model)
+        if unused is None:
+            unused = self._unused[model] = model.objects.none()
+        super().__init__(queryset=unused, **kwargs)
 
     def get_queryset(self):
         organization = self.context["organization"]

@@ -35,6 +35,12 @@ SQLite and PostgreSQL) → bench figure (bench/README.md, "Third round"; CPU per
 | (messaging/services/compose,  | ``entry.save()`` in one         | what_save_writes``     | no BEGIN/COMMIT   |
 | inbound; the Idempotency-Key) | transaction                     |                        | (4 a send)        |
 +-------------------------------+---------------------------------+------------------------+-------------------+
+| the summary's ``UPDATE``      | ``Conversation.objects.filter(  | ``tests/messaging/     | send API CPU a    |
+| (``_touch``, messaging/       | …).update(**CASE expressions)`` | test_conversation_     | request: 17.0 →   |
+| services/conversations.py)    |                                 | summary.py`` (SQL =    | 10.9 ms (``bench. |
+|                               |                                 | the Python rule = the  | profile_api``)    |
+|                               |                                 | texts themselves)      |                   |
++-------------------------------+---------------------------------+------------------------+-------------------+
 
 Signals: ``Model.from_db`` sends nothing, as a queryset sends nothing. ``insert`` sends no
 ``pre_save``/``post_save``; for a model that has a receiver of either it saves with ``save()``

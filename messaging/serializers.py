@@ -13,6 +13,7 @@ from phonenumber_field.phonenumber import PhoneNumber as ParsedNumber
 from rest_framework import serializers
 
 from core.api import ModelSerializer, OrganizationScopedField, StrictCharField
+from core.phonenumbers import present
 from interactions.models import PhoneNumber
 
 from .models import Media, Message, MessageTemplate
@@ -112,7 +113,7 @@ _DATETIME = serializers.DateTimeField()  # renders as every DateTimeField of the
 
 
 def _e164(value: ParsedNumber | None) -> str | None:
-    return value.as_e164 if value else None
+    return value.as_e164 if present(value) else None
 
 
 class MessageSerializer(ModelSerializer):

@@ -26,6 +26,7 @@ from phonenumber_field.phonenumber import PhoneNumber as ParsedNumber
 from phonenumbers import timezone as number_timezones
 
 from core.formats import display_clock, display_moment
+from core.phonenumbers import present
 from interactions.models import Customer, Facility, Lead, Organization
 
 from ..models import Message, counted_moment
@@ -53,7 +54,7 @@ def state_of_address(*, state: str = "", postal_code: str = "") -> str:
 
 def state_of_number(number: ParsedNumber) -> str:
     """The state a US number's area code is presumed to be in, among the states with their own rules."""
-    if not number or number.country_code != 1:
+    if not present(number) or number.country_code != 1:
         return ""
     return STATE_BY_AREA_CODE.get(str(number.national_number)[:3], "")
 

@@ -17,7 +17,7 @@ from django.utils import timezone
 from core.errors import ServiceError
 from core.fastsql import insert
 from core.formats import display_date, display_moment
-from core.phonenumbers import is_valid
+from core.phonenumbers import is_valid, present
 from core.tracing import current_request_id
 from interactions.models import Consent, Customer, Facility, History, Organization, PhoneNumber, owner_kwargs
 from interactions.selectors import ConsentState
@@ -393,7 +393,7 @@ def _text_to_send(
         )
     if template is None and not (body or "").strip():
         raise ServiceError("empty_body", "Type a message or pick a template.", field="body")
-    if not phone_number.number or not is_valid(phone_number.number):
+    if not present(phone_number.number) or not is_valid(phone_number.number):
         raise ServiceError(
             "invalid_number", f"{phone_number.number} is not a valid phone number.", field="phone_number"
         )
@@ -458,7 +458,7 @@ def _outbox_row(
         phone_number=phone_number,
         facility=facility,
         to_number=phone_number.number,
-        from_number=facility.sms_sender_number or "",
+        from_number=facility.sms_sender_number if present(facility.sms_sender_number) else "",
         body=body,
         template=template,
         status=Message.Status.SCHEDULED if send_at else Message.Status.QUEUED,

@@ -10,8 +10,7 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.core.cache import cache
-from django.db import IntegrityError, transaction
-from django.db.models import BigIntegerField, Case, F, Q, Value, When
+from django.db import IntegrityError, connections, router, transaction
 from django.utils import timezone
 
 from core.errors import ServiceError
@@ -54,7 +53,7 @@ def conversation_touch(message: Message) -> None:
 
     Every service that creates a text calls this (queue and schedule, the opt-out confirmation, a
     received reply, the demo data): the inbox and the unread count read only the summary. One UPDATE
-    computes the new summary from the row as it is when the UPDATE locks it (``_touch_values``), so
+    computes the new summary from the row as it is when the UPDATE locks it (``_touch``), so
     texts of one person written at once each see the other's, and a text older than the one held
     (a slower concurrent writer) changes only what it is newest for. A person's first text inserts
     the row instead. A reply reopens a conversation marked done or snoozed. Nothing for a text filed
@@ -64,8 +63,7 @@ def conversation_touch(message: Message) -> None:
     owner = _owner_of(message)
     if owner is None:
         return
-    held = Conversation.objects.filter(organization_id=message.organization_id, **owner)
-    if held.update(**_touch_values(message)):
+    if _touch(message, owner):
         return
     try:
         with transaction.atomic():  # a person's first text: the row is new (or written at this moment)
@@ -73,11 +71,11 @@ def conversation_touch(message: Message) -> None:
             _summarised(first, message)
             first.save(force_insert=True)
     except IntegrityError:  # another first text of the same person won the insert: update that row
-        held.update(**_touch_values(message))
+        _touch(message, owner)
 
 
 def _summarised(c: Conversation, message: Message) -> None:
-    """``c`` with ``message`` summarised into it, in Python (the rule ``_touch_values`` writes in SQL)."""
+    """``c`` with ``message`` summarised into it, in Python (the rule ``_touch`` writes in SQL)."""
     at, pk = message.created_at, message.pk
     if _newer(at, pk, c.last_at, c.last_message_id):
         c.last_message_id, c.last_at = pk, at
@@ -92,62 +90,73 @@ def _summarised(c: Conversation, message: Message) -> None:
     c.unread, c.waiting = c.unread_state(), c.waiting_state()
 
 
-def _newest(at: datetime, pk: int, *, at_field: str, pk_field: str) -> Q:
-    """The row holds nothing newer than the text (``at``, ``pk``) in ``at_field``/``pk_field``."""
-    return (
-        Q(**{f"{at_field}__isnull": True}) | Q(**{f"{at_field}__lt": at}) | Q(**{at_field: at, f"{pk_field}__lt": pk})
-    )
+# The summary's UPDATE, as plain SQL (core/fastsql.py's table: built as a queryset, its CASE
+# expressions cost the send more Python than everything else it does). Every SET reads the row as it
+# was before the UPDATE, as SQL does: ``{newer}`` and ``{newer_in}`` say the text is newer than the
+# one held, by time and then id (the thread's order); ``{inbound_at}`` and ``{answered}`` are the new
+# ``last_inbound_at`` and ``answered_at``. ``_summarised`` is the same rule in Python, and
+# tests/messaging/test_conversation_summary.py holds both equal to the texts themselves.
+_NEWER = "(last_at IS NULL OR last_at < %(at)s OR (last_at = %(at)s AND last_message_id < %(pk)s))"
+_NEWER_IN = (
+    "(last_inbound_at IS NULL OR last_inbound_at < %(at)s OR (last_inbound_at = %(at)s AND last_inbound_id < %(pk)s))"
+)
+_INBOUND_AT = f"(CASE WHEN {_NEWER_IN} THEN %(at)s ELSE last_inbound_at END)"
+_ANSWERED = "(CASE WHEN (answered_at IS NULL OR answered_at < %(at)s) THEN %(at)s ELSE answered_at END)"
+_REPLIED_SINCE = f"(last_inbound_at IS NOT NULL AND last_inbound_at > {_ANSWERED})"
+_TOUCH_SET = {
+    "any": [
+        f"last_message_id = CASE WHEN {_NEWER} THEN %(pk)s ELSE last_message_id END",
+        f"last_at = CASE WHEN {_NEWER} THEN %(at)s ELSE last_at END",
+        "updated_at = %(now)s",
+    ],
+    "inbound": [
+        f"last_inbound_id = CASE WHEN {_NEWER_IN} THEN %(pk)s ELSE last_inbound_id END",
+        f"last_inbound_at = {_INBOUND_AT}",
+        "done_at = NULL",
+        "snoozed_until = NULL",
+        "flagged = (flagged OR %(flag)s)",
+        f"waiting = (answered_at IS NULL OR answered_at < {_INBOUND_AT})",
+        "unread = (marked_unread"
+        f" OR ((read_at IS NULL OR read_at < {_INBOUND_AT}) AND (answered_at IS NULL OR answered_at < {_INBOUND_AT})))",
+    ],
+    "answered": [  # an agent's text
+        f"answered_at = {_ANSWERED}",
+        "marked_unread = %(false)s",
+        f"waiting = {_REPLIED_SINCE}",
+        f"unread = ({_REPLIED_SINCE} AND (read_at IS NULL OR read_at < last_inbound_at))",
+    ],
+}
 
 
-def _after(field: str, moment: Any) -> Q:
-    """``moment`` is later than ``field`` (or ``field`` is empty)."""
-    return Q(**{f"{field}__isnull": True}) | Q(**{f"{field}__lt": moment})
-
-
-def _touch_values(message: Message) -> dict[str, Any]:
-    """The UPDATE's new values, each computed from the row's current ones (an UPDATE reads the old row)."""
-    at, pk = message.created_at, message.pk
-    newer = _newest(at, pk, at_field="last_at", pk_field="last_message_id")
-    values: dict[str, Any] = {
-        "last_message_id": Case(
-            When(newer, then=Value(pk)), default=F("last_message_id"), output_field=BigIntegerField()
-        ),
-        "last_at": Case(When(newer, then=Value(at)), default=F("last_at")),
-        "updated_at": timezone.now(),
-    }
+def _touch(message: Message, owner: dict[str, Any]) -> int:
+    """The summary's UPDATE for ``message`` (the rule above); the rows changed (0: the person has none yet)."""
     if message.direction == Message.Direction.INBOUND:
-        newer_in = _newest(at, pk, at_field="last_inbound_at", pk_field="last_inbound_id")
-        inbound_at = Case(When(newer_in, then=Value(at)), default=F("last_inbound_at"))
-        flag = message.flagged_opt_out_request and message.flag_dismissed_at is None
-        values |= {
-            "last_inbound_id": Case(
-                When(newer_in, then=Value(pk)), default=F("last_inbound_id"), output_field=BigIntegerField()
-            ),
-            "last_inbound_at": inbound_at,
-            "done_at": None,
-            "snoozed_until": None,
-            "flagged": Value(True) if flag else F("flagged"),
-            "waiting": Case(When(_after("answered_at", inbound_at), then=Value(True)), default=Value(False)),
-            "unread": Case(
-                When(
-                    Q(marked_unread=True) | (_after("read_at", inbound_at) & _after("answered_at", inbound_at)),
-                    then=Value(True),
-                ),
-                default=Value(False),
-            ),
-        }
+        kind = "inbound"
     elif message.sent_by_id is not None:
-        answered = Case(When(_after("answered_at", at), then=Value(at)), default=F("answered_at"))
-        replied_since = Q(last_inbound_at__isnull=False, last_inbound_at__gt=answered)
-        values |= {
-            "answered_at": answered,
-            "marked_unread": False,
-            "waiting": Case(When(replied_since, then=Value(True)), default=Value(False)),
-            "unread": Case(
-                When(replied_since & _after("read_at", F("last_inbound_at")), then=Value(True)), default=Value(False)
-            ),
-        }
-    return values
+        kind = "answered"
+    else:
+        kind = ""
+    [(owner_field, owner_id)] = owner.items()
+    connection = connections[router.db_for_write(Conversation)]
+    meta = Conversation._meta
+    at_field = meta.get_field("last_at")
+    sets = ", ".join(_TOUCH_SET["any"] + (_TOUCH_SET[kind] if kind else []))
+    sql = (
+        f"UPDATE {connection.ops.quote_name(meta.db_table)} SET {sets} "
+        f"WHERE organization_id = %(organization)s AND {owner_field} = %(owner)s"
+    )
+    params = {
+        "at": at_field.get_db_prep_value(message.created_at, connection),
+        "pk": message.pk,
+        "now": at_field.get_db_prep_value(timezone.now(), connection),
+        "flag": bool(message.flagged_opt_out_request and message.flag_dismissed_at is None),
+        "false": False,
+        "organization": message.organization_id,
+        "owner": owner_id,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
 
 
 @transaction.atomic
