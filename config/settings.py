@@ -310,7 +310,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBIL
 CELERY_TIMEZONE = "UTC"
 # Outbound webhooks on their own queue and workers (compose's `webhooks` service): a slow or dead
 # integrator's receiver fills only that queue, never the one texts are sent from.
-CELERY_TASK_ROUTES = {"integrations.tasks.deliver_webhook": {"queue": "webhooks"}}
+CELERY_TASK_ROUTES = {
+    "integrations.tasks.deliver_webhook": {"queue": "webhooks"},
+    "integrations.tasks.drain_webhook_outbox": {"queue": "webhooks"},
+}
 CELERY_BEAT_SCHEDULE = {
     "release-scheduled-messages": {"task": "messaging.tasks.release_scheduled", "schedule": timedelta(seconds=30)},
     "requeue-stuck-messages": {"task": "messaging.tasks.requeue_stuck", "schedule": timedelta(minutes=1)},

@@ -1,9 +1,10 @@
 """The catalog of webhook events: for each type, when it fires and the serializer that builds its ``data``.
 
-One source for three things: the payloads themselves (``receivers.py`` and ``endpoint_send_test``
-build ``data`` with ``EVENTS[type].serializer``), their schemas in the OpenAPI document (a
-``WebhookEvent<Type>`` component each, the ``payload`` of a delivery in the API) and the README's
-catalog (``catalog_markdown``; ``manage.py webhook_catalog --readme`` writes it and a test holds
+One source for three things: the payloads themselves (``receivers.py``, the outbox's drain
+``services.outbox_drain`` and ``endpoint_send_test`` build ``data`` with
+``EVENTS[type].serializer``), their schemas in the OpenAPI document (a ``WebhookEvent<Type>``
+component each, the ``payload`` of a delivery in the API) and the README's catalog
+(``catalog_markdown``; ``manage.py webhook_catalog --readme`` writes it and a test holds
 the README to it). A new event type without an entry here fails tests/integrations/test_event_schemas.py.
 """
 

@@ -7,6 +7,7 @@ import uuid
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
+from django.utils import timezone
 
 from interactions.models import Membership, Organization
 
@@ -71,13 +72,43 @@ class WebhookEvent(models.Model):
     object_type = models.CharField(max_length=16)
     object_id = models.CharField(max_length=64)
     data = models.JSONField(encoder=DjangoJSONEncoder)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # The moment of the change, not of the fan-out that made this row a moment later (``WebhookOutbox.at``).
+    created_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
 
     class Meta:
         ordering = ["created_at"]
 
     def __str__(self) -> str:
         return f"{self.type} {self.object_type} {self.object_id}"
+
+
+class WebhookOutbox(models.Model):
+    """An event still to be made: what the text's (or consent's, or task's) own path writes, one
+    ``INSERT``, when somebody subscribes to its type; the ``webhooks`` worker turns it into a
+    ``WebhookEvent`` and its deliveries and deletes it (services ``outbox_drain``).
+
+    For a text, ``row`` is its columns as they were at the change (``Model.from_db`` rebuilds the
+    text from them, and the API serializer renders the event then): the send path pays for no read,
+    no serializer and no Celery publish. Consent and task events are rare and carry their finished
+    ``data``. Rows live seconds; the table is scanned in ``id`` order only (its primary key).
+    """
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+", db_index=False)
+    type = models.CharField(max_length=32, choices=EVENT_TYPES)
+    object_type = models.CharField(max_length=16)
+    object_id = models.CharField(max_length=64)
+    # "messaging.message" with ``row``: the model whose row the event renders; empty with ``data``.
+    model = models.CharField(max_length=64, blank=True)
+    row = models.JSONField(null=True, blank=True)
+    data = models.JSONField(null=True, blank=True)
+    at = models.DateTimeField(help_text="When it happened: the event's created_at.")
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name = "webhook event to make"
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.object_type} {self.object_id} (to make)"
 
 
 class WebhookDelivery(models.Model):

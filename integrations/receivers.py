@@ -1,4 +1,8 @@
-"""The domain signals of the apps below become webhook events (sent on commit by their services)."""
+"""The domain signals of the apps below become webhook events (sent on commit by their services).
+
+Each is only recorded here (``event_record``: one INSERT when somebody subscribes, nothing when
+nobody does); the ``webhooks`` worker makes the event and its deliveries (services ``outbox_drain``).
+"""
 
 from __future__ import annotations
 
@@ -18,7 +22,7 @@ from workflows.signals import task_changed
 
 from .events import EVENTS
 from .models import EventType, WebhookEndpoint
-from .services import event_publish, subscriptions_changed
+from .services import event_record, subscriptions_changed
 
 MESSAGE_EVENTS: dict[str, str] = {
     Message.Status.QUEUED: EventType.MESSAGE_QUEUED,
@@ -30,27 +34,29 @@ MESSAGE_EVENTS: dict[str, str] = {
 }
 
 
-def _publish_message(message: Message, status: str) -> None:
+def _record_message(message: Message, status: str) -> None:
     if status in MESSAGE_EVENTS:
         spec = EVENTS[MESSAGE_EVENTS[status]]
-        event_publish(
+        event_record(
             organization_id=message.organization_id,
             type=spec.event_type,
             object_type=spec.object_type,
             object_id=message.pk,
-            data=lambda: spec.serializer(message).data,
+            instance=message,  # its columns now; rendered by the webhooks worker
         )
 
 
 @receiver(message_status_changed, dispatch_uid="integrations.message_status_changed")
 def on_message_status_changed(sender: Any, *, message: Message, status: str, **kwargs: Any) -> None:
-    _publish_message(message, status)
+    _record_message(message, status)
 
 
 @receiver(messages_status_changed, dispatch_uid="integrations.messages_status_changed")
 def on_messages_status_changed(sender: Any, *, message_ids: list[int], status: str, **kwargs: Any) -> None:
+    if status not in MESSAGE_EVENTS:
+        return
     for message in Message.objects.filter(pk__in=message_ids, status=status).order_by("pk"):
-        _publish_message(message, status)
+        _record_message(message, status)
 
 
 @receiver(consent_changed, dispatch_uid="integrations.consent_changed")
@@ -74,7 +80,7 @@ def on_consent_changed(
         }
         return spec.serializer(change).data
 
-    event_publish(
+    event_record(
         organization_id=organization.pk,
         type=spec.event_type,
         object_type=spec.object_type,
@@ -94,7 +100,7 @@ def on_task_changed(sender: Any, *, task: Task, created: bool, **kwargs: Any) ->
         row = tasks_for(organization=task.organization).filter(pk=task.pk).first() or task
         return spec.serializer(row).data
 
-    event_publish(
+    event_record(
         organization_id=task.organization_id,
         type=spec.event_type,
         object_type=spec.object_type,

@@ -12,23 +12,35 @@ import random
 import secrets
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.apps import apps
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db import DatabaseError, transaction
+from django.db.models import Exists, Model, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from core.errors import ServiceError
+from core.fastsql import insert
 from interactions.models import Membership, Organization
 
 from .destinations import RESPONSE_EXCERPT, destination_post, destination_refusal
-from .models import TEST_EVENT, ApiKey, EventType, WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
+from .models import (
+    TEST_EVENT,
+    ApiKey,
+    EventType,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+    WebhookOutbox,
+)
 from .signing import SECRET_PREFIX, SIGNATURE_HEADER, signature_header, standard_headers
 
 logger = logging.getLogger(__name__)
@@ -218,43 +230,228 @@ def _deliver_on_commit(deliveries: QuerySet[WebhookDelivery] | list[int]) -> Non
 def event_publish(
     *, organization_id: int, type: str, object_type: str, object_id: Any, data: Callable[[], dict]
 ) -> WebhookEvent | None:
-    """Record an event and a delivery to each active endpoint of the organization that wants it.
+    """Make an event now, and a delivery to each active endpoint of the organization that wants it.
 
     ``data`` is called only when some endpoint wants the event (the API's view of the object).
-    ``None`` when nobody listens.
+    ``None`` when nobody listens. What happens in the apps below does not come here but goes
+    through ``event_record`` (off the send path); this is the fan-out itself, for one event.
     """
     if type not in subscribed_event_types(organization_id):
-        return None  # the common case, and every send pays for this check: no query
-    endpoints = [
-        endpoint
-        for endpoint in WebhookEndpoint.objects.filter(organization_id=organization_id, active=True)
-        if type in endpoint.events
-    ]
-    if not endpoints:
         return None
-    now = timezone.now()
-    with transaction.atomic():
-        event = WebhookEvent.objects.create(
-            organization_id=organization_id,
-            type=type,
-            object_type=object_type,
-            object_id=str(object_id),
-            data=json.loads(json.dumps(data(), cls=DjangoJSONEncoder)),
+    made = _events_make(
+        [_Pending(organization_id, type, object_type, str(object_id), timezone.now(), data=data)],
+    )
+    return made[0] if made else None
+
+
+# --- the outbox: events recorded on the send path, made by the webhooks worker -------------------
+#
+# A text that somebody watches pays one INSERT (``WebhookOutbox``, its columns as they are) and a
+# Redis ``SET NX``; everything else (the endpoints' read, the serializer, the event's and the
+# deliveries' INSERTs, a Celery publish per delivery) runs in the ``webhooks`` worker
+# (docs/ARCHITECTURE.md, "Layers", after the signals). The INSERT is in PostgreSQL, not a Redis push: the row is
+# as durable as the text (Redis may lose its last second), and the sweep finds it whatever
+# happened to the broker.
+#
+# The row is written when the change is announced, right after its commit, not in the change's own
+# transaction: the apps below announce on commit and never import their listeners, and a
+# rolled-back change is never announced. A crash between the two loses the event, as it did before
+# the outbox; the sync feed (``?updated_since``) has the change.
+#
+# The ``webhooks:drain`` gate (``cache.add``, Redis ``SET NX EX``) lets one drain task be published
+# for a burst of rows instead of one per text (a publish costs about a millisecond); the drain clears
+# the gate before it reads, so a row committed after its read sets the gate again and publishes the
+# next drain. Should the publish fail, the gate expires after ``DRAIN_GATE_TTL`` and the sweep
+# (``deliver_due_webhooks``, every 30 s) drains too: nothing is lost.
+
+DRAIN_GATE = "webhooks:drain"
+DRAIN_GATE_TTL = 1  # second
+OUTBOX_BATCH = 200
+_DRAIN_LOCK = 0x7E8D_0001  # PostgreSQL advisory lock: one drain at a time keeps each object's events in order
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    """One event to make: its envelope, and what renders its ``data`` (called once somebody wants it)."""
+
+    organization_id: int
+    type: str
+    object_type: str
+    object_id: str
+    at: datetime
+    data: Callable[[], dict]
+
+
+def event_record(
+    *,
+    organization_id: int,
+    type: str,
+    object_type: str,
+    object_id: Any,
+    instance: Model | None = None,
+    data: Callable[[], dict] | None = None,
+) -> bool:
+    """Record that ``type`` happened to an object, for the ``webhooks`` worker to make the event; whether
+    somebody listens (nothing is written when nobody does: no query).
+
+    Give the changed ``instance`` (a text: its columns are kept as they are now, and the event
+    renders them with the API's serializer later, so a ``message.sent`` says ``"sent"`` even if the
+    text was delivered before the event was made), or ``data`` (called now, rare events).
+    """
+    if type not in subscribed_event_types(organization_id):
+        return False  # the common case, and every send pays for this check: no query
+    entry = WebhookOutbox(
+        organization_id=organization_id,
+        type=type,
+        object_type=object_type,
+        object_id=str(object_id),
+        at=timezone.now(),
+    )
+    if instance is not None:
+        entry.model, entry.row = instance._meta.label_lower, _columns(instance)
+    else:
+        assert data is not None, "an instance or its data"
+        entry.data = _plain_json(data())
+    insert(entry)
+    _drain_soon()
+    return True
+
+
+def _columns(instance: Model) -> dict[str, Any]:
+    """The row's stored columns as JSON values (a datetime with its microseconds; a phone number, a
+    decimal or a UUID as its string), each read back by its field's ``to_python`` (``_rebuilt``)."""
+    row: dict[str, Any] = {}
+    for field in instance._meta.concrete_fields:
+        if field.generated:
+            continue  # computed by the database from the others (a text's search vector)
+        value = field.value_from_object(instance)
+        if isinstance(value, datetime):
+            value = value.isoformat()
+        elif value is not None and not isinstance(value, str | int | float | bool | dict | list):
+            value = field.value_to_string(instance)
+        row[field.attname] = value
+    return row
+
+
+def _rebuilt(label: str, row: dict[str, Any]) -> Model:
+    """The instance as ``_columns`` saw it (``Model.from_db``: no query; columns not kept are deferred)."""
+    model = apps.get_model(label)
+    fields = [field for field in model._meta.concrete_fields if field.attname in row]
+    values = [None if row[f.attname] is None else f.to_python(row[f.attname]) for f in fields]
+    return model.from_db("default", [f.attname for f in fields], values)
+
+
+def _plain_json(data: dict) -> dict:
+    return json.loads(json.dumps(data, cls=DjangoJSONEncoder))
+
+
+def _drain_soon() -> None:
+    """Have a drain run soon: one publish per burst, whoever holds the gate has published it."""
+    from .tasks import drain_webhook_outbox
+
+    try:
+        if not cache.add(DRAIN_GATE, 1, DRAIN_GATE_TTL):
+            return
+    except Exception as exc:  # the cache is unreachable: the sweep drains
+        logger.warning("webhook outbox not drained now: the cache is unreachable (%s)", type(exc).__name__)
+        return
+    try:
+        drain_webhook_outbox.delay()
+    except Exception:  # the row is saved: the sweep drains it once the broker is back
+        logger.exception("could not hand the webhook outbox to the worker; the sweep will")
+
+
+def outbox_drain(*, batch_size: int = OUTBOX_BATCH) -> int:
+    """Make the recorded events (``event_record``) and their deliveries, oldest first, and hand
+    the deliveries to ``deliver_webhook``; how many were made.
+
+    One drain at a time (an advisory lock on PostgreSQL; SQLite writes one at a time anyway), so
+    each object's events are made, and their deliveries numbered, in the order they happened.
+    A row that can't be rendered is logged and dropped rather than holding up every later event.
+    """
+    with contextlib.suppress(Exception):
+        cache.delete(DRAIN_GATE)  # before reading: a row committed after the read sets it again
+    made = 0
+    while True:
+        with transaction.atomic():
+            connection = transaction.get_connection()
+            if connection.vendor == "postgresql":
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_DRAIN_LOCK])
+            rows = list(WebhookOutbox.objects.order_by("pk")[:batch_size])
+            if not rows:
+                return made
+            made += len(_events_make([_pending_of(row) for row in rows]))
+            WebhookOutbox.objects.filter(pk__in=[row.pk for row in rows]).delete()
+
+
+def _pending_of(row: WebhookOutbox) -> _Pending:
+    from .events import EVENTS
+
+    def data() -> dict:
+        if row.model and row.row is not None:  # a text's columns: rendered now, as the API renders it
+            return EVENTS[row.type].serializer(_rebuilt(row.model, row.row)).data
+        return row.data or {}
+
+    return _Pending(row.organization_id, row.type, row.object_type, row.object_id, row.at, data)
+
+
+def _events_make(pending: list[_Pending]) -> list[WebhookEvent]:
+    """The events and their deliveries, in ``pending``'s order, and each delivery handed to the
+    workers on commit. One read of the endpoints per organization; an event nobody wants any more
+    (its endpoint switched off meanwhile) is not made."""
+    wanted: dict[int, list[WebhookEndpoint]] = {}
+    events: list[WebhookEvent] = []
+    deliveries: list[WebhookDelivery] = []
+    for entry in pending:
+        if entry.organization_id not in wanted:
+            wanted[entry.organization_id] = list(
+                WebhookEndpoint.objects.filter(organization_id=entry.organization_id, active=True)
+            )
+        endpoints = [endpoint for endpoint in wanted[entry.organization_id] if entry.type in endpoint.events]
+        if not endpoints:
+            continue
+        data = _event_data(entry)
+        if data is None:
+            continue
+        event = WebhookEvent(
+            organization_id=entry.organization_id,
+            type=entry.type,
+            object_type=entry.object_type,
+            object_id=entry.object_id,
+            data=data,
+            created_at=entry.at,
         )
-        deliveries = WebhookDelivery.objects.bulk_create(
-            [
-                WebhookDelivery(
-                    organization_id=organization_id,
-                    endpoint=endpoint,
-                    event=event,
-                    object_key=f"{object_type}:{object_id}",
-                    next_attempt_at=now,
-                )
-                for endpoint in endpoints
-            ]
+        events.append(event)
+        deliveries.extend(
+            WebhookDelivery(
+                organization_id=entry.organization_id,
+                endpoint=endpoint,
+                event=event,
+                object_key=f"{entry.object_type}:{entry.object_id}",
+                next_attempt_at=timezone.now(),
+            )
+            for endpoint in endpoints
         )
-        _deliver_on_commit([delivery.pk for delivery in deliveries])
-    return event
+    if events:
+        with transaction.atomic():
+            WebhookEvent.objects.bulk_create(events)
+            made = WebhookDelivery.objects.bulk_create(deliveries)
+            _deliver_on_commit([delivery.pk for delivery in made])
+    return events
+
+
+def _event_data(entry: _Pending) -> dict | None:
+    """The event's ``data``; ``None`` (logged) for one that can't be rendered, which is then not made
+    rather than holding up every later event. A database error is not swallowed: the transaction
+    is lost, the rows stay, and the next drain tries again."""
+    try:
+        return _plain_json(entry.data())
+    except DatabaseError:
+        raise
+    except Exception:
+        logger.exception("webhook event %s of %s %s not made", entry.type, entry.object_type, entry.object_id)
+        return None
 
 
 def event_body(event: WebhookEvent) -> bytes:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from .services import deliveries_due, delivery_attempt, webhook_history_purge
+from .services import deliveries_due, delivery_attempt, outbox_drain, webhook_history_purge
 
 
 @shared_task(ignore_result=True)
@@ -18,8 +18,20 @@ def deliver_webhook(delivery_id: int, lease: str | None = None) -> str:
 
 
 @shared_task(ignore_result=True)
+def drain_webhook_outbox() -> int:
+    """Make the events recorded on the send path, and their deliveries (``outbox_drain``).
+
+    On the ``webhooks`` queue, as the deliveries: the texts' workers never render an event.
+    Published once per burst of recorded events (the ``webhooks:drain`` gate) and by the sweep below.
+    """
+    return outbox_drain()
+
+
+@shared_task(ignore_result=True)
 def deliver_due_webhooks() -> int:
-    """Hand every delivery whose next attempt is due to the workers (beat runs this every 30 seconds)."""
+    """Hand every delivery whose next attempt is due to the workers (beat runs this every 30 seconds),
+    and drain the outbox (the safety net for an event whose drain was never published)."""
+    drain_webhook_outbox.delay()
     due = deliveries_due()
     for pk, lease in due:
         deliver_webhook.delay(pk, lease)

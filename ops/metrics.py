@@ -16,7 +16,8 @@ Four kinds, chosen for being right however many processes and containers run:
 - **The webhook backlog, counted once for the cluster** (``_webhook_backlog``): deliveries
   pending by endpoint state and the age of the oldest on an active endpoint, counted by the same
   periodic task into ``ops.OutboxTally`` (name ``webhooks``); the age is taken at the scrape from
-  the oldest's time as counted.
+  the oldest's time as counted. The same for the events recorded and not made yet (the
+  integrations outbox the ``webhooks`` worker drains).
 - **In-process**: the latency of the Twilio webhooks (``WEBHOOK_SECONDS``), HTTP requests by view
   and method (django-prometheus's middlewares, ``django_http_*``) and Celery tasks by task and
   outcome with their duration (``ops.celery_metrics``; a worker serves its own on
@@ -145,6 +146,22 @@ def _webhook_backlog() -> Iterator[Metric]:
     )
     oldest_age.add_metric(values, max(0.0, age))
     yield oldest_age
+    to_make = GaugeMetricFamily(
+        "textdesk_webhook_events_to_make",
+        "Webhook events recorded on the send path and not made yet (the outbox the webhooks worker drains).",
+        labels=labels,
+    )
+    to_make.add_metric(values, tally.totals.get("events_to_make", 0))
+    yield to_make
+    oldest = tally.totals.get("oldest_to_make_at")
+    age = (timezone.now() - datetime.fromisoformat(oldest)).total_seconds() if oldest else 0.0
+    to_make_age = GaugeMetricFamily(
+        "textdesk_webhook_oldest_event_to_make_age_seconds",
+        "Age of the oldest event recorded and not made yet (0 when none): grows when no webhooks worker drains.",
+        labels=labels,
+    )
+    to_make_age.add_metric(values, max(0.0, age))
+    yield to_make_age
 
 
 def _counter(name: str, documentation: str, value: int) -> CounterMetricFamily:

@@ -189,15 +189,24 @@ WEBHOOKS = "webhooks"
 
 def webhook_backlog_count(*, now: datetime | None = None) -> dict[str, Any]:
     """Webhook deliveries waiting: how many, on active and on switched-off endpoints, and when the oldest
-    waiting on an active endpoint was made (deliveries on a switched-off endpoint wait on purpose)."""
-    from integrations.models import WebhookDelivery  # ops watches the apps below it; read only here
+    waiting on an active endpoint was made (deliveries on a switched-off endpoint wait on purpose); and
+    the events recorded on the send path and not made yet (the outbox the webhooks worker drains), with
+    the oldest one's time."""
+    from integrations.models import WebhookDelivery, WebhookOutbox  # ops watches the apps below it; read only here
 
     pending = WebhookDelivery.objects.filter(status=WebhookDelivery.Status.PENDING)
     counts = pending.aggregate(
         active=Count("pk", filter=Q(endpoint__active=True)), switched_off=Count("pk", filter=Q(endpoint__active=False))
     )
     oldest = pending.filter(endpoint__active=True).order_by("created_at").values_list("created_at", flat=True).first()
-    return {"pending": counts, "oldest_pending_at": oldest.isoformat() if oldest else None}
+    # The outbox lives seconds and is read by its primary key: the first row is the oldest.
+    to_make = WebhookOutbox.objects.order_by("pk").values_list("at", flat=True).first()
+    return {
+        "pending": counts,
+        "oldest_pending_at": oldest.isoformat() if oldest else None,
+        "events_to_make": WebhookOutbox.objects.count() if to_make else 0,
+        "oldest_to_make_at": to_make.isoformat() if to_make else None,
+    }
 
 
 def webhook_backlog_record(*, now: datetime | None = None) -> OutboxTally:

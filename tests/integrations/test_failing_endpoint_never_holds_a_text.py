@@ -58,3 +58,4 @@ def test_texts_are_sent_while_every_webhook_delivery_hangs_on_a_failing_endpoint
     assert hanging >= 1, f"no delivery was hanging meanwhile\n{hooks_worker.output()[-2000:]}"
     assert WebhookDelivery.objects.filter(event__type="message.queued").count() == len(texts)
     assert "Task integrations.tasks.deliver_webhook[" not in texts_worker.output()
+    assert "Task integrations.tasks.drain_webhook_outbox[" not in texts_worker.output()  # nor makes an event

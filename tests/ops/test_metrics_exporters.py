@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
-from integrations.models import WebhookDelivery
+from integrations.models import WebhookDelivery, WebhookOutbox
 from integrations.services import endpoint_create, endpoint_update, event_publish
 from ops.tasks import beat_heartbeat
 from ops.tasks import outbox_tally as tally_task
@@ -108,3 +108,19 @@ def test_the_webhook_backlog_is_counted_once_for_the_cluster_and_adds_up(scrape,
     age = _get(samples, "textdesk_webhook_oldest_pending_age_seconds", **cluster)
     assert 600 <= age < 700
     assert not [q["sql"] for q in queries if "integrations_webhookdelivery" in q["sql"]], "a scrape counted itself"
+    assert _get(samples, "textdesk_webhook_events_to_make", **cluster) == 0  # each event above was made at once
+
+
+def test_events_recorded_and_not_made_yet_are_counted_with_the_oldest_ones_age(scrape, org):
+    endpoint_create(organization=org, url="http://127.0.0.1:9/a", events=["consent.granted"])
+    for n in range(2):  # recorded with no webhooks worker to make them
+        WebhookOutbox.objects.create(
+            organization=org, type="consent.granted", object_type="consent", object_id=f"+1512555010{n}",
+            data={"number": f"+1512555010{n}"}, at=timezone.now() - timedelta(minutes=5 - n),
+        )  # fmt: skip
+
+    tally_task.delay()
+    samples = scrape()
+
+    assert _get(samples, "textdesk_webhook_events_to_make", scope="cluster") == 2
+    assert 300 <= _get(samples, "textdesk_webhook_oldest_event_to_make_age_seconds", scope="cluster") < 400
