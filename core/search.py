@@ -15,7 +15,7 @@ from typing import Any
 
 from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.contrib.postgres.search import SearchVector
-from django.db import OperationalError, connection, transaction
+from django.db import OperationalError, connections, router, transaction
 from django.db.models import Index
 from django.db.models.functions import Upper
 
@@ -86,7 +86,12 @@ def newest_matches(*, model: Any, scope: tuple[str, int], query: str, newest: in
     """Ids of the ``newest`` rows of ``model`` whose ``search`` vector matches ``query`` (the words of
     a search box: ``websearch_to_tsquery``), among the rows whose ``scope`` column equals its value,
     newest first (``created_at``, then ``id``). PostgreSQL only: the caller holds SQLite's fallback.
+
+    The estimate and the read run on the database the router reads ``model`` from now: the replica
+    inside ``replica_ok()`` (core/replica.py), as the queryset the caller builds from these ids. A
+    plain ``connection.cursor()`` would be the primary's, whatever the caller marked.
     """
+    using = router.db_for_read(model)
     table, (column, value) = model._meta.db_table, scope
     words = (SEARCH_CONFIG, query)
     matching = f'"{column}" = %s AND search @@ websearch_to_tsquery(%s::regconfig, %s)'
@@ -99,36 +104,38 @@ def newest_matches(*, model: Any, scope: tuple[str, int], query: str, newest: in
     rows, matches = _estimated_rows(
         f'SELECT 1 FROM "{table}" WHERE "{column}" = %s UNION ALL SELECT 1 FROM "{table}" WHERE {matching}',
         [value, value, *words],
+        using=using,
     )
     first, other = (gin_first, planned) if matches < (WALK_COST * newest * rows) ** 0.5 else (planned, gin_first)
-    found = _ids_within(first, params, budget_ms=SEARCH_BUDGET_MS)
-    return found if found is not None else _ids(other, params)
+    found = _ids_within(first, params, budget_ms=SEARCH_BUDGET_MS, using=using)
+    return found if found is not None else _ids(other, params, using=using)
 
 
-def _estimated_rows(sql: str, params: list[Any]) -> list[float]:
+def _estimated_rows(sql: str, params: list[Any], *, using: str) -> list[float]:
     """The planner's estimate of the rows of each branch of ``sql``, a ``UNION ALL`` (``EXPLAIN``: planned, not run)."""
-    with connection.cursor() as cursor:
+    with connections[using].cursor() as cursor:
         cursor.execute("EXPLAIN (FORMAT JSON) " + sql, params)
         plan = cursor.fetchone()[0]
     append = (json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"]
     return [float(branch["Plan Rows"]) for branch in append["Plans"]]
 
 
-def _ids(sql: str, params: list[Any]) -> list[int]:
-    with connection.cursor() as cursor:
+def _ids(sql: str, params: list[Any], *, using: str) -> list[int]:
+    with connections[using].cursor() as cursor:
         cursor.execute(sql, params)
         return [row[0] for row in cursor.fetchall()]
 
 
-def _ids_within(sql: str, params: list[Any], *, budget_ms: int) -> list[int] | None:
+def _ids_within(sql: str, params: list[Any], *, budget_ms: int, using: str) -> list[int] | None:
     """``_ids``, cancelled by PostgreSQL after ``budget_ms`` (``None`` then).
 
     The limit is ``SET LOCAL`` in a transaction, which ends it; inside a caller's transaction (a
     savepoint then) it is put back before the savepoint is released, so nothing after this runs under it.
     """
+    connection = connections[using]
     outermost = not connection.in_atomic_block
     try:
-        with transaction.atomic(), connection.cursor() as cursor:
+        with transaction.atomic(using=using), connection.cursor() as cursor:
             cursor.execute(
                 "SELECT current_setting('statement_timeout'), set_config('statement_timeout', %s, true)",
                 [f"{budget_ms}ms"],

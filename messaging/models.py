@@ -12,7 +12,8 @@ from django.conf import settings
 from django.contrib.postgres.search import SearchVectorField
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from phonenumber_field.modelfields import PhoneNumberField
 
@@ -82,6 +83,13 @@ class MessageQuerySet(models.QuerySet):
         if count:
             announce_on_commit(messages_status_changed, Message, message_ids=ids, status=status)
         return count
+
+
+def counted_moment() -> Coalesce:
+    """When a text counts towards its number's daily cap: sent, else handed over, else due, else queued, else
+    written (``messaging.compliance.engine``). One definition for the query and the index on it
+    (``message_org_to_counted``): PostgreSQL uses an expression index only for the same expression."""
+    return Coalesce("sent_at", "sending_at", "send_at", "queued_at", "created_at")
 
 
 class Message(models.Model):
@@ -241,8 +249,15 @@ class Message(models.Model):
             # A person's thread (card, panel, inbox's last text), newest first.
             models.Index(fields=["lead", "created_at"], name="message_lead_created"),
             models.Index(fields=["customer", "created_at"], name="message_customer_created"),
-            # Texting-hours caps and the opt-out confirmation: texts to a number in the last day.
+            # The opt-out confirmation, the carrier's unreachable count, reconcile's taken SIDs; a thread's
+            # texts to each of its numbers.
             models.Index(fields=["organization", "to_number", "created_at"], name="message_org_to_created"),
+            # The daily caps (``compliance.engine.texts_counted``: every capped send, the worker's claim,
+            # the panel header, the home list): a number's texts counted in the 24 hours to a moment, read
+            # as one range of this index. By ``created_at`` it walked all the number's texts ever sent (a
+            # text scheduled 90 days ahead counts when it goes); not partial, so a prepared statement's
+            # generic plan can use it too.
+            models.Index(F("organization"), F("to_number"), counted_moment(), name="message_org_to_counted"),
             # Replies from a number: the inbound flag rules, unmatched texts, who a reply belongs to.
             models.Index(fields=["organization", "from_number", "created_at"], name="message_org_from_created"),
             # Every send asks whether the number has a plain-words stop request still waiting
@@ -401,6 +416,9 @@ class Media(models.Model):
 class MessageMedia(models.Model):
     """A picture of a text, in the order it is sent (Twilio's MediaUrl order)."""
 
+    # Whose picture row it is, as on its text and its picture (docs/SCALE.md "Past one database"). PROTECT
+    # like the text's own; no index of its own: every read comes through the text or the picture.
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+", db_index=False)
     # The unique (message, position) serves reads by message.
     # A text deleted (retention) takes its attachment rows with it; the picture stays (PROTECT below).
     message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="attachments", db_index=False)

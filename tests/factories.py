@@ -193,6 +193,7 @@ class WorkflowStepFactory(factory.django.DjangoModelFactory):
         model = WorkflowStep
 
     workflow = factory.SubFactory(WorkflowFactory)
+    organization = factory.SelfAttribute("workflow.organization")
     day_offset = 0
     time_of_day = datetime.time(10, 0)
     action = WorkflowStep.Action.AUTOMATIC_TEXT

@@ -24,8 +24,10 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
 
 from interactions.models import Customer, History, Lead, Membership, PhoneNumber
+from messaging.compliance.engine import texts_counted
 from messaging.models import Message
 from messaging.selectors import INBOX_SHOWS
 from ops.services import outbox_tally_record
@@ -317,3 +319,23 @@ def test_the_metrics_scrape_reads_no_table_end_to_end(big, db, settings):
     settings.METRICS_TOKEN = METRICS_TOKEN
     failures = _scans_of(Client(), "/metrics", HTTP_AUTHORIZATION=f"Bearer {METRICS_TOKEN}")
     assert not failures, "\n".join(failures)
+
+
+def _nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield plan
+    for child in plan.get("Plans", ()):
+        yield from _nodes(child)
+
+
+def test_a_numbers_texts_counted_for_its_daily_cap_are_one_range_of_their_index(big, db):
+    """Every capped send, the worker's claim, the panel header and the home list count a number's texts
+    of the last 24 hours: one range of ``message_org_to_counted``, whatever the number's history. By
+    ``message_org_to_created`` with the moment as a filter it read every text to the number (2,500
+    here; 1,700 for the hot thread at 200 k texts, 2.1 ms against 0.09 ms)."""
+    phone = _hot(big)
+    with CaptureQueriesContext(connection) as captured:
+        texts_counted(organization=big["org"], number=phone.number, until=timezone.now())
+    (sql,) = [q["sql"] for q in captured.captured_queries]
+    scans = [node for node in _nodes(_explain(sql)) if node.get("Relation Name") == "messaging_message"]
+    assert [node.get("Index Name") for node in scans] == ["message_org_to_counted"], scans
+    assert "COALESCE" in scans[0]["Index Cond"], scans  # the time bounds the range, not a filter

@@ -3,8 +3,8 @@
 Sharding by organization needs each row of an organization's data to say whose it is, in a NOT NULL
 column of its own, so that a row and the rows it joins live on one node. A model added without it
 fails here, unless it is named below with its reason: the few tables that are not an organization's
-(Citus reference or coordinator tables), and the tables still to be given the column before the
-data could be distributed (that list only shrinks).
+(Citus reference or coordinator tables). A child row (a workflow's step, an enrollment's step run, a
+text's picture row) carries the column too, copied from its parent when it is written.
 """
 
 from __future__ import annotations
@@ -21,13 +21,6 @@ NOT_TENANT_DATA = {
     "ops.Heartbeat": "beat's proof of life, one row for the installation: on the coordinator",
     "ops.OutboxTally": "the installation's outbox totals for /metrics: on the coordinator",
     "ops.OutboxDelta": "changes to those totals waiting to be added in: on the coordinator, like them",
-}
-# An organization's rows without the column yet: reached through their parent (a workflow, an
-# enrollment). Each needs ``organization_id`` (and it in its keys) before it can be distributed.
-STILL_WITHOUT_THE_COLUMN = {
-    "workflows.WorkflowStep": "through its workflow",
-    "workflows.StepRun": "through its enrollment",
-    "messaging.MessageMedia": "through its text (a text's pictures in order; the picture has the column)",
 }
 
 
@@ -47,7 +40,7 @@ def test_every_tenant_table_carries_a_not_null_organization_id():
     missing, nullable, wrong_target = [], [], []
     for model in _models():
         label = model._meta.label
-        if label in NOT_TENANT_DATA or label in STILL_WITHOUT_THE_COLUMN:
+        if label in NOT_TENANT_DATA:
             continue
         field = _organization_column(model)
         if field is None:
@@ -61,9 +54,7 @@ def test_every_tenant_table_carries_a_not_null_organization_id():
     assert not wrong_target, f"organization is not a foreign key to {TENANT_MODEL} in: {wrong_target}"
 
 
-def test_the_lists_of_exceptions_are_current():
+def test_the_list_of_exceptions_is_current():
     labels = {model._meta.label for model in _models()}
-    stale = (set(NOT_TENANT_DATA) | set(STILL_WITHOUT_THE_COLUMN)) - labels
+    stale = set(NOT_TENANT_DATA) - labels
     assert not stale, f"no such model any more: {stale}"
-    given = [label for label in STILL_WITHOUT_THE_COLUMN if _organization_column(apps.get_model(label))]
-    assert not given, f"these have organization_id now: take them off STILL_WITHOUT_THE_COLUMN: {given}"

@@ -78,6 +78,7 @@ def _seed_definitions(org: Organization) -> None:
         if created:
             for day, at, action, template, instructions in steps:
                 WorkflowStep.objects.create(
+                    organization=org,
                     workflow=workflow,
                     day_offset=day,
                     time_of_day=at,

@@ -67,6 +67,9 @@ class WorkflowStep(models.Model):
 
     TEXT_ACTIONS = frozenset({Action.MANUAL_TEXT, Action.AUTOMATIC_TEXT})
 
+    # Whose step it is, as on its workflow: the column a sharded database distributes by (docs/SCALE.md
+    # "Past one database"). No index of its own: every read comes through the workflow.
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+", db_index=False)
     workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="steps")
     day_offset = models.PositiveSmallIntegerField("day", help_text="Days after enrollment; 0 is the day itself.")
     time_of_day = models.TimeField(help_text="In the facility's time zone.")
@@ -173,6 +176,9 @@ class StepRun(models.Model):
         TEXT_REFUSED = "text_refused", "Text not sent"
         TASK_CREATED = "task_created", "Task created"
 
+    # Whose run it is, as on its enrollment (docs/SCALE.md "Past one database"). No index of its own: every
+    # read comes through the enrollment.
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+", db_index=False)
     enrollment = models.ForeignKey(Enrollment, on_delete=models.CASCADE, related_name="step_runs")
     # Kept (step emptied) when a manager deletes the step later: the record of what happened stays.
     step = models.ForeignKey(WorkflowStep, null=True, on_delete=models.SET_NULL, related_name="runs")

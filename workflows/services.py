@@ -329,6 +329,7 @@ def step_run_record(
     try:
         with transaction.atomic():
             return StepRun.objects.create(
+                organization_id=enrollment.organization_id,
                 enrollment=enrollment,
                 step=step,
                 due_at=due_at,

@@ -21,8 +21,7 @@ from datetime import datetime, time, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import F, Q, QuerySet
-from django.db.models.functions import Coalesce
+from django.db.models import Q, QuerySet
 from phonenumber_field.phonenumber import PhoneNumber as ParsedNumber
 from phonenumbers import timezone as number_timezones
 
@@ -30,7 +29,7 @@ from core.formats import display_clock, display_moment
 from core.phonenumbers import present
 from interactions.models import Customer, Facility, Lead, Organization
 
-from ..models import Message
+from ..models import Message, counted_moment
 from .jurisdictions import FEDERAL, JURISDICTIONS, STATE_BY_AREA_CODE, STATE_BY_ZIP3, Jurisdiction
 
 DAY = timedelta(hours=24)
@@ -156,7 +155,7 @@ def _counted(messages: QuerySet[Message], *, out_only: bool) -> QuerySet[Any]:  
     return (
         messages.filter(direction=Message.Direction.OUTBOUND, confirms_event__isnull=True)
         .filter(Q(status__in=statuses) | Q(status=S.FAILED, provider_sid__isnull=False))
-        .annotate(moment=Coalesce(F("sent_at"), F("sending_at"), F("send_at"), F("queued_at"), F("created_at")))
+        .annotate(moment=counted_moment())  # the expression of the index message_org_to_counted
     )
 
 

@@ -189,8 +189,8 @@ def texting_state(
     if open_request is not None:
         return TextingState(local, False, "Asked not to be texted: resolve the request first")
     # The send's own check (hours and the 24-hour caps), over the texts that count now: the header
-    # never says "Can text now" when Send would be refused.
-    sent = texts_counted(organization=phone.organization, number=phone.number, until=now)
+    # never says "Can text now" when Send would be refused. Counted only where a cap applies, as the send does.
+    sent = texts_counted(organization=phone.organization, number=phone.number, until=now) if recipient.cap else []
     refusal = send_refusal(recipient=recipient, at=now, sent=sent)
     if refusal is not None:
         return TextingState(local, False, _refusal_headline(refusal, recipient.tz))

@@ -337,7 +337,8 @@ def message_queue(
         _insert_with_its_history(message, entry, idempotency_key=idempotency_key)
         if pictures:
             MessageMedia.objects.bulk_create(
-                MessageMedia(message=message, media=item, position=index) for index, item in enumerate(pictures)
+                MessageMedia(organization_id=message.organization_id, message=message, media=item, position=index)
+                for index, item in enumerate(pictures)
             )
         conversation_touch(message)
         announce_on_commit(message_status_changed, Message, message=message, status=message.status)

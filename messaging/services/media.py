@@ -228,7 +228,8 @@ def message_media_attach(*, message: Message, media: Sequence[Media]) -> None:
     """Attach ``media`` to ``message`` after those it has, in order, and count them on the text."""
     start = message.attachments.count()
     MessageMedia.objects.bulk_create(
-        MessageMedia(message=message, media=item, position=start + index) for index, item in enumerate(media)
+        MessageMedia(organization_id=message.organization_id, message=message, media=item, position=start + index)
+        for index, item in enumerate(media)
     )
     if message.media_count < start + len(media):
         Message.objects.filter(pk=message.pk).update(media_count=start + len(media))
@@ -312,7 +313,9 @@ def _fetch_one(message: Message, url: str, *, position: int) -> Media | None:
         provider_media_delete(url)
         return None
     with transaction.atomic():
-        MessageMedia.objects.create(message=message, media=media, position=position)
+        MessageMedia.objects.create(
+            organization_id=message.organization_id, message=message, media=media, position=position
+        )
         # The thread's live poll sees the text changed and shows the picture.
         Message.objects.filter(pk=message.pk).update(updated_at=timezone.now())
     return media

@@ -88,7 +88,10 @@ def _failed_mms(phone):
     """A text whose picture the carrier refused (30019): it can be sent again without it."""
     message = MessageFactory(phone_number=phone, status="failed", error_code="30019", media_count=1)
     MessageMedia.objects.create(
-        message=message, media=media_create(organization=phone.organization, file=jpeg()), position=0
+        organization=phone.organization,
+        message=message,
+        media=media_create(organization=phone.organization, file=jpeg()),
+        position=0,
     )
     return message
 

@@ -33,7 +33,7 @@ def world(facility):
     message = MessageFactory(phone_number=lead_phone)
     picture = media_create(organization=facility.organization, file=jpeg())
     failed_mms = MessageFactory(phone_number=lead_phone, status="failed", error_code="30019", media_count=1)
-    MessageMedia.objects.create(message=failed_mms, media=picture, position=0)
+    MessageMedia.objects.create(organization=facility.organization, message=failed_mms, media=picture, position=0)
     return {
         "picture": picture,
         "failed_mms": failed_mms,

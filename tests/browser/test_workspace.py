@@ -155,7 +155,12 @@ def test_a_stopped_leads_open_and_text_task_opens_no_sendable_panel(browse, live
     workflow = Workflow.objects.create(organization=org, kind=Workflow.Kind.LEAD_FOLLOW_UP, name="Follow-up")
     template = MessageTemplateFactory(organization=org, name="Checking in", body="Hi {{ first_name }}, still looking?")
     step = WorkflowStep.objects.create(
-        workflow=workflow, day_offset=0, time_of_day=dt.time(10, 0), action="manual_text", template=template
+        organization=org,
+        workflow=workflow,
+        day_offset=0,
+        time_of_day=dt.time(10, 0),
+        action="manual_text",
+        template=template,
     )
     enrollment = enrollment_start(workflow=workflow, owner=lead, source=Enrollment.Source.AGENT)
     task = Task.objects.create(

@@ -17,7 +17,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from django.db import DEFAULT_DB_ALIAS, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
+from django.db.utils import load_backend
 from django.utils import timezone
 
 from config.db_router import ReplicaRouter
@@ -114,6 +115,45 @@ def test_api_lists_and_the_consent_export_read_what_may_lag_details_and_writes_d
         content_type="application/json",
     )
     assert created.primary and not created.lagging
+
+
+@pytest.fixture
+def stand_in_replica(transactional_db, settings, monkeypatch):
+    """A second connection to the suite's own database, in the replica's place and routed as it is.
+
+    Same rows as the primary (committed: ``transactional_db``), so every page answers as before; what
+    changes is the connection each statement runs on, which a recorder on each shows. Made here, not
+    declared in ``DATABASES`` (the test process has one database: config/settings_test.py).
+    """
+    stand_in = load_backend(connection.settings_dict["ENGINE"]).DatabaseWrapper(
+        {**connection.settings_dict}, replica.REPLICA
+    )
+    connections[replica.REPLICA] = stand_in
+    monkeypatch.setattr(replica, "configured", lambda: True)  # as with DATABASE_REPLICA_URL set
+    settings.DATABASE_ROUTERS = ["config.db_router.ReplicaRouter"]
+    try:
+        yield stand_in
+    finally:
+        stand_in.close()
+        del connections[replica.REPLICA]
+
+
+def test_the_inbox_search_plans_and_reads_its_matches_on_the_replica(stand_in_replica, manager_client, inbox_thread):
+    """core.search's own SQL (the plan estimate on PostgreSQL, the matching texts) goes where the router
+    sends the inbox's other reads: a bare ``connection.cursor()`` would run it on the primary."""
+    on_primary, on_replica = [], []
+    with (
+        connection.execute_wrapper(lambda execute, sql, *args: on_primary.append(sql) or execute(sql, *args)),
+        stand_in_replica.execute_wrapper(lambda execute, sql, *args: on_replica.append(sql) or execute(sql, *args)),
+    ):
+        response = manager_client.get("/inbox/?q=free")
+
+    assert response.status_code == 200 and inbox_thread.last_name in response.content.decode()
+    searched = [sql for sql in on_replica if "messaging_message" in sql and ("@@" in sql or "LIKE" in sql)]
+    assert searched, on_replica
+    if connection.vendor == "postgresql":
+        assert any(sql.startswith("EXPLAIN") for sql in on_replica)  # the plan check
+    assert not [sql for sql in on_primary if "messaging_message" in sql], on_primary
 
 
 def test_a_marked_read_goes_to_the_replica_unless_pinned_or_inside_a_transaction(transactional_db):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 
 import pytest
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -63,8 +63,8 @@ def test_a_plan_over_its_time_is_cancelled_and_the_limit_does_not_outlive_it():
         cursor.execute("SHOW statement_timeout")
         before = cursor.fetchone()[0]
 
-    assert search._ids_within("SELECT 1 FROM pg_sleep(0.5)", [], budget_ms=20) is None
-    assert search._ids_within("SELECT 7", [], budget_ms=20) == [7]
+    assert search._ids_within("SELECT 1 FROM pg_sleep(0.5)", [], budget_ms=20, using=DEFAULT_DB_ALIAS) is None
+    assert search._ids_within("SELECT 7", [], budget_ms=20, using=DEFAULT_DB_ALIAS) == [7]
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1 FROM pg_sleep(0.05)")  # would be cancelled if the limit had stayed
         cursor.execute("SHOW statement_timeout")
@@ -77,9 +77,9 @@ def test_when_the_chosen_plan_runs_out_of_time_the_other_one_answers(org, texts,
     real = search._ids_within
     cancelled = []
 
-    def slow_first(sql, params, *, budget_ms):
+    def slow_first(sql, params, *, budget_ms, using):
         cancelled.append(sql)
-        return real("SELECT 1 FROM pg_sleep(0.2)", [], budget_ms=budget_ms)
+        return real("SELECT 1 FROM pg_sleep(0.2)", [], budget_ms=budget_ms, using=using)
 
     monkeypatch.setattr(search, "_ids_within", slow_first)
 

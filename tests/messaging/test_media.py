@@ -91,6 +91,7 @@ def test_an_mms_is_one_message_and_keeps_every_refusal(
     message.refresh_from_db()
     assert message.media_count == 1 and message.segments == 1
     assert [row.media for row in message.attachments.all()] == [picture]
+    assert {row.organization_id for row in message.attachments.all()} == {message.organization_id}
     assert "/u/" in message.body  # the unsubscribe link, as on every text
     assert len(outbox) == 1 and len(outbox[0]["media_urls"]) == 1
 

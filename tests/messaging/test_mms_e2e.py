@@ -94,6 +94,7 @@ def test_a_received_mms_is_fetched_stored_shown_and_deleted_at_the_provider(
     message = Message.objects.get(provider_sid=inbound.params["MessageSid"])
     assert message.media_count == 1
     (media,) = [row.media for row in message.attachments.all()]
+    assert message.attachments.get().organization_id == message.organization_id
     assert media.source == Media.Source.INBOUND and media.content_type == "image/jpeg"
     assert not opened(media.file.read()).getexif().get_ifd(GPS_IFD)
     # Fetched with the account's credentials, then deleted at the provider, and the deletion recorded.

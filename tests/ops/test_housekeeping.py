@@ -95,7 +95,7 @@ def test_a_text_with_a_picture_is_exported_naming_it_and_deleted_and_the_picture
     phone = PhoneNumberFactory()
     picture = media_create(organization=phone.organization, file=SimpleUploadedFile("gate.jpg", jpeg()))
     text = _aged(MessageFactory(phone_number=phone, status=Message.Status.DELIVERED), 400)
-    MessageMedia.objects.create(message=text, media=picture, position=0)
+    MessageMedia.objects.create(organization=phone.organization, message=text, media=picture, position=0)
 
     assert messages_retention_purge(directory=tmp_path) == 1
 

@@ -197,6 +197,7 @@ def test_materialising_twice_creates_nothing_twice(org, consented_number, outbox
     assert first.steps == 2
     assert second.steps == 0
     assert StepRun.objects.count() == 2
+    assert set(StepRun.objects.values_list("organization", flat=True)) == {org.pk}  # the enrollment's
     assert Task.objects.count() == 1
     assert len(outbox) == 1
 

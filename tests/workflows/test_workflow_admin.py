@@ -54,6 +54,7 @@ def test_a_manager_creates_a_workflow_with_steps_in_admin(manager_client, org, w
     workflow = Workflow.objects.get(name="Web lead follow-up")
     assert workflow.organization == org
     assert [(s.day_offset, s.action) for s in workflow.steps.all()] == [(0, "manual_text"), (2, "call_reminder")]
+    assert {s.organization_id for s in workflow.steps.all()} == {org.pk}  # the workflow's, set by the admin
     previous.refresh_from_db()
     assert workflow.is_default and not previous.is_default  # the new default replaces the old one
 

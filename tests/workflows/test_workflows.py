@@ -261,6 +261,7 @@ def test_changing_the_steps_reschedules_active_enrollments(text_then_call_follow
         workflow=text_then_call_follow_up, owner=LeadFactory(facility=facility), source="agent"
     )
     StepRun.objects.create(
+        organization=enrollment.organization,
         enrollment=enrollment,
         step=enrollment.next_step,
         due_at=enrollment.next_due_at,
