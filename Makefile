@@ -63,18 +63,31 @@ test: $(VENV)/.installed-dev
 
 # The same suite on the newest Django (6.1; it needs Python 3.12 or newer): a second venv with the
 # dev lock's packages, hashes left out, and Django 6.1.x in place of the lock's 5.2 LTS.
-# Django 6.1 needs Python 3.12+: a pyenv 3.12 if there is one (its shim alone refuses), else python3.12 on PATH.
-PYTHON_NEXT ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12) python3.12)
+# Django 6.1 needs Python 3.12+: pyenv's 3.12 (else 3.13, 3.14) if there is one (its shim alone refuses), else
+# python3.12 on PATH; PYTHON_NEXT=/path/to/python3.12 (or newer) overrides both.
+# django-prometheus (2.5.0) declares Django<6.1 in its metadata although the two middlewares used here
+# work on 6.1 (tests/ops/test_metrics_exporters.py reads their series), so pip would refuse the set: the locked
+# version goes in on its own with --no-deps, its prometheus-client coming from the lock like the rest.
+PYTHON_NEXT ?= $(firstword $(foreach v,12 13 14,$(wildcard $(HOME)/.pyenv/versions/3.$(v)*/bin/python3.$(v))) python3.12)
 VENV_NEXT := .venv61
+NEXT_UNCAPPED := django-prometheus
 $(VENV_NEXT)/.installed-dev: requirements-dev.lock
+	@$(PYTHON_NEXT) -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null || { \
+		echo "make test-django-next: Django 6.1 needs Python 3.12 or newer, and '$(PYTHON_NEXT)' is not one." >&2; \
+		echo "  Install one (e.g. 'pyenv install 3.12', or Debian's python3.12 with its venv module)," >&2; \
+		echo "  or name it: make test-django-next PYTHON_NEXT=/path/to/python3.12" >&2; \
+		exit 1; }
 	$(PYTHON_NEXT) -m venv $(VENV_NEXT)
 	$(VENV_NEXT)/bin/python -m pip install --quiet --upgrade pip
-	sed -e 's/ \\$$//' -e '/^ *--hash/d' -e '/^ *#/d' -e '/^django==/d' requirements-dev.lock > $(VENV_NEXT)/requirements.txt
+	sed -e 's/ \\$$//' -e '/^ *--hash/d' -e '/^ *#/d' -e '/^django==/d' -e '/^$(NEXT_UNCAPPED)==/d' \
+		requirements-dev.lock > $(VENV_NEXT)/requirements.txt
 	$(VENV_NEXT)/bin/pip install --quiet -r $(VENV_NEXT)/requirements.txt "Django>=6.1,<6.2"
+	$(VENV_NEXT)/bin/pip install --quiet --no-deps $$(grep -o '^$(NEXT_UNCAPPED)==[^ ]*' requirements-dev.lock)
 	touch $@
 
 test-django-next: $(VENV_NEXT)/.installed-dev
 	$(VENV_NEXT)/bin/python -c "import django; print('== Django', django.get_version())"
+	$(VENV_NEXT)/bin/python -m tests.preflight
 	@status=0; \
 	for config in production embedded; do \
 		echo "== make test-django-next: the $$config configuration =="; \
