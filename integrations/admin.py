@@ -95,7 +95,11 @@ class WebhookEndpointAdmin(ManagersOnly, OrganizationScopedAdmin):
                 saved = endpoint_update(endpoint=obj, **data)
             else:
                 saved = endpoint_create(organization=self._organization(request, form), **data)
-                messages.success(request, f"Signing secret of the new endpoint: {saved.secret}")
+                messages.success(
+                    request,
+                    f"Signing secret of the new endpoint: {saved.secret} — copy it now into your receiver: "
+                    "it is not shown again (only its last characters are). Lost, it can be rotated.",
+                )
         except ServiceError as exc:  # the form checked the URL already; a race with DNS lands here
             messages.error(request, exc.message)
             raise

@@ -58,7 +58,10 @@ def test_event_data(endpoint: WebhookEndpoint, *, now: datetime) -> dict[str, An
             "endpoint": endpoint.pk,
             "url": endpoint.url,
             "sent_at": now,
-            "message": "A test event from Textdesk: your receiver got it and verified its signature.",
+            "message": (
+                "A test event from Textdesk: if your receiver verified this delivery's signature, "
+                "it is ready for real events."
+            ),
         }
     ).data
 
@@ -78,7 +81,8 @@ class EventSpec:
 EVENTS: dict[str, EventSpec] = {
     spec.event_type: spec
     for spec in (
-        EventSpec(EventType.MESSAGE_QUEUED, "message", "An outbound text was queued to send (API, card, workflow).",
+        EventSpec(EventType.MESSAGE_QUEUED, "message",
+                  "An outbound text was queued to send (API, card, workflow; a scheduled one when its time comes).",
                   MessageSerializer),
         EventSpec(EventType.MESSAGE_SENT, "message", "The carrier accepted an outbound text.", MessageSerializer),
         EventSpec(EventType.MESSAGE_DELIVERED, "message", "The carrier reported a text delivered.", MessageSerializer),
