@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from core.errors import ServiceError
 from core.fastsql import insert
+from core.phonenumbers import is_valid, present
 from interactions.models import Membership, Organization
 
 from .destinations import RESPONSE_EXCERPT, destination_post, destination_refusal
@@ -327,6 +328,8 @@ def _columns(instance: Model) -> dict[str, Any]:
         value = field.value_from_object(instance)
         if isinstance(value, datetime):
             value = value.isoformat()
+        elif present(value):  # as the column stores it; ``str()`` would validate it again on every text
+            value = value.as_e164 if is_valid(value) else value.raw_input
         elif value is not None and not isinstance(value, str | int | float | bool | dict | list):
             value = field.value_to_string(instance)
         row[field.attname] = value
