@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connections
+from django.db import connections, models
 
 logger = logging.getLogger(__name__)
 
@@ -158,14 +158,14 @@ def message_partitions_ensure(
     return created
 
 
-def default_partition_rows(*, limit: int = 1000, using: str = "default") -> int | None:
-    """Texts in the DEFAULT partition (at most ``limit`` counted): 0 when every text has its month's
-    partition; None where texts are not partitioned."""
+def default_partition_used(*, using: str = "default") -> bool | None:
+    """Whether the DEFAULT partition holds a text (one probe, nothing counted): False when every text
+    has its month's partition; None where texts are not partitioned."""
     if not partitioned(using):
         return None
     with connections[using].cursor() as cursor:
-        cursor.execute(f"SELECT count(*) FROM (SELECT 1 FROM {DEFAULT} LIMIT %s) d", [limit])
-        return int(cursor.fetchone()[0])
+        cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {DEFAULT})")
+        return bool(cursor.fetchone()[0])
 
 
 def partition_drop(cursor: Any, month: MonthPartition, *, using: str = "default") -> None:
@@ -179,7 +179,7 @@ def partition_drop(cursor: Any, month: MonthPartition, *, using: str = "default"
     for field in references_to_texts():
         table, column = field.model._meta.db_table, field.column
         ids = f"SELECT id FROM {month.name}"
-        if field.remote_field.on_delete.__name__ == "CASCADE":
+        if field.remote_field.on_delete is models.CASCADE:
             cursor.execute(f'DELETE FROM {table} WHERE "{column}" IN ({ids})')
         else:  # SET_NULL: ``partition_droppable`` refuses any other
             cursor.execute(f'UPDATE {table} SET "{column}" = NULL WHERE "{column}" IN ({ids})')
@@ -195,41 +195,35 @@ def partition_drop(cursor: Any, month: MonthPartition, *, using: str = "default"
     logger.info("text partition %s dropped", month.name)
 
 
-def references_to_texts() -> list[Any]:
-    """Every key pointing at a text, ``related_name="+"`` ones included (``Meta.related_objects``
+def _references_to(model: Any) -> list[Any]:
+    """Every key pointing at ``model``, ``related_name="+"`` ones included (``Meta.related_objects``
     leaves those out; Django's delete follows them)."""
     from django.apps import apps
 
-    from .models import Message
-
     return [
         field
-        for model in apps.get_models()
-        for field in model._meta.get_fields()
-        if field.concrete and field.is_relation and field.related_model is Message
+        for other in apps.get_models()
+        for field in other._meta.get_fields()
+        if field.concrete and field.is_relation and field.related_model is model
     ]
+
+
+def references_to_texts() -> list[Any]:
+    from .models import Message
+
+    return _references_to(Message)
 
 
 def partition_droppable() -> bool:
     """Whether every key pointing at a text is one ``partition_drop`` knows how to follow (CASCADE
     to a model nothing points at, or SET_NULL); a new one made otherwise keeps texts to row deletes."""
     for field in references_to_texts():
-        kind = field.remote_field.on_delete.__name__
-        if kind == "SET_NULL":
+        on_delete = field.remote_field.on_delete
+        if on_delete is models.SET_NULL:
             continue
-        if kind != "CASCADE" or any(
-            f.concrete and f.is_relation and f.related_model is field.model
-            for m in apps_models()
-            for f in m._meta.get_fields()
-        ):
+        if on_delete is not models.CASCADE or _references_to(field.model):
             return False
     return True
-
-
-def apps_models() -> list[Any]:
-    from django.apps import apps
-
-    return list(apps.get_models())
 
 
 def after_bulk_load(cursor: Any) -> None:
