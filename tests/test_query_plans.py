@@ -284,7 +284,8 @@ ORG_ORDER_INDEXES = frozenset({"message_org_created", "message_org_id", "message
 
 
 def _walks(plan: dict[str, Any]) -> Iterator[str]:
-    if _unpartitioned(plan.get("Index Name")) in ORG_ORDER_INDEXES and plan.get("Filter"):
+    walked = _unpartitioned(plan.get("Index Name")) in ORG_ORDER_INDEXES and not _empty_partition(plan)
+    if walked and plan.get("Filter"):
         yield f"{plan['Node Type']} using {plan['Index Name']}, Filter: {plan['Filter']}"
     for child in plan.get("Plans", ()):
         yield from _walks(child)
