@@ -336,14 +336,21 @@ def insert_statement(
     model = type(obj)
     if not _plain(model):
         return None
-    connection = connections[using]
-    shape = _insert_for(model, using)
-    own = [f for f in shape.fields if f.attname not in values]
-    quote: Callable[[Any], str] = connection.ops.quote_name
+    sql, own = _insert_select(model, using, tuple(values.items()), where)
+    return sql, _insert_for(model, using).params(obj, connections[using], own)
+
+
+@functools.cache
+def _insert_select(
+    model: type[Model], using: str, values: tuple[tuple[str, str], ...], where: str
+) -> tuple[str, list[Field]]:
+    """``insert_statement``'s text (built once per shape) and the fields whose values it takes."""
+    shape, given = _insert_for(model, using), dict(values)
+    quote: Callable[[Any], str] = connections[using].ops.quote_name
     columns = ", ".join(quote(f.column) for f in shape.fields)
-    selected = ", ".join(values.get(f.attname, "%s") for f in shape.fields)
-    params = shape.params(obj, connection, own)
-    return f"INSERT INTO {quote(model._meta.db_table)} ({columns}) SELECT {selected} WHERE {where}", params
+    selected = ", ".join(given.get(f.attname, "%s") for f in shape.fields)
+    own = [f for f in shape.fields if f.attname not in given]
+    return f"INSERT INTO {quote(model._meta.db_table)} ({columns}) SELECT {selected} WHERE {where}", own
 
 
 def _take_related_keys(obj: Model) -> None:

@@ -3,6 +3,7 @@ reading, marking unread, done and snoozed; assigning it; and resolving a flagged
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from dataclasses import dataclass
@@ -170,6 +171,14 @@ def _touch(message: Message, owner: dict[str, Any]) -> int:
 _NAMED = re.compile(r"%\((\w+)\)s")
 
 
+@functools.lru_cache(maxsize=64)
+def _positional(sql: str, new_id: str) -> tuple[str, list[str]]:
+    """``sql`` with positional parameters (the inserts' are) and the names they take, in order; the
+    new text's id (SQL ``new_id``) written in where the rule reads ``pk``."""
+    names = [name for name in _NAMED.findall(sql) if name != "pk"]
+    return _NAMED.sub(lambda m: new_id if m.group(1) == "pk" else "%s", sql), names
+
+
 def conversation_touch_statements(message: Message, *, new_id: str) -> list[tuple[str, list[Any]]] | None:
     """``conversation_touch`` as statements of the text's own insert (``core.fastsql.insert``'s
     ``then``), for a text not saved yet whose id the SQL ``new_id`` reads: the summary's UPDATE, and
@@ -181,9 +190,8 @@ def conversation_touch_statements(message: Message, *, new_id: str) -> list[tupl
         return None
     connection = connections[router.db_for_write(Conversation)]
     sql, named = _touch_statement(message, owner, connection)
-    # Positional parameters (the inserts' are), the new id written in where the rule reads ``pk``.
-    params = [named[name] for name in _NAMED.findall(sql) if name != "pk"]
-    sql = _NAMED.sub(lambda m: new_id if m.group(1) == "pk" else "%s", sql)
+    sql, names = _positional(sql, new_id)
+    params = [named[name] for name in names]
     first = Conversation(organization_id=message.organization_id, **owner)
     _summarised(first, message)
     ids = {"last_message_id": new_id}
