@@ -186,9 +186,10 @@ def conversation_touch_statements(message: Message, *, new_id: str) -> list[tupl
     person at once: one statement fails on the row's unique key, writing nothing (the caller writes
     it again the ordinary way). ``None`` (nothing to fold) for a text filed under no person."""
     owner = _owner_of(message)
-    if owner is None:
+    using = router.db_for_write(Conversation)
+    if owner is None or using != router.db_for_write(Message):  # one statement runs on one database
         return None
-    connection = connections[router.db_for_write(Conversation)]
+    connection = connections[using]
     sql, named = _touch_statement(message, owner, connection)
     sql, names = _positional(sql, new_id)
     params = [named[name] for name in names]
