@@ -57,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     with h.step("preparing the benchmark database"):
         h.database_prepare()
         org = bench_org_create(people=500)
+        vacuum_note = h.vacuum_as_autovacuum_would()
     h.ensure_wrk()
 
     rows, notes, raw = [], [], []
@@ -118,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
             h.table(headers, rows),
             "",
             *notes,
+            f"- Dead rows: {vacuum_note}.",
             "",
             "Each run (req/s, p99):",
             *raw,
@@ -139,6 +141,7 @@ def _measure(base: str, org, args) -> dict[str, list[h.WrkResult]]:
     results: dict[str, list[h.WrkResult]] = {name: [] for name, _, _ in ENDPOINTS}
     for i in range(args.runs):
         for name, path, lua in ENDPOINTS:
+            vacuumed = h.vacuum_as_autovacuum_would()
             result = h.wrk(
                 base + path,
                 script="post_json.lua",
@@ -148,7 +151,7 @@ def _measure(base: str, org, args) -> dict[str, list[h.WrkResult]]:
             )
             results[name].append(result)
             print(f"  run {i + 1} {name}: {result.rps:.0f} req/s, p50 {result.p50_ms:.1f} ms, "
-                  f"p99 {result.p99_ms:.1f} ms, errors {result.errors}", flush=True)  # fmt: skip
+                  f"p99 {result.p99_ms:.1f} ms, errors {result.errors} ({vacuumed})", flush=True)  # fmt: skip
     return results
 
 

@@ -1,6 +1,6 @@
 """Where a worker's send spends its CPU: SQL per text, CPU per text, a profile.
 
-    python -m bench.profile_send [--texts 400] [--cprofile] [--pyinstrument]
+    python -m bench.profile_send [--texts 400] [--watched] [--cprofile] [--pyinstrument]
 
 In-process, one thread, production settings, the benchmark database, a private Redis (broker
 and rate limiter) and the Twilio-compatible server of the tests answering at once, in this
@@ -8,7 +8,8 @@ process. Each text is queued as the Workers benchmark queues it and sent through
 (``messaging.tasks.send_message``, not eager), with the real ``twilio`` SDK. CPU is the sending
 thread's own (``time.thread_time``): the fake provider's threads are the load generator's. What
 Celery adds per task (the broker round trips, acks) is not here: ``make bench-workers`` prints
-the worker processes' CPU per text.
+the worker processes' CPU per text. ``--watched``: an active webhook endpoint wants ``message.sent``,
+so each send also records its event (the outbox row); the difference is what being watched costs a send.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
         default=True,
         help="hand the database connection back around each text, as a worker does (default: on)",
     )
+    parser.add_argument("--watched", action="store_true", help="an active webhook endpoint wants message.sent")
     args = parser.parse_args(argv)
 
     from .rig import Rig
@@ -47,6 +49,13 @@ def main(argv: list[str] | None = None) -> int:
         with h.step("preparing the benchmark database"):
             h.database_prepare()
             org = bench_org_create(people=200, facilities=200, slug="bench-send")
+            if args.watched:
+                from django.conf import settings
+
+                from integrations.services import endpoint_create
+
+                settings.WEBHOOKS_ALLOW_PRIVATE = True  # nothing is delivered here: no webhooks worker runs
+                endpoint_create(organization=org.organization, url="http://127.0.0.1:9/hooks", events=["message.sent"])
 
         from django.db import close_old_connections
 

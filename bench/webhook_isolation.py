@@ -126,8 +126,9 @@ def main(argv: list[str] | None = None) -> int:
                 endpoint_down.delay, endpoint_down.status = (hook_delay, 500) if mode == "B" else (0.0, 200)
                 deliveries = WebhookDelivery.objects.count()
                 received = endpoint_down.received
+                vacuumed = h.vacuum_as_autovacuum_would()
                 load = _load()
-                print(f"  {mode}{i + 1}: load average {load}", flush=True)
+                print(f"  {mode}{i + 1}: load average {load} ({vacuumed})", flush=True)
                 result = _run(rig, org, rate=args.rate, count=args.count, args=args, tag=f"{mode}{i + 1}")
                 result["load"] = load
                 # The webhooks worker makes the events after the sends (the outbox): wait for it, so this

@@ -176,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
                         for name, make in kinds:
                             tag = f"{worker_class[:2]}{i}{name[0]}"
                             lines = make(org, base=base, count=args.lines, tag=tag)
+                            h.vacuum_as_autovacuum_would()
                             result = h.wrk(
                                 base + "/",
                                 script="post_signed.lua",

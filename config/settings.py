@@ -314,6 +314,12 @@ CELERY_TASK_ROUTES = {
     "integrations.tasks.deliver_webhook": {"queue": "webhooks"},
     "integrations.tasks.drain_webhook_outbox": {"queue": "webhooks"},
 }
+# The queues only webhooks workers consume. A worker that consumes nothing else lowers its own CPU
+# priority to this niceness when it starts (config/celery.py), so on a host it shares with text
+# workers, PostgreSQL and Redis, making and attempting deliveries never takes CPU a send is waiting
+# for; its idle threads cost nothing anyway. 0 keeps the normal priority.
+WEBHOOKS_QUEUES = frozenset({"webhooks"})
+WEBHOOKS_WORKER_NICE = env.int("WEBHOOKS_WORKER_NICE", default=10)
 CELERY_BEAT_SCHEDULE = {
     "release-scheduled-messages": {"task": "messaging.tasks.release_scheduled", "schedule": timedelta(seconds=30)},
     "requeue-stuck-messages": {"task": "messaging.tasks.requeue_stuck", "schedule": timedelta(minutes=1)},

@@ -41,6 +41,12 @@ SQLite and PostgreSQL) → bench figure (bench/README.md, "Third round"; CPU per
 |                               |                                 | the Python rule = the  | profile_api``)    |
 |                               |                                 | texts themselves)      |                   |
 +-------------------------------+---------------------------------+------------------------+-------------------+
+| ``insert(message, entry,      | ``insert`` + the summary's      | ``test_a_number_texted_| 7 → 4 round trips |
+| then=conversation_touch_      | ``UPDATE`` (or a first text's   | before_is_texted_in_   | a send (no BEGIN, |
+| statements(…))``              | ``INSERT``) in a transaction    | one_statement_…``,     | UPDATE, COMMIT);  |
+| (messaging/services/compose,  |                                 | ``test_further_        | the row locked    |
+| ``_queued_in_one_statement``) |                                 | statements_…``         | for one statement |
++-------------------------------+---------------------------------+------------------------+-------------------+
 
 Signals: ``Model.from_db`` sends nothing, as a queryset sends nothing. ``insert`` sends no
 ``pre_save``/``post_save``; for a model that has a receiver of either it saves with ``save()``
@@ -219,9 +225,10 @@ class _Insert:
             quote(meta.pk.column),
         )
 
-    def params(self, obj: Model, connection: Any) -> list[Any]:
+    def params(self, obj: Model, connection: Any, fields: Sequence[Field] | None = None) -> list[Any]:
         """The row's values as ``save()`` prepares them (each field's ``pre_save``: ``auto_now``)."""
-        return [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in self.fields]
+        chosen = self.fields if fields is None else fields
+        return [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in chosen]
 
 
 _inserts: dict[tuple[type[Model], str], _Insert] = {}
@@ -247,7 +254,12 @@ def _plain(model: type[Model]) -> bool:
     return _plain_shape(model) and not pre_save.has_listeners(model) and not post_save.has_listeners(model)
 
 
-def insert(*objs: Model, using: str = "default") -> None:
+# Further statements of ``insert``'s single statement: each an SQL text with ``%s`` parameters and
+# its values (a data-modifying statement: ``UPDATE …``, ``INSERT …``), run after the rows' inserts.
+Then = Callable[[], "list[tuple[str, list[Any]]] | None"]
+
+
+def insert(*objs: Model, using: str = "default", then: Then | None = None) -> bool:
     """Save new instances as ``obj.save(force_insert=True)`` would, all or none.
 
     On PostgreSQL in one statement (``WITH t0 AS (INSERT … RETURNING id), …``), atomic without
@@ -255,6 +267,13 @@ def insert(*objs: Model, using: str = "default") -> None:
     leaves them. The rows may not refer to one another (none has an id yet). Elsewhere, or for a
     model ``_plain`` refuses (someone listens to its signals, a ``db_default``, inheritance) or a
     value that is an expression, the instances are saved with ``save()`` in one transaction.
+
+    ``then``: the caller's further writes, folded into the same statement (``then0 AS (…)``, …):
+    called once the rows' values are prepared (``auto_now`` times set), it returns the statements,
+    which may read the new keys as ``(SELECT id FROM t0)`` (the first row's), or ``None`` when they
+    can't be folded. With ``then``, nothing is written unless everything is: ``False`` says the
+    caller must write the rows and its statements itself (not PostgreSQL, a refused model or
+    value, ``then`` said ``None``). Without it, ``True``.
     """
     connection = connections[using]
     for obj in objs:
@@ -268,17 +287,36 @@ def insert(*objs: Model, using: str = "default") -> None:
         for obj, s in zip(objs, shapes, strict=True)
         for f in s.fields
     ):
+        if then is not None:
+            return False
         with transaction.atomic(using=using):
             for obj in objs:
                 obj.save(using=using, force_insert=True)
-        return
+        return True
     params = [value for obj, shape in zip(objs, shapes, strict=True) for value in shape.params(obj, connection)]
-    if len(objs) == 1:
+    further = then() if then is not None else []
+    if further is None:
+        return False
+    _run_inserts(objs, shapes, params, further, connection, using)
+    return True
+
+
+def _run_inserts(
+    objs: Sequence[Model],
+    shapes: Sequence[_Insert],
+    params: list[Any],
+    further: list[tuple[str, list[Any]]],
+    connection: Any,
+    using: str,
+) -> None:
+    if len(objs) == 1 and not further:
         sql = shapes[0].sql
     else:
         names = [f"t{n}" for n in range(len(objs))]
-        ctes = ", ".join(f"{name} AS ({shape.sql})" for name, shape in zip(names, shapes, strict=True))
-        sql = f"WITH {ctes} SELECT * FROM {', '.join(names)}"
+        ctes = [f"{name} AS ({shape.sql})" for name, shape in zip(names, shapes, strict=True)]
+        ctes += [f"then{n} AS ({statement})" for n, (statement, _) in enumerate(further)]
+        params = params + [value for _, values in further for value in values]
+        sql = f"WITH {', '.join(ctes)} SELECT {', '.join(f'{name}.*' for name in names)} FROM {', '.join(names)}"
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
@@ -286,6 +324,33 @@ def insert(*objs: Model, using: str = "default") -> None:
         setattr(obj, shape.pk.attname, from_db(shape.pk, pk, connection))
         obj._state.adding = False
         obj._state.db = using
+
+
+def insert_statement(
+    obj: Model, *, using: str = "default", values: dict[str, str], where: str
+) -> tuple[str, list[Any]] | None:
+    """``INSERT INTO … SELECT … WHERE where`` of the new row ``obj``, for ``insert``'s ``then``:
+    ``values`` gives SQL for some columns by attname (``(SELECT id FROM t0)``), the rest are the
+    instance's own, prepared as ``save()`` prepares them. ``None`` for a model ``insert`` would
+    refuse to write in one statement."""
+    model = type(obj)
+    if not _plain(model):
+        return None
+    sql, own = _insert_select(model, using, tuple(values.items()), where)
+    return sql, _insert_for(model, using).params(obj, connections[using], own)
+
+
+@functools.cache
+def _insert_select(
+    model: type[Model], using: str, values: tuple[tuple[str, str], ...], where: str
+) -> tuple[str, list[Field]]:
+    """``insert_statement``'s text (built once per shape) and the fields whose values it takes."""
+    shape, given = _insert_for(model, using), dict(values)
+    quote: Callable[[Any], str] = connections[using].ops.quote_name
+    columns = ", ".join(quote(f.column) for f in shape.fields)
+    selected = ", ".join(given.get(f.attname, "%s") for f in shape.fields)
+    own = [f for f in shape.fields if f.attname not in given]
+    return f"INSERT INTO {quote(model._meta.db_table)} ({columns}) SELECT {selected} WHERE {where}", own
 
 
 def _take_related_keys(obj: Model) -> None:

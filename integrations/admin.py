@@ -49,7 +49,11 @@ class WebhookEndpointForm(forms.ModelForm):
     url = forms.URLField(
         label="URL", max_length=500, assume_scheme="https", help_text="https://… (events are POSTed here)."
     )
-    events = forms.MultipleChoiceField(choices=EventType.choices, widget=forms.CheckboxSelectMultiple)
+    # Each box names the event as the payload's `type` and the README's catalog spell it, then what it means.
+    events = forms.MultipleChoiceField(
+        choices=[(value, f"{value} — {label}") for value, label in EventType.choices],
+        widget=forms.CheckboxSelectMultiple,
+    )
 
     class Meta:
         model = WebhookEndpoint

@@ -238,3 +238,29 @@ def test_the_send_s_statements_are_prepared_once_per_connection(settings, consen
         cursor.execute("SELECT statement FROM pg_prepared_statements WHERE NOT from_sql")
         prepared = [row[0] for row in cursor.fetchall()]
     assert sum('FROM "interactions_phonenumber" t0' in sql for sql in prepared) == 1
+
+
+# --- further statements ------------------------------------------------------------------------
+
+
+def test_further_statements_go_in_the_same_statement_or_nothing_is_written(consented_number, agent):
+    """``insert``'s ``then``: the caller's writes folded into the one statement on PostgreSQL, reading
+    the new key; elsewhere, or when ``then`` says ``None``, ``False`` and nothing written."""
+    text, entry = _text_and_entry(consented_number, agent, body="Not folded")
+    assert insert(text, entry, then=lambda: None) is False
+    assert text.pk is None and not Message.objects.filter(body="Not folded").exists()
+
+    text, entry = _text_and_entry(consented_number, agent, body="Folded")
+    note = (
+        "UPDATE interactions_phonenumber SET label = %s || (SELECT id FROM t0) WHERE id = %s",
+        ["text ", consented_number.pk],
+    )
+    with CaptureQueriesContext(connection) as queries:
+        folded = insert(text, entry, then=lambda: [note])
+    assert folded is (connection.vendor == "postgresql")
+    consented_number.refresh_from_db()
+    if folded:
+        assert len(queries) == 1 and "then0 AS (UPDATE" in queries[0]["sql"]
+        assert consented_number.label == f"text {text.pk}" and History.objects.filter(pk=entry.pk).exists()
+    else:
+        assert text.pk is None and not Message.objects.filter(body="Folded").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import zoneinfo
 from collections.abc import Sequence
@@ -31,13 +32,15 @@ from ..rendering import merge_context, render, template_validate
 from ..segments import MAX_CHARACTERS, Measure, measure
 from ..selectors import SendState, number_send_state
 from ..signals import message_status_changed
-from .conversations import conversation_touch
+from .conversations import conversation_touch, conversation_touch_statements
 from .media import media_for_message
 from .numbers import line_type_refresh_before_text
 
 logger = logging.getLogger(__name__)
 
 LINK_PREFIX = "\nUnsubscribe: "
+# The new text's id inside ``core.fastsql.insert``'s statement: its first row (``t0``) returns it.
+_NEW_TEXT_ID = "(SELECT id FROM t0)"
 
 
 # --- composing ------------------------------------------------------------------------------
@@ -313,6 +316,25 @@ def message_queue(
         with_link(text, UnsubscribeLink(token=link_token).url if link_token else _placeholder_link_url())
     )
 
+    rows = functools.partial(
+        _rows_of_text,
+        phone_number=phone_number,
+        text=text,
+        size=size,
+        pictures=pictures,
+        template=template,
+        sent_by=sent_by,
+        send_at=send_at,
+        idempotency_key=idempotency_key,
+        now=now,
+    )
+    # The common text (its number texted before, now, no pictures): one statement writes the text, its
+    # history entry and the person's conversation summary, atomic by itself (``_queued_in_one_statement``).
+    if link_token is not None and send_at is None and not pictures:
+        message, entry = rows(final=with_link(text, UnsubscribeLink(token=link_token).url))
+        if _queued_in_one_statement(message, entry):
+            _announce_queued(message)
+            return message
     # One transaction: a first text's unsubscribe link, the text and its history entry (one statement,
     # ``core.fastsql.insert``), its pictures, and the person's conversation summary (``conversation_touch``).
     with transaction.atomic():
@@ -322,18 +344,7 @@ def message_queue(
         final = with_link(text, UnsubscribeLink(token=link_token).url)
         if send_at is not None:
             _refuse_duplicate_schedule(phone_number=phone_number, body=final, send_at=send_at)
-        message = _outbox_row(
-            phone_number=phone_number,
-            body=final,
-            size=size,
-            template=template,
-            sent_by=sent_by,
-            send_at=send_at,
-            idempotency_key=idempotency_key,
-            now=now,
-        )
-        message.media_count, message.segments = (len(pictures), 1) if pictures else (0, size.segments)
-        entry = _history_of_text(phone_number=phone_number, text=text, sent_by=sent_by, send_at=send_at, now=now)
+        message, entry = rows(final=final)
         _insert_with_its_history(message, entry, idempotency_key=idempotency_key)
         if pictures:
             MessageMedia.objects.bulk_create(
@@ -341,10 +352,58 @@ def message_queue(
                 for index, item in enumerate(pictures)
             )
         conversation_touch(message)
-        announce_on_commit(message_status_changed, Message, message=message, status=message.status)
-        if message.status == Message.Status.QUEUED:
-            send_on_commit(message.pk)
+        _announce_queued(message)
     return message
+
+
+def _rows_of_text(
+    *,
+    phone_number: PhoneNumber,
+    final: str,
+    text: str,
+    size: Measure,
+    pictures: Sequence[Media],
+    template: MessageTemplate | None,
+    sent_by: AbstractBaseUser | None,
+    send_at: datetime | None,
+    idempotency_key: str | None,
+    now: datetime,
+) -> tuple[Message, History]:
+    """The text's outbox row and its history entry, not saved yet."""
+    message = _outbox_row(
+        phone_number=phone_number,
+        body=final,
+        size=size,
+        template=template,
+        sent_by=sent_by,
+        send_at=send_at,
+        idempotency_key=idempotency_key,
+        now=now,
+    )
+    message.media_count, message.segments = (len(pictures), 1) if pictures else (0, size.segments)
+    entry = _history_of_text(phone_number=phone_number, text=text, sent_by=sent_by, send_at=send_at, now=now)
+    return message, entry
+
+
+def _queued_in_one_statement(message: Message, entry: History) -> bool:
+    """The text, its history entry and its conversation summary in one statement (PostgreSQL:
+    ``core.fastsql.insert`` with ``conversation_touch_statements``): no BEGIN, no COMMIT, and the
+    summary's row locked only while that statement runs. ``False``, nothing written, when it can't
+    be one statement (SQLite, a receiver of the rows' signals) or it failed on a unique key (a
+    repeated Idempotency-Key, two first texts of one person at once): the transaction below writes
+    the text then, and says which. Inside a caller's transaction a savepoint keeps that usable."""
+    try:
+        with contextlib.nullcontext() if transaction.get_autocommit() else transaction.atomic():
+            return insert(message, entry, then=lambda: conversation_touch_statements(message, new_id=_NEW_TEXT_ID))
+    except IntegrityError:
+        return False
+
+
+def _announce_queued(message: Message) -> None:
+    """Once committed: the text's status to listeners (webhooks), a queued text to the worker."""
+    announce_on_commit(message_status_changed, Message, message=message, status=message.status)
+    if message.status == Message.Status.QUEUED:
+        send_on_commit(message.pk)
 
 
 def _refuse_duplicate_schedule(*, phone_number: PhoneNumber, body: str, send_at: datetime) -> None:

@@ -3,6 +3,8 @@ reading, marking unread, done and snoozed; assigning it; and resolving a flagged
 
 from __future__ import annotations
 
+import functools
+import re
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,6 +16,7 @@ from django.db import IntegrityError, connections, router, transaction
 from django.utils import timezone
 
 from core.errors import ServiceError
+from core.fastsql import insert_statement
 from core.parsing import strict_id
 from core.phonenumbers import readable
 from core.tenancy import people_of
@@ -128,8 +131,8 @@ _TOUCH_SET = {
 }
 
 
-def _touch(message: Message, owner: dict[str, Any]) -> int:
-    """The summary's UPDATE for ``message`` (the rule above); the rows changed (0: the person has none yet)."""
+def _touch_statement(message: Message, owner: dict[str, Any], connection: Any) -> tuple[str, dict[str, Any]]:
+    """The summary's UPDATE for ``message`` (the rule above) and its named parameters."""
     if message.direction == Message.Direction.INBOUND:
         kind = "inbound"
     elif message.sent_by_id is not None:
@@ -137,7 +140,6 @@ def _touch(message: Message, owner: dict[str, Any]) -> int:
     else:
         kind = ""
     [(owner_field, owner_id)] = owner.items()
-    connection = connections[router.db_for_write(Conversation)]
     meta = Conversation._meta
     at_field = meta.get_field("last_at")
     sets = ", ".join(_TOUCH_SET["any"] + (_TOUCH_SET[kind] if kind else []))
@@ -154,9 +156,52 @@ def _touch(message: Message, owner: dict[str, Any]) -> int:
         "organization": message.organization_id,
         "owner": owner_id,
     }
+    return sql, params
+
+
+def _touch(message: Message, owner: dict[str, Any]) -> int:
+    """The summary's UPDATE for ``message``; the rows changed (0: the person has none yet)."""
+    connection = connections[router.db_for_write(Conversation)]
+    sql, params = _touch_statement(message, owner, connection)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount
+
+
+_NAMED = re.compile(r"%\((\w+)\)s")
+
+
+@functools.lru_cache(maxsize=64)
+def _positional(sql: str, new_id: str) -> tuple[str, list[str]]:
+    """``sql`` with positional parameters (the inserts' are) and the names they take, in order; the
+    new text's id (SQL ``new_id``) written in where the rule reads ``pk``."""
+    names = [name for name in _NAMED.findall(sql) if name != "pk"]
+    return _NAMED.sub(lambda m: new_id if m.group(1) == "pk" else "%s", sql), names
+
+
+def conversation_touch_statements(message: Message, *, new_id: str) -> list[tuple[str, list[Any]]] | None:
+    """``conversation_touch`` as statements of the text's own insert (``core.fastsql.insert``'s
+    ``then``), for a text not saved yet whose id the SQL ``new_id`` reads: the summary's UPDATE, and
+    the person's first text's INSERT of the row when the UPDATE found none. Two first texts of one
+    person at once: one statement fails on the row's unique key, writing nothing (the caller writes
+    it again the ordinary way). ``None`` (nothing to fold) for a text filed under no person."""
+    owner = _owner_of(message)
+    using = router.db_for_write(Conversation)
+    if owner is None or using != router.db_for_write(Message):  # one statement runs on one database
+        return None
+    connection = connections[using]
+    sql, named = _touch_statement(message, owner, connection)
+    sql, names = _positional(sql, new_id)
+    params = [named[name] for name in names]
+    first = Conversation(organization_id=message.organization_id, **owner)
+    _summarised(first, message)
+    ids = {"last_message_id": new_id}
+    if message.direction == Message.Direction.INBOUND:
+        ids["last_inbound_id"] = new_id
+    insert = insert_statement(first, using=connection.alias, values=ids, where="NOT EXISTS (SELECT 1 FROM then0)")
+    if insert is None:
+        return None
+    return [(f"{sql} RETURNING 1", params), insert]
 
 
 @transaction.atomic

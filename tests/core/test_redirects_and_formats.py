@@ -30,3 +30,9 @@ def test_texting_hours_moments_name_the_day_the_time_and_the_zone():
     assert display_moment(datetime(2026, 11, 27, 8, 0, tzinfo=chicago)) == "Fri Nov 27, 8:00 AM CST"
     assert display_clock(time(21, 0)) == "9:00 PM"
     assert display_date(datetime(2026, 11, 27, 12, 0, tzinfo=zoneinfo.ZoneInfo("UTC"))) == "Nov 27, 2026"
+
+
+def test_the_app_and_its_admin_carry_the_product_icon_so_no_page_asks_for_favicon_ico(client, manager_client):
+    for page in (client.get("/accounts/login/"), manager_client.get("/admin/"), client.get("/admin/login/")):
+        assert page.status_code == 200
+        assert '<link rel="icon" href="data:image/svg+xml,' in page.content.decode()

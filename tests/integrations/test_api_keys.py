@@ -11,7 +11,7 @@ from django.utils import timezone
 from freezegun import freeze_time
 from rest_framework.test import APIClient
 
-from integrations.models import ApiKey
+from integrations.models import ApiKey, EventType
 from interactions.models import ConsentEvent
 
 pytestmark = pytest.mark.django_db
@@ -121,6 +121,13 @@ def test_a_manager_registers_a_webhook_endpoint_in_admin(manager_client, org):
     assert response.status_code == 200
     assert "Signing secret of the new endpoint: whsec_" in response.content.decode()
     assert org.webhook_endpoints.get().events == ["message.delivered"]
+
+
+def test_the_endpoint_form_names_each_event_as_its_payload_type_does(manager_client):
+    page = manager_client.get("/admin/integrations/webhookendpoint/add/").content.decode()
+
+    for value, label in EventType.choices:
+        assert f"{value} — {label}" in page
 
 
 def test_a_key_cannot_revoke_itself_but_another_key_or_a_manager_can(manager_api):

@@ -36,7 +36,7 @@ def drains(monkeypatch) -> list[int]:
     """The drains published (not run: what the send path itself does is what is measured)."""
     published: list[int] = []
     cache.delete(DRAIN_GATE)
-    monkeypatch.setattr(drain_webhook_outbox, "delay", lambda: published.append(1))
+    monkeypatch.setattr(drain_webhook_outbox, "apply_async", lambda **options: published.append(1))
     return published
 
 
@@ -119,6 +119,37 @@ def test_nothing_is_recorded_for_an_organization_nobody_watches(
 
     assert _webhook_statements(captured) == []
     assert drains == []
+
+
+def test_a_worker_asks_redis_nothing_while_the_drain_it_published_is_still_to_come(
+    receiver, org, monkeypatch, django_capture_on_commit_callbacks
+):
+    from integrations import services
+    from interactions.services import consent_grant
+
+    endpoint_create(organization=org, url=receiver.url, events=["consent.granted"])
+    cache.delete(DRAIN_GATE)
+    monkeypatch.setitem(drain_webhook_outbox.app.conf, "task_always_eager", False)  # a real worker
+    monkeypatch.setattr(services, "_drain_reads_after", 0.0)
+    published: list[dict] = []
+    monkeypatch.setattr(drain_webhook_outbox, "apply_async", lambda **options: published.append(options))
+    asked: list[str] = []
+    add = cache.add
+    monkeypatch.setattr(cache, "add", lambda key, *args: asked.append(key) or add(key, *args))
+
+    def grant(number: str) -> None:
+        with django_capture_on_commit_callbacks(execute=True):
+            consent_grant(organization=org, number=number, source="web_form", evidence="quote form")
+
+    grant("+15125550142")
+    grant("+15125550143")  # a moment later: the drain published for the first, DRAIN_DELAY ahead, reads this too
+
+    assert WebhookOutbox.objects.count() == 2
+    assert published == [{"countdown": services.DRAIN_DELAY}] and asked == [DRAIN_GATE]
+    monkeypatch.setattr(services, "_drain_reads_after", 0.0)  # that drain has read the outbox
+    cache.delete(DRAIN_GATE)  # (it clears the gate first)
+    grant("+15125550144")
+    assert len(published) == 2 and asked == [DRAIN_GATE, DRAIN_GATE]
 
 
 def test_the_sweep_drains_what_no_drain_was_published_for(

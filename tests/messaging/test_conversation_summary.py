@@ -16,8 +16,11 @@ from pathlib import Path
 
 import pytest
 from django.apps import apps
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from core.errors import ServiceError
 from interactions.models import ConsentEvent, Customer, Lead
 from interactions.services import consent_grant, consent_revoke
 from messaging.models import Conversation, Message
@@ -116,6 +119,45 @@ def test_every_way_a_text_is_written_keeps_its_conversation_summary(org, facilit
     assert not conversations[dismissed.lead.pk].flagged  # "not a request"
     assert conversations[automated.lead.pk].waiting and conversations[automated.lead.pk].unread
     assert not conversations[closed.lead.pk].waiting and not conversations[closed.lead.pk].unread
+
+
+def _writes(queries) -> list[str]:
+    return [q["sql"] for q in queries if not q["sql"].lstrip().startswith(("SELECT", "SAVEPOINT", "RELEASE"))]
+
+
+def test_a_number_texted_before_is_texted_in_one_statement_that_keeps_the_summary(org, facility, agent, open_all_day):
+    """The common send (its number has its unsubscribe link, now, no pictures): the text, its history
+    entry and the summary in one statement on PostgreSQL (``core.fastsql.insert``'s ``then``); a person
+    whose summary row is missing gets it from the same statement; the summary equals the texts."""
+    phone = _phone(facility, "+15125550121")
+    message_queue(phone_number=phone, sent_by=agent, body="First")  # makes the number's link
+    _receive(phone, "Is it free?", "SM0121")
+    with CaptureQueriesContext(connection) as queries:
+        message_queue(phone_number=phone, sent_by=agent, body="Yes")
+    message_queue(phone_number=phone, sent_by=None, body="Your payment is due")  # a workflow's text
+    moved_to = LeadFactory(facility=facility)
+    phone.lead = moved_to  # the number now belongs to someone without texts: no summary row yet
+    phone.save()
+    with CaptureQueriesContext(connection) as first:
+        message_queue(phone_number=phone, sent_by=agent, body="Hello")
+    if connection.vendor == "postgresql":
+        for captured in (queries, first):
+            [statement] = _writes(captured)
+            assert statement.startswith("WITH") and "then0 AS (UPDATE" in statement and "then1 AS (INSERT" in statement
+    assert _assert_no_drift(org) == 2
+    summary = Conversation.objects.get(lead=moved_to)
+    assert summary.last_message.body.startswith("Hello") and summary.answered_at == summary.last_at
+
+
+def test_a_repeated_key_on_the_one_statement_path_is_refused_and_writes_nothing(org, facility, agent, open_all_day):
+    phone = _phone(facility, "+15125550122")
+    message_queue(phone_number=phone, sent_by=agent, body="First")
+    message_queue(phone_number=phone, sent_by=agent, body="Keyed", idempotency_key="k-1")
+    with pytest.raises(ServiceError) as refused:
+        message_queue(phone_number=phone, sent_by=agent, body="Keyed again", idempotency_key="k-1")
+    assert refused.value.code == "duplicate" and refused.value.status == 409
+    assert not Message.objects.filter(body__startswith="Keyed again").exists()
+    assert _assert_no_drift(org) == 1
 
 
 def test_a_flagged_reply_puts_the_conversation_under_stop_requests_until_resolved(org, facility, agent, open_all_day):

@@ -166,3 +166,48 @@ def test_a_flagged_request_is_due_in_ten_business_days_and_overdue_ones_come_fir
     assert "1 overdue" in html
     assert html.index("Can I cancel my reservation?") < html.index("Stop by tomorrow?")
     assert "Overdue since Jan 16" in html
+
+
+def _flagged_replies(client, facility, count: int) -> None:
+    from tests.factories import PhoneNumberFactory
+
+    for n in range(count):
+        number = f"+1512555{n + 300:04d}"
+        PhoneNumberFactory(lead__facility=facility, number=number)
+        post_inbound(
+            client,
+            "inbound_plain_words",
+            Body=f"Can I cancel my reservation? (unit {n})",
+            From=number,
+            MessageSid=f"SM{n:032d}",
+        )
+
+
+@pytest.mark.django_db
+def test_the_flagged_list_reads_its_people_with_the_replies_and_says_when_it_shows_only_the_first(
+    client, agent_client, consented_number, monkeypatch
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from django.urls import reverse
+
+    from messaging.views import outstanding
+
+    def page() -> tuple[str, int]:
+        with CaptureQueriesContext(connection) as queries:
+            html = agent_client.get(reverse("outstanding_inbound"), HTTP_HX_REQUEST="true").content.decode()
+        return html, len(queries)
+
+    facility = consented_number.lead.facility
+    _flagged_replies(client, facility, 1)
+    _, one = page()
+    _flagged_replies(client, facility, 4)
+    html, five = page()
+    assert five == one  # no query per row: a reply's person and facility come with it
+    assert "(unit 3)" in html and "are shown" not in html
+
+    monkeypatch.setattr(outstanding, "LIMIT", 2)
+    monkeypatch.setattr(outstanding, "COUNT_CAP", 3)
+    html = page()[0]
+    assert '<span class="count-badge">3+</span>' in html
+    assert "The 2 due first are shown" in html
