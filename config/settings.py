@@ -328,6 +328,9 @@ CELERY_BEAT_SCHEDULE = {
     "deliver-due-webhooks": {"task": "integrations.tasks.deliver_due_webhooks", "schedule": timedelta(seconds=30)},
     # Webhook attempts, finished deliveries and events older than WEBHOOK_RETENTION_DAYS go, in batches.
     "purge-webhook-history": {"task": "integrations.tasks.purge_webhook_history", "schedule": crontab(minute=41)},
+    # Texts are partitioned by month on PostgreSQL: this month's and the next three exist ahead of
+    # their texts (messaging/partitions.py); a text no partition takes lands in DEFAULT (/metrics).
+    "text-partitions-ahead": {"task": "messaging.tasks.text_partitions_ahead", "schedule": crontab(hour=2, minute=17)},
     "purge-idempotency-keys": {"task": "messaging.tasks.purge_idempotency_keys", "schedule": crontab(minute=17)},
     # Line-type lookups that failed (or were never made) are tried again.
     "retry-line-type-lookups": {

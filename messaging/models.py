@@ -421,7 +421,12 @@ class MessageMedia(models.Model):
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+", db_index=False)
     # The unique (message, position) serves reads by message.
     # A text deleted (retention) takes its attachment rows with it; the picture stays (PROTECT below).
-    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="attachments", db_index=False)
+    # No database constraint (nor in the four keys below and workflows'): texts are partitioned by month on
+    # PostgreSQL, whose key is (id, created_at); Django still cascades on ``.delete()``, and the retention's
+    # partition drop does it in SQL (``messaging.partitions``).
+    message = models.ForeignKey(
+        Message, on_delete=models.CASCADE, related_name="attachments", db_index=False, db_constraint=False
+    )
     media = models.ForeignKey(Media, on_delete=models.PROTECT, related_name="attachments", db_index=False)
     position = models.PositiveSmallIntegerField()
 
@@ -500,7 +505,9 @@ class IdempotencyKey(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.IN_FLIGHT)
     response_code = models.PositiveSmallIntegerField(null=True, blank=True)
     response_body = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
-    message = models.ForeignKey(Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    message = models.ForeignKey(
+        Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_constraint=False
+    )
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     # When the current holder took the key; an in-flight claim older than a minute was abandoned.
     locked_at = models.DateTimeField(default=timezone.now)
@@ -540,12 +547,12 @@ class Conversation(models.Model):
     )
     # --- the summary of the person's texts (each the newest by ``created_at``, then ``id``) -------------
     last_message = models.ForeignKey(
-        Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+        Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False, db_constraint=False
     )
     last_at = models.DateTimeField(null=True, blank=True)
     # The newest reply: the unread badge's "a reply arrived" and the inbox's reply-on-this-number.
     last_inbound = models.ForeignKey(
-        Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+        Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False, db_constraint=False
     )
     last_inbound_at = models.DateTimeField(null=True, blank=True)
     # The newest text an agent wrote (``sent_by`` set): an answer. Workflows' automatic texts are not.

@@ -14,3 +14,8 @@ message_status_changed = Signal()
 
 # Many texts moved at once (``MessageQuerySet.move_to``). Args: ``message_ids``, ``status``.
 messages_status_changed = Signal()
+
+# A month's partition of texts is about to be dropped whole (retention, ``messaging.partitions``):
+# no row trigger fires for its rows. Sent inside the dropping transaction, before the drop, so a
+# listener can still read the partition. Args: ``table`` (the partition's name), ``using``.
+texts_partition_dropping = Signal()

@@ -50,6 +50,14 @@ def purge_idempotency_keys() -> int:
     return idempotency_keys_purge()
 
 
+@shared_task(ignore_result=True)
+def text_partitions_ahead() -> list[str]:
+    """The month partitions of texts for this month and the next three (PostgreSQL; idempotent)."""
+    from .partitions import message_partitions_ensure
+
+    return message_partitions_ensure()
+
+
 @shared_task(bind=True, max_retries=5, ignore_result=True)
 def lookup_line_type(self: Task, phone_number_id: int) -> None:
     """Look up the line type of a number just added; a failed lookup is retried with backoff.

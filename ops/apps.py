@@ -13,3 +13,9 @@ class OpsConfig(AppConfig):
         from . import celery_metrics, checks  # noqa: F401  (checks registers the deploy checks)
 
         celery_metrics.connect()
+
+        from messaging.signals import texts_partition_dropping
+
+        from .receivers import outbox_deltas_for_dropped_partition
+
+        texts_partition_dropping.connect(outbox_deltas_for_dropped_partition, dispatch_uid="ops-outbox-partition-drop")

@@ -173,6 +173,7 @@ def _counter(name: str, documentation: str, value: int) -> CounterMetricFamily:
 def _live_gauges() -> Iterator[Metric]:
     """Read at each scrape, each through an index: the oldest queued text, the broker, the heartbeat."""
     from messaging.models import Message
+    from messaging.partitions import default_partition_used
 
     # The first row of message_status_queued: one index probe, whatever the outbox's size.
     oldest = (
@@ -186,6 +187,13 @@ def _live_gauges() -> Iterator[Metric]:
         "Age of the oldest text waiting in queued (0 when none): grows when no worker sends.",
         (timezone.now() - oldest).total_seconds() if oldest else 0.0,
     )
+    stray = default_partition_used()
+    if stray is not None:  # PostgreSQL: a text no month partition took (the beat makes them ahead)
+        yield GaugeMetricFamily(
+            "textdesk_texts_default_partition",
+            "1 when the DEFAULT partition of texts holds any: a month's partition was missing (alert on it).",
+            int(stray),
+        )
     depth = broker_queue_depth()
     if depth is not None:
         yield GaugeMetricFamily("textdesk_queue_depth", "Tasks waiting in the Celery broker queue.", depth)

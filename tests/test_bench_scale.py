@@ -46,6 +46,7 @@ def scale_settings(settings):
 def test_the_generator_builds_a_consistent_organization_and_every_page_answers(transactional_db, scale_settings):
     from interactions.models import ConsentEvent, History, Lead, PhoneNumber
     from messaging.models import Message
+    from messaging.partitions import default_partition_used
 
     scale_data.build(TINY, log=lambda line: None)
     try:
@@ -65,6 +66,12 @@ def test_the_generator_builds_a_consistent_organization_and_every_page_answers(t
         assert per_person[0] > 10 * per_person[len(per_person) // 2]
         assert Message.objects.filter(body__contains=scale_data.RARE_WORDS[0]).count() < TINY.texts // 100
         assert Message.objects.filter(body__contains=scale_data.COMMON_WORD).count() > TINY.texts // 10
+        # Texts are partitioned by month: the builder made its year's partitions (none in DEFAULT), and
+        # the SIDs it loaded with triggers off are in the table that keeps them unique.
+        assert default_partition_used() is False
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM messaging_message_sid")
+            assert cursor.fetchone()[0] == Message.objects.filter(provider_sid__isnull=False).count() > 0
 
         results = scale.measure(TINY, reps=1)
         failed = [(r["name"], r["status"]) for r in results if r["status"] not in (0, 200, 201, 204)]

@@ -185,7 +185,10 @@ class StepRun(models.Model):
     due_at = models.DateTimeField()
     ran_at = models.DateTimeField()
     outcome = models.CharField(max_length=16, choices=Outcome.choices)
-    message = models.ForeignKey("messaging.Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # No database constraint: texts are partitioned by month (messaging.partitions).
+    message = models.ForeignKey(
+        "messaging.Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_constraint=False
+    )
     # Why an automatic text was refused or held (no_consent, opted_out, quiet_hours…), in plain words.
     refusal_code = models.CharField(max_length=32, blank=True)
     refusal_detail = models.CharField(max_length=500, blank=True)
@@ -228,7 +231,10 @@ class Task(OwnedByLeadOrCustomer):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     completed_at = models.DateTimeField(null=True, blank=True)
-    message = models.ForeignKey("messaging.Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # No database constraint: texts are partitioned by month (messaging.partitions).
+    message = models.ForeignKey(
+        "messaging.Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_constraint=False
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)  # the API's updated_since and cursor
 
