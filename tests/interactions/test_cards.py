@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import zoneinfo
+from datetime import UTC, datetime
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -52,6 +55,19 @@ def test_history_card_shows_the_interaction_and_its_persons_ribbon(agent_client,
     assert 'aria-label="Information ribbon"' in html
     assert consented_number.lead.full_name in html
     assert "data-text-button" in html
+
+
+def test_history_times_name_their_zone_as_the_texts_beside_them_do(agent_client, consented_number, agent):
+    HistoryFactory(
+        lead=consented_number.lead,
+        summary="Called about gate hours.",
+        agent=agent,
+        occurred_at=datetime(2026, 7, 1, 15, 30, tzinfo=UTC),
+    )
+    html = agent_client.get(f"/leads/{consented_number.lead.pk}/").content.decode()
+    zone = zoneinfo.ZoneInfo(consented_number.lead.facility.time_zone)
+    shown = datetime(2026, 7, 1, 15, 30, tzinfo=UTC).astimezone(zone)
+    assert f"Jul 1, {shown:%-I:%M} {shown:%p} {shown.tzname()}</time>" in html
 
 
 def test_text_icon_is_disabled_with_the_reason_and_permission_can_be_recorded(agent_client, facility):
