@@ -124,13 +124,13 @@ def test_nothing_is_recorded_for_an_organization_nobody_watches(
 def test_a_worker_asks_redis_nothing_while_the_drain_it_published_is_still_to_come(
     receiver, org, monkeypatch, django_capture_on_commit_callbacks
 ):
-    from integrations import services
+    from integrations.services import outbox
     from interactions.services import consent_grant
 
     endpoint_create(organization=org, url=receiver.url, events=["consent.granted"])
     cache.delete(DRAIN_GATE)
     monkeypatch.setitem(drain_webhook_outbox.app.conf, "task_always_eager", False)  # a real worker
-    monkeypatch.setattr(services, "_drain_reads_after", 0.0)
+    monkeypatch.setattr(outbox, "_drain_reads_after", 0.0)
     published: list[dict] = []
     monkeypatch.setattr(drain_webhook_outbox, "apply_async", lambda **options: published.append(options))
     asked: list[str] = []
@@ -145,8 +145,8 @@ def test_a_worker_asks_redis_nothing_while_the_drain_it_published_is_still_to_co
     grant("+15125550143")  # a moment later: the drain published for the first, DRAIN_DELAY ahead, reads this too
 
     assert WebhookOutbox.objects.count() == 2
-    assert published == [{"countdown": services.DRAIN_DELAY}] and asked == [DRAIN_GATE]
-    monkeypatch.setattr(services, "_drain_reads_after", 0.0)  # that drain has read the outbox
+    assert published == [{"countdown": outbox.DRAIN_DELAY}] and asked == [DRAIN_GATE]
+    monkeypatch.setattr(outbox, "_drain_reads_after", 0.0)  # that drain has read the outbox
     cache.delete(DRAIN_GATE)  # (it clears the gate first)
     grant("+15125550144")
     assert len(published) == 2 and asked == [DRAIN_GATE, DRAIN_GATE]

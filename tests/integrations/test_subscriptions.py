@@ -8,15 +8,15 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from integrations import services
 from integrations.models import WebhookEvent
 from integrations.services import (
-    _endpoint_switch_off,
     endpoint_create,
     endpoint_update,
     event_publish,
     subscribed_event_types,
+    subscriptions,
 )
+from integrations.services.deliveries import _endpoint_switch_off
 from tests.factories import FacilityFactory, OrganizationFactory
 
 pytestmark = pytest.mark.django_db
@@ -27,16 +27,16 @@ URL = "https://hooks.example.com/textdesk"
 @pytest.fixture(autouse=True)
 def fresh_cache():
     cache.clear()
-    services._local_subscriptions.clear()
+    subscriptions._local_subscriptions.clear()
     yield
     cache.clear()
-    services._local_subscriptions.clear()
+    subscriptions._local_subscriptions.clear()
 
 
 @pytest.fixture
 def public_dns(monkeypatch):
     # The destination check resolves the host; example.com stands for a public receiver here.
-    monkeypatch.setattr("integrations.services.destination_refusal", lambda url: None)
+    monkeypatch.setattr("integrations.services.endpoints.destination_refusal", lambda url: None)
 
 
 def publish(org, type="message.queued"):
@@ -86,8 +86,8 @@ def test_another_process_sees_a_new_endpoint_within_a_second(org, public_dns, mo
     assert publish(org) is None  # this process keeps "nobody listens" for a second
     endpoint_create(organization=org, url=URL, events=["message.queued"])
     # Another process: its own copy is older than the change, which it did not see.
-    services._local_subscriptions[org.pk] = (services.time.monotonic() + 1, frozenset())
+    subscriptions._local_subscriptions[org.pk] = (subscriptions.time.monotonic() + 1, frozenset())
     assert publish(org) is None
-    later = services.time.monotonic() + services.SUBSCRIPTIONS_LOCAL_TTL + 0.01
-    monkeypatch.setattr(services.time, "monotonic", lambda: later)
+    later = subscriptions.time.monotonic() + subscriptions.SUBSCRIPTIONS_LOCAL_TTL + 0.01
+    monkeypatch.setattr(subscriptions.time, "monotonic", lambda: later)
     assert publish(org) is not None
