@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from enum import StrEnum
 
 
@@ -177,9 +177,21 @@ def opt_out_words_classify(body: str) -> OptOutWords | None:
 OPT_OUT_DUE_BUSINESS_DAYS = 10
 
 
-def opt_out_due(received_at: datetime) -> datetime:
-    """When a flagged plain-words request must be honoured: 10 business days after it arrived."""
-    due, left = received_at, OPT_OUT_DUE_BUSINESS_DAYS
+def opt_out_due(received_at: datetime, zone: tzinfo | None = None) -> datetime:
+    """When a flagged plain-words request must be honoured: 10 business days after it arrived.
+
+    Counted on UTC's calendar and, given ``zone`` (the facility's), on the business's own, and the earlier
+    of the two: a request at 9 PM on a Sunday in Chicago is already Monday in UTC, and counting from UTC's
+    Monday would make it due two days after the local count.
+    """
+    counts = [_business_days_after(received_at, OPT_OUT_DUE_BUSINESS_DAYS)]
+    if zone is not None:
+        counts.append(_business_days_after(received_at.astimezone(zone), OPT_OUT_DUE_BUSINESS_DAYS))
+    return min(counts)
+
+
+def _business_days_after(moment: datetime, days: int) -> datetime:
+    due, left = moment, days
     while left:
         due += timedelta(days=1)
         if due.weekday() < 5:

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -243,7 +244,7 @@ def inbound_receive(
     try:
         with transaction.atomic():
             message = _store(text, organization=organization, filed_at=filed_at, linked=linked, words=words)
-            outcome = _act_on_what_it_says(text, organization=organization, keyword=keyword, words=words)
+            outcome = _act_on_what_it_says(text, message, keyword=keyword, words=words)
             if text.sender is not None:  # a reply: the number is still the person's (see NUMBER_RECONFIRM_AFTER_DAYS)
                 phone_numbers_confirmed_by_reply(organization=organization, number=text.sender, now=text.now)
             _note_on_their_history(text, holders=holders, outcome=outcome)
@@ -285,6 +286,14 @@ def _filed_at(facility: Facility | None, *, linked: PhoneNumber | None) -> dict:
     return {"facility": facility}
 
 
+def _zone_of(filed_at: dict, *, linked: PhoneNumber | None) -> ZoneInfo | None:
+    """The time zone of the facility a text is filed under (a flagged request's business days are counted there)."""
+    facility = filed_at.get("facility")
+    if facility is None and filed_at.get("facility_id") is not None:
+        facility = linked.owner.facility if linked is not None else None
+    return ZoneInfo(facility.time_zone) if facility is not None else None
+
+
 def _store(
     text: _Incoming,
     *,
@@ -295,9 +304,11 @@ def _store(
 ) -> Message:
     """Insert the text as received (a repeated MessageSid fails the INSERT) and announce it on commit.
 
-    ``filed_at``: the facility (``facility`` or ``facility_id``) the text is filed under.
+    ``filed_at``: the facility (``facility`` or ``facility_id``) the text is filed under, in whose time
+    zone a flagged request's business days are counted.
     """
     flagged = words == OptOutWords.FLAG
+    zone = _zone_of(filed_at, linked=linked) if flagged else None
     message = Message(
         organization=organization,
         direction=Message.Direction.INBOUND,
@@ -313,7 +324,7 @@ def _store(
         segments=text.segments,
         media_count=len(text.media_urls),
         flagged_opt_out_request=flagged,
-        opt_out_due_at=opt_out_due(text.now) if flagged else None,
+        opt_out_due_at=opt_out_due(text.now, zone) if flagged else None,
         received_at=text.now,
     )
     insert(message)  # one INSERT (core/fastsql.py); a repeated MessageSid fails it (IntegrityError)
@@ -325,9 +336,14 @@ def _store(
 
 
 def _act_on_what_it_says(
-    text: _Incoming, *, organization: Organization, keyword: Keyword | None, words: OptOutWords | None
+    text: _Incoming, stored: Message, *, keyword: Keyword | None, words: OptOutWords | None
 ) -> str:
-    """Change consent for a keyword or a plain-words revocation; returns what happened, for the history entry."""
+    """Change consent for a keyword or a plain-words revocation; returns what happened, for the history entry.
+
+    ``stored``: the text as just stored (its organization; a flagged request's due date, counted in its
+    facility's zone, is said in that zone).
+    """
+    organization = stored.organization
     outcome = ""
     if text.sender is not None:
         outcome = _apply_keyword(
@@ -343,10 +359,11 @@ def _act_on_what_it_says(
             evidence=text.evidence(300),
         )
         outcome = "asked in plain words not to be texted: opted out; only their own START opts them back in"
-    if words == OptOutWords.FLAG:
+    if words == OptOutWords.FLAG and stored.opt_out_due_at is not None:
+        zone = ZoneInfo(stored.facility.time_zone) if stored.facility is not None else None
         outcome = (
             "may be asking not to be texted: read it and record the opt-out if that is what they want "
-            f"(due {display_date(opt_out_due(text.now))})"
+            f"(due {display_date(stored.opt_out_due_at, tz=zone)})"
         )
     return outcome
 

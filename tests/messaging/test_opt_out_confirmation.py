@@ -168,6 +168,28 @@ def test_a_flagged_request_is_due_in_ten_business_days_and_overdue_ones_come_fir
     assert "Overdue since Jan 16" in html
 
 
+def test_business_days_are_counted_on_the_facilitys_calendar_when_utcs_is_a_day_ahead():
+    from zoneinfo import ZoneInfo
+
+    from messaging.keywords import opt_out_due
+
+    chicago = ZoneInfo("America/Chicago")
+    sunday_night = datetime(2026, 12, 6, 21, 16, tzinfo=chicago)  # already Monday 03:16 in UTC
+    assert opt_out_due(sunday_night.astimezone(UTC)).astimezone(chicago).date() == datetime(2026, 12, 20).date()
+    due = opt_out_due(sunday_night.astimezone(UTC), chicago).astimezone(chicago)
+    assert (due.date(), due.weekday()) == (datetime(2026, 12, 18).date(), 4)  # Friday, ten weekdays on
+    friday = datetime(2026, 1, 2, 15, 0, tzinfo=UTC)  # the same weekday in both: the same due date
+    assert opt_out_due(friday, chicago) == opt_out_due(friday)
+
+
+@pytest.mark.django_db
+def test_a_flagged_request_sent_on_a_sunday_night_is_due_by_the_facilitys_calendar(client, consented_number):
+    with freeze_time("2026-12-07T03:16:00Z"):  # Sunday 9:16 PM in the facility's Chicago
+        post_inbound(client, "inbound_plain_words", Body="Can I cancel my reservation?", MessageSid="SM" + "6" * 32)
+    reply = Message.objects.get(flagged_opt_out_request=True)
+    assert reply.opt_out_due_at == datetime(2026, 12, 19, 3, 16, tzinfo=UTC)  # Fri Dec 18, 9:16 PM CST
+
+
 def _flagged_replies(client, facility, count: int) -> None:
     from tests.factories import PhoneNumberFactory
 
