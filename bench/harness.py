@@ -385,11 +385,19 @@ ORDER = ["summary", "api", "workers", "card", "webhooks", "gunicorn", "webhook_i
 
 
 def results_write(name: str, *, title: str, command: str, body: str, started: str) -> None:
-    """Replace this benchmark's section of bench/RESULTS.md (other sections are kept)."""
+    """Replace this benchmark's section of bench/RESULTS.md (other sections are kept).
+
+    Text written by hand goes in a ``<!-- notes:<section> -->`` … ``<!-- /notes:<section> -->`` block: it
+    is kept, after its section, whatever runs (a note dates itself; a rerun does not make it current).
+    Anything else outside the sections is the benchmarks' own and is written again.
+    """
     sections: dict[str, str] = {}
+    notes: dict[str, str] = {}
     if RESULTS.exists():
-        for key, text in re.findall(r"<!-- bench:(\w+) -->\n(.*?)<!-- /bench:\1 -->", RESULTS.read_text(), re.S):
+        current = RESULTS.read_text()
+        for key, text in re.findall(r"<!-- bench:(\w+) -->\n(.*?)<!-- /bench:\1 -->", current, re.S):
             sections[key] = text
+        notes = dict(re.findall(r"<!-- notes:(\w+) -->\n(.*?)<!-- /notes:\1 -->", current, re.S))
     sections[name] = (
         f"## {title}\n\n"
         f"- Machine: {started}\n"
@@ -398,7 +406,11 @@ def results_write(name: str, *, title: str, command: str, body: str, started: st
         f"{body.strip()}\n\n"
     )
     ordered = [k for k in ORDER if k in sections] + [k for k in sections if k not in ORDER]
-    text = HEADER + "".join(f"\n<!-- bench:{k} -->\n{sections[k]}<!-- /bench:{k} -->\n" for k in ordered)
+    text = HEADER + "".join(
+        f"\n<!-- bench:{k} -->\n{sections[k]}<!-- /bench:{k} -->\n"
+        + (f"\n<!-- notes:{k} -->\n{notes[k]}<!-- /notes:{k} -->\n" if k in notes else "")
+        for k in ordered
+    )
     RESULTS.write_text(text)
     print(f"\nwritten to {RESULTS.relative_to(ROOT)} (section '{name}')")
     readme_numbers_write()

@@ -138,3 +138,22 @@ def test_a_benchmark_writing_its_results_rewrites_the_readme_block(tmp_path, mon
     assert "- old" not in text and "- Workers: 251 sends/s — target ≥ 250/s: met" in text
     assert text.startswith("# Textdesk\n") and text.endswith("\n\nEnd.\n")
     assert "- Fault injection (`make chaos`): zero duplicates, zero lost" in text  # the other section, kept
+
+
+def test_notes_written_by_hand_outlive_a_benchmark_rewriting_their_section(tmp_path, monkeypatch):
+    readme, results = tmp_path / "README.md", tmp_path / "RESULTS.md"
+    readme.write_text(f"{harness.README_BEGIN}\n- old\n{harness.README_END}\n")
+    note = "<!-- notes:chaos -->\n### Chaos: read by hand\n\nA miss and its plan.\n<!-- /notes:chaos -->\n"
+    results.write_text(
+        harness.RESULTS.read_text().replace("<!-- /bench:chaos -->\n", "<!-- /bench:chaos -->\n\n" + note)
+    )
+    monkeypatch.setattr(harness, "README", readme)
+    monkeypatch.setattr(harness, "RESULTS", results)
+    monkeypatch.setattr(harness, "ROOT", tmp_path)
+
+    harness.results_write("chaos", title="Fault injection", command="make chaos", body="- rerun", started="a machine")
+
+    text = results.read_text()
+    assert "- rerun" in text
+    assert text.count("A miss and its plan.") == 1
+    assert text.index("<!-- /bench:chaos -->") < text.index("<!-- notes:chaos -->")
