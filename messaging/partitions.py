@@ -2,8 +2,8 @@
 
 ``messaging_message`` is range-partitioned on ``created_at`` (migration 0021; docs/ARCHITECTURE.md
 "Partitioning texts by month"): one partition per calendar month (UTC), ``messaging_message_pYYYY_MM``,
-and ``messaging_message_default`` for a text no month partition takes (it should stay empty: its
-rows count in ``/metrics`` as ``textdesk_texts_default_partition``). Each partition's indexes are
+and ``messaging_message_default`` for a text no month partition takes (it should stay empty:
+``/metrics``' ``textdesk_texts_default_partition`` is 1 when it holds any text). Each partition's indexes are
 named after the parent's with the partition's suffix (``message_org_created_p2026_12``), so a plan
 says which index it used.
 
