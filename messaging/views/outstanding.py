@@ -25,6 +25,7 @@ def outstanding_inbound(request: HttpRequest) -> HttpResponse:
     organization = require_organization(request)
     # The row's person and their facility (whose zone the time is written in) come with the reply.
     flagged = inbound_flagged(organization).select_related("lead__facility", "customer__facility")
+    unmatched = inbound_unmatched(organization)
     now = timezone.now()
     return render(
         request,
@@ -32,15 +33,17 @@ def outstanding_inbound(request: HttpRequest) -> HttpResponse:
         {
             # Due first: a plain-words opt-out must be honoured within 10 business days, overdue ones on top.
             "flagged": list(flagged.order_by(F("opt_out_due_at").asc(nulls_last=True), "created_at", "id")[:LIMIT]),
-            "waiting": _count(flagged),
-            "overdue": _count(flagged.filter(opt_out_due_at__lt=now)),
-            "count_cap": COUNT_CAP,
+            "waiting": _counted(flagged),
+            "overdue": _counted(flagged.filter(opt_out_due_at__lt=now)),
             "now": now,
-            "unmatched": list(inbound_unmatched(organization).order_by("-created_at", "-id")[:LIMIT]),
+            "unmatched": list(unmatched.order_by("-created_at", "-id")[:LIMIT]),
+            "unmatched_waiting": _counted(unmatched),
         },
     )
 
 
-def _count(replies: QuerySet[Message]) -> int:
-    """How many of ``replies`` there are, up to one past ``COUNT_CAP`` (the page then says "1,000+")."""
-    return replies.order_by()[: COUNT_CAP + 1].count()
+def _counted(replies: QuerySet[Message]) -> dict[str, int | str]:
+    """How many of ``replies`` there are (``n``, up to one past ``COUNT_CAP``) and how the page says it
+    (``label``: "12", "1,000+")."""
+    n = replies.order_by()[: COUNT_CAP + 1].count()
+    return {"n": n, "label": f"{COUNT_CAP:,}+" if n > COUNT_CAP else f"{n:,}"}

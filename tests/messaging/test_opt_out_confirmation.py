@@ -233,3 +233,19 @@ def test_the_flagged_list_reads_its_people_with_the_replies_and_says_when_it_sho
     html = page()[0]
     assert '<span class="count-badge">3+</span>' in html
     assert "The 2 due first are shown" in html
+
+
+@pytest.mark.django_db
+def test_texts_from_unknown_numbers_are_counted_past_the_ones_listed(
+    client, agent_client, consented_number, monkeypatch
+):
+    from django.urls import reverse
+
+    from messaging.views import outstanding
+
+    for n in range(3):
+        post_inbound(client, Body=f"Who is this? ({n})", From=f"+1512555{n + 700:04d}", MessageSid=f"SU{n:032d}")
+    monkeypatch.setattr(outstanding, "LIMIT", 2)
+    html = agent_client.get(reverse("outstanding_inbound"), HTTP_HX_REQUEST="true").content.decode()
+    assert 'From unknown numbers <span class="count-badge">3</span>' in html
+    assert "The newest 2 are shown." in html
