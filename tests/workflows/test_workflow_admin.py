@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from datetime import time
 
 import pytest
@@ -144,6 +145,7 @@ def test_the_card_box_shows_the_workflow_and_its_next_step(agent, facility, org,
     assert f'action="/leads/{lead.pk}/enroll/"' in before
     assert "<strong>Web leads</strong>" in after
     assert "Next: <strong>Automatic text</strong>" in after
+    assert re.search(r"on \w{3} \w{3} \d+, \d+:\d\d [AP]M [A-Z]{3,5}</p>", after)  # the time names its zone
     assert "Stop workflow" in after
 
 
