@@ -286,11 +286,9 @@ def _filed_at(facility: Facility | None, *, linked: PhoneNumber | None) -> dict:
     return {"facility": facility}
 
 
-def _zone_of(filed_at: dict, *, linked: PhoneNumber | None) -> ZoneInfo | None:
-    """The time zone of the facility a text is filed under (a flagged request's business days are counted there)."""
-    facility = filed_at.get("facility")
-    if facility is None and filed_at.get("facility_id") is not None:
-        facility = linked.owner.facility if linked is not None else None
+def _facility_zone(message: Message) -> ZoneInfo | None:
+    """The zone of the facility a text is filed under: a flagged request's business days are counted there."""
+    facility = message.facility if message.facility_id is not None else None
     return ZoneInfo(facility.time_zone) if facility is not None else None
 
 
@@ -308,7 +306,6 @@ def _store(
     zone a flagged request's business days are counted.
     """
     flagged = words == OptOutWords.FLAG
-    zone = _zone_of(filed_at, linked=linked) if flagged else None
     message = Message(
         organization=organization,
         direction=Message.Direction.INBOUND,
@@ -324,9 +321,10 @@ def _store(
         segments=text.segments,
         media_count=len(text.media_urls),
         flagged_opt_out_request=flagged,
-        opt_out_due_at=opt_out_due(text.now, zone) if flagged else None,
         received_at=text.now,
     )
+    if flagged:
+        message.opt_out_due_at = opt_out_due(text.now, _facility_zone(message))
     insert(message)  # one INSERT (core/fastsql.py); a repeated MessageSid fails it (IntegrityError)
     conversation_touch(message)  # the inbox's summary, in the webhook's transaction
     if text.media_urls:  # an MMS: fetched once committed, so the webhook answers at once
@@ -360,10 +358,9 @@ def _act_on_what_it_says(
         )
         outcome = "asked in plain words not to be texted: opted out; only their own START opts them back in"
     if words == OptOutWords.FLAG and stored.opt_out_due_at is not None:
-        zone = ZoneInfo(stored.facility.time_zone) if stored.facility is not None else None
         outcome = (
             "may be asking not to be texted: read it and record the opt-out if that is what they want "
-            f"(due {display_date(stored.opt_out_due_at, tz=zone)})"
+            f"(due {display_date(stored.opt_out_due_at, tz=_facility_zone(stored))})"
         )
     return outcome
 
